@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Installs, with apt-get, every Debian 12 package that failoverd's build, tests, benchmarks and
+# demo need. Idempotent: a second run installs nothing new. Run as root.
+#
+#   packaging/install-deps.sh            # build + test + demo packages
+#
+# Servers pulled in here (BIND9, Knot, PowerDNS, HAProxy, nginx, gdnsd) are used by the tests,
+# which start and stop their own instances on loopback ports. Their packaged system services are
+# not started by this script (a temporary policy-rc.d denies it while installing).
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake ninja-build ccache pkg-config git
+  libboost1.81-dev libboost-json1.81-dev libssl-dev libc-ares-dev
+  prometheus-cpp-dev libtomlplusplus-dev doctest-dev libsystemd-dev
+  clang libclang-rt-14-dev
+  # tests, demo and benchmarks: real servers and clients
+  python3 openssl curl ca-certificates iproute2 nftables procps psmisc
+  bind9 bind9-dnsutils knot knot-dnsutils
+  pdns-server pdns-backend-sqlite3 sqlite3
+  haproxy nginx-light
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: run as root (it calls apt-get)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# Do not let package scripts start system-wide nginx/bind9/haproxy/pdns/knot daemons: tests run
+# their own instances. Only add the guard when the machine has none of its own.
+guard=0
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+  chmod 755 /usr/sbin/policy-rc.d
+  guard=1
+fi
+cleanup() { if [ "$guard" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi; }
+trap cleanup EXIT
+
+apt_get() {
+  # apt-get can fail on a transient lock or mirror hiccup; try a bounded number of times.
+  local i
+  for i in 1 2 3; do
+    if apt-get "$@"; then return 0; fi
+    echo "install-deps: apt-get $1 failed (try $i of 3)" >&2
+    sleep 5
+  done
+  return 1
+}
+apt_get update -qq
+apt_get install -y -qq --no-install-recommends "${missing[@]}"
+echo "install-deps: done"
