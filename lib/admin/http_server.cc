@@ -1,0 +1,193 @@
+#include "admin/http_server.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <unordered_map>
+
+namespace failoverd::admin {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
+  Impl(asio::io_context& io, ServerOptions o, Handler h)
+      : io_(io), options_(std::move(o)), handler_(std::move(h)), acceptor_(io) {}
+
+  asio::io_context& io_;
+  ServerOptions options_;
+  Handler handler_;
+  tcp::acceptor acceptor_;
+  bool stopped_ = false;
+  std::uint64_t next_connection_id_ = 0;
+  // Open connections, so stop() can close them. Owned by their coroutines.
+  std::unordered_map<std::uint64_t, beast::tcp_stream*> connections_;
+
+  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> serve(tcp::socket socket);
+};
+
+namespace {
+
+Response plain(unsigned status, std::string body) {
+  Response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+http::response<http::string_body> to_beast(const Response& r, unsigned version, bool keep_alive) {
+  http::response<http::string_body> res{static_cast<http::status>(r.status), version};
+  res.set(http::field::server, "failoverd");
+  res.set(http::field::content_type, r.content_type);
+  for (const auto& [name, value] : r.headers) res.set(name, value);
+  res.keep_alive(keep_alive);
+  res.body() = r.body;
+  res.prepare_payload();
+  return res;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+}  // namespace
+
+asio::awaitable<void> HttpServer::Impl::accept_loop() {
+  auto self = shared_from_this();
+  while (!stopped_) {
+    auto [ec, socket] = co_await acceptor_.async_accept(kNoThrow);
+    if (stopped_) break;
+    if (ec) {
+      // EMFILE and friends: back off briefly instead of spinning on the error.
+      asio::steady_timer pause(io_, std::chrono::milliseconds(50));
+      co_await pause.async_wait(kNoThrow);
+      continue;
+    }
+    if (connections_.size() >= options_.max_connections) {
+      // Over the cap: refuse by closing at once; the client sees a reset, not a hang.
+      beast::error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
+    asio::co_spawn(io_, serve(std::move(socket)), asio::detached);
+  }
+}
+
+asio::awaitable<void> HttpServer::Impl::serve(tcp::socket socket) {
+  auto self = shared_from_this();
+  beast::error_code ec;
+  auto remote = socket.remote_endpoint(ec);
+  std::string peer = ec ? std::string("unknown") : remote.address().to_string() + ":" +
+                                                       std::to_string(remote.port());
+  beast::tcp_stream stream(std::move(socket));
+  const std::uint64_t id = next_connection_id_++;
+  connections_.emplace(id, &stream);
+
+  beast::flat_buffer buffer(options_.max_header_bytes + options_.max_body_bytes);
+  for (std::uint32_t n = 0; n < options_.max_requests_per_connection && !stopped_; ++n) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
+    parser.body_limit(options_.max_body_bytes);
+    stream.expires_after(options_.io_timeout);
+    auto [read_ec, bytes] = co_await http::async_read(stream, buffer, parser, kNoThrow);
+    (void)bytes;
+    if (read_ec == http::error::end_of_stream || read_ec == beast::error::timeout ||
+        read_ec == asio::error::operation_aborted || read_ec == asio::error::connection_reset) {
+      break;
+    }
+    Response response;
+    bool keep_alive = false;
+    unsigned version = 11;
+    if (read_ec == http::error::body_limit) {
+      response = plain(413, "request body too large\n");
+    } else if (read_ec == http::error::header_limit) {
+      response = plain(431, "request header too large\n");
+    } else if (read_ec) {
+      response = plain(400, "malformed request\n");
+    } else {
+      auto& req = parser.get();
+      version = req.version();
+      keep_alive = req.keep_alive();
+      Request request;
+      request.method = std::string(req.method_string());
+      request.target = std::string(req.target());
+      for (const auto& field : req) request.headers[lower(field.name_string())] = std::string(field.value());
+      request.body = std::move(req.body());
+      request.peer = peer;
+      response = handler_(request);
+    }
+    auto res = to_beast(response, version, keep_alive);
+    stream.expires_after(options_.io_timeout);
+    auto [write_ec, written] = co_await http::async_write(stream, res, kNoThrow);
+    (void)written;
+    if (write_ec || !keep_alive) break;
+  }
+  connections_.erase(id);
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream.close();
+}
+
+HttpServer::HttpServer(asio::io_context& io, ServerOptions options, Handler handler)
+    : impl_(std::make_shared<Impl>(io, std::move(options), std::move(handler))) {}
+
+HttpServer::~HttpServer() { stop(); }
+
+std::optional<std::string> HttpServer::start() {
+  const auto& listen = impl_->options_.listen;
+  std::string where = listen.host + ":" + std::to_string(listen.port);
+  beast::error_code ec;
+  auto address = asio::ip::make_address(listen.host, ec);
+  if (ec) return "listen address " + where + " is not an IP address";
+  tcp::endpoint endpoint(address, listen.port);
+  auto& acceptor = impl_->acceptor_;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    beast::error_code ignored;
+    acceptor.close(ignored);
+    return "bind " + where + ": " + ec.message();
+  }
+  asio::co_spawn(impl_->io_, impl_->accept_loop(), asio::detached);
+  return std::nullopt;
+}
+
+std::string HttpServer::local_address() const {
+  beast::error_code ec;
+  auto ep = impl_->acceptor_.local_endpoint(ec);
+  if (ec) return {};
+  if (ep.address().is_v6()) return "[" + ep.address().to_string() + "]:" + std::to_string(ep.port());
+  return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+std::uint16_t HttpServer::local_port() const {
+  beast::error_code ec;
+  auto ep = impl_->acceptor_.local_endpoint(ec);
+  return ec ? 0 : ep.port();
+}
+
+void HttpServer::stop() {
+  if (!impl_ || impl_->stopped_) return;
+  impl_->stopped_ = true;
+  beast::error_code ignored;
+  impl_->acceptor_.close(ignored);
+  for (auto& [id, stream] : impl_->connections_) stream->socket().close(ignored);
+}
+
+}  // namespace failoverd::admin

@@ -1,0 +1,179 @@
+#include "runtime/daemon.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "admin/http_server.h"
+#include "config/loader.h"
+#include "log/log.h"
+#include "runtime/systemd.h"
+
+namespace failoverd::runtime {
+
+namespace asio = boost::asio;
+
+namespace {
+
+std::string host_port(const config::HostPort& hp) {
+  return (hp.host.find(':') != std::string::npos ? "[" + hp.host + "]" : hp.host) + ":" +
+         std::to_string(hp.port);
+}
+
+admin::ServerOptions admin_options(const config::Config& c) {
+  admin::ServerOptions o;
+  o.listen = c.admin.listen;
+  o.max_body_bytes = c.admin.max_request_bytes;
+  return o;
+}
+
+}  // namespace
+
+log::Options log_options(const config::Observer& observer) {
+  log::Options o;
+  o.format = observer.log_format == config::LogFormat::Json ? log::Format::Json : log::Format::Logfmt;
+  switch (observer.log_level) {
+    case config::LogLevel::Debug: o.level = log::Level::Debug; break;
+    case config::LogLevel::Info: o.level = log::Level::Info; break;
+    case config::LogLevel::Warning: o.level = log::Level::Warning; break;
+    case config::LogLevel::Error: o.level = log::Level::Error; break;
+  }
+  return o;
+}
+
+struct Daemon::Impl {
+  Impl(asio::io_context& io, config::Config c)
+      : io_(io), config_(std::make_shared<const config::Config>(std::move(c))), watchdog_(io) {}
+
+  asio::io_context& io_;
+  std::shared_ptr<const config::Config> config_;
+  std::unique_ptr<admin::HttpServer> admin_;
+  asio::steady_timer watchdog_;
+  std::optional<std::chrono::microseconds> watchdog_interval_;
+  bool stopped_ = false;
+
+  admin::Response handle(const admin::Request& req) {
+    std::string_view path(req.target);
+    path = path.substr(0, path.find('?'));
+    admin::Response r;
+    if (path == "/healthz") {
+      r.body = "ok\n";
+    } else if (path == "/readyz") {
+      r.body = "ready\n";
+    } else {
+      r.status = 404;
+      r.body = "not found\n";
+    }
+    if (r.status < 400 && req.method != "GET" && req.method != "HEAD") {
+      r.status = 405;
+      r.body = "method not allowed\n";
+      r.headers.emplace_back("Allow", "GET, HEAD");
+    }
+    return r;
+  }
+
+  std::unique_ptr<admin::HttpServer> make_admin(const config::Config& c) {
+    return std::make_unique<admin::HttpServer>(
+        io_, admin_options(c), [this](const admin::Request& req) { return handle(req); });
+  }
+
+  void arm_watchdog() {
+    if (!watchdog_interval_ || stopped_) return;
+    watchdog_.expires_after(*watchdog_interval_);
+    watchdog_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec || stopped_) return;
+      notify_watchdog();
+      arm_watchdog();
+    });
+  }
+};
+
+Daemon::Daemon(asio::io_context& io, config::Config config)
+    : impl_(std::make_unique<Impl>(io, std::move(config))) {}
+
+Daemon::~Daemon() { stop(); }
+
+std::optional<std::string> Daemon::start() {
+  auto admin = impl_->make_admin(*impl_->config_);
+  if (auto err = admin->start()) return "admin listener: " + *err;
+  impl_->admin_ = std::move(admin);
+  log::info("admin listening", {{"address", impl_->admin_->local_address()}});
+  impl_->watchdog_interval_ = watchdog_ping_interval();
+  if (impl_->watchdog_interval_) {
+    log::info("watchdog enabled",
+              {{"ping_interval_ms",
+                std::chrono::duration_cast<std::chrono::milliseconds>(*impl_->watchdog_interval_)
+                    .count()}});
+    impl_->arm_watchdog();
+  }
+  const auto& c = *impl_->config_;
+  log::info("failoverd started", {{"observer", c.observer.id.str()},
+                                  {"config", c.source_path},
+                                  {"regions", c.regions.size()},
+                                  {"services", c.services.size()}});
+  notify_ready("running; admin on " + impl_->admin_->local_address());
+  return std::nullopt;
+}
+
+bool Daemon::reload(const std::string& path) {
+  notify_reloading();
+  log::info("reloading configuration", {{"config", path}});
+  auto finish = [&](bool ok) {
+    notify_ready(ok ? "running; configuration reloaded" : "running; last reload rejected");
+    return ok;
+  };
+
+  auto result = config::load_config_file(path);
+  if (!result.ok()) {
+    for (const auto& e : result.errors) log::error("config error", {{"error", e.to_string()}});
+    log::error("reload rejected; previous configuration still in force",
+               {{"config", path}, {"errors", result.errors.size()}});
+    return finish(false);
+  }
+  const config::Config& next = *result.config;
+  if (next.observer.id != impl_->config_->observer.id) {
+    // Peers and the fence know this observer by its id; changing it live would look like a new
+    // observer writing with an old one's state.
+    log::error("reload rejected: observer.id cannot change without a restart",
+               {{"old", impl_->config_->observer.id.str()}, {"new", next.observer.id.str()}});
+    return finish(false);
+  }
+
+  // Bind the new admin listener before dropping the old one, so a bad address keeps the old.
+  std::unique_ptr<admin::HttpServer> new_admin;
+  if (!(next.admin.listen == impl_->config_->admin.listen)) {
+    new_admin = impl_->make_admin(next);
+    if (auto err = new_admin->start()) {
+      log::error("reload rejected; previous configuration still in force",
+                 {{"config", path}, {"error", "admin listener: " + *err}});
+      return finish(false);
+    }
+  }
+
+  // Commit: nothing below can fail.
+  log::configure(log_options(next.observer));
+  impl_->config_ = std::make_shared<const config::Config>(std::move(*result.config));
+  if (new_admin) {
+    impl_->admin_->stop();
+    impl_->admin_ = std::move(new_admin);
+    log::info("admin listening", {{"address", impl_->admin_->local_address()}});
+  }
+  log::info("configuration reloaded", {{"config", path},
+                                       {"regions", impl_->config_->regions.size()},
+                                       {"services", impl_->config_->services.size()}});
+  return finish(true);
+}
+
+void Daemon::stop() {
+  if (impl_->stopped_) return;
+  impl_->stopped_ = true;
+  impl_->watchdog_.cancel();
+  if (impl_->admin_) impl_->admin_->stop();
+}
+
+const config::Config& Daemon::config() const { return *impl_->config_; }
+
+std::string Daemon::admin_address() const {
+  return impl_->admin_ ? impl_->admin_->local_address() : host_port(impl_->config_->admin.listen);
+}
+
+}  // namespace failoverd::runtime

@@ -1,0 +1,50 @@
+// The running daemon: owns the admin listener and the current config, and applies reloads
+// all-or-nothing. It runs on one io_context thread; every method is called from that thread.
+//
+// Reload (SIGHUP, R4): the new config is loaded and validated first; the new listeners are bound
+// before the old ones are closed; if anything fails, the old config keeps running untouched and
+// the failure is logged with every error found.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "config/config.h"
+#include "log/log.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace failoverd::runtime {
+
+// The logger settings an observer's config asks for (journald detected from the environment).
+log::Options log_options(const config::Observer& observer);
+
+class Daemon {
+ public:
+  Daemon(boost::asio::io_context& io, config::Config config);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Binds listeners and starts serving. Returns an error text on failure (nothing is running).
+  std::optional<std::string> start();
+
+  // Reloads from `path`. Returns true when the new config is in force; false leaves the old one.
+  bool reload(const std::string& path);
+
+  // Stops listeners and timers; the io_context then runs out of work and returns.
+  void stop();
+
+  const config::Config& config() const;
+  // The admin listener's bound address ("127.0.0.1:8649").
+  std::string admin_address() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace failoverd::runtime
