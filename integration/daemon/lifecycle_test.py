@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""The real failoverd binary as a process: command line, start-up, SIGHUP reload (good and bad
+config), SIGTERM, exit codes, and the systemd notify protocol (READY/RELOADING/STOPPING/WATCHDOG).
+
+usage: lifecycle_test.py PATH/TO/failoverd REPO_ROOT
+Talks only to 127.0.0.1. Every wait is bounded. Stops only the processes it started, by PID.
+"""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.request
+
+FAILOVERD = None
+REPO = None
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def config_text(admin_port, state_dir, observer="lifecycle"):
+    return f"""
+[observer]
+id = "{observer}"
+state_dir = "{state_dir}"
+
+[admin]
+listen = "127.0.0.1:{admin_port}"
+
+[regions.east]
+[[regions.east.endpoints]]
+name = "east-1"
+kind = "tcp"
+address = "127.0.0.1:9"
+"""
+
+
+def http_get(port, path="/healthz", timeout=2.0):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
+        return r.status, r.read().decode()
+
+
+def wait_until(predicate, timeout=10.0, step=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return False
+
+
+class Daemon:
+    """A failoverd process whose stderr is collected into a file."""
+
+    def __init__(self, config_path, env=None):
+        self.log_path = config_path + ".log"
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([FAILOVERD, "--config", config_path], stdout=self.log,
+                                     stderr=subprocess.STDOUT, env=env)
+
+    def text(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def wait_log(self, needle, timeout=10.0):
+        return wait_until(lambda: needle in self.text(), timeout)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.log.close()
+
+
+class CommandLine(unittest.TestCase):
+    def run_cli(self, *args):
+        return subprocess.run([FAILOVERD, *args], capture_output=True, text=True, timeout=30)
+
+    def test_version_and_help_exit_zero(self):
+        r = self.run_cli("--version")
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout, r"^failoverd \d+\.\d+\.\d+")
+        r = self.run_cli("--help")
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("--check-config", r.stdout)
+
+    def test_unknown_argument_is_a_usage_error(self):
+        r = self.run_cli("--bogus")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("unknown argument '--bogus'", r.stderr)
+
+    def test_check_config_exits_zero_for_every_shipped_example(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            for name in sorted(os.listdir(os.path.join(REPO, "config"))):
+                if not name.endswith(".toml") or name.startswith("scenario-"):
+                    continue
+                # Secret files are shipped without their 0600 mode (git keeps only +x).
+                for f in os.listdir(os.path.join(REPO, "config")):
+                    if f.endswith(".key") or f.endswith(".token"):
+                        os.chmod(os.path.join(REPO, "config", f), 0o600)
+                with self.subTest(config=name):
+                    r = self.run_cli("--check-config", os.path.join(REPO, "config", name))
+                    if "/etc/failoverd/" in open(os.path.join(REPO, "config", name)).read():
+                        # Host examples name secrets under /etc/failoverd; only syntax and
+                        # everything but those files can pass here.
+                        for line in r.stderr.splitlines():
+                            if line.endswith("error") or line.endswith("errors"):
+                                continue
+                            self.assertIn("/etc/failoverd/", line)
+                    else:
+                        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_check_config_names_file_line_column_and_key(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "bad.toml")
+            with open(path, "w") as f:
+                f.write(config_text(free_port(), tmp).replace('kind = "tcp"', 'kind = "tcp"\nintervall = "1s"'))
+            r = self.run_cli("--check-config", path)
+            self.assertEqual(r.returncode, 1)
+            self.assertRegex(r.stderr, rf"{path}:\d+:\d+: regions\.east\.endpoints\[0\]\.intervall: ")
+            self.assertIn("1 error", r.stderr)
+
+    def test_start_with_invalid_config_exits_one(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "bad.toml")
+            with open(path, "w") as f:
+                f.write("[observer\n")
+            r = subprocess.run([FAILOVERD, "--config", path], capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("cannot start: invalid configuration", r.stderr)
+
+
+class Lifecycle(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.config = os.path.join(self.tmp.name, "failoverd.toml")
+        self.port = free_port()
+        with open(self.config, "w") as f:
+            f.write(config_text(self.port, self.tmp.name))
+        self.notify_path = os.path.join(self.tmp.name, "notify.sock")
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(self.notify_path)
+        self.notify.settimeout(0.2)
+        env = dict(os.environ, NOTIFY_SOCKET=self.notify_path, WATCHDOG_USEC="400000")
+        env.pop("WATCHDOG_PID", None)
+        self.daemon = Daemon(self.config, env)
+        self.addCleanup(self.cleanup)
+        self.messages = []
+
+    def cleanup(self):
+        self.daemon.stop()
+        self.notify.close()
+        self.tmp.cleanup()
+
+    def drain_notify(self, want, timeout=10.0):
+        """Collects sd_notify datagrams until one contains `want`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.messages.append(self.notify.recv(4096).decode())
+            except socket.timeout:
+                pass
+            if any(want in m for m in self.messages):
+                return True
+        return False
+
+    def healthy(self, port):
+        try:
+            return http_get(port)[0] == 200
+        except OSError:
+            return False
+
+    def test_start_serves_healthz_and_notifies_ready(self):
+        self.assertTrue(self.daemon.wait_log("admin listening"), self.daemon.text())
+        self.assertIn(f"address=127.0.0.1:{self.port}", self.daemon.text())
+        self.assertEqual(http_get(self.port), (200, "ok\n"))
+        self.assertTrue(self.drain_notify("READY=1"), self.messages)
+        self.assertTrue(self.drain_notify("WATCHDOG=1"), self.messages)
+
+    def test_sighup_with_a_good_config_moves_the_listener(self):
+        self.assertTrue(wait_until(lambda: self.healthy(self.port)), self.daemon.text())
+        new_port = free_port()
+        with open(self.config, "w") as f:
+            f.write(config_text(new_port, self.tmp.name))
+        self.daemon.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(self.daemon.wait_log("configuration reloaded"), self.daemon.text())
+        self.assertTrue(wait_until(lambda: self.healthy(new_port)))
+        self.assertTrue(wait_until(lambda: not self.healthy(self.port)))
+        self.assertTrue(self.drain_notify("RELOADING=1"), self.messages)
+        self.assertIsNone(self.daemon.proc.poll())
+
+    def test_sighup_with_a_bad_config_keeps_the_old_one_running(self):
+        self.assertTrue(wait_until(lambda: self.healthy(self.port)), self.daemon.text())
+        with open(self.config, "w") as f:
+            f.write(config_text(free_port(), self.tmp.name) + "\n[services.www]\npolicy = \"sideways\"\n")
+        self.daemon.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(self.daemon.wait_log("reload rejected"), self.daemon.text())
+        self.assertIn("services.www.policy", self.daemon.text())
+        self.assertTrue(self.healthy(self.port))
+        self.assertIsNone(self.daemon.proc.poll())
+
+    def test_sighup_that_cannot_bind_the_new_address_keeps_the_old_one(self):
+        self.assertTrue(wait_until(lambda: self.healthy(self.port)), self.daemon.text())
+        blocker = socket.socket()
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        self.addCleanup(blocker.close)
+        with open(self.config, "w") as f:
+            f.write(config_text(blocker.getsockname()[1], self.tmp.name))
+        self.daemon.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(self.daemon.wait_log("reload rejected"), self.daemon.text())
+        self.assertIn("Address already in use", self.daemon.text())
+        self.assertTrue(self.healthy(self.port))
+
+    def test_sigterm_stops_gracefully_with_exit_zero(self):
+        self.assertTrue(wait_until(lambda: self.healthy(self.port)), self.daemon.text())
+        self.daemon.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.daemon.proc.wait(timeout=10), 0)
+        self.assertIn("msg=stopped", self.daemon.text())
+        self.assertTrue(self.drain_notify("STOPPING=1"), self.messages)
+
+
+if __name__ == "__main__":
+    FAILOVERD, REPO = sys.argv[1], sys.argv[2]
+    unittest.main(argv=[sys.argv[0], "-v"])
