@@ -1,0 +1,103 @@
+#include "state/atomic_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace failoverd::state {
+namespace {
+
+std::string errno_text(std::string_view what, const std::string& path) {
+  return std::string(what) + " " + path + ": " + std::strerror(errno);
+}
+
+std::string directory_of(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+// Closes the fd on every path out of a function.
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+}  // namespace
+
+std::optional<std::string> write_file_atomic(const std::string& path, std::string_view contents,
+                                             unsigned mode) {
+  const std::string dir = directory_of(path);
+  const std::string base = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
+  const std::string tmp = dir + "/." + base + ".tmp";
+
+  {
+    Fd f{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, static_cast<mode_t>(mode))};
+    if (f.fd < 0) return errno_text("open", tmp);
+    std::size_t off = 0;
+    while (off < contents.size()) {
+      ssize_t n = ::write(f.fd, contents.data() + off, contents.size() - off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        auto err = errno_text("write", tmp);
+        ::unlink(tmp.c_str());
+        return err;
+      }
+      off += static_cast<std::size_t>(n);
+    }
+    if (::fsync(f.fd) != 0) {
+      auto err = errno_text("fsync", tmp);
+      ::unlink(tmp.c_str());
+      return err;
+    }
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    auto err = errno_text("rename", tmp);
+    ::unlink(tmp.c_str());
+    return err;
+  }
+  // The rename is only durable once the directory entry is on disk.
+  Fd d{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  if (d.fd < 0) return errno_text("open directory", dir);
+  if (::fsync(d.fd) != 0) return errno_text("fsync directory", dir);
+  return std::nullopt;
+}
+
+ReadFile read_file(const std::string& path, std::size_t max_bytes) {
+  ReadFile out;
+  Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (f.fd < 0) {
+    if (errno == ENOENT) {
+      out.missing = true;
+    } else {
+      out.error = errno_text("open", path);
+    }
+    return out;
+  }
+  std::string data;
+  char buf[16 * 1024];
+  for (;;) {
+    ssize_t n = ::read(f.fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      out.error = errno_text("read", path);
+      return out;
+    }
+    if (n == 0) break;
+    if (data.size() + static_cast<std::size_t>(n) > max_bytes) {
+      out.error = path + ": larger than " + std::to_string(max_bytes) + " bytes";
+      return out;
+    }
+    data.append(buf, static_cast<std::size_t>(n));
+  }
+  out.contents = std::move(data);
+  return out;
+}
+
+}  // namespace failoverd::state
