@@ -6,6 +6,7 @@
 #include "admin/http_server.h"
 #include "config/loader.h"
 #include "log/log.h"
+#include "metrics/metrics.h"
 #include "runtime/systemd.h"
 
 namespace failoverd::runtime {
@@ -48,6 +49,7 @@ struct Daemon::Impl {
   std::shared_ptr<const config::Config> config_;
   std::unique_ptr<admin::HttpServer> admin_;
   asio::steady_timer watchdog_;
+  metrics::Metrics metrics_;
   std::optional<std::chrono::microseconds> watchdog_interval_;
   bool stopped_ = false;
 
@@ -59,6 +61,9 @@ struct Daemon::Impl {
       r.body = "ok\n";
     } else if (path == "/readyz") {
       r.body = "ready\n";
+    } else if (path == "/metrics") {
+      r.content_type = std::string(metrics::Metrics::kContentType);
+      r.body = metrics_.scrape();
     } else {
       r.status = 404;
       r.body = "not found\n";
@@ -118,6 +123,7 @@ bool Daemon::reload(const std::string& path) {
   notify_reloading();
   log::info("reloading configuration", {{"config", path}});
   auto finish = [&](bool ok) {
+    impl_->metrics_.config_reload(ok);
     notify_ready(ok ? "running; configuration reloaded" : "running; last reload rejected");
     return ok;
   };

@@ -1,0 +1,66 @@
+// failoverd's Prometheus metrics (prometheus-cpp), served as text by the admin listener's
+// /metrics route: one HTTP stack, no second embedded server.
+//
+// Names follow Prometheus conventions: failoverd_<thing>_<unit>, counters end in _total.
+// Hot paths (one call per probe) go through a per-endpoint handle that caches the series, so a
+// probe result costs a few atomic adds, not a label-map lookup. Thread-safe (prometheus-cpp's
+// metric objects are), though failoverd calls it from its one event-loop thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/plan.h"
+#include "core/types.h"
+
+namespace failoverd::metrics {
+
+// The series of one probed endpoint. Obtained once per endpoint from Metrics::endpoint().
+class EndpointSeries {
+ public:
+  virtual ~EndpointSeries() = default;
+  // One finished probe: its duration into the histogram, its reason into the results counter.
+  virtual void probe_finished(core::ProbeReason reason, core::Duration latency) = 0;
+  // Endpoint health after hysteresis: 1 up, 0 down (or unknown).
+  virtual void set_up(bool up) = 0;
+};
+
+class Metrics {
+ public:
+  Metrics();
+  ~Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  // The whole registry in the Prometheus text format (version 0.0.4).
+  std::string scrape() const;
+  static constexpr std::string_view kContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+  // A handle valid as long as this Metrics lives; asking twice gives the same series.
+  EndpointSeries& endpoint(std::string_view endpoint, std::string_view region,
+                           std::string_view kind);
+
+  // One observer's verdict on one region (this observer's or a peer's as last received).
+  void region_verdict(std::string_view region, std::string_view observer, core::Verdict verdict);
+  // The quorum's confirmed state of a region.
+  void quorum_state(std::string_view region, core::Verdict confirmed);
+  // A service's live routing: its active region(s) and fence generation; frozen or not.
+  void service_state(std::string_view service, std::string_view active_region,
+                     core::Generation generation, bool frozen);
+  void failover(std::string_view service, core::Trigger trigger);
+  void plan_refused(std::string_view service, std::string_view rule);
+  void actuator_write(std::string_view service, std::string_view target, std::string_view status,
+                      std::string_view rcode);
+  // Seconds since the last verdicts received from a peer.
+  void peer_age(std::string_view peer, double seconds);
+  void event_loop_lag(double seconds);
+  void tilt(bool active);
+  void config_reload(bool ok);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace failoverd::metrics

@@ -1,0 +1,61 @@
+#include "metrics/metrics.h"
+
+#include <doctest/doctest.h>
+
+using namespace failoverd;
+using namespace std::chrono_literals;
+
+namespace {
+bool has_line(const std::string& text, const std::string& line) {
+  return text.find("\n" + line + "\n") != std::string::npos || text.rfind(line + "\n", 0) == 0;
+}
+}  // namespace
+
+TEST_SUITE("metrics") {
+  TEST_CASE("a probe result lands in its endpoint's histogram and reason counter") {
+    metrics::Metrics m;
+    auto& e = m.endpoint("east-1", "east", "http");
+    e.probe_finished(core::ProbeReason::Ok, 3ms);
+    e.probe_finished(core::ProbeReason::Timeout, 1s);
+    e.probe_finished(core::ProbeReason::Timeout, 1s);
+    e.set_up(true);
+    auto text = m.scrape();
+    CHECK(has_line(text, R"(failoverd_probe_results_total{endpoint="east-1",kind="http",reason="timeout",region="east"} 2)"));
+    CHECK(has_line(text, R"(failoverd_probe_results_total{endpoint="east-1",kind="http",reason="ok",region="east"} 1)"));
+    CHECK(has_line(text, R"(failoverd_probe_duration_seconds_count{endpoint="east-1",kind="http",region="east"} 3)"));
+    CHECK(has_line(text, R"(failoverd_probe_duration_seconds_bucket{endpoint="east-1",kind="http",region="east",le="0.005"} 1)"));
+    CHECK(has_line(text, R"(failoverd_endpoint_up{endpoint="east-1",kind="http",region="east"} 1)"));
+  }
+
+  TEST_CASE("asking for an endpoint twice gives the same series") {
+    metrics::Metrics m;
+    CHECK(&m.endpoint("a", "r", "tcp") == &m.endpoint("a", "r", "tcp"));
+    CHECK(&m.endpoint("a", "r", "tcp") != &m.endpoint("b", "r", "tcp"));
+  }
+
+  TEST_CASE("switching a service's active region clears the old one") {
+    metrics::Metrics m;
+    m.service_state("www", "east", 4, false);
+    m.service_state("www", "west", 5, true);
+    auto text = m.scrape();
+    CHECK(has_line(text, R"(failoverd_service_active_region{region="east",service="www"} 0)"));
+    CHECK(has_line(text, R"(failoverd_service_active_region{region="west",service="www"} 1)"));
+    CHECK(has_line(text, R"(failoverd_service_generation{service="www"} 5)"));
+    CHECK(has_line(text, R"(failoverd_service_frozen{service="www"} 1)"));
+  }
+
+  TEST_CASE("verdicts, refusals, failovers and writes are labelled by what they are about") {
+    metrics::Metrics m;
+    m.region_verdict("east", "obs-b", core::Verdict::Down);
+    m.quorum_state("east", core::Verdict::Down);
+    m.plan_refused("www", "empty_set");
+    m.failover("www", core::Trigger::Manual);
+    m.actuator_write("www", "rfc2136", "conflict", "NXRRSET");
+    auto text = m.scrape();
+    CHECK(has_line(text, R"(failoverd_region_verdict{observer="obs-b",region="east"} 3)"));
+    CHECK(has_line(text, R"(failoverd_region_confirmed_state{region="east"} 3)"));
+    CHECK(has_line(text, R"(failoverd_plans_refused_total{rule="empty_set",service="www"} 1)"));
+    CHECK(has_line(text, R"(failoverd_failovers_total{service="www",trigger="manual"} 1)"));
+    CHECK(has_line(text, R"(failoverd_actuator_writes_total{rcode="NXRRSET",service="www",status="conflict",target="rfc2136"} 1)"));
+  }
+}
