@@ -1,5 +1,23 @@
 #include "config/loader.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+#include <utility>
+
+#include "config/values.h"
+
 namespace failoverd::config {
 
 std::string ConfigError::to_string() const {
@@ -8,6 +26,1433 @@ std::string ConfigError::to_string() const {
   if (!key.empty()) out += key + ": ";
   out += message;
   return out;
+}
+
+namespace {
+
+using Keys = std::vector<std::string_view>;
+
+// A config of 10,000 endpoints is about 2 MB; anything far larger is a mistake or an attack.
+constexpr std::size_t kMaxInputBytes = 16 * 1024 * 1024;
+// toml++ recurses per dotted-key level (see deepest_dotted_key); real configs use fewer than 6.
+constexpr std::size_t kMaxKeyDepth = 64;
+// Past this many errors the rest is noise (one broken [probe_defaults] repeats per endpoint).
+constexpr std::size_t kMaxErrors = 100;
+constexpr std::size_t kMaxRegexLength = 1000;
+constexpr std::uint32_t kMaxCount = 1000;  // rise, fall, flip_budget...
+
+const Keys kTopKeys{"observer",       "admin",   "cluster", "probe_defaults",
+                    "control",        "regions", "services"};
+const Keys kObserverKeys{"id",        "state_dir",   "log_format",
+                         "log_level", "tilt_period", "max_loop_lag"};
+const Keys kAdminKeys{"listen",         "token_file",        "tls_cert_file",        "tls_key_file",
+                      "client_ca_file", "max_request_bytes", "rate_limit_per_second"};
+const Keys kClusterKeys{"listen",  "quorum",    "exchange_interval", "verdict_ttl",
+                        "ca_file", "cert_file", "key_file",          "peers"};
+const Keys kPeerKeys{"id", "address"};
+const Keys kProbeKeys{"interval", "fast_interval", "down_interval",
+                      "timeout",  "connect_timeout", "rise",
+                      "fall",     "forgive_after",   "degraded_latency"};
+const Keys kHttpKeys{"method",      "url",        "host_header",      "headers",
+                     "expect_status", "expect_body", "expect_body_regex", "body_limit",
+                     "follow_redirects", "max_redirects", "keepalive"};
+const Keys kTlsKeys{"ca_file",         "server_name", "client_cert_file", "client_key_file",
+                    "min_version",     "verify",      "cert_expiry_warning"};
+const Keys kTcpKeys{"address", "send", "expect", "reset_after_connect"};
+const Keys kDnsKeys{"server", "query_name", "query_type", "expect_rcode", "expect_answer", "tcp"};
+const Keys kRegionKeys{"min_up", "min_up_fraction", "degraded_fraction", "endpoints"};
+const Keys kServiceKeys{"policy",         "mode",        "regions",          "weights",
+                        "degraded_weight_factor",      "publish",          "failback",
+                        "failback_delay", "hold_down",   "flip_budget",      "flip_window",
+                        "min_targets",    "max_decision_age", "reconcile_interval", "drift",
+                        "target"};
+const Keys kTargetCommonKeys{"kind", "scope", "timeout"};
+const Keys kRfc2136Keys{"server",     "zone",          "name",          "type",
+                        "ttl",        "fence_name",    "tsig_key_name", "tsig_algorithm",
+                        "tsig_secret_file"};
+const Keys kPowerDnsKeys{"api_url", "server_id",  "zone",        "name",
+                         "type",    "ttl",        "fence_name",  "api_key_file"};
+const Keys kHaProxyKeys{"socket", "address", "backend", "inactive_state"};
+const Keys kExecKeys{"argv"};
+
+Keys concat(std::initializer_list<const Keys*> lists) {
+  Keys out;
+  for (const Keys* list : lists) {
+    for (std::string_view k : *list) {
+      if (std::find(out.begin(), out.end(), k) == out.end()) out.push_back(k);
+    }
+  }
+  return out;
+}
+
+std::string join(const std::string& path, std::string_view key) {
+  return path.empty() ? std::string(key) : path + "." + std::string(key);
+}
+
+std::string index(const std::string& path, std::size_t i) {
+  return path + "[" + std::to_string(i) + "]";
+}
+
+std::string in_quotes(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+std::string_view type_name(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::none:
+      return "nothing";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+  }
+  return "a value";
+}
+
+// "one of "a", "b" or "c"" for enum errors.
+std::string choices_text(const Keys& names) {
+  std::string out = "one of ";
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) out += i + 1 == names.size() ? " or " : ", ";
+    out += in_quotes(names[i]);
+  }
+  return out;
+}
+
+std::string range_text(std::uint64_t low, std::uint64_t high) {
+  if (high == std::numeric_limits<std::uint32_t>::max()) return "at least " + std::to_string(low);
+  return "between " + std::to_string(low) + " and " + std::to_string(high);
+}
+
+// Entries of a table in the order they were written, so vectors (regions, services) and the
+// checks that walk them follow the file and not toml++'s sorted map.
+std::vector<std::pair<const toml::key*, const toml::node*>> in_file_order(const toml::table& t) {
+  std::vector<std::pair<const toml::key*, const toml::node*>> out;
+  for (auto&& [k, v] : t) out.emplace_back(&k, &v);
+  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    const auto& x = a.first->source().begin;
+    const auto& y = b.first->source().begin;
+    return std::pair(x.line, x.column) < std::pair(y.line, y.column);
+  });
+  return out;
+}
+
+template <typename E>
+using Choices = std::vector<std::pair<std::string_view, E>>;
+
+class Loader {
+ public:
+  Loader(std::string file, std::filesystem::path base_dir)
+      : file_(std::move(file)), base_dir_(std::move(base_dir)) {}
+
+  LoadResult load(std::string_view text);
+
+ private:
+  // ---- errors ----
+  void error(const toml::source_region& where, std::string key, std::string message) {
+    errors_.push_back({file_, where.begin.line, where.begin.column, std::move(key),
+                       std::move(message)});
+  }
+  void error(const toml::node& where, std::string key, std::string message) {
+    error(where.source(), std::move(key), std::move(message));
+  }
+
+  // ---- structure ----
+  void check_keys(const toml::table& t, const std::string& path, const Keys& allowed,
+                  const Keys& other_kinds = {}, std::string_view kind = {});
+  const toml::node* require(const toml::table& t, std::string_view key, const std::string& path);
+  const toml::table* read_table(const toml::table& t, std::string_view key,
+                                const std::string& path);
+  const toml::array* read_array(const toml::table& t, std::string_view key,
+                                const std::string& path);
+
+  // ---- typed values: true when present and valid (then `out` is set) ----
+  bool read_string(const toml::table& t, std::string_view key, const std::string& path,
+                   std::string& out, bool allow_empty = false);
+  bool read_duration(const toml::table& t, std::string_view key, const std::string& path,
+                     Duration& out, bool allow_zero = false);
+  bool read_uint(const toml::table& t, std::string_view key, const std::string& path,
+                 std::uint32_t& out, std::uint32_t low, std::uint32_t high);
+  bool read_size(const toml::table& t, std::string_view key, const std::string& path,
+                 std::size_t& out, std::size_t low, std::size_t high);
+  bool read_fraction(const toml::table& t, std::string_view key, const std::string& path,
+                     double& out);
+  bool read_bool(const toml::table& t, std::string_view key, const std::string& path, bool& out);
+  bool read_host_port(const toml::table& t, std::string_view key, const std::string& path,
+                      HostPort& out);
+  bool read_strings(const toml::table& t, std::string_view key, const std::string& path,
+                    std::vector<std::string>& out, bool allow_empty);
+  bool read_secret(const toml::table& t, std::string_view key, const std::string& path,
+                   std::string& out);
+  template <typename E>
+  bool read_enum(const toml::table& t, std::string_view key, const std::string& path,
+                 const Choices<E>& choices, E& out);
+
+  bool duration_of(const toml::node& n, const std::string& path, Duration& out);
+  std::string resolve(const std::string& written) const;
+  void check_secret_file(const toml::node& n, const std::string& path, const std::string& file);
+
+  // ---- sections ----
+  void parse_observer(const toml::table& root);
+  void parse_admin(const toml::table& root);
+  void parse_cluster(const toml::table& root);
+  void parse_probe_settings(const toml::table& t, const std::string& path, Endpoint& ep);
+  std::optional<Endpoint> parse_endpoint(const toml::table& t, const std::string& path);
+  void parse_http(const toml::table& t, const std::string& path, ProbeKind kind, HttpCheck& http);
+  void parse_tls(const toml::table& t, const std::string& path, TlsSettings& tls);
+  void parse_expect_status(const toml::array& a, const std::string& path,
+                           std::vector<StatusRange>& out);
+  void check_probe_timing(const toml::table& t, const std::string& path, const Endpoint& ep);
+  void parse_control(const toml::table& root);
+  void parse_regions(const toml::table& root);
+  void parse_services(const toml::table& root);
+  void parse_service(const toml::key& name, const toml::table& t, const std::string& path);
+  void parse_publish(const toml::table& t, const std::string& path, Service& s);
+  void parse_target(const toml::table& t, const std::string& path, Target& target);
+  void check_publish_values(const toml::table& service_table, const std::string& path,
+                            const Service& s);
+  void note_endpoint_name(const toml::node& where, const std::string& path, const std::string& name);
+  bool known_region(const toml::node& where, const std::string& path, const std::string& name);
+
+  std::string file_;
+  std::filesystem::path base_dir_;  // empty: secret paths as written (relative to the cwd)
+  std::vector<ConfigError> errors_;
+  Config config_;
+  Endpoint defaults_;                                // [probe_defaults] over built-in defaults
+  const toml::table* defaults_table_ = nullptr;
+  std::map<std::string, toml::source_position> endpoint_names_;  // for duplicates
+};
+
+// ---------------------------------------------------------------------------------------------
+// Structure
+
+void Loader::check_keys(const toml::table& t, const std::string& path, const Keys& allowed,
+                        const Keys& other_kinds, std::string_view kind) {
+  for (auto&& [k, v] : t) {
+    const std::string_view name = k.str();
+    if (std::find(allowed.begin(), allowed.end(), name) != allowed.end()) continue;
+    if (std::find(other_kinds.begin(), other_kinds.end(), name) != other_kinds.end()) {
+      error(k.source(), join(path, name),
+            "'" + std::string(name) + "' does not apply to kind " + in_quotes(kind));
+      continue;
+    }
+    std::string message = "unknown key '" + std::string(name) + "'";
+    const std::string hint = closest_match(name, allowed);
+    if (!hint.empty()) message += "; did you mean '" + hint + "'?";
+    error(k.source(), join(path, name), message);
+  }
+}
+
+const toml::node* Loader::require(const toml::table& t, std::string_view key,
+                                  const std::string& path) {
+  const toml::node* n = t.get(key);
+  if (n == nullptr) error(t, join(path, key), "required key is missing");
+  return n;
+}
+
+const toml::table* Loader::read_table(const toml::table& t, std::string_view key,
+                                      const std::string& path) {
+  const toml::node* n = t.get(key);
+  if (n == nullptr) return nullptr;
+  if (!n->is_table()) {
+    error(*n, join(path, key), "expected a table, got " + std::string(type_name(*n)));
+    return nullptr;
+  }
+  return n->as_table();
+}
+
+const toml::array* Loader::read_array(const toml::table& t, std::string_view key,
+                                      const std::string& path) {
+  const toml::node* n = t.get(key);
+  if (n == nullptr) return nullptr;
+  if (!n->is_array()) {
+    error(*n, join(path, key), "expected an array, got " + std::string(type_name(*n)));
+    return nullptr;
+  }
+  return n->as_array();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Typed values
+
+bool Loader::read_string(const toml::table& t, std::string_view key, const std::string& path,
+                         std::string& out, bool allow_empty) {
+  const toml::node* n = t.get(key);
+  if (n == nullptr) return false;
+  const auto* s = n->as_string();
+  if (s == nullptr) {
+    error(*n, join(path, key), "expected a string, got " + std::string(type_name(*n)));
+    return false;
+  }
+  if (!allow_empty && s->get().empty()) {
+    error(*n, join(path, key), "must not be empty");
+    return false;
+  }
+  out = s->get();
+  return true;
+}
+
+bool Loader::duration_of(const toml::node& n, const std::string& path, Duration& out) {
+  static constexpr std::string_view kExpected = "expected a duration such as \"250ms\" or \"10s\"";
+  if (const auto* s = n.as_string()) {
+    if (auto d = parse_duration(s->get())) {
+      out = *d;
+      return true;
+    }
+    error(n, path, std::string(kExpected) + ", got " + in_quotes(s->get()));
+    return false;
+  }
+  if (n.is_integer() || n.is_floating_point()) {
+    std::ostringstream number;
+    if (n.is_integer()) {
+      number << n.as_integer()->get();
+    } else {
+      number << n.as_floating_point()->get();
+    }
+    error(n, path,
+          std::string(kExpected) + ", got the bare number " + number.str() +
+              " (durations need a unit: write e.g. \"10s\")");
+    return false;
+  }
+  error(n, path, std::string(kExpected) + ", got " + std::string(type_name(n)));
+  return false;
+}
+
+bool Loader::read_duration(const toml::table& t, std::string_view key, const std::string& path,
+                           Duration& out, bool allow_zero) {
+  const toml::node* n = t.get(key);
+  if (n == nullptr) return false;
+  Duration d{};
+  if (!duration_of(*n, join(path, key), d)) return false;
+  if (!allow_zero && d.count() == 0) {
+    error(*n, join(path, key), "must be greater than 0s");
+    return false;
+  }
+  out = d;
+  return true;
+}
+
+bool Loader::read_uint(const toml::table& t, std::string_view key, const std::string& path,
+                       std::uint32_t& out, std::uint32_t low, std::uint32_t high) {
+  std::size_t value = 0;
+  if (!read_size(t, key, path, value, low, high)) return false;
+  out = static_cast<std::uint32_t>(value);
+  return true;
+}
+
+bool Loader::read_size(const toml::table& t, std::string_view key, const std::string& path,
+                       std::size_t& out, std::size_t low, std::size_t high) {
+  const toml::node* n = t.get(key);
+  if (n == nullptr) return false;
+  const auto* i = n->as_integer();
+  if (i == nullptr) {
+    error(*n, join(path, key), "expected an integer, got " + std::string(type_name(*n)));
+    return false;
+  }
+  const std::int64_t v = i->get();
+  if (v < 0 || static_cast<std::uint64_t>(v) < low || static_cast<std::uint64_t>(v) > high) {
+    error(*n, join(path, key), "must be " + range_text(low, high) + ", got " + std::to_string(v));
+    return false;
+  }
+  out = static_cast<std::size_t>(v);
+  return true;
+}
+
+bool Loader::read_fraction(const toml::table& t, std::string_view key, const std::string& path,
+                           double& out) {
+  const toml::node* n = t.get(key);
+  if (n == nullptr) return false;
+  double v = 0;
+  if (const auto* f = n->as_floating_point()) {
+    v = f->get();
+  } else if (const auto* i = n->as_integer()) {
+    v = static_cast<double>(i->get());
+  } else {
+    error(*n, join(path, key), "expected a number from 0 to 1, got " + std::string(type_name(*n)));
+    return false;
+  }
+  if (!(v >= 0.0 && v <= 1.0)) {  // also rejects nan
+    std::ostringstream text;
+    text << v;
+    error(*n, join(path, key), "must be between 0 and 1, got " + text.str());
+    return false;
+  }
+  out = v;
+  return true;
+}
+
+bool Loader::read_bool(const toml::table& t, std::string_view key, const std::string& path,
+                       bool& out) {
+  const toml::node* n = t.get(key);
+  if (n == nullptr) return false;
+  const auto* b = n->as_boolean();
+  if (b == nullptr) {
+    error(*n, join(path, key), "expected true or false, got " + std::string(type_name(*n)));
+    return false;
+  }
+  out = b->get();
+  return true;
+}
+
+bool Loader::read_host_port(const toml::table& t, std::string_view key, const std::string& path,
+                            HostPort& out) {
+  const toml::node* n = t.get(key);
+  if (n == nullptr) return false;
+  static constexpr std::string_view kExpected =
+      "expected host:port such as \"127.0.0.1:53\" or \"[::1]:53\" (port 1-65535)";
+  const auto* s = n->as_string();
+  if (s == nullptr) {
+    error(*n, join(path, key), std::string(kExpected) + ", got " + std::string(type_name(*n)));
+    return false;
+  }
+  auto hp = parse_host_port(s->get());
+  if (!hp) {
+    error(*n, join(path, key), std::string(kExpected) + ", got " + in_quotes(s->get()));
+    return false;
+  }
+  out = *hp;
+  return true;
+}
+
+bool Loader::read_strings(const toml::table& t, std::string_view key, const std::string& path,
+                          std::vector<std::string>& out, bool allow_empty) {
+  const toml::array* a = read_array(t, key, path);
+  if (a == nullptr) return false;
+  const std::string here = join(path, key);
+  if (a->empty() && !allow_empty) {
+    error(*a, here, "must not be empty");
+    return false;
+  }
+  std::vector<std::string> values;
+  bool ok = true;
+  for (std::size_t i = 0; i < a->size(); ++i) {
+    const toml::node& e = *a->get(i);
+    const auto* s = e.as_string();
+    if (s == nullptr) {
+      error(e, index(here, i), "expected a string, got " + std::string(type_name(e)));
+      ok = false;
+    } else if (s->get().empty()) {
+      error(e, index(here, i), "must not be empty");
+      ok = false;
+    } else {
+      values.push_back(s->get());
+    }
+  }
+  if (ok) out = std::move(values);
+  return ok;
+}
+
+template <typename E>
+bool Loader::read_enum(const toml::table& t, std::string_view key, const std::string& path,
+                       const Choices<E>& choices, E& out) {
+  const toml::node* n = t.get(key);
+  if (n == nullptr) return false;
+  Keys names;
+  for (const auto& c : choices) names.push_back(c.first);
+  const auto* s = n->as_string();
+  if (s != nullptr) {
+    for (const auto& [name, value] : choices) {
+      if (s->get() == name) {
+        out = value;
+        return true;
+      }
+    }
+  }
+  error(*n, join(path, key),
+        "expected " + choices_text(names) + ", got " +
+            (s != nullptr ? in_quotes(s->get()) : std::string(type_name(*n))));
+  return false;
+}
+
+std::string Loader::resolve(const std::string& written) const {
+  std::filesystem::path p(written);
+  if (p.is_absolute() || base_dir_.empty()) return written;
+  return (base_dir_ / p).lexically_normal().string();
+}
+
+// Secrets must exist and be private: a TSIG key or token readable by other local users lets
+// them rewrite DNS or drive the admin API.
+void Loader::check_secret_file(const toml::node& n, const std::string& path,
+                               const std::string& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) {
+    const int err = errno;
+    if (err == ENOENT) {
+      error(n, path, "secret file " + in_quotes(file) + " does not exist");
+    } else {
+      error(n, path, "cannot use secret file " + in_quotes(file) + ": " + std::strerror(err));
+    }
+    return;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    error(n, path, "secret file " + in_quotes(file) + " is not a regular file");
+    return;
+  }
+  const unsigned mode = static_cast<unsigned>(st.st_mode) & 07777U;
+  if ((mode & 077U) != 0) {
+    error(n, path,
+          "secret file " + in_quotes(file) + " has mode " + format_mode(mode) +
+              ", open to group or others; run: chmod 600 " + file);
+    return;
+  }
+  if (::access(file.c_str(), R_OK) != 0) {
+    error(n, path, "secret file " + in_quotes(file) + " is not readable by this user");
+  }
+}
+
+bool Loader::read_secret(const toml::table& t, std::string_view key, const std::string& path,
+                         std::string& out) {
+  std::string written;
+  if (!read_string(t, key, path, written)) return false;
+  out = resolve(written);
+  check_secret_file(*t.get(key), join(path, key), out);
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sections
+
+void Loader::parse_observer(const toml::table& root) {
+  const toml::node* node = require(root, "observer", "");
+  if (node == nullptr) return;
+  const toml::table* t = read_table(root, "observer", "");
+  if (t == nullptr) return;
+  const std::string path = "observer";
+  check_keys(*t, path, kObserverKeys);
+  Observer& o = config_.observer;
+  std::string id;
+  if (require(*t, "id", path) != nullptr && read_string(*t, "id", path, id)) {
+    if (is_valid_id(id)) {
+      o.id = core::ObserverId(id);
+    } else {
+      error(*t->get("id"), join(path, "id"),
+            "must be 1 to 64 characters of [A-Za-z0-9._-], got " + in_quotes(id));
+    }
+  }
+  read_string(*t, "state_dir", path, o.state_dir);
+  read_enum(*t, "log_format", path,
+            Choices<LogFormat>{{"logfmt", LogFormat::Logfmt}, {"json", LogFormat::Json}},
+            o.log_format);
+  read_enum(*t, "log_level", path,
+            Choices<LogLevel>{{"debug", LogLevel::Debug},
+                              {"info", LogLevel::Info},
+                              {"warning", LogLevel::Warning},
+                              {"error", LogLevel::Error}},
+            o.log_level);
+  read_duration(*t, "tilt_period", path, o.tilt_period, true);
+  read_duration(*t, "max_loop_lag", path, o.max_loop_lag);
+}
+
+void Loader::parse_admin(const toml::table& root) {
+  const toml::table* t = read_table(root, "admin", "");
+  if (t == nullptr) return;
+  const std::string path = "admin";
+  check_keys(*t, path, kAdminKeys);
+  Admin& a = config_.admin;
+  read_host_port(*t, "listen", path, a.listen);
+  read_secret(*t, "token_file", path, a.token_file);
+  read_string(*t, "tls_cert_file", path, a.tls_cert_file);
+  read_secret(*t, "tls_key_file", path, a.tls_key_file);
+  read_string(*t, "client_ca_file", path, a.client_ca_file);
+  if (a.tls_cert_file.empty() != a.tls_key_file.empty()) {
+    const bool has_cert = !a.tls_cert_file.empty();
+    error(*t->get(has_cert ? "tls_cert_file" : "tls_key_file"),
+          join(path, has_cert ? "tls_cert_file" : "tls_key_file"),
+          has_cert ? "needs tls_key_file as well" : "needs tls_cert_file as well");
+  }
+  if (!a.client_ca_file.empty() && a.tls_cert_file.empty()) {
+    error(*t->get("client_ca_file"), join(path, "client_ca_file"),
+          "client certificates need HTTPS: set tls_cert_file and tls_key_file");
+  }
+  read_size(*t, "max_request_bytes", path, a.max_request_bytes, 1024, 16 * 1024 * 1024);
+  read_uint(*t, "rate_limit_per_second", path, a.rate_limit_per_second, 1, 100000);
+}
+
+void Loader::parse_cluster(const toml::table& root) {
+  const toml::table* t = read_table(root, "cluster", "");
+  if (t == nullptr) return;
+  const std::string path = "cluster";
+  check_keys(*t, path, kClusterKeys);
+  Cluster c;
+  read_host_port(*t, "listen", path, c.listen);
+  const bool quorum_ok = read_uint(*t, "quorum", path, c.quorum, 0, kMaxCount);
+  const bool timing_ok = !(t->contains("exchange_interval") &&
+                           !read_duration(*t, "exchange_interval", path, c.exchange_interval)) &&
+                         !(t->contains("verdict_ttl") &&
+                           !read_duration(*t, "verdict_ttl", path, c.verdict_ttl));
+  if (timing_ok && c.verdict_ttl <= c.exchange_interval) {
+    const toml::node* where = t->get("verdict_ttl");
+    error(where != nullptr ? *where : static_cast<const toml::node&>(*t),
+          join(path, "verdict_ttl"),
+          format_duration(c.verdict_ttl) + " must be longer than exchange_interval " +
+              format_duration(c.exchange_interval) +
+              ", or peers' verdicts expire between two exchanges");
+  }
+  read_string(*t, "ca_file", path, c.ca_file);
+  read_string(*t, "cert_file", path, c.cert_file);
+  read_secret(*t, "key_file", path, c.key_file);
+
+  if (const toml::array* peers = read_array(*t, "peers", path)) {
+    std::map<std::string, std::uint32_t> seen;  // id -> line
+    for (std::size_t i = 0; i < peers->size(); ++i) {
+      const toml::node& e = *peers->get(i);
+      const std::string here = index(join(path, "peers"), i);
+      const toml::table* pt = e.as_table();
+      if (pt == nullptr) {
+        error(e, here, "expected a table ([[cluster.peers]]), got " + std::string(type_name(e)));
+        continue;
+      }
+      check_keys(*pt, here, kPeerKeys);
+      Peer peer;
+      std::string id;
+      if (require(*pt, "id", here) != nullptr && read_string(*pt, "id", here, id)) {
+        const toml::node& id_node = *pt->get("id");
+        if (!is_valid_id(id)) {
+          error(id_node, join(here, "id"),
+                "must be 1 to 64 characters of [A-Za-z0-9._-], got " + in_quotes(id));
+        } else if (id == config_.observer.id.str()) {
+          error(id_node, join(here, "id"),
+                "peer " + in_quotes(id) + " is this observer's own id (observer.id)");
+        } else if (auto [it, fresh] = seen.emplace(id, id_node.source().begin.line); !fresh) {
+          error(id_node, join(here, "id"),
+                "duplicate peer id " + in_quotes(id) + " (first at line " +
+                    std::to_string(it->second) + ")");
+        }
+        peer.id = core::ObserverId(id);
+      }
+      if (require(*pt, "address", here) != nullptr) read_host_port(*pt, "address", here, peer.address);
+      c.peers.push_back(std::move(peer));
+    }
+  }
+
+  // Peers exchange verdicts that can move traffic: they must authenticate each other.
+  if (!c.peers.empty()) {
+    for (std::string_view key : {"ca_file", "cert_file", "key_file"}) {
+      if (!t->contains(key)) {
+        error(*t, join(path, key), "required key is missing (peers authenticate with mTLS)");
+      }
+    }
+  }
+
+  const std::size_t observers = 1 + c.peers.size();
+  if (quorum_ok && c.quorum != 0) {
+    const toml::node& where = *t->get("quorum");
+    const std::string observers_text = std::to_string(observers) + " configured observer" +
+                                       (observers == 1 ? "" : "s") + " (this one and " +
+                                       std::to_string(c.peers.size()) + " peer" +
+                                       (c.peers.size() == 1 ? "" : "s") + ")";
+    if (c.quorum > observers) {
+      error(where, join(path, "quorum"),
+            std::to_string(c.quorum) + " is larger than the " + observers_text +
+                ": no region could ever be confirmed");
+    } else if (c.quorum * 2 <= observers) {
+      error(where, join(path, "quorum"),
+            std::to_string(c.quorum) + " of " + observers_text +
+                " is not a majority: two partitions could both act (split brain); use at least " +
+                std::to_string(observers / 2 + 1) + ", or 0 for a majority");
+    }
+  }
+  config_.cluster = std::move(c);
+}
+
+void Loader::parse_probe_settings(const toml::table& t, const std::string& path, Endpoint& ep) {
+  read_duration(t, "interval", path, ep.interval);
+  read_duration(t, "fast_interval", path, ep.fast_interval, true);
+  read_duration(t, "down_interval", path, ep.down_interval, true);
+  read_duration(t, "timeout", path, ep.timeout);
+  read_duration(t, "connect_timeout", path, ep.connect_timeout, true);
+  read_uint(t, "rise", path, ep.rise, 1, kMaxCount);
+  read_uint(t, "fall", path, ep.fall, 1, kMaxCount);
+  read_uint(t, "forgive_after", path, ep.forgive_after, 0, kMaxCount);
+  read_duration(t, "degraded_latency", path, ep.degraded_latency, true);
+}
+
+// The node a probe setting came from (the endpoint, else [probe_defaults]) and its key path;
+// a built-in default is reported at the endpoint's table.
+struct Origin {
+  const toml::node* node;
+  std::string path;
+};
+
+void Loader::check_probe_timing(const toml::table& t, const std::string& path,
+                                const Endpoint& ep) {
+  auto origin = [&](std::string_view key) -> Origin {
+    if (const toml::node* n = t.get(key)) return {n, join(path, key)};
+    if (defaults_table_ != nullptr) {
+      if (const toml::node* n = defaults_table_->get(key)) return {n, join("probe_defaults", key)};
+    }
+    return {&t, join(path, key)};
+  };
+  // A probe that may outlive its interval would overlap the next one and double the load on a
+  // struggling endpoint.
+  if (ep.timeout > ep.interval) {
+    const Origin o = origin("timeout");
+    error(*o.node, o.path,
+          format_duration(ep.timeout) + " must not exceed interval " +
+              format_duration(ep.interval));
+  }
+  if (ep.fast_interval.count() != 0 && ep.timeout > ep.fast_interval) {
+    const Origin o = origin("timeout");
+    error(*o.node, o.path,
+          format_duration(ep.timeout) + " must not exceed fast_interval " +
+              format_duration(ep.fast_interval));
+  }
+  if (ep.connect_timeout > ep.timeout) {
+    const Origin o = origin("connect_timeout");
+    error(*o.node, o.path,
+          format_duration(ep.connect_timeout) + " must not exceed timeout " +
+              format_duration(ep.timeout));
+  }
+}
+
+void Loader::parse_expect_status(const toml::array& a, const std::string& path,
+                                 std::vector<StatusRange>& out) {
+  if (a.empty()) {
+    error(a, path, "must not be empty");
+    return;
+  }
+  std::vector<StatusRange> ranges;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const toml::node& e = *a.get(i);
+    std::int64_t low = -1;
+    std::int64_t high = -1;
+    if (const auto* n = e.as_integer()) {
+      low = high = n->get();
+    } else if (const auto* s = e.as_string()) {
+      const std::string& text = s->get();
+      const std::size_t dash = text.find('-');
+      auto number = [](std::string_view digits) -> std::int64_t {
+        if (digits.size() != 3 || !std::all_of(digits.begin(), digits.end(), [](char c) {
+              return c >= '0' && c <= '9';
+            })) {
+          return -1;
+        }
+        return std::stoll(std::string(digits));
+      };
+      const std::string_view view(text);
+      low = number(view.substr(0, dash));
+      high = dash == std::string::npos ? low : number(view.substr(dash + 1));
+    }
+    if (low < 100 || high > 599 || low > high || high < 100) {
+      error(e, index(path, i),
+            "expected a status such as 200 or a range such as \"200-299\" within 100-599, got " +
+                (e.is_string() ? in_quotes(e.as_string()->get())
+                 : e.is_integer() ? std::to_string(e.as_integer()->get())
+                                  : std::string(type_name(e))));
+      continue;
+    }
+    ranges.push_back({static_cast<std::uint16_t>(low), static_cast<std::uint16_t>(high)});
+  }
+  if (ranges.size() == a.size()) out = std::move(ranges);
+}
+
+void Loader::parse_http(const toml::table& t, const std::string& path, ProbeKind kind,
+                        HttpCheck& http) {
+  const std::string_view scheme = kind == ProbeKind::Https ? "https" : "http";
+  if (require(t, "url", path) != nullptr && read_string(t, "url", path, http.url)) {
+    if (auto problem = check_url(http.url, scheme)) {
+      error(*t.get("url"), join(path, "url"), *problem + ", got " + in_quotes(http.url));
+    }
+  }
+  std::string method;
+  if (read_string(t, "method", path, method)) {
+    static const Keys kMethods{"GET", "HEAD", "POST", "OPTIONS"};
+    if (std::find(kMethods.begin(), kMethods.end(), method) == kMethods.end()) {
+      error(*t.get("method"), join(path, "method"),
+            "expected " + choices_text(kMethods) + ", got " + in_quotes(method));
+    } else {
+      http.method = method;
+    }
+  }
+  read_string(t, "host_header", path, http.host_header);
+  if (const toml::table* headers = read_table(t, "headers", path)) {
+    for (auto&& [k, v] : *headers) {
+      const std::string here = join(join(path, "headers"), k.str());
+      if (const auto* s = v.as_string()) {
+        http.headers[std::string(k.str())] = s->get();
+      } else {
+        error(v, here, "expected a string, got " + std::string(type_name(v)));
+      }
+    }
+  }
+  if (const toml::array* status = read_array(t, "expect_status", path)) {
+    parse_expect_status(*status, join(path, "expect_status"), http.expect_status);
+  }
+  read_string(t, "expect_body", path, http.expect_body);
+  if (read_string(t, "expect_body_regex", path, http.expect_body_regex)) {
+    const toml::node& where = *t.get("expect_body_regex");
+    if (http.expect_body_regex.size() > kMaxRegexLength) {
+      error(where, join(path, "expect_body_regex"),
+            "is longer than " + std::to_string(kMaxRegexLength) + " characters");
+    } else {
+      try {
+        std::regex compiled(http.expect_body_regex, std::regex::ECMAScript);
+      } catch (const std::regex_error& e) {
+        error(where, join(path, "expect_body_regex"),
+              std::string("is not a valid ECMAScript regular expression: ") + e.what());
+      }
+    }
+  }
+  read_size(t, "body_limit", path, http.body_limit, 1, 16 * 1024 * 1024);
+  read_bool(t, "follow_redirects", path, http.follow_redirects);
+  read_uint(t, "max_redirects", path, http.max_redirects, 0, 20);
+  read_bool(t, "keepalive", path, http.keepalive);
+}
+
+void Loader::parse_tls(const toml::table& t, const std::string& path, TlsSettings& tls) {
+  read_string(t, "ca_file", path, tls.ca_file);
+  read_string(t, "server_name", path, tls.server_name);
+  read_string(t, "client_cert_file", path, tls.client_cert_file);
+  read_secret(t, "client_key_file", path, tls.client_key_file);
+  if (tls.client_cert_file.empty() != tls.client_key_file.empty()) {
+    const bool has_cert = !tls.client_cert_file.empty();
+    const std::string_view key = has_cert ? "client_cert_file" : "client_key_file";
+    error(*t.get(key), join(path, key),
+          has_cert ? "needs client_key_file as well" : "needs client_cert_file as well");
+  }
+  read_enum(t, "min_version", path, Choices<std::string>{{"1.2", "1.2"}, {"1.3", "1.3"}},
+            tls.min_version);
+  read_bool(t, "verify", path, tls.verify);
+  read_duration(t, "cert_expiry_warning", path, tls.cert_expiry_warning, true);
+}
+
+std::optional<Endpoint> Loader::parse_endpoint(const toml::table& t, const std::string& path) {
+  static const Choices<ProbeKind> kKinds{{"http", ProbeKind::Http},
+                                         {"https", ProbeKind::Https},
+                                         {"tcp", ProbeKind::Tcp},
+                                         {"tls", ProbeKind::Tls},
+                                         {"dns", ProbeKind::Dns}};
+  static const Keys kBase{"name", "kind"};
+  static const Keys kAll = concat({&kBase, &kProbeKeys, &kHttpKeys, &kTlsKeys, &kTcpKeys, &kDnsKeys});
+  const std::size_t errors_before = errors_.size();
+  Endpoint ep = defaults_;
+
+  std::string name;
+  if (require(t, "name", path) != nullptr && read_string(t, "name", path, name)) {
+    const toml::node& where = *t.get("name");
+    if (!is_valid_id(name)) {
+      error(where, join(path, "name"),
+            "must be 1 to 64 characters of [A-Za-z0-9._-], got " + in_quotes(name));
+    } else {
+      note_endpoint_name(where, join(path, "name"), name);
+    }
+    ep.name = core::EndpointId(name);
+  }
+  const bool has_kind = require(t, "kind", path) != nullptr && read_enum(t, "kind", path, kKinds, ep.kind);
+  if (!has_kind) {
+    // Without a kind no key can be said not to apply; only truly unknown keys are reported.
+    check_keys(t, path, kAll);
+    return std::nullopt;
+  }
+  const Keys allowed = [&] {
+    switch (ep.kind) {
+      case ProbeKind::Http:
+        return concat({&kBase, &kProbeKeys, &kHttpKeys});
+      case ProbeKind::Https:
+        return concat({&kBase, &kProbeKeys, &kHttpKeys, &kTlsKeys});
+      case ProbeKind::Tcp:
+        return concat({&kBase, &kProbeKeys, &kTcpKeys});
+      case ProbeKind::Tls:
+        return concat({&kBase, &kProbeKeys, &kTcpKeys, &kTlsKeys});
+      case ProbeKind::Dns:
+        return concat({&kBase, &kProbeKeys, &kDnsKeys});
+    }
+    return kAll;
+  }();
+  check_keys(t, path, allowed, kAll, t.get("kind")->as_string()->get());
+
+  parse_probe_settings(t, path, ep);
+  switch (ep.kind) {
+    case ProbeKind::Http:
+      parse_http(t, path, ep.kind, ep.http);
+      break;
+    case ProbeKind::Https:
+      parse_http(t, path, ep.kind, ep.http);
+      parse_tls(t, path, ep.tls);
+      break;
+    case ProbeKind::Tls:
+      parse_tls(t, path, ep.tls);
+      [[fallthrough]];
+    case ProbeKind::Tcp:
+      if (require(t, "address", path) != nullptr) read_host_port(t, "address", path, ep.tcp.address);
+      read_string(t, "send", path, ep.tcp.send);
+      read_string(t, "expect", path, ep.tcp.expect);
+      read_bool(t, "reset_after_connect", path, ep.tcp.reset_after_connect);
+      break;
+    case ProbeKind::Dns: {
+      if (require(t, "server", path) != nullptr) read_host_port(t, "server", path, ep.dns.server);
+      if (require(t, "query_name", path) != nullptr) {
+        read_string(t, "query_name", path, ep.dns.query_name);
+      }
+      read_enum(t, "query_type", path,
+                Choices<std::string>{{"A", "A"},
+                                     {"AAAA", "AAAA"},
+                                     {"TXT", "TXT"},
+                                     {"CNAME", "CNAME"},
+                                     {"SOA", "SOA"},
+                                     {"NS", "NS"},
+                                     {"MX", "MX"}},
+                ep.dns.query_type);
+      read_enum(t, "expect_rcode", path,
+                Choices<std::string>{{"NOERROR", "NOERROR"},
+                                     {"NXDOMAIN", "NXDOMAIN"},
+                                     {"SERVFAIL", "SERVFAIL"},
+                                     {"REFUSED", "REFUSED"}},
+                ep.dns.expect_rcode);
+      read_strings(t, "expect_answer", path, ep.dns.expect_answer, true);
+      read_bool(t, "tcp", path, ep.dns.tcp);
+      break;
+    }
+  }
+  // Timing rules only make sense when every timing value itself was valid.
+  if (errors_.size() == errors_before) check_probe_timing(t, path, ep);
+  return ep;
+}
+
+void Loader::note_endpoint_name(const toml::node& where, const std::string& path,
+                                const std::string& name) {
+  auto [it, fresh] = endpoint_names_.emplace(name, where.source().begin);
+  if (!fresh) {
+    error(where, path,
+          "duplicate endpoint name " + in_quotes(name) + " (first at line " +
+              std::to_string(it->second.line) + "); endpoint names must be unique across regions");
+  }
+}
+
+void Loader::parse_control(const toml::table& root) {
+  const toml::array* control = read_array(root, "control", "");
+  if (control == nullptr) return;
+  for (std::size_t i = 0; i < control->size(); ++i) {
+    const toml::node& e = *control->get(i);
+    const std::string here = index("control", i);
+    if (const toml::table* t = e.as_table()) {
+      if (auto ep = parse_endpoint(*t, here)) config_.control.push_back(std::move(*ep));
+    } else {
+      error(e, here, "expected a table ([[control]]), got " + std::string(type_name(e)));
+    }
+  }
+}
+
+void Loader::parse_regions(const toml::table& root) {
+  if (require(root, "regions", "") == nullptr) return;
+  const toml::table* regions = read_table(root, "regions", "");
+  if (regions == nullptr) return;
+  if (regions->empty()) {
+    error(*regions, "regions", "at least one region is required");
+    return;
+  }
+  for (auto [key, node] : in_file_order(*regions)) {
+    const std::string path = join("regions", key->str());
+    Region region;
+    region.name = core::RegionId(std::string(key->str()));
+    if (!is_valid_id(key->str())) {
+      error(key->source(), path,
+            "region names must be 1 to 64 characters of [A-Za-z0-9._-], got " +
+                in_quotes(key->str()));
+    }
+    const toml::table* t = node->as_table();
+    if (t == nullptr) {
+      error(*node, path, "expected a table ([" + path + "]), got " + std::string(type_name(*node)));
+      continue;
+    }
+    check_keys(*t, path, kRegionKeys);
+    const bool min_up_set = read_uint(*t, "min_up", path, region.min_up, 0, kMaxCount);
+    read_fraction(*t, "min_up_fraction", path, region.min_up_fraction);
+    read_fraction(*t, "degraded_fraction", path, region.degraded_fraction);
+    if (region.min_up == 0 && region.min_up_fraction == 0.0) {
+      error(min_up_set ? *t->get("min_up") : static_cast<const toml::node&>(*t),
+            join(path, "min_up"),
+            "min_up and min_up_fraction are both 0: the region could never be down");
+    }
+    const std::string endpoints_path = join(path, "endpoints");
+    if (require(*t, "endpoints", path) != nullptr) {
+      const toml::array* endpoints = read_array(*t, "endpoints", path);
+      if (endpoints != nullptr && endpoints->empty()) {
+        error(*endpoints, endpoints_path, "a region needs at least one endpoint");
+      }
+      for (std::size_t i = 0; endpoints != nullptr && i < endpoints->size(); ++i) {
+        const toml::node& e = *endpoints->get(i);
+        const std::string here = index(endpoints_path, i);
+        if (const toml::table* et = e.as_table()) {
+          if (auto ep = parse_endpoint(*et, here)) region.endpoints.push_back(std::move(*ep));
+        } else {
+          error(e, here,
+                "expected a table ([[" + endpoints_path + "]]), got " + std::string(type_name(e)));
+        }
+      }
+      if (endpoints != nullptr && min_up_set && region.min_up > endpoints->size()) {
+        error(*t->get("min_up"), join(path, "min_up"),
+              std::to_string(region.min_up) + " is more than the region's " +
+                  std::to_string(endpoints->size()) + " endpoint" +
+                  (endpoints->size() == 1 ? "" : "s") + ": the region could never be up");
+      }
+    }
+    config_.regions.push_back(std::move(region));
+  }
+}
+
+bool Loader::known_region(const toml::node& where, const std::string& path,
+                          const std::string& name) {
+  if (config_.find_region(core::RegionId(name)) != nullptr) return true;
+  Keys names;
+  for (const Region& r : config_.regions) names.push_back(r.name.str());
+  std::string message = "unknown region " + in_quotes(name);
+  const std::string hint = closest_match(name, names);
+  if (!hint.empty()) message += "; did you mean " + in_quotes(hint) + "?";
+  error(where, path, message);
+  return false;
+}
+
+void Loader::parse_services(const toml::table& root) {
+  const toml::table* services = read_table(root, "services", "");
+  if (services == nullptr) return;
+  for (auto [key, node] : in_file_order(*services)) {
+    const std::string path = join("services", key->str());
+    const toml::table* t = node->as_table();
+    if (t == nullptr) {
+      error(*node, path, "expected a table ([" + path + "]), got " + std::string(type_name(*node)));
+      continue;
+    }
+    parse_service(*key, *t, path);
+  }
+}
+
+void Loader::parse_service(const toml::key& name, const toml::table& t, const std::string& path) {
+  Service s;
+  s.name = core::ServiceId(std::string(name.str()));
+  if (!is_valid_id(name.str())) {
+    error(name.source(), path,
+          "service names must be 1 to 64 characters of [A-Za-z0-9._-], got " +
+              in_quotes(name.str()));
+  }
+  check_keys(t, path, kServiceKeys);
+  read_enum(t, "policy", path,
+            Choices<Policy>{{"priority", Policy::Priority}, {"weighted", Policy::Weighted}},
+            s.policy);
+  read_enum(t, "mode", path, Choices<Mode>{{"auto", Mode::Auto}, {"propose", Mode::Propose}},
+            s.mode);
+
+  if (const toml::array* regions = read_array(t, "regions", path)) {
+    const std::string here = join(path, "regions");
+    if (s.policy == Policy::Weighted) {
+      error(*regions, here,
+            "applies only to policy \"priority\"; a weighted service uses the regions in weights");
+    }
+    for (std::size_t i = 0; i < regions->size(); ++i) {
+      const toml::node& e = *regions->get(i);
+      const auto* r = e.as_string();
+      if (r == nullptr) {
+        error(e, index(here, i), "expected a region name, got " + std::string(type_name(e)));
+        continue;
+      }
+      const core::RegionId id(r->get());
+      if (!known_region(e, index(here, i), r->get())) continue;
+      if (std::find(s.regions.begin(), s.regions.end(), id) != s.regions.end()) {
+        error(e, index(here, i), "region " + in_quotes(r->get()) + " is listed twice");
+        continue;
+      }
+      s.regions.push_back(id);
+    }
+  }
+  if (s.policy == Policy::Priority && s.regions.empty() && !t.contains("regions")) {
+    error(t, join(path, "regions"),
+          "required key is missing: policy \"priority\" needs regions in priority order");
+  } else if (s.policy == Policy::Priority && t.contains("regions") &&
+             t.get("regions")->is_array() && t.get("regions")->as_array()->empty()) {
+    error(*t.get("regions"), join(path, "regions"), "must not be empty");
+  }
+
+  if (const toml::table* weights = read_table(t, "weights", path)) {
+    const std::string here = join(path, "weights");
+    if (s.policy != Policy::Weighted) {
+      error(*weights, here, "applies only to policy \"weighted\"");
+    }
+    std::uint64_t total = 0;
+    bool all_valid = true;
+    for (auto [key, node] : in_file_order(*weights)) {
+      const std::string region = std::string(key->str());
+      std::uint32_t weight = 0;
+      if (!known_region(*node, join(here, region), region)) {
+        all_valid = false;
+        continue;
+      }
+      if (!read_uint(*weights, region, here, weight, 0, 1'000'000)) {
+        all_valid = false;
+        continue;
+      }
+      s.weights[core::RegionId(region)] = weight;
+      total += weight;
+    }
+    if (all_valid && total == 0 && s.policy == Policy::Weighted) {
+      error(*weights, here, "the total weight is 0: at least one region needs a weight above 0");
+    }
+  } else if (s.policy == Policy::Weighted && !t.contains("weights")) {
+    error(t, join(path, "weights"),
+          "required key is missing: policy \"weighted\" needs [" + join(path, "weights") + "]");
+  }
+  read_fraction(t, "degraded_weight_factor", path, s.degraded_weight_factor);
+
+  parse_publish(t, path, s);
+
+  read_enum(t, "failback", path,
+            Choices<Failback>{{"manual", Failback::Manual}, {"auto", Failback::Auto}}, s.failback);
+  read_duration(t, "failback_delay", path, s.failback_delay, true);
+  read_duration(t, "hold_down", path, s.hold_down, true);
+  read_uint(t, "flip_budget", path, s.flip_budget, 1, kMaxCount);
+  read_duration(t, "flip_window", path, s.flip_window);
+  read_duration(t, "max_decision_age", path, s.max_decision_age);
+  read_duration(t, "reconcile_interval", path, s.reconcile_interval);
+  read_enum(t, "drift", path,
+            Choices<DriftAction>{{"repair", DriftAction::Repair}, {"report", DriftAction::Report}},
+            s.drift);
+
+  // The floor of W1: a region publishing fewer values than min_targets can never be used.
+  if (read_uint(t, "min_targets", path, s.min_targets, 1, kMaxCount) && !s.publish.empty()) {
+    std::size_t most = 0;
+    for (const auto& [region, values] : s.publish) most = std::max(most, values.size());
+    if (s.min_targets > most) {
+      error(*t.get("min_targets"), join(path, "min_targets"),
+            std::to_string(s.min_targets) + " is more than any region publishes (at most " +
+                std::to_string(most) + "): every answer would be refused");
+    }
+  }
+
+  if (require(t, "target", path) != nullptr) {
+    if (const toml::table* target = read_table(t, "target", path)) {
+      const std::size_t errors_before = errors_.size();
+      parse_target(*target, join(path, "target"), s.target);
+      if (errors_.size() == errors_before) check_publish_values(t, path, s);
+    }
+  }
+  config_.services.push_back(std::move(s));
+}
+
+void Loader::parse_publish(const toml::table& t, const std::string& path, Service& s) {
+  const std::string here = join(path, "publish");
+  if (require(t, "publish", path) == nullptr) return;
+  const toml::table* publish = read_table(t, "publish", path);
+  if (publish == nullptr) return;
+  for (auto [key, node] : in_file_order(*publish)) {
+    const std::string region = std::string(key->str());
+    if (!known_region(*node, join(here, region), region)) continue;
+    std::vector<std::string> values;
+    if (read_strings(*publish, region, here, values, false)) {
+      s.publish[core::RegionId(region)] = std::move(values);
+    }
+  }
+  // Every region the service may route to needs an answer to publish.
+  auto check_has_entry = [&](const toml::node& where, const std::string& where_path,
+                             const core::RegionId& region) {
+    if (!publish->contains(region.str())) {
+      error(where, where_path,
+            "region " + in_quotes(region.str()) + " has no publish entry (add " + here + "." +
+                region.str() + " = [...])");
+    }
+  };
+  if (s.policy == Policy::Priority) {
+    if (const toml::array* regions = t.get("regions") ? t.get("regions")->as_array() : nullptr) {
+      for (std::size_t i = 0; i < regions->size(); ++i) {
+        const auto* r = regions->get(i)->as_string();
+        if (r != nullptr && config_.find_region(core::RegionId(r->get())) != nullptr) {
+          check_has_entry(*regions->get(i), index(join(path, "regions"), i),
+                          core::RegionId(r->get()));
+        }
+      }
+    }
+  } else if (const toml::table* weights = t.get("weights") ? t.get("weights")->as_table() : nullptr) {
+    for (auto [key, node] : in_file_order(*weights)) {
+      const core::RegionId region(std::string(key->str()));
+      if (config_.find_region(region) != nullptr) {
+        check_has_entry(*node, join(join(path, "weights"), key->str()), region);
+      }
+    }
+  }
+}
+
+void Loader::check_publish_values(const toml::table& service_table, const std::string& path,
+                                  const Service& s) {
+  const toml::table* publish =
+      service_table.get("publish") ? service_table.get("publish")->as_table() : nullptr;
+  if (publish == nullptr) return;
+  std::string type;
+  if (s.target.kind == TargetKind::Rfc2136) type = s.target.rfc2136.type;
+  if (s.target.kind == TargetKind::PowerDns) type = s.target.powerdns.type;
+  for (auto [key, node] : in_file_order(*publish)) {
+    const toml::array* values = node->as_array();
+    if (values == nullptr) continue;
+    const std::string here = join(join(path, "publish"), key->str());
+    if (type == "CNAME" && values->size() > 1) {
+      error(*values, here, "a CNAME has exactly one value, got " + std::to_string(values->size()));
+    }
+    for (std::size_t i = 0; i < values->size(); ++i) {
+      const auto* v = values->get(i)->as_string();
+      if (v == nullptr) continue;
+      if (type == "A" && !is_ipv4(v->get())) {
+        error(*values->get(i), index(here, i),
+              "expected an IPv4 address for type \"A\", got " + in_quotes(v->get()));
+      } else if (type == "AAAA" && !is_ipv6(v->get())) {
+        error(*values->get(i), index(here, i),
+              "expected an IPv6 address for type \"AAAA\", got " + in_quotes(v->get()));
+      } else if (type == "CNAME" && !is_fqdn(v->get())) {
+        error(*values->get(i), index(here, i),
+              "expected a fully qualified name ending in '.', got " + in_quotes(v->get()));
+      }
+    }
+  }
+}
+
+void Loader::parse_target(const toml::table& t, const std::string& path, Target& target) {
+  static const Choices<TargetKind> kKinds{{"rfc2136", TargetKind::Rfc2136},
+                                          {"powerdns", TargetKind::PowerDns},
+                                          {"haproxy", TargetKind::HaProxy},
+                                          {"exec", TargetKind::Exec}};
+  static const Keys kAll =
+      concat({&kTargetCommonKeys, &kRfc2136Keys, &kPowerDnsKeys, &kHaProxyKeys, &kExecKeys});
+  static const Choices<std::string> kRecordTypes{
+      {"A", "A"}, {"AAAA", "AAAA"}, {"CNAME", "CNAME"}, {"TXT", "TXT"}};
+
+  if (require(t, "kind", path) == nullptr || !read_enum(t, "kind", path, kKinds, target.kind)) {
+    check_keys(t, path, kAll);
+    return;
+  }
+  const std::string kind_name = t.get("kind")->as_string()->get();
+  const Keys allowed = [&] {
+    switch (target.kind) {
+      case TargetKind::Rfc2136:
+        return concat({&kTargetCommonKeys, &kRfc2136Keys});
+      case TargetKind::PowerDns:
+        return concat({&kTargetCommonKeys, &kPowerDnsKeys});
+      case TargetKind::HaProxy:
+        return concat({&kTargetCommonKeys, &kHaProxyKeys});
+      case TargetKind::Exec:
+        return concat({&kTargetCommonKeys, &kExecKeys});
+    }
+    return kAll;
+  }();
+  check_keys(t, path, allowed, kAll, kind_name);
+
+  // An HAProxy is normally the one beside this observer; a DNS zone is one for everybody.
+  target.scope = target.kind == TargetKind::HaProxy ? TargetScope::Local : TargetScope::Shared;
+  read_enum(t, "scope", path,
+            Choices<TargetScope>{{"shared", TargetScope::Shared}, {"local", TargetScope::Local}},
+            target.scope);
+
+  // Owner names must be fully qualified and inside the zone: the fence and the managed RRset
+  // are changed in one UPDATE, which only works within one zone.
+  auto check_names = [&](const std::string& zone, const std::string& name,
+                         const std::string& fence) {
+    if (!zone.empty() && !is_fqdn(zone)) {
+      error(*t.get("zone"), join(path, "zone"),
+            "expected a fully qualified zone ending in '.', got " + in_quotes(zone));
+      return;
+    }
+    for (std::string_view key : {"name", "fence_name"}) {
+      const std::string& value = key == "name" ? name : fence;
+      if (value.empty()) continue;
+      if (!is_fqdn(value)) {
+        error(*t.get(key), join(path, key),
+              "expected a fully qualified name ending in '.', got " + in_quotes(value));
+      } else if (!zone.empty() && !is_in_zone(value, zone)) {
+        error(*t.get(key), join(path, key),
+              in_quotes(value) + " is not inside zone " + in_quotes(zone));
+      }
+    }
+  };
+
+  switch (target.kind) {
+    case TargetKind::Rfc2136: {
+      Rfc2136Target& r = target.rfc2136;
+      if (require(t, "server", path) != nullptr) read_host_port(t, "server", path, r.server);
+      if (require(t, "zone", path) != nullptr) read_string(t, "zone", path, r.zone);
+      if (require(t, "name", path) != nullptr) read_string(t, "name", path, r.name);
+      read_enum(t, "type", path, kRecordTypes, r.type);
+      read_uint(t, "ttl", path, r.ttl, 1, 86400);
+      read_string(t, "fence_name", path, r.fence_name);
+      check_names(r.zone, r.name, r.fence_name);
+      // W8: every update is signed; there is no unsigned mode.
+      if (require(t, "tsig_key_name", path) != nullptr) {
+        read_string(t, "tsig_key_name", path, r.tsig_key_name);
+      }
+      read_enum(t, "tsig_algorithm", path,
+                Choices<std::string>{{"hmac-sha256", "hmac-sha256"},
+                                     {"hmac-sha1", "hmac-sha1"},
+                                     {"hmac-sha512", "hmac-sha512"}},
+                r.tsig_algorithm);
+      if (require(t, "tsig_secret_file", path) != nullptr) {
+        read_secret(t, "tsig_secret_file", path, r.tsig_secret_file);
+      }
+      read_duration(t, "timeout", path, r.timeout);
+      break;
+    }
+    case TargetKind::PowerDns: {
+      PowerDnsTarget& p = target.powerdns;
+      if (require(t, "api_url", path) != nullptr && read_string(t, "api_url", path, p.api_url)) {
+        const std::string_view scheme = p.api_url.starts_with("https://") ? "https" : "http";
+        if (auto problem = check_url(p.api_url, scheme)) {
+          error(*t.get("api_url"), join(path, "api_url"), *problem + ", got " + in_quotes(p.api_url));
+        }
+      }
+      read_string(t, "server_id", path, p.server_id);
+      if (require(t, "zone", path) != nullptr) read_string(t, "zone", path, p.zone);
+      if (require(t, "name", path) != nullptr) read_string(t, "name", path, p.name);
+      read_enum(t, "type", path, kRecordTypes, p.type);
+      read_uint(t, "ttl", path, p.ttl, 1, 86400);
+      read_string(t, "fence_name", path, p.fence_name);
+      check_names(p.zone, p.name, p.fence_name);
+      if (require(t, "api_key_file", path) != nullptr) {
+        read_secret(t, "api_key_file", path, p.api_key_file);
+      }
+      read_duration(t, "timeout", path, p.timeout);
+      break;
+    }
+    case TargetKind::HaProxy: {
+      HaProxyTarget& h = target.haproxy;
+      const bool has_socket = read_string(t, "socket", path, h.socket);
+      const bool has_address = read_host_port(t, "address", path, h.address);
+      if (has_socket && has_address) {
+        error(*t.get("address"), join(path, "address"),
+              "set either socket or address, not both");
+      } else if (!t.contains("socket") && !t.contains("address")) {
+        error(t, join(path, "socket"),
+              "required key is missing: set socket (the runtime API's UNIX socket) or address");
+      }
+      if (require(t, "backend", path) != nullptr) read_string(t, "backend", path, h.backend);
+      read_enum(t, "inactive_state", path,
+                Choices<std::string>{{"drain", "drain"}, {"maint", "maint"}}, h.inactive_state);
+      read_duration(t, "timeout", path, h.timeout);
+      break;
+    }
+    case TargetKind::Exec: {
+      ExecTarget& e = target.exec;
+      if (require(t, "argv", path) != nullptr && read_strings(t, "argv", path, e.argv, false)) {
+        if (!e.argv.front().starts_with("/")) {
+          error(*t.get("argv")->as_array()->get(0), index(join(path, "argv"), 0),
+                "must be an absolute path (no shell, no PATH lookup), got " +
+                    in_quotes(e.argv.front()));
+        }
+      }
+      read_duration(t, "timeout", path, e.timeout);
+      break;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+LoadResult Loader::load(std::string_view text) {
+  LoadResult result;
+  const toml::source_region nowhere{};
+  if (text.size() > kMaxInputBytes) {
+    error(nowhere, "",
+          "the file is " + std::to_string(text.size()) + " bytes, more than the limit of " +
+              std::to_string(kMaxInputBytes));
+    result.errors = std::move(errors_);
+    return result;
+  }
+  if (const KeyDepth depth = deepest_dotted_key(text); depth.depth > kMaxKeyDepth) {
+    toml::source_region where{};
+    where.begin = {static_cast<toml::source_index>(depth.line), 1};
+    error(where, "",
+          "keys nested deeper than " + std::to_string(kMaxKeyDepth) + " levels are not supported");
+    result.errors = std::move(errors_);
+    return result;
+  }
+
+  toml::table root;
+  try {
+    root = toml::parse(text, std::string_view(file_));
+  } catch (const toml::parse_error& e) {
+    error(e.source(), "", std::string(e.description()));
+    result.errors = std::move(errors_);
+    return result;
+  }
+
+  check_keys(root, "", kTopKeys);
+  parse_observer(root);
+  parse_admin(root);
+  parse_cluster(root);
+  if (const toml::table* defaults = read_table(root, "probe_defaults", "")) {
+    defaults_table_ = defaults;
+    check_keys(*defaults, "probe_defaults", kProbeKeys);
+    parse_probe_settings(*defaults, "probe_defaults", defaults_);
+  }
+  parse_control(root);
+  parse_regions(root);
+  parse_services(root);
+
+  // File order; one broken default repeated for every endpoint is reported once.
+  std::stable_sort(errors_.begin(), errors_.end(), [](const ConfigError& a, const ConfigError& b) {
+    return std::pair(a.line, a.column) < std::pair(b.line, b.column);
+  });
+  std::set<std::string> seen;
+  std::vector<ConfigError> unique;
+  for (ConfigError& e : errors_) {
+    if (seen.insert(e.to_string()).second) unique.push_back(std::move(e));
+  }
+  if (unique.size() > kMaxErrors) {
+    const std::size_t more = unique.size() - kMaxErrors;
+    unique.resize(kMaxErrors);
+    unique.push_back({file_, 0, 0, "", "too many errors; " + std::to_string(more) + " more not shown"});
+  }
+  result.errors = std::move(unique);
+  if (result.errors.empty()) {
+    config_.source_path = file_;
+    result.config = std::move(config_);
+  }
+  return result;
+}
+
+LoadResult failed(const std::string& file, std::string message) {
+  LoadResult result;
+  result.errors.push_back({file, 0, 0, "", std::move(message)});
+  return result;
+}
+
+}  // namespace
+
+LoadResult load_config_string(std::string_view toml_text, const std::string& source_name) {
+  // Nothing may escape the API: an allocation failure or a library surprise becomes an error.
+  try {
+    return Loader(source_name, {}).load(toml_text);
+  } catch (const std::exception& e) {
+    return failed(source_name, std::string("internal error while loading: ") + e.what());
+  }
+}
+
+LoadResult load_config_file(const std::string& path) {
+  try {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    if (ec) return failed(path, "cannot read the config file: " + ec.message());
+    if (size > kMaxInputBytes) {
+      return failed(path, "the file is " + std::to_string(size) +
+                              " bytes, more than the limit of " + std::to_string(kMaxInputBytes));
+    }
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return failed(path, std::string("cannot open the config file: ") + std::strerror(errno));
+    std::string text(static_cast<std::size_t>(size), '\0');
+    in.read(text.data(), static_cast<std::streamsize>(size));
+    text.resize(static_cast<std::size_t>(in.gcount()));
+    // Secrets are resolved against the config's own directory, made absolute so that the
+    // daemon finds the same files whatever its working directory is later.
+    std::filesystem::path dir = std::filesystem::absolute(path, ec).parent_path();
+    if (ec) dir = std::filesystem::path(path).parent_path();
+    return Loader(path, dir).load(text);
+  } catch (const std::exception& e) {
+    return failed(path, std::string("internal error while loading: ") + e.what());
+  }
 }
 
 }  // namespace failoverd::config
