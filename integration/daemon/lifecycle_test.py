@@ -111,7 +111,9 @@ class CommandLine(unittest.TestCase):
                         os.chmod(os.path.join(REPO, "config", f), 0o600)
                 with self.subTest(config=name):
                     r = self.run_cli("--check-config", os.path.join(REPO, "config", name))
-                    if "/etc/failoverd/" in open(os.path.join(REPO, "config", name)).read():
+                    with open(os.path.join(REPO, "config", name)) as f:
+                        names_etc = "/etc/failoverd/" in f.read()
+                    if names_etc:
                         # Host examples name secrets under /etc/failoverd; only syntax and
                         # everything but those files can pass here.
                         for line in r.stderr.splitlines():
