@@ -1,0 +1,162 @@
+#include "admin/api.h"
+
+#include <doctest/doctest.h>
+
+#include <boost/json/parse.hpp>
+
+using namespace failoverd::admin;
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// A hand-written fake: one service "www", records the last action, answers as told.
+struct FakeControl : Control {
+  json::value status() override { return json::object{{"services", json::array{"www"}}}; }
+  std::optional<json::value> service(std::string_view name) override {
+    if (name != "www") return std::nullopt;
+    return json::object{{"name", "www"}};
+  }
+  ActionResult act(const ActionRequest& r) override {
+    last = r;
+    ++calls;
+    return next;
+  }
+  json::value events(std::optional<std::uint64_t> cursor, std::size_t limit) override {
+    return json::object{{"cursor", cursor ? json::value(*cursor) : json::value(nullptr)},
+                        {"limit", limit}};
+  }
+  ActionRequest last;
+  int calls = 0;
+  ActionResult next;
+};
+
+const std::string kToken = "s3cret-token-0123456789";
+
+struct Fixture {
+  explicit Fixture(std::uint32_t rate_per_second = 1000) {
+    TokenSet tokens;
+    REQUIRE_FALSE(TokenSet::parse("# operators\nalice:" + kToken + "\n\nbob: other-token-abcdefghij\n", tokens));
+    api = std::make_unique<Api>(control, std::move(tokens), ApiOptions{rate_per_second});
+  }
+  Response call(std::string method, std::string target, std::string body = {},
+                std::optional<std::string> token = kToken, std::string peer = "127.0.0.1:40000") {
+    Request r;
+    r.method = std::move(method);
+    r.target = std::move(target);
+    r.body = std::move(body);
+    r.peer = std::move(peer);
+    if (token) r.headers["authorization"] = "Bearer " + *token;
+    return api->handle(r, now);
+  }
+  FakeControl control;
+  std::unique_ptr<Api> api;
+  Clock::time_point now{};
+};
+
+json::value body(const Response& r) { return json::parse(r.body); }
+
+}  // namespace
+
+TEST_SUITE("admin.api") {
+  TEST_CASE("token files are name:token lines and reject malformed ones by line") {
+    TokenSet t;
+    CHECK(TokenSet::parse("alice " + kToken, t) == std::optional<std::string>("line 1: expected name:token"));
+    CHECK(TokenSet::parse("\n\nal ice:" + kToken, t) ==
+          std::optional<std::string>("line 3: token name may use only A-Z a-z 0-9 . _ -"));
+    CHECK(TokenSet::parse("alice:short", t) ==
+          std::optional<std::string>("line 1: token for 'alice' is shorter than 16 characters"));
+    REQUIRE_FALSE(TokenSet::parse("alice:" + kToken, t));
+    CHECK(t.authenticate(kToken) == std::optional<std::string>("alice"));
+    CHECK_FALSE(t.authenticate(kToken + "x"));
+    CHECK_FALSE(t.authenticate(kToken.substr(1)));
+    CHECK_FALSE(t.authenticate(""));
+  }
+
+  TEST_CASE("every /v1 call needs a valid bearer token") {
+    Fixture f;
+    SUBCASE("none") { CHECK(f.call("GET", "/v1/status", {}, std::nullopt).status == 401); }
+    SUBCASE("wrong") { CHECK(f.call("GET", "/v1/status", {}, "nope-nope-nope-nope").status == 401); }
+    SUBCASE("right") { CHECK(f.call("GET", "/v1/status").status == 200); }
+    auto r = f.call("POST", "/v1/services/www/freeze", R"({"reason":"x"})", std::nullopt);
+    CHECK(r.status == 401);
+    CHECK(f.control.calls == 0);
+  }
+
+  TEST_CASE("with no token file the API refuses everything") {
+    FakeControl c;
+    Api api(c, TokenSet{}, {});
+    Request r;
+    r.method = "GET";
+    r.target = "/v1/status";
+    r.headers["authorization"] = "Bearer " + kToken;
+    auto res = api.handle(r, Clock::time_point{});
+    CHECK(res.status == 401);
+    CHECK(body(res).at("error") == "admin API disabled: set admin.token_file in the config");
+  }
+
+  TEST_CASE("a mutating call reaches the control with who, what and why") {
+    Fixture f;
+    f.control.next.body = json::object{{"generation", 8}};
+    auto r = f.call("POST", "/v1/services/www/failover",
+                    R"({"region":"west","reason":"drill","force":true})");
+    CHECK(r.status == 200);
+    CHECK(body(r).at("generation") == 8);
+    CHECK(f.control.last.action == Action::Failover);
+    CHECK(f.control.last.service == "www");
+    CHECK(f.control.last.region == "west");
+    CHECK(f.control.last.reason == "drill");
+    CHECK(f.control.last.force);
+    CHECK(f.control.last.who == "alice");
+  }
+
+  TEST_CASE("the control's answers map to the documented status codes") {
+    Fixture f;
+    using K = ActionResult::Kind;
+    f.control.next = {K::Refused, "would publish an empty set", "empty_set", {}};
+    auto r = f.call("POST", "/v1/services/www/unfreeze");
+    CHECK(r.status == 422);
+    CHECK(body(r).at("rule") == "empty_set");
+    f.control.next = {K::Conflict, "frozen", "", {}};
+    CHECK(f.call("POST", "/v1/services/www/approve").status == 409);
+    f.control.next = {K::NotFound, "no proposal", "", {}};
+    CHECK(f.call("POST", "/v1/services/www/approve").status == 404);
+  }
+
+  TEST_CASE("malformed requests get 400, unknown things 404, wrong methods 405") {
+    Fixture f;
+    CHECK(f.call("POST", "/v1/services/www/failover", "{not json").status == 400);
+    CHECK(f.call("POST", "/v1/services/www/failover", "[1]").status == 400);
+    CHECK(f.call("POST", "/v1/services/www/failover", R"({"reason":"x"})").status == 400);
+    CHECK(f.call("POST", "/v1/services/www/failover", R"({"region":"w"})").status == 400);
+    CHECK(f.call("POST", "/v1/services/www/freeze", R"({"reason":"x","extra":1})").status == 400);
+    CHECK(f.call("POST", "/v1/services/www/freeze", R"({"reason":7})").status == 400);
+    CHECK(f.call("GET", "/v1/services/w%20w").status == 400);
+    CHECK(f.call("GET", "/v1/events?cursor=abc").status == 400);
+    CHECK(f.call("GET", "/v1/events?limit=0").status == 400);
+    CHECK(f.call("GET", "/v1/services/nope").status == 404);
+    CHECK(f.call("POST", "/v1/services/www/explode").status == 404);
+    CHECK(f.call("GET", "/v1/nothing").status == 404);
+    CHECK(f.call("GET", "/v1/services/www/freeze").status == 405);
+    CHECK(f.call("POST", "/v1/status").status == 405);
+    CHECK(f.control.calls == 0);
+  }
+
+  TEST_CASE("events pass cursor and limit through") {
+    Fixture f;
+    auto b = body(f.call("GET", "/v1/events?cursor=17&limit=5"));
+    CHECK(b.at("cursor") == 17);
+    CHECK(b.at("limit") == 5);
+  }
+
+  TEST_CASE("a client over its rate gets 429 and recovers as time passes") {
+    Fixture f(5);
+    for (int i = 0; i < 5; ++i) CHECK(f.call("GET", "/v1/status").status == 200);
+    CHECK(f.call("GET", "/v1/status").status == 429);
+    CHECK(f.call("GET", "/v1/status", {}, kToken, "127.0.0.2:1").status == 200);  // another client
+    f.now += std::chrono::milliseconds(400);
+    CHECK(f.call("GET", "/v1/status").status == 200);
+    CHECK(f.call("GET", "/v1/status").status == 200);
+    CHECK(f.call("GET", "/v1/status").status == 429);
+  }
+}
