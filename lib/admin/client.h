@@ -1,0 +1,28 @@
+// A blocking HTTP/1.1 client for failoverctl (a CLI may block; the daemon never uses this).
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "config/config.h"
+
+namespace failoverd::admin {
+
+struct ClientResponse {
+  unsigned status = 0;
+  std::string body;
+};
+
+struct ClientResult {
+  std::optional<ClientResponse> response;  // nullopt: could not connect / timed out
+  std::string error;                       // why, when response is nullopt
+};
+
+// Sends one request with an optional bearer token; the whole exchange is bounded by `timeout`
+// and the response body by 8 MiB.
+ClientResult http_request(const config::HostPort& server, const std::string& method,
+                          const std::string& target, const std::string& token,
+                          const std::string& body, std::chrono::milliseconds timeout);
+
+}  // namespace failoverd::admin
