@@ -977,8 +977,12 @@ void Loader::parse_regions(const toml::table& root) {
             "min_up and min_up_fraction are both 0: the region could never be down");
     }
     const std::string endpoints_path = join(path, "endpoints");
-    if (require(*t, "endpoints", path) != nullptr) {
-      const toml::array* endpoints = read_array(*t, "endpoints", path);
+    if (const toml::node* n = require(*t, "endpoints", path); n != nullptr && !n->is_array()) {
+      error(*n, endpoints_path,
+            "expected an array of tables ([[" + endpoints_path + "]]), got " +
+                std::string(type_name(*n)));
+    } else if (n != nullptr) {
+      const toml::array* endpoints = n->as_array();
       if (endpoints != nullptr && endpoints->empty()) {
         error(*endpoints, endpoints_path, "a region needs at least one endpoint");
       }
