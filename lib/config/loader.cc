@@ -703,12 +703,6 @@ void Loader::check_probe_timing(const toml::table& t, const std::string& path,
           format_duration(ep.timeout) + " must not exceed interval " +
               format_duration(ep.interval));
   }
-  if (ep.fast_interval.count() != 0 && ep.timeout > ep.fast_interval) {
-    const Origin o = origin("timeout");
-    error(*o.node, o.path,
-          format_duration(ep.timeout) + " must not exceed fast_interval " +
-              format_duration(ep.fast_interval));
-  }
   if (ep.connect_timeout > ep.timeout) {
     const Origin o = origin("connect_timeout");
     error(*o.node, o.path,
