@@ -703,12 +703,6 @@ void Loader::check_probe_timing(const toml::table& t, const std::string& path,
           format_duration(ep.timeout) + " must not exceed interval " +
               format_duration(ep.interval));
   }
-  if (ep.fast_interval.count() != 0 && ep.timeout > ep.fast_interval) {
-    const Origin o = origin("timeout");
-    error(*o.node, o.path,
-          format_duration(ep.timeout) + " must not exceed fast_interval " +
-              format_duration(ep.fast_interval));
-  }
   if (ep.connect_timeout > ep.timeout) {
     const Origin o = origin("connect_timeout");
     error(*o.node, o.path,
@@ -977,8 +971,12 @@ void Loader::parse_regions(const toml::table& root) {
             "min_up and min_up_fraction are both 0: the region could never be down");
     }
     const std::string endpoints_path = join(path, "endpoints");
-    if (require(*t, "endpoints", path) != nullptr) {
-      const toml::array* endpoints = read_array(*t, "endpoints", path);
+    if (const toml::node* n = require(*t, "endpoints", path); n != nullptr && !n->is_array()) {
+      error(*n, endpoints_path,
+            "expected an array of tables ([[" + endpoints_path + "]]), got " +
+                std::string(type_name(*n)));
+    } else if (n != nullptr) {
+      const toml::array* endpoints = n->as_array();
       if (endpoints != nullptr && endpoints->empty()) {
         error(*endpoints, endpoints_path, "a region needs at least one endpoint");
       }
