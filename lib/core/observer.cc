@@ -1,0 +1,108 @@
+#include "core/observer.h"
+
+#include <algorithm>
+
+namespace failoverd::core {
+
+std::string_view to_string(AdminAction::Kind k) {
+  switch (k) {
+    case AdminAction::Kind::Freeze: return "freeze";
+    case AdminAction::Kind::Unfreeze: return "unfreeze";
+    case AdminAction::Kind::Failover: return "failover";
+    case AdminAction::Kind::Failback: return "failback";
+    case AdminAction::Kind::Approve: return "approve";
+    case AdminAction::Kind::Pin: return "pin";
+    case AdminAction::Kind::Unpin: return "unpin";
+  }
+  return "admin";
+}
+
+ObserverEngine::ObserverEngine(const config::Config& cfg, TimePoint start)
+    : cfg_(cfg), view_(cfg_, start), quorum_(Quorum::from_config(cfg_)) {
+  for (const auto& s : cfg_.services) policies_.emplace_back(s, cfg_.observer);
+}
+
+ServicePolicy* ObserverEngine::find(const ServiceId& service) {
+  for (auto& p : policies_) {
+    if (p.service().name == service) return &p;
+  }
+  return nullptr;
+}
+
+const ServicePolicy* ObserverEngine::policy(const ServiceId& service) const {
+  for (const auto& p : policies_) {
+    if (p.service().name == service) return &p;
+  }
+  return nullptr;
+}
+
+Events ObserverEngine::observe(const EndpointId& endpoint, const ProbeOutcome& outcome,
+                               TimePoint now) {
+  return view_.observe(endpoint, outcome, now);
+}
+
+Events ObserverEngine::report_loop_lag(Duration lag, TimePoint now) {
+  view_.report_loop_lag(lag, now);
+  if (lag <= cfg_.observer.max_loop_lag) return {};
+  return report_clock_jump(now);
+}
+
+Events ObserverEngine::report_clock_jump(TimePoint now) {
+  Events events;
+  for (auto& p : policies_) append(events, p.enter_tilt(now));
+  return events;
+}
+
+Events ObserverEngine::set_live(const ServiceId& service, const LiveState& live, TimePoint now) {
+  ServicePolicy* p = find(service);
+  return p ? p->set_live(live, now) : Events{};
+}
+
+std::vector<Vote> ObserverEngine::votes(TimePoint now) const {
+  std::vector<Vote> out;
+  for (const auto& [region, verdict] : view_.verdicts()) {
+    out.push_back(Vote{cfg_.observer.id, region, verdict, now});
+  }
+  return out;
+}
+
+StepResult ObserverEngine::step(TimePoint now) {
+  StepResult out;
+  out.events = view_.evaluate(now);
+  for (const Vote& v : votes(now)) quorum_.record(v);
+  append(out.events, quorum_.evaluate(now));
+  for (auto& p : policies_) {
+    Decision d = p.decide(quorum_.confirmed(), now);
+    append(out.events, std::move(d.events));
+    if (d.plan) out.plans.push_back(std::move(*d.plan));
+  }
+  return out;
+}
+
+Decision ObserverEngine::admin(const AdminAction& a, TimePoint now) {
+  ServicePolicy* p = find(a.service);
+  if (!p) {
+    Decision d;
+    d.refused = Rule::UnknownService;
+    return d;
+  }
+  const Confirmed& c = quorum_.confirmed();
+  switch (a.kind) {
+    case AdminAction::Kind::Freeze: return p->freeze(a.reason, now);
+    case AdminAction::Kind::Unfreeze: return p->unfreeze(now);
+    case AdminAction::Kind::Failover: return p->failover(a.region, a.force, c, now);
+    case AdminAction::Kind::Failback: return p->failback(a.force, c, now);
+    case AdminAction::Kind::Approve: return p->approve(now);
+    case AdminAction::Kind::Pin: return p->pin(a.region, a.force, c, now);
+    case AdminAction::Kind::Unpin: return p->unpin(now);
+  }
+  return {};
+}
+
+TimePoint ObserverEngine::next_due(TimePoint now) const {
+  TimePoint due = std::min(view_.next_due(), quorum_.next_due());
+  for (const auto& p : policies_) due = std::min(due, p.next_due(now));
+  return due;
+}
+
+}  // namespace failoverd::core

@@ -1,0 +1,86 @@
+// One observer's whole decision core: endpoint trackers and local verdicts (region.h), the
+// quorum over its own and its peers' votes (quorum.h), and a policy per service (policy.h).
+//
+// The daemon's runtime and the simulator drive it the same way:
+//   probe every endpoint in due(now)  -> observe(endpoint, outcome, now)
+//   each peer message                 -> receive(vote stamped with the LOCAL receive time)
+//   each fence read-back              -> set_live(service, live, now)
+//   then step(now)                    -> events and plans; publish votes(now) to the peers
+// and arm one timer for next_due(). Not thread-safe; owned by one strand.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "core/events.h"
+#include "core/policy.h"
+#include "core/quorum.h"
+#include "core/region.h"
+
+namespace failoverd::core {
+
+// An operator action from the admin API (already authenticated and journaled by the shell).
+struct AdminAction {
+  enum class Kind { Freeze, Unfreeze, Failover, Failback, Approve, Pin, Unpin };
+  Kind kind = Kind::Freeze;
+  ServiceId service;
+  RegionId region;  // Failover, Pin
+  bool force = false;
+  std::string reason;  // Freeze
+};
+std::string_view to_string(AdminAction::Kind k);
+
+// What one step produced.
+struct StepResult {
+  Events events;
+  std::vector<Plan> plans;  // to hand to the actuators, one per service at most
+};
+
+class ObserverEngine {
+ public:
+  // `cfg` is copied; the first probes are due at `start`.
+  ObserverEngine(const config::Config& cfg, TimePoint start);
+
+  const ObserverId& id() const { return cfg_.observer.id; }
+  const config::Config& config() const { return cfg_; }
+
+  std::vector<EndpointId> due(TimePoint now) const { return view_.due(now); }
+  Events observe(const EndpointId& endpoint, const ProbeOutcome& outcome, TimePoint now);
+  // A peer's vote; `vote.received` must be the local (monotonic) receive time.
+  void receive(const Vote& vote) { quorum_.record(vote); }
+  // Loop lateness measured by the shell: above observer.max_loop_lag this observer abstains and
+  // enters TILT.
+  Events report_loop_lag(Duration lag, TimePoint now);
+  // A clock jump detected by the shell: TILT.
+  Events report_clock_jump(TimePoint now);
+  // The target's live state of a service, as read back. Unknown services are ignored.
+  Events set_live(const ServiceId& service, const LiveState& live, TimePoint now);
+
+  // Recomputes verdicts, records them as this observer's own votes, evaluates the quorum and
+  // lets every service's policy decide.
+  StepResult step(TimePoint now);
+  // This observer's current verdicts as votes stamped `now` (what it sends to peers).
+  std::vector<Vote> votes(TimePoint now) const;
+  // An operator action on one service.
+  Decision admin(const AdminAction& action, TimePoint now);
+
+  const LocalView& view() const { return view_; }
+  const Quorum& quorum() const { return quorum_; }
+  // nullptr when the service is not configured.
+  const ServicePolicy* policy(const ServiceId& service) const;
+  // The earliest time something is due (a probe, a vote expiry, a policy timer).
+  TimePoint next_due(TimePoint now) const;
+
+ private:
+  ServicePolicy* find(const ServiceId& service);
+
+  config::Config cfg_;
+  LocalView view_;
+  Quorum quorum_;
+  std::vector<ServicePolicy> policies_;
+};
+
+}  // namespace failoverd::core

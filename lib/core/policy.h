@@ -1,0 +1,140 @@
+// Failover policy of one service: from the confirmed region states (quorum.h) to a plan, with
+// every pacing and safety rule of RELIABILITY.md (D3-D7) and the operator's overrides.
+//
+// Priority policy (service.regions in order):
+//   - the active region is the one the live target publishes; while it is confirmed Up or
+//     Degraded nothing changes (a degraded region still serves);
+//   - when it is confirmed Down, fail over to the first other region confirmed Up (D4). None:
+//     fail static, PlanRefused + Alert target_not_confirmed_up;
+//   - when it is Unknown (no quorum either way): fail static, no_quorum (D3). When every region
+//     is confirmed Down: all_regions_down (D3);
+//   - failback (failback = "auto" only, and not after a manual failover): to a region earlier in
+//     the order that has been confirmed Up continuously for failback_delay.
+// Weighted policy (service.weights): Up region -> its weight; Degraded -> weight *
+//   degraded_weight_factor if it already serves, else 0; Down -> 0; a serving region that is
+//   Unknown freezes the whole decision (no_quorum). A region is only added when confirmed Up.
+//   Member weights are integers: each region's share of 100, split over its published values,
+//   at least 1. Example: weights {a:3, b:1}, b degraded (factor 0.5), one value each ->
+//   a = round(100 * 3 / 3.5) = 86, b = round(100 * 0.5 / 3.5) = 14.
+// Pacing, in order, for an automatic change: pinned, frozen, tilt, a plan already in flight
+//   (waits silently), hold_down after the last flip of the live target (any trigger),
+//   flip_budget automatic flips per flip_window (exceeded: the service freezes itself, alert),
+//   then the plan guards (guards.h). Refusals are reported once per change of reason.
+// Mode propose: the plan is kept as pending() until approve(); it expires after
+//   max_decision_age. Approving is refused while frozen or in TILT.
+// Manual actions (failover, failback, pin) bypass pacing, TILT and freeze, but not the guards;
+//   failover to a region confirmed Down needs force.
+//
+// Flips are learned from set_live(): the generation the live target holds. Every plan has
+// base_generation = live generation and generation = live + 1. Not thread-safe.
+#pragma once
+
+#include <deque>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "core/events.h"
+#include "core/guards.h"
+#include "core/plan.h"
+#include "core/quorum.h"
+
+namespace failoverd::core {
+
+// What the target holds now, as read back by the actuator/reconciler.
+struct LiveState {
+  Generation generation = 0;
+  std::vector<PlanMember> members;
+  // How the live generation was written, when the fence records it. Unknown: Automatic, so
+  // that it counts against the flip budget.
+  Trigger trigger = Trigger::Automatic;
+};
+
+// The outcome of decide() or of an operator action.
+struct Decision {
+  std::optional<Plan> plan;     // to hand to the actuator (which re-checks the guards)
+  std::optional<Rule> refused;  // why no plan, when a change was wanted or asked for
+  Events events;
+};
+
+class ServicePolicy {
+ public:
+  ServicePolicy(config::Service service, const config::Observer& observer);
+
+  // The live target's state as read at `now`. The first call sets it; a later higher generation
+  // with different members counts as a flip (for hold-down and, if automatic, the budget).
+  // A lower generation than the one held is ignored.
+  Events set_live(const LiveState& live, TimePoint now);
+
+  // The automatic decision at `now` from the confirmed states. Call it after every quorum
+  // evaluation; it is cheap when nothing changes.
+  Decision decide(const Confirmed& confirmed, TimePoint now);
+
+  // The shell saw a clock jump or an event-loop stall: suspend automatic actions for
+  // observer.tilt_period from `now` (extended by each new report).
+  Events enter_tilt(TimePoint now);
+
+  // Operator overrides. Each returns the plan to write, if any, or the rule that refused it.
+  Decision freeze(const std::string& reason, TimePoint now);
+  Decision unfreeze(TimePoint now);
+  Decision failover(const RegionId& region, bool force, const Confirmed& confirmed,
+                    TimePoint now);
+  Decision failback(bool force, const Confirmed& confirmed, TimePoint now);
+  Decision pin(const RegionId& region, bool force, const Confirmed& confirmed, TimePoint now);
+  Decision unpin(TimePoint now);
+  Decision approve(TimePoint now);
+
+  const config::Service& service() const { return service_; }
+  bool frozen() const { return frozen_; }
+  const std::string& frozen_reason() const { return frozen_reason_; }
+  bool in_tilt(TimePoint now) const { return tilt_until_ && now < *tilt_until_; }
+  const std::optional<Plan>& pending() const { return pending_; }
+  const std::optional<RegionId>& pinned() const { return pinned_; }
+  bool live_known() const { return live_known_; }
+  const LiveState& live() const { return live_; }
+  // The regions the live target publishes, in member order, without repeats.
+  std::vector<RegionId> active() const;
+  // The earliest future time at which decide() may act differently without new input (tilt
+  // end, hold-down end, failback delay, proposal or in-flight expiry); max() if none.
+  TimePoint next_due(TimePoint now) const;
+
+ private:
+  struct Wanted {
+    std::optional<Rule> blocked;  // the situation forbids any automatic change
+    bool change = false;
+    std::vector<PlanMember> members;
+    std::vector<RegionId> active;
+    std::string reason;
+    std::vector<Vote> evidence;
+  };
+
+  Wanted want_priority(const Confirmed& c, TimePoint now) const;
+  Wanted want_weighted(const Confirmed& c, bool allow_additions) const;
+  std::vector<PlanMember> members_for(const std::vector<std::pair<RegionId, double>>& shares,
+                                      bool weighted) const;
+  Plan make_plan(Wanted w, Trigger trigger, TimePoint now) const;
+  Decision hand_out(Plan plan, TimePoint now);
+  Decision refuse(Decision d, Rule rule, TimePoint now);
+  bool in_service(const RegionId& region) const;
+  std::size_t flips_in_window(TimePoint now);
+  Event event(EventKind kind, TimePoint now) const;
+
+  config::Service service_;
+  Duration tilt_period_;
+  bool live_known_ = false;
+  LiveState live_;
+  bool frozen_ = false;
+  std::string frozen_reason_;
+  std::optional<TimePoint> tilt_until_;
+  std::optional<RegionId> pinned_;
+  bool manual_hold_ = false;  // a manual failover suspends automatic failback
+  std::optional<TimePoint> last_flip_;
+  std::deque<TimePoint> automatic_flips_;
+  std::optional<Plan> pending_;    // propose mode
+  std::optional<Plan> in_flight_;  // handed out, not yet seen live
+  std::optional<Rule> last_refusal_;
+  std::map<RegionId, TimePoint> up_since_;
+};
+
+}  // namespace failoverd::core

@@ -1,0 +1,155 @@
+#include "core/region.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace failoverd::core {
+
+namespace {
+
+// ceil(fraction * total) without 0.1 * 10 = 1.0000000000000002 rounding up to 2.
+std::size_t fraction_of(double fraction, std::size_t total) {
+  double v = std::ceil(fraction * static_cast<double>(total) - 1e-9);
+  return v <= 0 ? 0 : static_cast<std::size_t>(v);
+}
+
+}  // namespace
+
+Verdict region_verdict(const config::Region& region, const HealthCounts& c) {
+  const std::size_t total = c.total();
+  if (total == 0) return Verdict::Unknown;
+  const std::size_t needed =
+      std::max<std::size_t>(region.min_up, fraction_of(region.min_up_fraction, total));
+  const std::size_t serving_now = c.up + c.degraded;
+  if (serving_now + c.pending < needed) return Verdict::Down;
+  if (serving_now < needed) return Verdict::Unknown;
+  if (c.degraded > 0 || total - c.down < fraction_of(region.degraded_fraction, total)) {
+    return Verdict::Degraded;
+  }
+  return Verdict::Up;
+}
+
+LocalView::LocalView(const config::Config& cfg, TimePoint start)
+    : regions_(cfg.regions),
+      max_loop_lag_(cfg.observer.max_loop_lag),
+      tilt_period_(cfg.observer.tilt_period) {
+  for (std::size_t r = 0; r < regions_.size(); ++r) {
+    for (const auto& e : regions_[r].endpoints) {
+      index_.emplace(e.name, tracked_.size());
+      tracked_.push_back({e.name, r, HealthTracker(health_params(e), start)});
+    }
+    raw_[regions_[r].name] = Verdict::Unknown;
+    verdicts_[regions_[r].name] = Verdict::Unknown;
+  }
+  for (const auto& e : cfg.control) {
+    index_.emplace(e.name, tracked_.size());
+    tracked_.push_back({e.name, kControl, HealthTracker(health_params(e), start)});
+  }
+}
+
+Events LocalView::observe(const EndpointId& endpoint, const ProbeOutcome& outcome,
+                          TimePoint now) {
+  auto it = index_.find(endpoint);
+  if (it == index_.end()) return {};
+  Tracked& t = tracked_[it->second];
+  Transition tr = t.tracker.observe(outcome, now);
+  if (tr.kind != Transition::Kind::Changed) return {};
+  Event e;
+  e.kind = EventKind::EndpointChanged;
+  e.at = now;
+  e.endpoint = endpoint;
+  if (t.region != kControl) e.region = regions_[t.region].name;
+  e.from = to_string(tr.from);
+  e.to = to_string(tr.to);
+  e.detail = std::string(to_string(outcome.reason));
+  return {std::move(e)};
+}
+
+void LocalView::report_loop_lag(Duration lag, TimePoint now) {
+  if (lag > max_loop_lag_) lag_until_ = now + tilt_period_;
+}
+
+Events LocalView::evaluate(TimePoint now) {
+  std::vector<HealthCounts> counts(regions_.size());
+  bool control_down = false;
+  for (const auto& t : tracked_) {
+    Health h = t.tracker.state();
+    if (t.region == kControl) {
+      control_down = control_down || h == Health::Down;
+      continue;
+    }
+    HealthCounts& c = counts[t.region];
+    switch (h) {
+      case Health::Pending: ++c.pending; break;
+      case Health::Up: ++c.up; break;
+      case Health::Degraded: ++c.degraded; break;
+      case Health::Down: ++c.down; break;
+    }
+  }
+  bool all_down = !regions_.empty();
+  for (std::size_t r = 0; r < regions_.size(); ++r) {
+    Verdict v = region_verdict(regions_[r], counts[r]);
+    raw_[regions_[r].name] = v;
+    all_down = all_down && v == Verdict::Down;
+  }
+
+  std::optional<std::string> impairment;
+  if (control_down) {
+    impairment = "control endpoint down";
+  } else if (lag_until_ && now < *lag_until_) {
+    impairment = "event loop lag above max_loop_lag";
+  } else if (all_down) {
+    impairment = "every region looks down from here";
+  }
+
+  Events events;
+  if (impairment != impairment_) {
+    Event e;
+    e.at = now;
+    e.kind = impairment ? EventKind::ObserverImpaired : EventKind::ObserverRecovered;
+    if (impairment) e.rule = Rule::ObserverImpaired;
+    e.detail = impairment.value_or("");
+    events.push_back(std::move(e));
+    impairment_ = impairment;
+  }
+  for (auto& [region, verdict] : verdicts_) {
+    Verdict v = impairment_ ? Verdict::Unknown : raw_[region];
+    if (v == verdict) continue;
+    Event e;
+    e.kind = EventKind::VerdictChanged;
+    e.at = now;
+    e.region = region;
+    e.from = to_string(verdict);
+    e.to = to_string(v);
+    if (impairment_) e.detail = "abstain: " + *impairment_;
+    events.push_back(std::move(e));
+    verdict = v;
+  }
+  return events;
+}
+
+Verdict LocalView::raw_verdict(const RegionId& region) const {
+  auto it = raw_.find(region);
+  return it == raw_.end() ? Verdict::Unknown : it->second;
+}
+
+std::vector<EndpointId> LocalView::due(TimePoint now) const {
+  std::vector<EndpointId> out;
+  for (const auto& t : tracked_) {
+    if (t.tracker.next_due() <= now) out.push_back(t.name);
+  }
+  return out;
+}
+
+TimePoint LocalView::next_due() const {
+  TimePoint earliest = TimePoint::max();
+  for (const auto& t : tracked_) earliest = std::min(earliest, t.tracker.next_due());
+  return earliest;
+}
+
+const HealthTracker* LocalView::tracker(const EndpointId& endpoint) const {
+  auto it = index_.find(endpoint);
+  return it == index_.end() ? nullptr : &tracked_[it->second].tracker;
+}
+
+}  // namespace failoverd::core

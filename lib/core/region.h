@@ -1,0 +1,90 @@
+// Region verdicts: one observer's local opinion of each region (Sentinel's SDOWN), made from the
+// health of the region's endpoints, and the observer's own impairment check (D2).
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <vector>
+
+#include "config/config.h"
+#include "core/events.h"
+#include "core/health.h"
+
+namespace failoverd::core {
+
+// Endpoint health counts of one region. `up` excludes degraded ones.
+struct HealthCounts {
+  std::size_t up = 0;
+  std::size_t degraded = 0;
+  std::size_t down = 0;
+  std::size_t pending = 0;
+  std::size_t total() const { return up + degraded + down + pending; }
+};
+
+// The verdict on one region from its endpoints' health.
+//   needed  = max(min_up, ceil(min_up_fraction * total))   serving endpoints required
+//   serving = up + degraded
+//   Down     when serving + pending < needed  (even if every pending one came up: not enough)
+//   Unknown  when serving < needed (it depends on pending endpoints), or the region is empty
+//   Degraded when serving >= needed and (an endpoint is degraded, or fewer than
+//            degraded_fraction * total endpoints are not known down)
+//   Up       otherwise
+// Example: 4 endpoints, min_up 2, degraded_fraction 1.0: {up,up,down,pending} -> Degraded;
+// {down,down,down,pending} -> Down; {up,pending,pending,pending} -> Unknown; 4 up -> Up.
+Verdict region_verdict(const config::Region& region, const HealthCounts& counts);
+
+// All endpoint trackers of one observer, its verdict on every region, and whether it abstains.
+//
+// The observer abstains (every verdict Unknown, reason in impairment()) when
+//   - a control endpoint ([[control]]) is down: its own network is suspect;
+//   - the shell reported loop lag above observer.max_loop_lag within the last tilt_period;
+//   - it sees every region down: "I can't reach it" is not "nobody can reach it" (D2).
+class LocalView {
+ public:
+  // Trackers for every endpoint of `cfg.regions` and `cfg.control`, first probes due at `start`.
+  LocalView(const config::Config& cfg, TimePoint start);
+
+  // Feeds one probe outcome; returns EndpointChanged when the endpoint's health moved.
+  // Unknown endpoint names are ignored.
+  Events observe(const EndpointId& endpoint, const ProbeOutcome& outcome, TimePoint now);
+
+  // The shell measured this much event-loop lateness at `now`.
+  void report_loop_lag(Duration lag, TimePoint now);
+
+  // Recomputes verdicts; returns VerdictChanged and ObserverImpaired/Recovered events.
+  Events evaluate(TimePoint now);
+
+  // The verdicts as of the last evaluate() (impairment applied), one per configured region.
+  const std::map<RegionId, Verdict>& verdicts() const { return verdicts_; }
+  // The verdict from the endpoints alone, before impairment (what metrics show as disagreement).
+  Verdict raw_verdict(const RegionId& region) const;
+  // Why the observer abstains, or nullopt.
+  std::optional<std::string> impairment() const { return impairment_; }
+
+  // Endpoints whose probe is due at `now`, and the earliest due time of any probe.
+  std::vector<EndpointId> due(TimePoint now) const;
+  TimePoint next_due() const;
+  // nullptr when unknown.
+  const HealthTracker* tracker(const EndpointId& endpoint) const;
+
+ private:
+  struct Tracked {
+    EndpointId name;
+    std::size_t region;  // index into regions_, or kControl
+    HealthTracker tracker;
+  };
+  static constexpr std::size_t kControl = static_cast<std::size_t>(-1);
+
+  std::vector<config::Region> regions_;
+  std::vector<Tracked> tracked_;
+  std::map<EndpointId, std::size_t> index_;
+  Duration max_loop_lag_;
+  Duration tilt_period_;
+  std::optional<TimePoint> lag_until_;
+  std::map<RegionId, Verdict> raw_;
+  std::map<RegionId, Verdict> verdicts_;
+  std::optional<std::string> impairment_;
+};
+
+}  // namespace failoverd::core
