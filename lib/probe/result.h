@@ -17,6 +17,10 @@ struct ProbeResult {
   std::string detail;              // short human text: "status 503", "connect: connection refused"
   int http_status = 0;             // http/https: the status code seen, 0 if none
   std::optional<int> cert_days_left;  // https/tls: days until the peer certificate expires
+  // Set by the scheduler: when the probe was due, and how late it actually started (the
+  // scheduler's own lateness; its p99 is in Scheduler::lateness()).
+  core::TimePoint scheduled{};
+  core::Duration lateness{};
 };
 
 }  // namespace failoverd::probe

@@ -1,0 +1,715 @@
+#include "probe/prober.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <cctype>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/error.hpp>
+#include <cstring>
+#include <map>
+
+#include "probe/classify.h"
+
+namespace failoverd::probe {
+
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+namespace http = boost::beast::http;
+using tcp = boost::asio::ip::tcp;
+using boost::system::error_code;
+using core::ProbeReason;
+
+struct TlsClientContext {
+  explicit TlsClientContext(ssl::context c) : ctx(std::move(c)) {}
+  ssl::context ctx;
+};
+
+namespace {
+
+// Response bytes are read into one fixed buffer: the whole header must fit (Beast parses a
+// header in one piece), body bytes pass through it to the window.
+constexpr std::size_t kReadBuffer = kHeaderLimit;
+
+// Parses an http(s) URL into scheme, host, port and request target.
+struct Url {
+  bool tls = false;
+  std::string host;
+  std::uint16_t port = 0;
+  std::string target;
+  bool bracketed = false;
+};
+
+std::optional<Url> parse_url(std::string_view s, std::string& error) {
+  Url u;
+  if (s.starts_with("http://")) {
+    s.remove_prefix(7);
+    u.port = 80;
+  } else if (s.starts_with("https://")) {
+    s.remove_prefix(8);
+    u.tls = true;
+    u.port = 443;
+  } else {
+    error = "url must start with http:// or https://";
+    return std::nullopt;
+  }
+  std::size_t path_at = s.find_first_of("/?");
+  std::string_view authority = s.substr(0, path_at);
+  u.target = path_at == std::string_view::npos ? "/" : std::string(s.substr(path_at));
+  if (u.target.front() == '?') u.target.insert(0, "/");
+  std::string_view port_text;
+  if (authority.starts_with('[')) {
+    std::size_t close = authority.find(']');
+    if (close == std::string_view::npos) {
+      error = "unterminated [ in url";
+      return std::nullopt;
+    }
+    u.host = std::string(authority.substr(1, close - 1));
+    u.bracketed = true;
+    std::string_view rest = authority.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') {
+        error = "junk after ] in url";
+        return std::nullopt;
+      }
+      port_text = rest.substr(1);
+    }
+  } else {
+    std::size_t colon = authority.rfind(':');
+    u.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
+  }
+  if (u.host.empty()) {
+    error = "url has no host";
+    return std::nullopt;
+  }
+  if (!port_text.empty()) {
+    unsigned value = 0;
+    for (char c : port_text) {
+      if (c < '0' || c > '9' || value > 65535) {
+        error = "bad port in url";
+        return std::nullopt;
+      }
+      value = value * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (value == 0 || value > 65535) {
+      error = "bad port in url";
+      return std::nullopt;
+    }
+    u.port = static_cast<std::uint16_t>(value);
+  }
+  for (char c : u.target) {
+    if (c == '\r' || c == '\n' || c == ' ') {
+      error = "url path contains whitespace";
+      return std::nullopt;
+    }
+  }
+  return u;
+}
+
+bool has_crlf(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::optional<asio::ip::address> literal_address(const std::string& host) {
+  error_code ec;
+  auto a = asio::ip::make_address(host, ec);
+  if (ec) return std::nullopt;
+  return a;
+}
+
+void set_quickack_off(tcp::socket& s) {
+  // HAProxy's CONNECT_DELACK_ALWAYS: with quick-ack off the kernel delays the handshake's final
+  // ACK, so it rides on our first data segment (http) or is never sent at all (connect-only
+  // check: SYN, SYN-ACK, then our RST; the target's application never sees the connection).
+  int zero = 0;
+  ::setsockopt(s.native_handle(), IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof zero);
+}
+
+}  // namespace
+
+struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
+  explicit Impl(asio::io_context& ctx) : io(ctx) {}
+
+  struct Conn;
+
+  asio::io_context& io;
+  std::vector<std::shared_ptr<Conn>> all;
+  std::vector<Conn*> free;
+  std::map<std::string, std::shared_ptr<TlsClientContext>> tls_contexts;
+  ProberStats stats;
+  bool closing = false;
+
+  std::shared_ptr<TlsClientContext> tls_context(const config::TlsSettings& t, std::string& error);
+  void start(const ProbeSpec& spec, Completion done);
+};
+
+// Beast's push parser: we own the buffer and only get callbacks.
+using beast_sv = boost::beast::string_view;
+
+class ResponseReader final : public http::basic_parser<false> {
+ public:
+  explicit ResponseReader(Prober::Impl::Conn& c) : conn_(c) {}
+  int status = 0;
+  bool header_done = false;
+
+ private:
+  void on_request_impl(http::verb, beast_sv, beast_sv, int, error_code& ec) override {
+    ec = http::error::bad_method;
+  }
+  void on_response_impl(int code, beast_sv, int, error_code&) override { status = code; }
+  void on_field_impl(http::field, beast_sv, beast_sv, error_code&) override {}
+  void on_header_impl(error_code& ec) override;
+  void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
+  std::size_t on_body_impl(beast_sv body, error_code& ec) override;
+  void on_chunk_header_impl(std::uint64_t, beast_sv, error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, beast_sv body, error_code& ec) override {
+    return on_body_impl(body, ec);
+  }
+  void on_finish_impl(error_code& ec) override;
+
+  Prober::Impl::Conn& conn_;
+};
+
+struct Prober::Impl::Conn : std::enable_shared_from_this<Conn> {
+  explicit Conn(Impl* o) : owner(o), timer(o->io), buf(new char[kReadBuffer]) {}
+
+  Impl* owner;  // nullptr once the Prober is gone: late handlers then do nothing
+  std::uint64_t gen = 0;
+  const ProbeSpec* spec = nullptr;
+  Completion done;
+  core::TimePoint started{};
+  core::TimePoint deadline{};
+  Stage stage = Stage::Connect;
+  std::optional<tcp::socket> sock;
+  std::optional<ssl::stream<tcp::socket>> tls;
+  asio::steady_timer timer;
+  std::unique_ptr<char[]> buf;
+  std::size_t used = 0;
+  std::optional<ResponseReader> reader;
+  std::string window;
+  bool matched = false;
+  bool truncated = false;
+  std::optional<ProbeReason> decided;
+  std::optional<int> cert_days;
+
+  tcp::socket& lowest() { return tls ? tls->next_layer() : *sock; }
+
+  // Wraps a member continuation so a handler from an older probe on this pooled connection (or
+  // one running after the Prober died) is ignored.
+  template <typename F>
+  auto guard(F f) {
+    return [self = shared_from_this(), g = gen, f](auto&&... args) {
+      if (self->owner == nullptr || self->gen != g) return;
+      f(*self, std::forward<decltype(args)>(args)...);
+    };
+  }
+
+  void begin(const ProbeSpec& s, Completion d) {
+    spec = &s;
+    done = std::move(d);
+    started = core::Clock::now();
+    deadline = started + s.timeout;
+    stage = Stage::Connect;
+    used = 0;
+    matched = truncated = false;
+    decided.reset();
+    cert_days.reset();
+    window.clear();
+
+    error_code ec;
+    if (s.tls) {
+      tls.emplace(owner->io, s.tls->ctx);
+    } else {
+      sock.emplace(owner->io);
+    }
+    tcp::endpoint ep(*s.address, s.port);
+    lowest().open(ep.protocol(), ec);
+    if (ec) {
+      // Post: a completion never runs inside start().
+      asio::post(owner->io, guard([ec](Conn& c) { c.fail(ec); }));
+      return;
+    }
+    // Only when we speak first or never complete the handshake: a server-speaks-first check would
+    // otherwise wait for the delayed ACK before the server even accepts.
+    if (!s.request.empty() || s.kind != config::ProbeKind::Tcp ||
+        (s.expect.empty() && s.reset_after_connect)) {
+      set_quickack_off(lowest());
+    }
+
+    auto connect_deadline = started + std::min(s.connect_timeout, s.timeout);
+    arm(connect_deadline);
+    lowest().async_connect(ep, guard([](Conn& c, const error_code& e) { c.on_connect(e); }));
+  }
+
+  void arm(core::TimePoint at) {
+    timer.expires_at(at);
+    timer.async_wait(guard([](Conn& c, const error_code& e) {
+      if (!e) c.on_deadline();
+    }));
+  }
+
+  void on_deadline() {
+    if (stage == Stage::Connect && core::Clock::now() < deadline) {
+      finish(ProbeReason::Timeout, "connect timeout");
+    } else {
+      finish(ProbeReason::Timeout, "timeout");
+    }
+  }
+
+  void fail(const error_code& ec) { finish(classify_error(stage, ec), ec.message()); }
+
+  void on_connect(const error_code& ec) {
+    if (ec) return fail(ec);
+    if (deadline > timer.expiry()) arm(deadline);
+    switch (spec->kind) {
+      case config::ProbeKind::Tcp:
+        if (spec->request.empty() && spec->expect.empty()) return finish(ProbeReason::Ok, {});
+        if (!spec->request.empty()) return send();
+        return receive();
+      case config::ProbeKind::Http:
+        return send();
+      case config::ProbeKind::Https:
+      case config::ProbeKind::Tls:
+        return handshake();
+      case config::ProbeKind::Dns:
+        return finish(ProbeReason::Internal, "dns is not probed here");
+    }
+  }
+
+  void handshake() {
+    stage = Stage::TlsHandshake;
+    SSL* ssl = tls->native_handle();
+    if (!spec->tls_name.empty() && !spec->tls_name_is_ip) {
+      SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+               const_cast<char*>(spec->tls_name.c_str()));
+    }
+    if (spec->verify && !spec->tls_name.empty()) {
+      X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      if (spec->tls_name_is_ip) {
+        X509_VERIFY_PARAM_set1_ip_asc(param, spec->tls_name.c_str());
+      } else {
+        X509_VERIFY_PARAM_set1_host(param, spec->tls_name.c_str(), spec->tls_name.size());
+      }
+    }
+    tls->async_handshake(ssl::stream_base::client,
+                         guard([](Conn& c, const error_code& e) { c.on_handshake(e); }));
+  }
+
+  void on_handshake(const error_code& ec) {
+    if (ec) {
+      std::string why = ec.message();
+      long vr = SSL_get_verify_result(tls->native_handle());
+      if (vr != X509_V_OK) why = std::string("verify: ") + X509_verify_cert_error_string(vr);
+      return finish(ProbeReason::TlsError, why);
+    }
+    if (X509* cert = SSL_get0_peer_certificate(tls->native_handle())) {
+      int days = 0, secs = 0;
+      if (ASN1_TIME_diff(&days, &secs, nullptr, X509_get0_notAfter(cert)) == 1) cert_days = days;
+    }
+    if (spec->kind == config::ProbeKind::Tls) return finish(ProbeReason::Ok, {});
+    send();
+  }
+
+  void send() {
+    stage = Stage::Send;
+    auto h = guard([](Conn& c, const error_code& e, std::size_t) { c.on_sent(e); });
+    if (tls) {
+      asio::async_write(*tls, asio::buffer(spec->request), std::move(h));
+    } else {
+      asio::async_write(*sock, asio::buffer(spec->request), std::move(h));
+    }
+  }
+
+  void on_sent(const error_code& ec) {
+    if (ec) return fail(ec);
+    if (spec->kind == config::ProbeKind::Tcp && spec->expect.empty()) {
+      return finish(ProbeReason::Ok, {});
+    }
+    if (spec->kind != config::ProbeKind::Tcp) {
+      reader.emplace(*this);
+      reader->eager(true);
+      reader->header_limit(static_cast<std::uint32_t>(kHeaderLimit));
+      reader->body_limit(boost::none);  // we stop at body_limit ourselves
+      if (spec->head) reader->skip(true);
+    }
+    receive();
+  }
+
+  void receive() {
+    stage = Stage::Receive;
+    auto b = asio::buffer(buf.get() + used, kReadBuffer - used);
+    auto h = guard([](Conn& c, const error_code& e, std::size_t n) { c.on_received(e, n); });
+    if (tls) {
+      tls->async_read_some(b, std::move(h));
+    } else {
+      sock->async_read_some(b, std::move(h));
+    }
+  }
+
+  void note_buffered() {
+    std::size_t held = used + window.size();
+    if (held > owner->stats.peak_buffered_bytes) owner->stats.peak_buffered_bytes = held;
+  }
+
+  void on_received(const error_code& ec, std::size_t n) {
+    used += n;
+    note_buffered();
+    bool eof = ec == asio::error::eof || ec == ssl::error::stream_truncated;
+    if (ec && !eof) return fail(ec);
+    if (spec->kind == config::ProbeKind::Tcp) return on_tcp_bytes(eof);
+    parse();
+    if (decided) return conclude();
+    if (eof) {
+      error_code pec;
+      reader->put_eof(pec);
+      if (decided) return conclude();
+      return finish(ProbeReason::ProtocolError,
+                    reader->header_done ? "connection closed inside the body"
+                                        : "connection closed before a complete header");
+    }
+    if (used == kReadBuffer) return finish(ProbeReason::TooLarge, "header too large");
+    receive();
+  }
+
+  void parse() {
+    while (used > 0 && !decided) {
+      error_code pec;
+      std::size_t n = reader->put(asio::buffer(buf.get(), used), pec);
+      if (n > 0) {
+        std::memmove(buf.get(), buf.get() + n, used - n);
+        used -= n;
+      }
+      if (decided) return;
+      if (pec == http::error::need_more) return;
+      if (pec) {
+        decided = classify_error(Stage::Receive, pec);
+        return;
+      }
+      if (reader->is_done()) return;
+      if (n == 0) return;
+    }
+  }
+
+  // Called by the reader once the header is complete.
+  void on_header(int status) {
+    if (!status_expected(status, spec->expect_status)) {
+      decided = ProbeReason::BadStatus;
+    } else if (spec->expect.empty() && !spec->body_regex) {
+      decided = ProbeReason::Ok;  // no body check: no need to read it
+    }
+  }
+
+  // Body bytes from the reader: kept up to body_limit, searched as they come.
+  void on_body(std::string_view body) {
+    std::size_t room = spec->body_limit - std::min(spec->body_limit, window.size());
+    std::size_t take = std::min(room, body.size());
+    std::size_t from = window.size() > spec->expect.size() ? window.size() - spec->expect.size() : 0;
+    window.append(body.data(), take);
+    note_buffered();
+    if (!spec->expect.empty() && window.find(spec->expect, from) != std::string::npos) {
+      if (!spec->body_regex) {
+        matched = true;
+        decided = ProbeReason::Ok;
+        return;
+      }
+    }
+    if (body.size() > take) {
+      truncated = true;
+      judge_body();
+    }
+  }
+
+  void on_finish() { judge_body(); }
+
+  void judge_body() {
+    bool sub_ok = spec->expect.empty() || window.find(spec->expect) != std::string::npos;
+    bool re_ok = !spec->body_regex || std::regex_search(window, *spec->body_regex);
+    ResponseFacts f;
+    f.status = reader->status;
+    f.body_checked = true;
+    f.body_matched = sub_ok && re_ok;
+    f.body_truncated = truncated;
+    decided = classify_response(f, spec->expect_status);
+  }
+
+  void on_tcp_bytes(bool eof) {
+    std::size_t room = spec->body_limit - std::min(spec->body_limit, window.size());
+    std::size_t take = std::min(room, used);
+    window.append(buf.get(), take);
+    bool overflow = take < used;
+    used = 0;
+    if (window.find(spec->expect) != std::string::npos) return finish(ProbeReason::Ok, {});
+    if (overflow) return finish(ProbeReason::TooLarge, "reply larger than the window");
+    if (eof) return finish(ProbeReason::BodyMismatch, "expected reply not seen");
+    receive();
+  }
+
+  void conclude() {
+    ProbeReason r = *decided;
+    std::string detail;
+    if (r == ProbeReason::BadStatus) detail = "status " + std::to_string(reader->status);
+    else if (r == ProbeReason::BodyMismatch) detail = "body does not match";
+    else if (r == ProbeReason::TooLarge) detail = truncated ? "no match in body_limit" : "header too large";
+    else if (r == ProbeReason::ProtocolError) detail = "malformed response";
+    finish(r, std::move(detail));
+  }
+
+  void finish(ProbeReason reason, std::string detail) {
+    ++gen;  // every handler still queued for this probe is now stale
+    error_code ignored;
+    timer.cancel();
+    tcp::socket& s = lowest();
+    if (s.is_open()) {
+      // A connect-only check without reset_after_connect closes politely with a FIN.
+      bool polite = spec->kind == config::ProbeKind::Tcp && !spec->reset_after_connect;
+      // RST instead of FIN: no TIME_WAIT on either side and the target's app is not left with a
+      // half-closed socket (what HAProxy does after a check).
+      if (!polite) s.set_option(asio::socket_base::linger(true, 0), ignored);
+      s.close(ignored);
+    }
+    ProbeResult result;
+    result.endpoint = spec->endpoint;
+    auto now = core::Clock::now();
+    if (reason == ProbeReason::Ok && cert_days &&
+        std::chrono::hours(24) * *cert_days < spec->cert_expiry_warning) {
+      reason = ProbeReason::CertExpiring;
+      detail = "certificate expires in " + std::to_string(*cert_days) + " days";
+    }
+    result.outcome.reason = reason;
+    result.outcome.latency = now - started;
+    result.started = started;
+    result.detail = std::move(detail);
+    result.http_status = reader ? reader->status : 0;
+    result.cert_days_left = cert_days;
+
+    Completion d = std::move(done);
+    done = nullptr;
+    reader.reset();
+    tls.reset();
+    sock.reset();
+    if (window.capacity() > 4096) std::string().swap(window);
+    window.clear();
+    spec = nullptr;
+    Impl* o = owner;
+    o->stats.completed++;
+    o->stats.in_flight--;
+    o->free.push_back(this);
+    d(std::move(result));
+  }
+};
+
+void ResponseReader::on_header_impl(error_code&) {
+  header_done = true;
+  conn_.on_header(status);
+}
+std::size_t ResponseReader::on_body_impl(beast_sv body, error_code&) {
+  if (!conn_.decided) conn_.on_body(std::string_view(body.data(), body.size()));
+  return body.size();
+}
+void ResponseReader::on_finish_impl(error_code&) {
+  if (!conn_.decided) conn_.on_finish();
+}
+
+std::shared_ptr<TlsClientContext> Prober::Impl::tls_context(const config::TlsSettings& t,
+                                                            std::string& error) {
+  std::string key = t.ca_file + '\n' + t.client_cert_file + '\n' + t.client_key_file + '\n' +
+                    t.min_version + '\n' + (t.verify ? "1" : "0");
+  if (auto it = tls_contexts.find(key); it != tls_contexts.end()) return it->second;
+  try {
+    ssl::context ctx(ssl::context::tls_client);
+    long min = t.min_version == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION;
+    if (t.min_version != "1.2" && t.min_version != "1.3") {
+      error = "tls min_version must be 1.2 or 1.3";
+      return nullptr;
+    }
+    SSL_CTX_ctrl(ctx.native_handle(), SSL_CTRL_SET_MIN_PROTO_VERSION, min, nullptr);
+    if (t.verify) {
+      ctx.set_verify_mode(ssl::verify_peer);
+      if (t.ca_file.empty()) {
+        ctx.set_default_verify_paths();
+      } else {
+        ctx.load_verify_file(t.ca_file);
+      }
+    } else {
+      ctx.set_verify_mode(ssl::verify_none);
+    }
+    if (!t.client_cert_file.empty()) {
+      ctx.use_certificate_chain_file(t.client_cert_file);
+      ctx.use_private_key_file(t.client_key_file.empty() ? t.client_cert_file : t.client_key_file,
+                               ssl::context::pem);
+    }
+    auto shared = std::make_shared<TlsClientContext>(std::move(ctx));
+    tls_contexts.emplace(std::move(key), shared);
+    return shared;
+  } catch (const boost::system::system_error& e) {
+    error = std::string("tls settings: ") + e.what();
+    return nullptr;
+  }
+}
+
+void Prober::Impl::start(const ProbeSpec& spec, Completion done) {
+  stats.started++;
+  if (!spec.address) {
+    ProbeResult r;
+    r.endpoint = spec.endpoint;
+    r.started = core::Clock::now();
+    r.outcome.reason = ProbeReason::ResolveError;
+    r.detail = "host name not resolved: " + spec.host;
+    stats.completed++;
+    asio::post(io, [alive = weak_from_this(), d = std::move(done), r = std::move(r)]() mutable {
+      if (auto self = alive.lock(); self && !self->closing) d(std::move(r));
+    });
+    return;
+  }
+  Conn* c;
+  if (free.empty()) {
+    all.push_back(std::make_shared<Conn>(this));
+    c = all.back().get();
+    stats.pooled_connections = all.size();
+  } else {
+    c = free.back();
+    free.pop_back();
+  }
+  stats.in_flight++;
+  c->begin(spec, std::move(done));
+}
+
+Prober::Prober(asio::io_context& io) : impl_(std::make_shared<Impl>(io)) {}
+
+Prober::~Prober() {
+  impl_->closing = true;
+  for (auto& c : impl_->all) {
+    c->owner = nullptr;
+    error_code ignored;
+    c->timer.cancel();
+    if (c->sock || c->tls) {
+      c->lowest().set_option(asio::socket_base::linger(true, 0), ignored);
+      c->lowest().close(ignored);
+    }
+  }
+}
+
+PrepareResult Prober::prepare(const config::Endpoint& ep) {
+  PrepareResult out;
+  ProbeSpec s;
+  s.endpoint = ep.name;
+  s.kind = ep.kind;
+  s.timeout = ep.timeout;
+  s.connect_timeout = ep.connect_timeout.count() > 0 ? ep.connect_timeout : ep.timeout;
+  s.cert_expiry_warning = ep.tls.cert_expiry_warning;
+  s.verify = ep.tls.verify;
+  bool wants_tls = false;
+  switch (ep.kind) {
+    case config::ProbeKind::Http:
+    case config::ProbeKind::Https: {
+      auto url = parse_url(ep.http.url, out.error);
+      if (!url) return out;
+      if (url->tls != (ep.kind == config::ProbeKind::Https)) {
+        out.error = "url scheme does not match kind";
+        return out;
+      }
+      wants_tls = url->tls;
+      s.host = url->host;
+      s.port = url->port;
+      std::string host_header = ep.http.host_header;
+      if (host_header.empty()) {
+        host_header = url->bracketed ? "[" + url->host + "]" : url->host;
+        if (url->port != (url->tls ? 443 : 80)) host_header += ":" + std::to_string(url->port);
+      }
+      if (has_crlf(host_header) || has_crlf(ep.http.method) || ep.http.method.empty() ||
+          ep.http.method.find(' ') != std::string::npos) {
+        out.error = "bad method or host header";
+        return out;
+      }
+      std::string& r = s.request;
+      r.reserve(128);
+      r.append(ep.http.method).append(" ").append(url->target).append(" HTTP/1.1\r\n");
+      r.append("Host: ").append(host_header).append("\r\n");
+      bool user_agent = false, connection = false, accept = false;
+      for (const auto& [name, value] : ep.http.headers) {
+        if (has_crlf(name) || has_crlf(value) || name.empty() ||
+            name.find(':') != std::string::npos) {
+          out.error = "bad header " + name;
+          return out;
+        }
+        if (iequals(name, "host")) continue;  // host_header decides
+        user_agent |= iequals(name, "user-agent");
+        connection |= iequals(name, "connection");
+        accept |= iequals(name, "accept");
+        r.append(name).append(": ").append(value).append("\r\n");
+      }
+      if (!user_agent) r.append("User-Agent: failoverd\r\n");
+      if (!accept) r.append("Accept: */*\r\n");
+      if (!connection) r.append(ep.http.keepalive ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
+      r.append("\r\n");
+      r.shrink_to_fit();
+      s.head = iequals(ep.http.method, "HEAD");
+      s.expect = ep.http.expect_body;
+      if (!ep.http.expect_body_regex.empty()) {
+        try {
+          s.body_regex = std::make_shared<const std::regex>(ep.http.expect_body_regex,
+                                                            std::regex::ECMAScript);
+        } catch (const std::regex_error& e) {
+          out.error = std::string("bad expect_body_regex: ") + e.what();
+          return out;
+        }
+      }
+      s.expect_status = ep.http.expect_status;
+      s.body_limit = ep.http.body_limit;
+      break;
+    }
+    case config::ProbeKind::Tcp:
+    case config::ProbeKind::Tls:
+      s.host = ep.tcp.address.host;
+      s.port = ep.tcp.address.port;
+      if (s.host.empty() || s.port == 0) {
+        out.error = "tcp/tls endpoint needs address host:port";
+        return out;
+      }
+      wants_tls = ep.kind == config::ProbeKind::Tls;
+      if (ep.kind == config::ProbeKind::Tcp) {
+        s.request = unescape_tcp_payload(ep.tcp.send);
+        s.expect = unescape_tcp_payload(ep.tcp.expect);
+        s.reset_after_connect = ep.tcp.reset_after_connect;
+      }
+      break;
+    case config::ProbeKind::Dns:
+      out.error = "dns endpoints are probed by probe/dns_*";
+      return out;
+  }
+  s.address = literal_address(s.host);
+  if (wants_tls) {
+    s.tls_name = ep.tls.server_name.empty() ? s.host : ep.tls.server_name;
+    s.tls_name_is_ip = literal_address(s.tls_name).has_value();
+    s.tls = impl_->tls_context(ep.tls, out.error);
+    if (!s.tls) return out;
+  }
+  out.spec = std::move(s);
+  return out;
+}
+
+void Prober::start(const ProbeSpec& spec, Completion done) { impl_->start(spec, std::move(done)); }
+
+ProberStats Prober::stats() const { return impl_->stats; }
+
+}  // namespace failoverd::probe

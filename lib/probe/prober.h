@@ -1,0 +1,110 @@
+// The probe engine for http, https, tcp and tls endpoints (dns lives in probe/dns_*).
+//
+// Shape: one Prober per io_context. `prepare()` turns a config::Endpoint into an immutable
+// ProbeSpec once (URL parsed, request bytes built, TLS context shared between endpoints with the
+// same TLS settings); `start()` runs one probe of a spec and calls back with a ProbeResult.
+// Connection state lives in a small pool sized by the number of probes in flight, not by the
+// number of endpoints, so an idle endpoint costs only its ProbeSpec.
+//
+// Each probe is a hand-written callback state machine on a raw Asio socket (optionally wrapped in
+// an asio::ssl::stream), with Beast's HTTP/1.1 response parser fed from a fixed buffer: connect ->
+// [TLS handshake] -> write request -> read until the verdict is known -> close with RST.
+// Deadlines: `connect_timeout` bounds the TCP connect, `timeout` the whole probe; the header is
+// limited to kHeaderLimit bytes and at most `body_limit` body bytes are ever kept.
+//
+// Threading: everything runs on the io_context's (single) thread; nothing blocks.
+#pragma once
+
+#include <boost/asio/ip/address.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "probe/result.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace failoverd::probe {
+
+// Largest HTTP response header (status line + fields) accepted; larger is TooLarge.
+inline constexpr std::size_t kHeaderLimit = 8 * 1024;
+
+// An opaque, shared OpenSSL client context (one per distinct TLS setting).
+struct TlsClientContext;
+
+// Everything one endpoint's probes need, computed once by Prober::prepare(). Immutable; it must
+// outlive every probe started with it.
+struct ProbeSpec {
+  core::EndpointId endpoint;
+  config::ProbeKind kind = config::ProbeKind::Http;
+  std::string host;  // as written in the URL/address, without IPv6 brackets
+  std::uint16_t port = 0;
+  // The address connected to. nullopt when `host` is a name: the caller resolves it (see
+  // with_address()); a probe of an unresolved spec ends with ResolveError.
+  std::optional<boost::asio::ip::address> address;
+  std::string request;  // http(s): the whole request; tcp: the bytes to send (may be empty)
+  std::string expect;   // http(s): body substring; tcp: expected reply substring
+  std::shared_ptr<const std::regex> body_regex;  // http(s): optional
+  std::vector<config::StatusRange> expect_status;
+  std::size_t body_limit = 64 * 1024;  // http(s) body window; tcp reply window
+  bool head = false;                   // HEAD request: the response has no body
+  bool reset_after_connect = true;     // tcp connect-only: SYN, SYN-ACK, RST
+  core::Duration timeout{};
+  core::Duration connect_timeout{};
+  core::Duration cert_expiry_warning{};
+  std::string tls_name;  // SNI and the verified name (or IP) for https/tls
+  bool tls_name_is_ip = false;
+  bool verify = true;
+  std::shared_ptr<TlsClientContext> tls;  // https/tls only
+};
+
+// prepare()'s answer: a spec, or why the endpoint cannot be probed (bad URL, unreadable CA...).
+struct PrepareResult {
+  std::optional<ProbeSpec> spec;
+  std::string error;
+};
+
+// Counters for tests and metrics. `peak_buffered_bytes` is the most response bytes any single
+// probe held at once (read buffer + body window): it proves the body limit is enforced.
+struct ProberStats {
+  std::uint64_t started = 0;
+  std::uint64_t completed = 0;
+  std::size_t in_flight = 0;
+  std::size_t pooled_connections = 0;  // connection objects allocated (in use + free)
+  std::size_t peak_buffered_bytes = 0;
+};
+
+class Prober {
+ public:
+  // Called exactly once per start(), on the io_context thread, never from inside start().
+  using Completion = std::function<void(ProbeResult&&)>;
+
+  explicit Prober(boost::asio::io_context& io);
+  // Closes in-flight connections; their completions are never called.
+  ~Prober();
+  Prober(const Prober&) = delete;
+  Prober& operator=(const Prober&) = delete;
+
+  // Builds the spec of an http/https/tcp/tls endpoint. Never throws.
+  PrepareResult prepare(const config::Endpoint& endpoint);
+
+  // Starts one probe of `spec` (which must stay alive until the completion runs).
+  void start(const ProbeSpec& spec, Completion done);
+
+  ProberStats stats() const;
+
+  struct Impl;  // implementation detail (public only so the .cc's helpers can name it)
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace failoverd::probe

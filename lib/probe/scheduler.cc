@@ -1,0 +1,287 @@
+#include "probe/scheduler.h"
+
+#include <algorithm>
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <deque>
+#include <optional>
+#include <queue>
+#include <random>
+#include <unordered_map>
+
+namespace failoverd::probe {
+
+namespace asio = boost::asio;
+using core::Clock;
+using core::Duration;
+using core::TimePoint;
+
+namespace {
+
+// Lateness histogram: 50 µs buckets up to 100 ms.
+constexpr Duration kBucket = std::chrono::microseconds(50);
+constexpr std::size_t kBuckets = 2000;
+
+}  // namespace
+
+struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
+  struct Slot {
+    std::optional<ProbeSpec> spec;
+    std::unique_ptr<config::Endpoint> external;  // dns: probed through options.external_probe
+    core::EndpointId name;
+    std::string error;  // prepare failed
+    Duration interval{};
+    TimePoint due{};       // next due time
+    TimePoint last_due{};  // due time of the probe in flight
+    Duration last_lateness{};
+    std::uint32_t seq = 0;  // heap entries with another seq are stale
+    bool in_flight = false;
+    bool queued = false;
+  };
+  struct Entry {
+    TimePoint due;
+    std::uint32_t slot;
+    std::uint32_t seq;
+    bool operator>(const Entry& o) const { return due > o.due; }
+  };
+
+  Impl(asio::io_context& ctx, SchedulerOptions opts, ResultHandler handler)
+      : io(ctx), prober(ctx), timer(ctx), options(std::move(opts)), on_result(std::move(handler)),
+        rng(options.seed) {}
+
+  asio::io_context& io;
+  Prober prober;
+  asio::steady_timer timer;
+  SchedulerOptions options;
+  ResultHandler on_result;
+  std::mt19937_64 rng;
+  std::vector<Slot> slots;
+  std::unordered_map<core::EndpointId, std::uint32_t> index;
+  std::vector<std::string> errors;
+  std::priority_queue<Entry, std::vector<Entry>, std::greater<>> heap;
+  std::deque<std::uint32_t> waiting;
+  TimePoint armed_for = TimePoint::max();
+  std::size_t in_flight = 0;
+  std::uint64_t skipped = 0;
+  bool running = false;
+  std::array<std::uint32_t, kBuckets + 1> histogram{};
+  std::uint64_t late_count = 0;
+  Duration late_max{};
+
+  Duration jittered(Duration interval) {
+    if (options.jitter <= 0) return interval;
+    std::uniform_real_distribution<double> d(-options.jitter, options.jitter);
+    auto delta = std::chrono::duration_cast<Duration>(interval * d(rng));
+    return interval + delta;
+  }
+
+  void push(std::uint32_t i) {
+    Slot& s = slots[i];
+    heap.push(Entry{s.due, i, ++s.seq});
+  }
+
+  void arm() {
+    if (!running || heap.empty()) return;
+    TimePoint next = heap.top().due;
+    if (next >= armed_for) return;
+    armed_for = next;
+    timer.expires_at(next);
+    timer.async_wait([alive = weak_from_this()](const boost::system::error_code& ec) {
+      auto self = alive.lock();
+      if (!self || ec) return;
+      self->armed_for = TimePoint::max();
+      self->on_timer();
+    });
+  }
+
+  void on_timer() {
+    if (!running) return;
+    TimePoint now = Clock::now();
+    while (!heap.empty() && heap.top().due <= now) {
+      Entry e = heap.top();
+      heap.pop();
+      Slot& s = slots[e.slot];
+      if (e.seq != s.seq) continue;
+      TimePoint due = s.due;
+      s.due = due + jittered(s.interval);
+      // Far behind (a stall): do not replay every missed round, resume from now.
+      if (s.due < now) s.due = now + jittered(s.interval);
+      push(e.slot);
+      if (s.in_flight || s.queued) {
+        ++skipped;
+        continue;
+      }
+      s.last_due = due;
+      if (in_flight < options.max_in_flight) {
+        launch(e.slot, now);
+      } else {
+        s.queued = true;
+        waiting.push_back(e.slot);
+      }
+    }
+    arm();
+  }
+
+  void record_lateness(Duration late) {
+    if (late < Duration::zero()) late = Duration::zero();
+    std::size_t b = static_cast<std::size_t>(late / kBucket);
+    histogram[std::min(b, kBuckets)]++;
+    late_count++;
+    late_max = std::max(late_max, late);
+  }
+
+  void launch(std::uint32_t i, TimePoint now) {
+    Slot& s = slots[i];
+    s.in_flight = true;
+    s.last_lateness = now - s.last_due;
+    record_lateness(s.last_lateness);
+    ++in_flight;
+    auto done = [this, i](ProbeResult&& r) { on_done(i, std::move(r)); };
+    if (s.spec) {
+      prober.start(*s.spec, std::move(done));
+    } else if (s.external && options.external_probe) {
+      options.external_probe(*s.external, std::move(done));
+    } else {
+      ProbeResult r;
+      r.endpoint = s.name;
+      r.started = now;
+      r.outcome.reason = core::ProbeReason::Internal;
+      r.detail = s.error.empty() ? "no prober for this kind" : s.error;
+      asio::post(io, [alive = weak_from_this(), i, r = std::move(r)]() mutable {
+        if (auto self = alive.lock()) self->on_done(i, std::move(r));
+      });
+    }
+  }
+
+  void on_done(std::uint32_t i, ProbeResult&& r) {
+    Slot& s = slots[i];
+    s.in_flight = false;
+    --in_flight;
+    r.scheduled = s.last_due;
+    r.lateness = s.last_lateness;
+    if (on_result) on_result(r);
+    drain();
+  }
+
+  void drain() {
+    if (!running) return;
+    TimePoint now{};
+    while (!waiting.empty() && in_flight < options.max_in_flight) {
+      if (now == TimePoint{}) now = Clock::now();
+      std::uint32_t i = waiting.front();
+      waiting.pop_front();
+      slots[i].queued = false;
+      launch(i, now);
+    }
+  }
+
+  Duration percentile(double q) const {
+    if (late_count == 0) return Duration::zero();
+    auto rank = static_cast<std::uint64_t>(q * static_cast<double>(late_count - 1));
+    std::uint64_t seen = 0;
+    for (std::size_t b = 0; b <= kBuckets; ++b) {
+      seen += histogram[b];
+      if (seen > rank) {
+        return b == kBuckets ? late_max : kBucket * static_cast<Duration::rep>(b + 1);
+      }
+    }
+    return late_max;
+  }
+};
+
+Scheduler::Scheduler(asio::io_context& io, const std::vector<config::Endpoint>& endpoints,
+                     SchedulerOptions options, ResultHandler on_result)
+    : impl_(std::make_shared<Impl>(io, std::move(options), std::move(on_result))) {
+  Impl& m = *impl_;
+  m.slots.resize(endpoints.size());
+  m.index.reserve(endpoints.size());
+  for (std::size_t i = 0; i < endpoints.size(); ++i) {
+    const config::Endpoint& ep = endpoints[i];
+    Impl::Slot& s = m.slots[i];
+    s.name = ep.name;
+    s.interval = ep.interval.count() > 0 ? std::chrono::duration_cast<Duration>(ep.interval)
+                                         : Duration(std::chrono::seconds(1));
+    m.index.emplace(ep.name, static_cast<std::uint32_t>(i));
+    if (ep.kind == config::ProbeKind::Dns) {
+      s.external = std::make_unique<config::Endpoint>(ep);
+      continue;
+    }
+    PrepareResult p = m.prober.prepare(ep);
+    if (p.spec) {
+      s.spec = std::move(p.spec);
+    } else {
+      s.error = std::move(p.error);
+      m.errors.push_back(ep.name.str() + ": " + s.error);
+    }
+  }
+}
+
+Scheduler::~Scheduler() {
+  impl_->running = false;
+  impl_->timer.cancel();
+}
+
+const std::vector<std::string>& Scheduler::errors() const { return impl_->errors; }
+
+void Scheduler::start() {
+  Impl& m = *impl_;
+  if (m.running) return;
+  m.running = true;
+  TimePoint now = Clock::now();
+  for (std::uint32_t i = 0; i < m.slots.size(); ++i) {
+    Impl::Slot& s = m.slots[i];
+    std::uniform_int_distribution<Duration::rep> spread(0, s.interval.count() - 1);
+    s.due = now + Duration(spread(m.rng));
+    m.push(i);
+  }
+  m.arm();
+}
+
+void Scheduler::stop() {
+  Impl& m = *impl_;
+  m.running = false;
+  m.timer.cancel();
+  m.armed_for = TimePoint::max();
+  for (std::uint32_t i : m.waiting) m.slots[i].queued = false;
+  m.waiting.clear();
+}
+
+bool Scheduler::set_interval(const core::EndpointId& endpoint, core::Duration interval) {
+  Impl& m = *impl_;
+  auto it = m.index.find(endpoint);
+  if (it == m.index.end() || interval <= core::Duration::zero()) return false;
+  Impl::Slot& s = m.slots[it->second];
+  if (s.interval == interval) return true;
+  s.interval = interval;
+  if (m.running) {
+    // Pull the next probe in when the new interval is shorter than what is left to wait.
+    TimePoint sooner = s.last_due == TimePoint{} ? s.due : s.last_due + interval;
+    if (sooner < s.due) {
+      s.due = std::max(sooner, Clock::now());
+      m.push(it->second);
+      m.arm();
+    }
+  }
+  return true;
+}
+
+LatenessStats Scheduler::lateness() const {
+  const Impl& m = *impl_;
+  return LatenessStats{m.late_count, m.percentile(0.50), m.percentile(0.99), m.late_max};
+}
+
+void Scheduler::reset_lateness() {
+  impl_->histogram.fill(0);
+  impl_->late_count = 0;
+  impl_->late_max = Duration::zero();
+}
+
+std::size_t Scheduler::in_flight() const { return impl_->in_flight; }
+std::size_t Scheduler::queued() const { return impl_->waiting.size(); }
+std::size_t Scheduler::endpoint_count() const { return impl_->slots.size(); }
+std::uint64_t Scheduler::skipped() const { return impl_->skipped; }
+const Prober& Scheduler::prober() const { return impl_->prober; }
+
+}  // namespace failoverd::probe

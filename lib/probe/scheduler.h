@@ -1,0 +1,86 @@
+// Runs the probes of N endpoints at their intervals.
+//
+// - The first probe of each endpoint is placed uniformly at random within its first interval
+//   (seeded), so a start or a reload never sends a burst.
+// - Each later probe is due one interval after the previous *due* time (fixed rate, no drift),
+//   stretched or shrunk by up to ±jitter (seeded generator).
+// - The core decides the interval (normal, fast while suspect, down): set_interval() takes effect
+//   at once (a shorter interval pulls the next probe in).
+// - At most max_in_flight probes run at once; due probes beyond that wait in FIFO order. An
+//   endpoint never has two probes in flight: if it is still in flight when due, that round is
+//   skipped. There are no retries, so failing targets never draw more traffic.
+// - Lateness (actual start minus due time) is measured for every probe, carried in the
+//   ProbeResult and summarised (p50/p99/max) by lateness().
+//
+// Single-threaded: construct, call and destroy on the io_context's thread; results are delivered
+// on it. Never blocks. Destroying the scheduler cancels everything; no result arrives after.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "probe/prober.h"
+#include "probe/result.h"
+
+namespace failoverd::probe {
+
+struct SchedulerOptions {
+  std::size_t max_in_flight = 1024;
+  std::uint64_t seed = 1;
+  double jitter = 0.05;  // fraction of the interval, 0 <= jitter < 1
+  // Probes endpoints the Prober does not handle (kind dns): must call `done` exactly once, on the
+  // io_context thread, not from inside the call. Unset: such endpoints report Internal.
+  std::function<void(const config::Endpoint&, Prober::Completion done)> external_probe;
+};
+
+struct LatenessStats {
+  std::uint64_t count = 0;
+  core::Duration p50{};
+  core::Duration p99{};  // resolution 50 µs; values past 100 ms count as 100 ms + in `max`
+  core::Duration max{};
+};
+
+class Scheduler {
+ public:
+  using ResultHandler = std::function<void(const ProbeResult&)>;
+
+  // Prepares every endpoint (see errors()). Does not probe until start().
+  Scheduler(boost::asio::io_context& io, const std::vector<config::Endpoint>& endpoints,
+            SchedulerOptions options, ResultHandler on_result);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Endpoints that could not be prepared, as "name: why". They are still scheduled and report
+  // ProbeReason::Internal with that text, so they show up as down rather than vanish.
+  const std::vector<std::string>& errors() const;
+
+  void start();
+  // Stops scheduling; probes in flight finish and are still reported.
+  void stop();
+
+  // The interval for the endpoint's next probes (the core's fast/down interval). Returns false
+  // for an unknown endpoint or a non-positive interval.
+  bool set_interval(const core::EndpointId& endpoint, core::Duration interval);
+
+  LatenessStats lateness() const;
+  void reset_lateness();
+  std::size_t in_flight() const;
+  std::size_t queued() const;
+  std::size_t endpoint_count() const;
+  // Rounds skipped because the endpoint's previous probe was still running.
+  std::uint64_t skipped() const;
+  const Prober& prober() const;
+
+  struct Impl;  // implementation detail
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace failoverd::probe
