@@ -1,0 +1,162 @@
+#include "actuate/http_client.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <charconv>
+
+namespace failoverd::actuate {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+HttpResponse failure(HttpError e, std::string detail) {
+  HttpResponse r;
+  r.error = e;
+  r.detail = std::move(detail);
+  return r;
+}
+
+// Beast reports an expired tcp_stream deadline as beast::error::timeout.
+HttpError classify(const beast::error_code& ec, HttpError otherwise) {
+  if (ec == beast::error::timeout || ec == asio::error::operation_aborted) return HttpError::Timeout;
+  return otherwise;
+}
+
+}  // namespace
+
+std::string_view to_string(HttpError e) {
+  switch (e) {
+    case HttpError::None: return "none";
+    case HttpError::Resolve: return "resolve";
+    case HttpError::Connect: return "connect";
+    case HttpError::Timeout: return "timeout";
+    case HttpError::Io: return "io";
+    case HttpError::Protocol: return "protocol";
+    case HttpError::TooLarge: return "too_large";
+  }
+  return "none";
+}
+
+std::optional<HttpUrl> parse_http_url(std::string_view url) {
+  constexpr std::string_view kScheme = "http://";
+  if (!url.starts_with(kScheme)) return std::nullopt;
+  url.remove_prefix(kScheme.size());
+  HttpUrl out;
+  const auto slash = url.find('/');
+  std::string_view authority = url.substr(0, slash);
+  if (slash != std::string_view::npos) {
+    out.base_path = std::string(url.substr(slash));
+    while (!out.base_path.empty() && out.base_path.back() == '/') out.base_path.pop_back();
+  }
+  std::string_view host = authority;
+  std::string_view port;
+  if (authority.starts_with('[')) {  // [::1]:8081
+    const auto close = authority.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    host = authority.substr(1, close - 1);
+    const auto rest = authority.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return std::nullopt;
+      port = rest.substr(1);
+    }
+  } else if (const auto colon = authority.rfind(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+  }
+  if (host.empty()) return std::nullopt;
+  out.host = std::string(host);
+  if (!port.empty()) {
+    unsigned value = 0;
+    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (ec != std::errc{} || end != port.data() + port.size() || value == 0 || value > 65535) {
+      return std::nullopt;
+    }
+    out.port = static_cast<std::uint16_t>(value);
+  }
+  return out;
+}
+
+asio::awaitable<HttpResponse> http_exchange(asio::any_io_executor executor, const HttpUrl& url,
+                                            HttpRequest request, HttpLimits limits) {
+  // Resolve with a deadline: a timer cancels the resolver when it fires first.
+  tcp::resolver resolver(executor);
+  asio::steady_timer resolve_deadline(executor);
+  resolve_deadline.expires_after(limits.step_timeout);
+  bool resolve_timed_out = false;
+  resolve_deadline.async_wait([&resolver, &resolve_timed_out](const boost::system::error_code& ec) {
+    if (!ec) {
+      resolve_timed_out = true;
+      resolver.cancel();
+    }
+  });
+  auto [rec, endpoints] = co_await resolver.async_resolve(url.host, std::to_string(url.port), kTuple);
+  resolve_deadline.cancel();
+  if (resolve_timed_out) co_return failure(HttpError::Timeout, "resolve: timed out");
+  if (rec) co_return failure(HttpError::Resolve, "resolve: " + rec.message());
+
+  beast::tcp_stream stream(executor);
+  stream.expires_after(limits.step_timeout);
+  auto [cec, connected] = co_await stream.async_connect(endpoints, kTuple);
+  (void)connected;
+  if (cec) co_return failure(classify(cec, HttpError::Connect), "connect: " + cec.message());
+
+  http::request<http::string_body> req;
+  req.version(11);
+  req.method(http::string_to_verb(request.method));
+  req.target(url.base_path + request.target);
+  req.set(http::field::host, url.host + ":" + std::to_string(url.port));
+  req.set(http::field::user_agent, "failoverd");
+  req.set(http::field::connection, "close");
+  req.set(http::field::accept, "application/json");
+  for (const auto& [name, value] : request.headers) req.set(name, value);
+  if (!request.body.empty()) req.set(http::field::content_type, "application/json");
+  req.body() = std::move(request.body);
+  req.prepare_payload();
+
+  stream.expires_after(limits.step_timeout);
+  auto [wec, written] = co_await http::async_write(stream, req, kTuple);
+  (void)written;
+  if (wec) co_return failure(classify(wec, HttpError::Io), "write: " + wec.message());
+
+  beast::flat_buffer buffer(limits.max_response_bytes);
+  http::response_parser<http::string_body> parser;
+  parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(limits.max_response_bytes, 64 * 1024)));
+  parser.body_limit(limits.max_response_bytes);
+  stream.expires_after(limits.step_timeout);
+  auto [rdec, nread] = co_await http::async_read(stream, buffer, parser, kTuple);
+  (void)nread;
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  if (rdec == http::error::body_limit || rdec == http::error::header_limit ||
+      rdec == http::error::buffer_overflow) {
+    co_return failure(HttpError::TooLarge, "read: response larger than " +
+                                               std::to_string(limits.max_response_bytes) + " bytes");
+  }
+  if (rdec) {
+    const bool protocol =
+        rdec.category() == http::make_error_code(http::error::end_of_stream).category();
+    co_return failure(classify(rdec, protocol ? HttpError::Protocol : HttpError::Io),
+                      "read: " + rdec.message());
+  }
+  HttpResponse out;
+  auto response = parser.release();
+  out.status = response.result_int();
+  out.body = std::move(response.body());
+  co_return out;
+}
+
+}  // namespace failoverd::actuate
