@@ -3,11 +3,14 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "admin/api.h"
 #include "admin/http_server.h"
 #include "config/loader.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
+#include "runtime/engine.h"
 #include "runtime/systemd.h"
+#include "state/atomic_file.h"
 
 namespace failoverd::runtime {
 
@@ -25,6 +28,20 @@ admin::ServerOptions admin_options(const config::Config& c) {
   o.listen = c.admin.listen;
   o.max_body_bytes = c.admin.max_request_bytes;
   return o;
+}
+
+// Reads admin.token_file (empty: no tokens, /v1 disabled). An error names the file and line.
+std::optional<std::string> load_tokens(const config::Admin& admin, admin::TokenSet& out) {
+  out = admin::TokenSet{};
+  if (admin.token_file.empty()) return std::nullopt;
+  auto file = state::read_file(admin.token_file, 64 * 1024);
+  if (!file.contents) {
+    return "token file " + admin.token_file + ": " + (file.missing ? "missing" : file.error);
+  }
+  if (auto err = admin::TokenSet::parse(*file.contents, out)) {
+    return "token file " + admin.token_file + ": " + *err;
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -50,6 +67,8 @@ struct Daemon::Impl {
   std::unique_ptr<admin::HttpServer> admin_;
   asio::steady_timer watchdog_;
   metrics::Metrics metrics_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<admin::Api> api_;
   std::optional<std::chrono::microseconds> watchdog_interval_;
   bool stopped_ = false;
 
@@ -59,8 +78,15 @@ struct Daemon::Impl {
     admin::Response r;
     if (path == "/healthz") {
       r.body = "ok\n";
+    } else if (path.starts_with("/v1/")) {
+      return api_->handle(req, std::chrono::steady_clock::now());
     } else if (path == "/readyz") {
-      r.body = "ready\n";
+      if (engine_ && engine_->first_round_done()) {
+        r.body = "ready\n";
+      } else {
+        r.status = 503;
+        r.body = "not ready: first probe round not done\n";
+      }
     } else if (path == "/metrics") {
       r.content_type = std::string(metrics::Metrics::kContentType);
       r.body = metrics_.scrape();
@@ -98,6 +124,14 @@ Daemon::Daemon(asio::io_context& io, config::Config config)
 Daemon::~Daemon() { stop(); }
 
 std::optional<std::string> Daemon::start() {
+  admin::TokenSet tokens;
+  if (auto err = load_tokens(impl_->config_->admin, tokens)) return *err;
+  auto engine = std::make_unique<Engine>(impl_->io_, *impl_->config_, impl_->metrics_);
+  if (auto err = engine->start()) return *err;
+  impl_->engine_ = std::move(engine);
+  impl_->api_ = std::make_unique<admin::Api>(
+      impl_->engine_->control(), std::move(tokens),
+      admin::ApiOptions{impl_->config_->admin.rate_limit_per_second});
   auto admin = impl_->make_admin(*impl_->config_);
   if (auto err = admin->start()) return "admin listener: " + *err;
   impl_->admin_ = std::move(admin);
@@ -144,6 +178,13 @@ bool Daemon::reload(const std::string& path) {
     return finish(false);
   }
 
+  admin::TokenSet tokens;
+  if (auto err = load_tokens(next.admin, tokens)) {
+    log::error("reload rejected; previous configuration still in force",
+               {{"config", path}, {"error", *err}});
+    return finish(false);
+  }
+
   // Bind the new admin listener before dropping the old one, so a bad address keeps the old.
   std::unique_ptr<admin::HttpServer> new_admin;
   if (!(next.admin.listen == impl_->config_->admin.listen)) {
@@ -155,7 +196,21 @@ bool Daemon::reload(const std::string& path) {
     }
   }
 
+  // The new engine re-reads every target before it may write (R1), so swapping it is safe; its
+  // endpoint health starts over from pending.
+  auto engine = std::make_unique<Engine>(impl_->io_, next, impl_->metrics_);
+  if (auto err = engine->start()) {
+    engine->stop();
+    log::error("reload rejected; previous configuration still in force",
+               {{"config", path}, {"error", *err}});
+    return finish(false);
+  }
+
   // Commit: nothing below can fail.
+  impl_->engine_->stop();
+  impl_->engine_ = std::move(engine);
+  impl_->api_ = std::make_unique<admin::Api>(impl_->engine_->control(), std::move(tokens),
+                                             admin::ApiOptions{next.admin.rate_limit_per_second});
   log::configure(log_options(next.observer));
   impl_->config_ = std::make_shared<const config::Config>(std::move(*result.config));
   if (new_admin) {
@@ -173,6 +228,7 @@ void Daemon::stop() {
   if (impl_->stopped_) return;
   impl_->stopped_ = true;
   impl_->watchdog_.cancel();
+  if (impl_->engine_) impl_->engine_->stop();
   if (impl_->admin_) impl_->admin_->stop();
 }
 

@@ -1,0 +1,612 @@
+#include "runtime/engine.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+#include <deque>
+#include <map>
+#include <set>
+
+#include "actuate/exec_hook.h"
+#include "actuate/haproxy.h"
+#include "actuate/powerdns.h"
+#include "actuate/reconcile.h"
+#include "actuate/rfc2136.h"
+#include "actuate/tsig.h"
+#include "core/observer.h"
+#include "log/log.h"
+#include "probe/dns_probe.h"
+#include "probe/scheduler.h"
+#include "state/atomic_file.h"
+
+namespace failoverd::runtime {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using core::Clock;
+using core::TimePoint;
+
+namespace {
+
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kJournalSize = 1000;
+constexpr auto kLagTick = std::chrono::milliseconds(100);
+// Lateness below this is scheduling noise, not a stall; it is not reported to the core.
+constexpr auto kLagNoise = std::chrono::milliseconds(20);
+
+std::string wall_time() {
+  auto now = std::chrono::system_clock::now();
+  auto secs = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return buf;
+}
+
+std::string join_regions(const std::vector<core::RegionId>& regions) {
+  std::string out;
+  for (const auto& r : regions) out += (out.empty() ? "" : ",") + r.str();
+  return out;
+}
+
+json::array region_array(const std::vector<core::RegionId>& regions) {
+  json::array a;
+  for (const auto& r : regions) a.emplace_back(r.str());
+  return a;
+}
+
+std::optional<std::string> read_tsig_key(const config::Rfc2136Target& t, actuate::tsig::Key& key) {
+  auto algorithm = actuate::tsig::parse_algorithm(t.tsig_algorithm);
+  if (!algorithm) return "unsupported TSIG algorithm " + t.tsig_algorithm;
+  auto file = state::read_file(t.tsig_secret_file, 4096);
+  if (!file.contents) {
+    return "TSIG secret " + t.tsig_secret_file + ": " + (file.missing ? "missing" : file.error);
+  }
+  auto secret = actuate::tsig::base64_decode(*file.contents);
+  if (!secret || secret->empty()) return "TSIG secret " + t.tsig_secret_file + " is not base64";
+  key.name = t.tsig_key_name;
+  if (key.name.empty() || key.name.back() != '.') key.name += '.';
+  key.algorithm = *algorithm;
+  key.secret = std::move(*secret);
+  return std::nullopt;
+}
+
+// The region a published value belongs to, per the service's publish lists.
+core::RegionId region_of(const config::Service& s, const std::string& value) {
+  for (const auto& [region, values] : s.publish) {
+    if (std::find(values.begin(), values.end(), value) != values.end()) return region;
+  }
+  return core::RegionId{};
+}
+
+std::string_view kind_name(config::ProbeKind k) {
+  switch (k) {
+    case config::ProbeKind::Http: return "http";
+    case config::ProbeKind::Https: return "https";
+    case config::ProbeKind::Tcp: return "tcp";
+    case config::ProbeKind::Tls: return "tls";
+    case config::ProbeKind::Dns: return "dns";
+  }
+  return "http";
+}
+
+core::LiveState to_core_live(const config::Service& s, const actuate::LiveState& live) {
+  core::LiveState out;
+  out.generation = live.fence ? live.fence->generation : 0;
+  for (const auto& m : live.members) out.members.push_back({region_of(s, m.value), m.value, m.weight});
+  return out;
+}
+
+}  // namespace
+
+struct ServiceRuntime {
+  ServiceRuntime(asio::io_context& io, const config::Service& s, actuate::ReconcileOptions o,
+                 std::uint64_t seed)
+      : config(s), reconciler(std::move(o), seed), wake(io) {}
+  const config::Service& config;
+  std::unique_ptr<actuate::Actuator> actuator;
+  actuate::Reconciler reconciler;
+  asio::steady_timer wake;
+  core::Trigger last_trigger = core::Trigger::Automatic;
+  std::string last_outcome;  // the reconciler's last event, for status
+};
+
+struct JournalEntry {
+  std::uint64_t id = 0;
+  std::string time;
+  std::string service;
+  std::string kind;
+  std::string who;
+  std::string detail;
+};
+
+struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control {
+  Impl(asio::io_context& io, const config::Config& c, metrics::Metrics& m)
+      : io_(io), cfg_(c), metrics_(m), core_(c, Clock::now()), dns_(io), step_timer_(io),
+        lag_timer_(io) {}
+
+  asio::io_context& io_;
+  const config::Config cfg_;
+  metrics::Metrics& metrics_;
+  core::ObserverEngine core_;
+  probe::DnsProber dns_;
+  std::unique_ptr<probe::Scheduler> scheduler_;
+  std::map<core::EndpointId, metrics::EndpointSeries*> series_;
+  std::map<core::ServiceId, std::unique_ptr<ServiceRuntime>> services_;
+  std::size_t endpoints_total_ = 0;
+  std::set<core::EndpointId> probed_once_;
+  asio::steady_timer step_timer_;
+  bool step_posted_ = false;
+  asio::steady_timer lag_timer_;
+  TimePoint lag_expected_{};
+  bool stopped_ = false;
+  std::deque<JournalEntry> journal_;
+  std::uint64_t next_journal_id_ = 1;
+
+  // --- journal -------------------------------------------------------------------------------
+  void journal(std::string service, std::string kind, std::string who, std::string detail) {
+    journal_.push_front({next_journal_id_++, wall_time(), std::move(service), std::move(kind),
+                         std::move(who), std::move(detail)});
+    if (journal_.size() > kJournalSize) journal_.pop_back();
+  }
+
+  // --- core events ---------------------------------------------------------------------------
+  void handle(const core::Events& events) {
+    for (const auto& e : events) {
+      const std::string text = core::describe(e);
+      switch (e.kind) {
+        case core::EventKind::EndpointChanged: {
+          log::info("endpoint health changed", {{"event", text}});
+          auto it = series_.find(e.endpoint);
+          if (it != series_.end()) it->second->set_up(e.to == "up" || e.to == "degraded");
+          break;
+        }
+        case core::EventKind::VerdictChanged:
+        case core::EventKind::QuorumChanged:
+        case core::EventKind::LiveChanged:
+        case core::EventKind::ObserverRecovered:
+        case core::EventKind::ServiceUnfrozen:
+        case core::EventKind::TiltLeft:
+        case core::EventKind::PlanProposed:
+        case core::EventKind::PlanMade:
+        case core::EventKind::ProposalExpired:
+          log::info(core::to_string(e.kind), {{"event", text}});
+          journal(e.service.str(), std::string(core::to_string(e.kind)), "core", text);
+          break;
+        case core::EventKind::PlanRefused:
+          log::warn("plan refused", {{"event", text}});
+          if (e.rule) metrics_.plan_refused(e.service.str(), core::to_string(*e.rule));
+          journal(e.service.str(), "plan_refused", "core", text);
+          break;
+        case core::EventKind::ObserverImpaired:
+        case core::EventKind::ServiceFrozen:
+        case core::EventKind::TiltEntered:
+          log::warn(core::to_string(e.kind), {{"event", text}});
+          journal(e.service.str(), std::string(core::to_string(e.kind)), "core", text);
+          break;
+        case core::EventKind::Alert:
+          log::error("alert", {{"event", text}});
+          journal(e.service.str(), "alert", "core", text);
+          break;
+      }
+    }
+  }
+
+  void publish_state_metrics() {
+    const auto& self = core_.id().str();
+    for (const auto& [region, verdict] : core_.view().verdicts()) {
+      metrics_.region_verdict(region.str(), self, verdict);
+      metrics_.quorum_state(region.str(), core_.quorum().state(region));
+    }
+    for (const auto& [name, s] : services_) {
+      const auto* p = core_.policy(name);
+      if (p == nullptr) continue;
+      metrics_.service_state(name.str(), join_regions(p->active()), p->live().generation,
+                             p->frozen() || s->reconciler.frozen());
+    }
+  }
+
+  // --- stepping the core ---------------------------------------------------------------------
+  // Coalesces many observations into one step per event-loop turn.
+  void request_step() {
+    if (step_posted_ || stopped_) return;
+    step_posted_ = true;
+    asio::post(io_, [self = shared_from_this()] {
+      self->step_posted_ = false;
+      self->step();
+    });
+  }
+
+  void step() {
+    if (stopped_) return;
+    const auto now = Clock::now();
+    auto result = core_.step(now);
+    handle(result.events);
+    for (auto& plan : result.plans) hand_to_reconciler(std::move(plan), now);
+    publish_state_metrics();
+    // Wake again when the core has something time-driven (vote expiry, hold-down end, ...).
+    auto due = core_.next_due(now);
+    if (due != TimePoint::max()) {
+      step_timer_.expires_at(std::max(due, now + std::chrono::milliseconds(1)));
+      step_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        if (!ec) self->request_step();
+      });
+    }
+  }
+
+  void hand_to_reconciler(core::Plan plan, TimePoint now) {
+    auto it = services_.find(plan.service);
+    if (it == services_.end()) return;
+    ServiceRuntime& s = *it->second;
+    log::info("plan handed to actuator",
+              {{"service", plan.service.str()}, {"generation", plan.generation},
+               {"active", join_regions(plan.active)}, {"trigger", core::to_string(plan.trigger)},
+               {"reason", plan.reason}});
+    s.last_trigger = plan.trigger;
+    s.reconciler.set_desired(std::move(plan), now);
+    s.wake.cancel();
+  }
+
+  // --- probes --------------------------------------------------------------------------------
+  void on_probe(const probe::ProbeResult& r) {
+    if (stopped_) return;
+    auto it = series_.find(r.endpoint);
+    if (it != series_.end()) it->second->probe_finished(r.outcome.reason, r.outcome.latency);
+    if (!r.outcome.ok()) {
+      log::debug("probe failed", {{"endpoint", r.endpoint.str()},
+                                  {"reason", core::to_string(r.outcome.reason)},
+                                  {"detail", r.detail}});
+    }
+    probed_once_.insert(r.endpoint);
+    const auto now = Clock::now();
+    handle(core_.observe(r.endpoint, r.outcome, now));
+    if (const auto* t = core_.view().tracker(r.endpoint)) {
+      scheduler_->set_interval(r.endpoint, t->next_interval());
+    }
+    request_step();
+  }
+
+  // --- event-loop lag (D6) -------------------------------------------------------------------
+  void arm_lag_timer() {
+    lag_expected_ = Clock::now() + kLagTick;
+    lag_timer_.expires_at(lag_expected_);
+    lag_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (ec || self->stopped_) return;
+      const auto now = Clock::now();
+      const auto lag = now - self->lag_expected_;
+      self->metrics_.event_loop_lag(std::chrono::duration<double>(lag).count());
+      if (lag > kLagNoise) {
+        self->handle(self->core_.report_loop_lag(lag, now));
+        self->request_step();
+      }
+      self->arm_lag_timer();
+    });
+  }
+
+  // --- actuation -----------------------------------------------------------------------------
+  std::optional<std::string> build_actuator(ServiceRuntime& s) {
+    const auto& t = s.config.target;
+    auto executor = io_.get_executor();
+    try {
+      switch (t.kind) {
+        case config::TargetKind::Rfc2136: {
+          actuate::tsig::Key key;
+          if (auto err = read_tsig_key(t.rfc2136, key)) return err;
+          s.actuator = std::make_unique<actuate::Rfc2136Actuator>(t.rfc2136, std::move(key),
+                                                                  core_.id().str());
+          break;
+        }
+        case config::TargetKind::PowerDns:
+          s.actuator = std::make_unique<actuate::PowerDnsActuator>(executor, s.config, core_.id());
+          break;
+        case config::TargetKind::HaProxy:
+          s.actuator = std::make_unique<actuate::HaProxyActuator>(executor, s.config);
+          break;
+        case config::TargetKind::Exec:
+          s.actuator = std::make_unique<actuate::ExecActuator>(executor, s.config, core_.id());
+          break;
+      }
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    return std::nullopt;
+  }
+
+  void handle_reconcile(ServiceRuntime& s) {
+    const std::string service = s.config.name.str();
+    for (auto& e : s.reconciler.take_events()) {
+      std::string kind(actuate::to_string(e.kind));
+      s.last_outcome = kind + (e.detail.empty() ? "" : ": " + e.detail);
+      log::Field fields[] = {{"service", service}, {"event", kind}, {"generation", e.generation},
+                             {"detail", e.detail}};
+      if (e.alert) {
+        log::error("actuator alert", {fields[0], fields[1], fields[2], fields[3]});
+      } else {
+        log::info("actuator", {fields[0], fields[1], fields[2], fields[3]});
+      }
+      if (e.kind == actuate::ReconcileEvent::Kind::Applied) {
+        metrics_.failover(service, s.last_trigger);
+      }
+      if (e.kind != actuate::ReconcileEvent::Kind::Unreachable || e.alert) {
+        journal(service, "actuator_" + kind, "actuator", e.detail);
+      }
+    }
+  }
+
+  asio::awaitable<void> run_service(ServiceRuntime& s) {
+    auto self = shared_from_this();
+    while (!stopped_) {
+      auto action = s.reconciler.poll(Clock::now());
+      if (!action) {
+        auto due = s.reconciler.next_due();
+        auto cap = Clock::now() + std::chrono::seconds(60);
+        s.wake.expires_at(due == TimePoint::max() ? cap : std::min(due, cap));
+        co_await s.wake.async_wait(kNoThrow);  // cancelled when a plan arrives
+        continue;
+      }
+      if (action->kind == actuate::ReconcileAction::Kind::Read) {
+        auto r = co_await s.actuator->read();
+        if (stopped_) break;
+        s.reconciler.on_read(r, Clock::now());
+      } else {
+        auto w = co_await s.actuator->write(action->plan, action->expected);
+        if (stopped_) break;
+        metrics_.actuator_write(s.config.name.str(), s.actuator->kind(), actuate::to_string(w.status),
+                                w.rcode);
+        s.reconciler.on_write(w, Clock::now());
+      }
+      handle_reconcile(s);
+      if (const auto& live = s.reconciler.live()) {
+        handle(core_.set_live(s.config.name, to_core_live(s.config, *live), Clock::now()));
+        request_step();
+      }
+    }
+  }
+
+  // --- admin::Control ------------------------------------------------------------------------
+  json::object service_summary(const ServiceRuntime& s) {
+    const auto* p = core_.policy(s.config.name);
+    json::object o;
+    o["name"] = s.config.name.str();
+    o["policy"] = s.config.policy == config::Policy::Priority ? "priority" : "weighted";
+    o["mode"] = s.config.mode == config::Mode::Auto ? "auto" : "propose";
+    o["target"] = std::string(s.actuator ? s.actuator->kind() : "none");
+    if (p == nullptr) return o;
+    o["active"] = region_array(p->active());
+    o["generation"] = p->live_known() ? json::value(p->live().generation) : json::value(nullptr);
+    o["frozen"] = p->frozen() || s.reconciler.frozen();
+    std::string note;
+    if (p->frozen()) note = "frozen: " + p->frozen_reason();
+    if (s.reconciler.frozen()) note = "frozen by the reconciler: " + s.last_outcome;
+    if (p->in_tilt(Clock::now())) note += (note.empty() ? "" : "; ") + std::string("tilt");
+    if (p->pending()) {
+      note += (note.empty() ? "" : "; ") + std::string("proposal to ") +
+              join_regions(p->pending()->active) + " awaits approval";
+    }
+    if (p->pinned()) note += (note.empty() ? "" : "; ") + std::string("pinned to ") + p->pinned()->str();
+    if (!p->live_known()) note += (note.empty() ? "" : "; ") + std::string("live state not read yet");
+    o["note"] = note.empty() ? json::value(nullptr) : json::value(note);
+    o["last_actuator_event"] = s.last_outcome;
+    return o;
+  }
+
+  json::value status() override {
+    json::array services;
+    for (const auto& [name, s] : services_) services.push_back(service_summary(*s));
+    json::object o;
+    o["observer"] = core_.id().str();
+    auto imp = core_.view().impairment();
+    o["impaired"] = imp ? json::value(*imp) : json::value(nullptr);
+    o["services"] = std::move(services);
+    return o;
+  }
+
+  std::optional<json::value> service(std::string_view name) override {
+    auto it = services_.find(core::ServiceId{std::string(name)});
+    if (it == services_.end()) return std::nullopt;
+    json::object o = service_summary(*it->second);
+    const auto now = Clock::now();
+    const auto& confirmed = core_.quorum().confirmed();
+    json::array regions;
+    std::vector<core::RegionId> names = it->second->config.regions;
+    for (const auto& [r, w] : it->second->config.weights) names.push_back(r);
+    for (const auto& region : names) {
+      json::object ro;
+      ro["name"] = region.str();
+      ro["confirmed"] = std::string(core::to_string(core_.quorum().state(region)));
+      ro["local"] = std::string(core::to_string(core_.view().raw_verdict(region)));
+      json::array votes;
+      auto c = confirmed.find(region);
+      if (c != confirmed.end()) {
+        for (const auto& v : c->second.evidence) {
+          char age[32];
+          std::snprintf(age, sizeof age, "%.1fs",
+                        std::chrono::duration<double>(now - v.received).count());
+          votes.push_back(json::object{{"observer", v.observer.str()},
+                                       {"verdict", std::string(core::to_string(v.verdict))},
+                                       {"age", age}});
+        }
+      }
+      ro["votes"] = std::move(votes);
+      regions.push_back(std::move(ro));
+    }
+    o["regions"] = std::move(regions);
+    if (const auto* p = core_.policy(it->first)) {
+      json::array members;
+      for (const auto& m : p->live().members) {
+        members.push_back(json::object{{"region", m.region.str()}, {"value", m.value},
+                                       {"weight", m.weight}});
+      }
+      o["live_members"] = std::move(members);
+    }
+    return json::value(std::move(o));
+  }
+
+  admin::ActionResult act(const admin::ActionRequest& req) override {
+    using K = admin::ActionResult::Kind;
+    const auto now = Clock::now();
+    auto it = services_.find(core::ServiceId{req.service});
+    if (it == services_.end()) return {K::NotFound, "unknown service '" + req.service + "'", "", {}};
+    ServiceRuntime& s = *it->second;
+    const std::string what = std::string(admin::to_string(req.action)) +
+                             (req.region.empty() ? "" : " to " + req.region) +
+                             (req.force ? " (forced)" : "");
+    auto outcome = [&](K kind, std::string message, std::string rule = {}) {
+      journal(req.service, "admin_" + std::string(admin::to_string(req.action)), req.who,
+              what + "; reason: " + (req.reason.empty() ? "-" : req.reason) + "; outcome: " +
+                  message);
+      log::info("admin action", {{"service", req.service}, {"who", req.who}, {"peer", req.peer},
+                                 {"action", what}, {"reason", req.reason}, {"outcome", message}});
+      admin::ActionResult r{kind, message, std::move(rule), {}};
+      r.body = json::object{{"message", message}, {"service", req.service}};
+      return r;
+    };
+
+    if (req.action == admin::Action::Restore) {
+      if (!s.reconciler.last_known_good()) {
+        return outcome(K::Conflict, "nothing known good to restore yet");
+      }
+      s.reconciler.restore(now);
+      s.wake.cancel();
+      return outcome(K::Done, "restore of the last known good set started");
+    }
+    core::AdminAction a;
+    a.service = s.config.name;
+    a.region = core::RegionId{req.region};
+    a.force = req.force;
+    a.reason = req.reason;
+    switch (req.action) {
+      case admin::Action::Failover: a.kind = core::AdminAction::Kind::Failover; break;
+      case admin::Action::Failback: a.kind = core::AdminAction::Kind::Failback; break;
+      case admin::Action::Freeze: a.kind = core::AdminAction::Kind::Freeze; break;
+      case admin::Action::Unfreeze: a.kind = core::AdminAction::Kind::Unfreeze; break;
+      case admin::Action::Approve: a.kind = core::AdminAction::Kind::Approve; break;
+      case admin::Action::Restore: break;  // handled above
+    }
+    core::Decision d = core_.admin(a, now);
+    handle(d.events);
+    if (d.refused) {
+      const auto rule = *d.refused;
+      const std::string name(core::to_string(rule));
+      // A freeze in force or nothing to approve is a conflict with the service's state; every
+      // other refusal is a safety rule (422).
+      if (rule == core::Rule::Frozen || rule == core::Rule::NoPendingProposal) {
+        return outcome(K::Conflict, "refused: " + name, name);
+      }
+      if (rule == core::Rule::UnknownRegion) return outcome(K::BadRequest, "unknown region '" + req.region + "'");
+      return outcome(K::Refused, "refused by safety rule " + name, name);
+    }
+    if (d.plan) {
+      auto gen = d.plan->generation;
+      auto active = join_regions(d.plan->active);
+      hand_to_reconciler(std::move(*d.plan), now);
+      publish_state_metrics();
+      auto r = outcome(K::Done, "plan generation " + std::to_string(gen) + " to " + active +
+                                    " handed to the actuator");
+      r.body.as_object()["generation"] = gen;
+      return r;
+    }
+    publish_state_metrics();
+    request_step();
+    return outcome(K::Done, "done");
+  }
+
+  json::value events(std::optional<std::uint64_t> cursor, std::size_t limit) override {
+    json::array out;
+    std::optional<std::uint64_t> next;
+    for (const auto& e : journal_) {
+      if (cursor && e.id >= *cursor) continue;
+      if (out.size() == limit) {
+        next = e.id + 1;
+        break;
+      }
+      out.push_back(json::object{{"id", e.id}, {"time", e.time}, {"service", e.service},
+                                 {"kind", e.kind}, {"who", e.who}, {"detail", e.detail}});
+    }
+    return json::object{{"events", std::move(out)},
+                        {"next_cursor", next ? json::value(*next) : json::value(nullptr)}};
+  }
+};
+
+Engine::Engine(asio::io_context& io, const config::Config& config, metrics::Metrics& metrics)
+    : impl_(std::make_shared<Impl>(io, config, metrics)) {}
+
+Engine::~Engine() { stop(); }
+
+std::optional<std::string> Engine::start() {
+  Impl& im = *impl_;
+  const auto& cfg = im.cfg_;
+  std::uint64_t seed = std::hash<std::string>{}(cfg.observer.id.str());
+
+  for (const auto& svc : cfg.services) {
+    actuate::ReconcileOptions o;
+    o.self = cfg.observer.id;
+    o.drift = svc.drift;
+    o.interval = svc.reconcile_interval;
+    auto s = std::make_unique<ServiceRuntime>(im.io_, svc, o, seed++);
+    if (auto err = im.build_actuator(*s)) return "service " + svc.name.str() + ": " + *err;
+    im.services_.emplace(svc.name, std::move(s));
+  }
+
+  std::vector<config::Endpoint> endpoints;
+  for (const auto& region : cfg.regions) {
+    for (const auto& e : region.endpoints) {
+      endpoints.push_back(e);
+      im.series_[e.name] = &im.metrics_.endpoint(e.name.str(), region.name.str(),
+                                                 kind_name(e.kind));
+    }
+  }
+  for (const auto& e : cfg.control) {
+    endpoints.push_back(e);
+    im.series_[e.name] = &im.metrics_.endpoint(e.name.str(), "control", kind_name(e.kind));
+  }
+  im.endpoints_total_ = endpoints.size();
+
+  probe::SchedulerOptions so;
+  so.seed = seed;
+  std::weak_ptr<Impl> weak = impl_;
+  so.external_probe = [weak](const config::Endpoint& e, probe::Prober::Completion done) {
+    auto self = weak.lock();
+    if (!self) return;
+    self->dns_.start(e, [done = std::move(done)](probe::ProbeResult r) { done(std::move(r)); });
+  };
+  im.scheduler_ = std::make_unique<probe::Scheduler>(
+      im.io_, endpoints, so, [weak](const probe::ProbeResult& r) {
+        if (auto self = weak.lock()) self->on_probe(r);
+      });
+  for (const auto& err : im.scheduler_->errors()) log::error("endpoint cannot be probed", {{"error", err}});
+
+  im.scheduler_->start();
+  im.arm_lag_timer();
+  for (auto& [name, s] : im.services_) {
+    asio::co_spawn(im.io_, im.run_service(*s), asio::detached);
+  }
+  im.request_step();
+  log::info("probing", {{"endpoints", endpoints.size()}, {"services", im.services_.size()}});
+  return std::nullopt;
+}
+
+void Engine::stop() {
+  Impl& im = *impl_;
+  if (im.stopped_) return;
+  im.stopped_ = true;
+  if (im.scheduler_) im.scheduler_->stop();
+  im.step_timer_.cancel();
+  im.lag_timer_.cancel();
+  for (auto& [name, s] : im.services_) s->wake.cancel();
+}
+
+admin::Control& Engine::control() { return *impl_; }
+
+bool Engine::first_round_done() const {
+  return impl_->probed_once_.size() >= impl_->endpoints_total_;
+}
+
+}  // namespace failoverd::runtime

@@ -1,0 +1,50 @@
+// The observer at work: probes feed the core, the core's plans go to the actuators through one
+// reconciler per service, and what happens is logged, counted and journaled.
+//
+//   Scheduler/Prober/DnsProber ──ProbeResult──► core::ObserverEngine::observe
+//   step timer ──► ObserverEngine::step ──plans──► Reconciler::set_desired (per service)
+//   service loop: Reconciler::poll ──► Actuator::read/write ──► on_read/on_write ──► set_live
+//   loop-lag timer ──► report_loop_lag (TILT when the loop stalls)
+//
+// Everything runs on the one io_context thread; nothing blocks. The admin API's Control is
+// implemented here, over the same core.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "admin/api.h"
+#include "config/config.h"
+#include "metrics/metrics.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace failoverd::runtime {
+
+class Engine {
+ public:
+  Engine(boost::asio::io_context& io, const config::Config& config, metrics::Metrics& metrics);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Builds actuators and starts probing. An error (unreadable TSIG key, bad target) means
+  // nothing was started.
+  std::optional<std::string> start();
+  // Stops probing and the service loops. Idempotent.
+  void stop();
+
+  // The admin API's view of this observer.
+  admin::Control& control();
+  // True once every endpoint has been probed at least once (for /readyz).
+  bool first_round_done() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace failoverd::runtime
