@@ -36,9 +36,13 @@ constexpr std::array<Unit, 5> kUnitsDescending{{
     {"ms", 1'000'000},
 }};
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
-char lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
+char lower(char c) {
+  return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+}
 
 }  // namespace
 
@@ -165,12 +169,13 @@ std::optional<std::string> check_url(std::string_view url, std::string_view sche
   if (authority.find('@') != std::string_view::npos) {
     return std::string("must not carry credentials (user@host); use headers instead");
   }
-  const bool has_port = authority.front() == '['
-                            ? authority.find("]:") != std::string_view::npos
-                            : authority.find(':') != std::string_view::npos;
-  const std::string with_port =
-      has_port ? std::string(authority) : std::string(authority) + (scheme == "https" ? ":443" : ":80");
-  if (!parse_host_port(with_port)) return "has a malformed host or port \"" + std::string(authority) + "\"";
+  const bool has_port = authority.front() == '[' ? authority.find("]:") != std::string_view::npos
+                                                 : authority.find(':') != std::string_view::npos;
+  const std::string with_port = has_port
+                                    ? std::string(authority)
+                                    : std::string(authority) + (scheme == "https" ? ":443" : ":80");
+  if (!parse_host_port(with_port))
+    return "has a malformed host or port \"" + std::string(authority) + "\"";
   return std::nullopt;
 }
 
