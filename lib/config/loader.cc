@@ -242,6 +242,7 @@ class Loader {
   void parse_target(const toml::table& t, const std::string& path, Target& target);
   void check_publish_values(const toml::table& service_table, const std::string& path,
                             const Service& s);
+  void check_endpoint_names();
   void note_endpoint_name(const toml::node& where, const std::string& path,
                           const std::string& name);
   bool known_region(const toml::node& where, const std::string& path, const std::string& name);
@@ -252,7 +253,12 @@ class Loader {
   Config config_;
   Endpoint defaults_;  // [probe_defaults] over built-in defaults
   const toml::table* defaults_table_ = nullptr;
-  std::map<std::string, toml::source_position> endpoint_names_;  // for duplicates
+  struct EndpointName {
+    std::string name;
+    const toml::node* node;
+    std::string path;
+  };
+  std::vector<EndpointName> endpoint_names_;  // every endpoint name seen, for duplicates
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -944,11 +950,27 @@ std::optional<Endpoint> Loader::parse_endpoint(const toml::table& t, const std::
 
 void Loader::note_endpoint_name(const toml::node& where, const std::string& path,
                                 const std::string& name) {
-  auto [it, fresh] = endpoint_names_.emplace(name, where.source().begin);
-  if (!fresh) {
-    error(where, path,
-          "duplicate endpoint name " + in_quotes(name) + " (first at line " +
-              std::to_string(it->second.line) + "); endpoint names must be unique across regions");
+  endpoint_names_.push_back({name, &where, path});
+}
+
+// Run after every section is parsed: [[control]] is read before the regions, but "first at
+// line N" must point at the earlier line in the file.
+void Loader::check_endpoint_names() {
+  std::stable_sort(endpoint_names_.begin(), endpoint_names_.end(),
+                   [](const EndpointName& a, const EndpointName& b) {
+                     const auto& x = a.node->source().begin;
+                     const auto& y = b.node->source().begin;
+                     return std::pair(x.line, x.column) < std::pair(y.line, y.column);
+                   });
+  std::map<std::string, std::uint32_t> first_line;
+  for (const EndpointName& e : endpoint_names_) {
+    auto [it, fresh] = first_line.emplace(e.name, e.node->source().begin.line);
+    if (!fresh) {
+      error(*e.node, e.path,
+            "duplicate endpoint name " + in_quotes(e.name) + " (first at line " +
+                std::to_string(it->second) +
+                "); endpoint names are global and must be unique in the whole config");
+    }
   }
 }
 
@@ -1417,6 +1439,7 @@ LoadResult Loader::load(std::string_view text) {
   parse_control(root);
   parse_regions(root);
   parse_services(root);
+  check_endpoint_names();
 
   // File order; one broken default repeated for every endpoint is reported once.
   std::stable_sort(errors_.begin(), errors_.end(), [](const ConfigError& a, const ConfigError& b) {

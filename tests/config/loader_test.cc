@@ -539,7 +539,7 @@ timeout = "30s"
         // 21: the same endpoint name in two regions
         {with(kWithService, "name = \"w1\"", "name = \"e1\""),
          {"t.toml:12:8: regions.west.endpoints[0].name: duplicate endpoint name \"e1\" (first at "
-          "line 6); endpoint names must be unique across regions"}},
+          "line 6); endpoint names are global and must be unique in the whole config"}},
         // 22: a service naming an unknown region
         {with(kWithService, "[\"east\", \"west\"]", "[\"east\", \"wset\"]"),
          {"t.toml:17:20: services.www.regions[1]: unknown region \"wset\"; did you mean "
@@ -682,6 +682,18 @@ timeout = "30s"
         {with(kMinimal, "kind = \"tcp\"\naddress = \"127.0.0.1:80\"\n",
               "kind = \"tls\"\naddress = \"h:443\"\nverify = \"no\"\n"),
          {"t.toml:9:10: regions.east.endpoints[0].verify: expected true or false, got a string"}},
+        // 53: the same endpoint name twice in one region
+        {minimal_plus(
+             "[[regions.east.endpoints]]\nname = \"e1\"\nkind = \"tcp\"\naddress = \"h:2\"\n"),
+         {"t.toml:10:8: regions.east.endpoints[1].name: duplicate endpoint name \"e1\" (first at "
+          "line 6); endpoint names are global and must be unique in the whole config"}},
+        // 54: a control endpoint reusing a region endpoint's name
+        {minimal_plus("[[control]]\nname = \"e1\"\nkind = \"tcp\"\naddress = \"h:2\"\n"),
+         {"t.toml:10:8: control[0].name: duplicate endpoint name \"e1\" (first at line 6); "
+          "endpoint names are global and must be unique in the whole config"}},
+        // 55: a bad [probe_defaults] is reported once, not once per endpoint
+        {std::string(kWithService) + "[probe_defaults]\ninterval = \"1s\"\ntimeout = \"2s\"\n",
+         {"t.toml:27:11: probe_defaults.timeout: 2s must not exceed interval 1s"}},
     };
 
     for (std::size_t i = 0; i < cases.size(); ++i) {
@@ -869,6 +881,16 @@ address = "h:1"
         CHECK(r.ok() == r.errors.empty());
       }
     }
+  }
+
+  TEST_CASE("past 100 errors the rest is summarised in one line") {
+    std::string text(kMinimal);
+    for (int i = 0; i < 150; ++i) text += "unknown_" + std::to_string(i) + " = 1\n";
+    const LoadResult r = load_config_string(text, "many.toml");
+    REQUIRE(r.errors.size() == 101);
+    CHECK(r.errors[0].to_string() ==
+          "many.toml:9:1: regions.east.endpoints[0].unknown_0: unknown key 'unknown_0'");
+    CHECK(r.errors[100].to_string() == "many.toml:0:0: too many errors; 50 more not shown");
   }
 
   TEST_CASE("every example config in config/ loads without errors") {
