@@ -840,6 +840,22 @@ address = "h:1"
       CHECK(joined(error_strings(load_config_string(deep, "d.toml"))) ==
             "d.toml:3:1: keys nested deeper than 64 levels are not supported\n");
     }
+    SUBCASE("so are deeply dotted keys inside an inline table") {
+      std::string deep = "[observer]\nid = \"a\"\nx = [1.5, 2.5, { ";
+      for (int i = 0; i < 1000000; ++i) deep += "a.";
+      deep += "b = 1 }]\n";
+      CHECK(joined(error_strings(load_config_string(deep, "d.toml"))) ==
+            "d.toml:3:1: keys nested deeper than 64 levels are not supported\n");
+    }
+    SUBCASE("the depth scan counts key parts, not dots in values") {
+      CHECK(deepest_dotted_key("a.b.c = { d.e = 1, f.g = [1.5, {h.i = 2}] }\n").depth == 5);
+      CHECK(deepest_dotted_key("[[regions.east.endpoints]] # a.b.c\n").depth == 2);
+      CHECK(deepest_dotted_key("x = \"a.b.c\"\ny = [1.5, 2.5, 3.5]\n").depth == 0);
+      CHECK(deepest_dotted_key("\"q.u.o.t.e.d\".k = 1\n").depth == 1);
+      const KeyDepth worst = deepest_dotted_key("a = 1\nb.c.d = 2\ne.f = 3\n");
+      CHECK(worst.line == 2);
+      CHECK(worst.depth == 2);
+    }
     SUBCASE("deeply nested arrays hit toml++'s own limit") {
       const std::string deep = "a = " + std::string(100000, '[');
       const LoadResult r = load_config_string(deep, "d.toml");
