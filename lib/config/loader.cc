@@ -38,6 +38,7 @@ constexpr std::size_t kMaxInputBytes = 16 * 1024 * 1024;
 constexpr std::size_t kMaxKeyDepth = 64;
 // Past this many errors the rest is noise (one broken [probe_defaults] repeats per endpoint).
 constexpr std::size_t kMaxErrors = 100;
+constexpr std::size_t kMaxCollectedErrors = 10000;
 constexpr std::size_t kMaxRegexLength = 1000;
 constexpr std::uint32_t kMaxCount = 1000;  // rise, fall, flip_budget...
 
@@ -181,6 +182,11 @@ class Loader {
  private:
   // ---- errors ----
   void error(const toml::source_region& where, std::string key, std::string message) {
+    // Bounded memory on a 16 MB file of nonsense; only the count of the rest is kept.
+    if (errors_.size() >= kMaxCollectedErrors) {
+      ++dropped_errors_;
+      return;
+    }
     errors_.push_back(
         {file_, where.begin.line, where.begin.column, std::move(key), std::move(message)});
   }
@@ -250,6 +256,7 @@ class Loader {
   std::string file_;
   std::filesystem::path base_dir_;  // empty: secret paths as written (relative to the cwd)
   std::vector<ConfigError> errors_;
+  std::size_t dropped_errors_ = 0;
   Config config_;
   Endpoint defaults_;  // [probe_defaults] over built-in defaults
   const toml::table* defaults_table_ = nullptr;
@@ -1450,9 +1457,10 @@ LoadResult Loader::load(std::string_view text) {
   for (ConfigError& e : errors_) {
     if (seen.insert(e.to_string()).second) unique.push_back(std::move(e));
   }
-  if (unique.size() > kMaxErrors) {
-    const std::size_t more = unique.size() - kMaxErrors;
-    unique.resize(kMaxErrors);
+  if (unique.size() > kMaxErrors || dropped_errors_ > 0) {
+    const std::size_t kept = std::min(unique.size(), kMaxErrors);
+    const std::size_t more = unique.size() - kept + dropped_errors_;
+    unique.resize(kept);
     unique.push_back(
         {file_, 0, 0, "", "too many errors; " + std::to_string(more) + " more not shown"});
   }

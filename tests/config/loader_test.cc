@@ -907,6 +907,14 @@ address = "h:1"
     CHECK(r.errors[0].to_string() ==
           "many.toml:9:1: regions.east.endpoints[0].unknown_0: unknown key 'unknown_0'");
     CHECK(r.errors[100].to_string() == "many.toml:0:0: too many errors; 50 more not shown");
+
+    SUBCASE("and memory stays bounded on a file of nothing but errors") {
+      std::string flood(kMinimal);
+      for (int i = 0; i < 20000; ++i) flood += "k" + std::to_string(i) + " = 1\n";
+      const LoadResult f = load_config_string(flood, "flood.toml");
+      REQUIRE(f.errors.size() == 101);
+      CHECK(f.errors[100].to_string() == "flood.toml:0:0: too many errors; 19900 more not shown");
+    }
   }
 
   TEST_CASE("every example config in config/ loads without errors") {
