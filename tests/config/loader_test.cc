@@ -181,6 +181,36 @@ TEST_SUITE("config") {
     CHECK(closest_match("completely_different", {"interval"}).empty());
   }
 
+  TEST_CASE("probe URLs, DNS names and ids are checked before anything runs") {
+    CHECK_FALSE(check_url("http://127.0.0.1:18081/healthz", "http").has_value());
+    CHECK_FALSE(check_url("https://[::1]:8443/", "https").has_value());
+    CHECK_FALSE(check_url("https://example.com", "https").has_value());
+    CHECK(check_url("http://example.com/", "https") ==
+          "must start with \"https://\" for kind \"https\"");
+    CHECK(check_url("http:///path", "http") == "has no host");
+    CHECK(check_url("http://u:p@host/", "http") ==
+          "must not carry credentials (user@host); use headers instead");
+    CHECK(check_url("http://host:0/", "http") == "has a malformed host or port \"host:0\"");
+    CHECK(check_url("http://host/a b", "http") == "must not contain spaces or control characters");
+
+    CHECK(is_fqdn("www.example.com."));
+    CHECK_FALSE(is_fqdn("www.example.com"));
+    CHECK_FALSE(is_fqdn("www..example.com."));
+    CHECK_FALSE(is_fqdn("."));
+    CHECK(is_in_zone("www.example.com.", "example.com."));
+    CHECK(is_in_zone("example.com.", "EXAMPLE.com."));
+    CHECK_FALSE(is_in_zone("www.badexample.com.", "example.com."));
+    CHECK_FALSE(is_in_zone("com.", "example.com."));
+
+    CHECK(is_valid_id("obs-a.use1_2"));
+    CHECK_FALSE(is_valid_id(""));
+    CHECK_FALSE(is_valid_id("a b"));
+    CHECK_FALSE(is_valid_id("a/b"));
+    CHECK_FALSE(is_valid_id(std::string(65, 'a')));
+    CHECK(format_mode(0644) == "0644");
+    CHECK(format_mode(0600) == "0600");
+  }
+
   TEST_CASE("a minimal config gets the documented defaults") {
     const LoadResult r = load_config_string(kMinimal, "t.toml");
     REQUIRE(joined(error_strings(r)) == "");
