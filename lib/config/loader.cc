@@ -219,6 +219,10 @@ class Loader {
                       HostPort& out);
   bool read_strings(const toml::table& t, std::string_view key, const std::string& path,
                     std::vector<std::string>& out, bool allow_empty);
+  // A file path; a relative one is resolved like secrets are, so that a certificate and its
+  // key written side by side are looked up in the same place.
+  bool read_path(const toml::table& t, std::string_view key, const std::string& path,
+                 std::string& out);
   bool read_secret(const toml::table& t, std::string_view key, const std::string& path,
                    std::string& out);
   template <typename E>
@@ -545,6 +549,14 @@ void Loader::check_secret_file(const toml::node& n, const std::string& path,
   }
 }
 
+bool Loader::read_path(const toml::table& t, std::string_view key, const std::string& path,
+                       std::string& out) {
+  std::string written;
+  if (!read_string(t, key, path, written)) return false;
+  out = resolve(written);
+  return true;
+}
+
 bool Loader::read_secret(const toml::table& t, std::string_view key, const std::string& path,
                          std::string& out) {
   std::string written;
@@ -596,9 +608,9 @@ void Loader::parse_admin(const toml::table& root) {
   Admin& a = config_.admin;
   read_host_port(*t, "listen", path, a.listen);
   read_secret(*t, "token_file", path, a.token_file);
-  read_string(*t, "tls_cert_file", path, a.tls_cert_file);
+  read_path(*t, "tls_cert_file", path, a.tls_cert_file);
   read_secret(*t, "tls_key_file", path, a.tls_key_file);
-  read_string(*t, "client_ca_file", path, a.client_ca_file);
+  read_path(*t, "client_ca_file", path, a.client_ca_file);
   if (a.tls_cert_file.empty() != a.tls_key_file.empty()) {
     const bool has_cert = !a.tls_cert_file.empty();
     error(*t->get(has_cert ? "tls_cert_file" : "tls_key_file"),
@@ -636,8 +648,8 @@ void Loader::parse_cluster(const toml::table& root) {
               format_duration(c.exchange_interval) +
               ", or peers' verdicts expire between two exchanges");
   }
-  read_string(*t, "ca_file", path, c.ca_file);
-  read_string(*t, "cert_file", path, c.cert_file);
+  read_path(*t, "ca_file", path, c.ca_file);
+  read_path(*t, "cert_file", path, c.cert_file);
   read_secret(*t, "key_file", path, c.key_file);
 
   if (const toml::array* peers = read_array(*t, "peers", path)) {
@@ -841,9 +853,9 @@ void Loader::parse_http(const toml::table& t, const std::string& path, ProbeKind
 }
 
 void Loader::parse_tls(const toml::table& t, const std::string& path, TlsSettings& tls) {
-  read_string(t, "ca_file", path, tls.ca_file);
+  read_path(t, "ca_file", path, tls.ca_file);
   read_string(t, "server_name", path, tls.server_name);
-  read_string(t, "client_cert_file", path, tls.client_cert_file);
+  read_path(t, "client_cert_file", path, tls.client_cert_file);
   read_secret(t, "client_key_file", path, tls.client_key_file);
   if (tls.client_cert_file.empty() != tls.client_key_file.empty()) {
     const bool has_cert = !tls.client_cert_file.empty();

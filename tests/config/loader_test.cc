@@ -261,7 +261,7 @@ listen = "10.0.0.1:8650"
 exchange_interval = "500ms"
 verdict_ttl = "3s"
 ca_file = "/etc/failoverd/ca.pem"
-cert_file = "/etc/failoverd/obs-a.pem"
+cert_file = "tls/obs-a.pem"
 key_file = "peer.key"
 [[cluster.peers]]
 id = "obs-b"
@@ -405,6 +405,8 @@ timeout = "30s"
     CHECK(c.cluster->peers.size() == 2);
     CHECK(c.cluster->peers[1].address == HostPort{"peer-c.example.net", 8650});
     CHECK(c.cluster->key_file == d + "/peer.key");
+    CHECK(c.cluster->ca_file == "/etc/failoverd/ca.pem");  // absolute: as written
+    CHECK(c.cluster->cert_file == d + "/tls/obs-a.pem");   // relative: beside the config
     CHECK(c.observer_count() == 3);
     CHECK(c.quorum() == 2);
 
