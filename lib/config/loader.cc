@@ -1,6 +1,7 @@
 #include "config/loader.h"
 
 #include <sys/stat.h>
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,7 +14,6 @@
 #include <regex>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 #include <utility>
 
 #include "config/values.h"
@@ -38,11 +38,12 @@ constexpr std::size_t kMaxInputBytes = 16 * 1024 * 1024;
 constexpr std::size_t kMaxKeyDepth = 64;
 // Past this many errors the rest is noise (one broken [probe_defaults] repeats per endpoint).
 constexpr std::size_t kMaxErrors = 100;
+constexpr std::size_t kMaxCollectedErrors = 10000;
 constexpr std::size_t kMaxRegexLength = 1000;
 constexpr std::uint32_t kMaxCount = 1000;  // rise, fall, flip_budget...
 
-const Keys kTopKeys{"observer",       "admin",   "cluster", "probe_defaults",
-                    "control",        "regions", "services"};
+const Keys kTopKeys{"observer", "admin",   "cluster", "probe_defaults",
+                    "control",  "regions", "services"};
 const Keys kObserverKeys{"id",        "state_dir",   "log_format",
                          "log_level", "tilt_period", "max_loop_lag"};
 const Keys kAdminKeys{"listen",         "token_file",        "tls_cert_file",        "tls_key_file",
@@ -50,28 +51,45 @@ const Keys kAdminKeys{"listen",         "token_file",        "tls_cert_file",   
 const Keys kClusterKeys{"listen",  "quorum",    "exchange_interval", "verdict_ttl",
                         "ca_file", "cert_file", "key_file",          "peers"};
 const Keys kPeerKeys{"id", "address"};
-const Keys kProbeKeys{"interval", "fast_interval", "down_interval",
+const Keys kProbeKeys{"interval", "fast_interval",   "down_interval",
                       "timeout",  "connect_timeout", "rise",
                       "fall",     "forgive_after",   "degraded_latency"};
-const Keys kHttpKeys{"method",      "url",        "host_header",      "headers",
-                     "expect_status", "expect_body", "expect_body_regex", "body_limit",
+const Keys kHttpKeys{"method",           "url",           "host_header",       "headers",
+                     "expect_status",    "expect_body",   "expect_body_regex", "body_limit",
                      "follow_redirects", "max_redirects", "keepalive"};
-const Keys kTlsKeys{"ca_file",         "server_name", "client_cert_file", "client_key_file",
-                    "min_version",     "verify",      "cert_expiry_warning"};
+const Keys kTlsKeys{"ca_file",     "server_name", "client_cert_file",   "client_key_file",
+                    "min_version", "verify",      "cert_expiry_warning"};
 const Keys kTcpKeys{"address", "send", "expect", "reset_after_connect"};
 const Keys kDnsKeys{"server", "query_name", "query_type", "expect_rcode", "expect_answer", "tcp"};
 const Keys kRegionKeys{"min_up", "min_up_fraction", "degraded_fraction", "endpoints"};
-const Keys kServiceKeys{"policy",         "mode",        "regions",          "weights",
-                        "degraded_weight_factor",      "publish",          "failback",
-                        "failback_delay", "hold_down",   "flip_budget",      "flip_window",
-                        "min_targets",    "max_decision_age", "reconcile_interval", "drift",
+const Keys kServiceKeys{"policy",
+                        "mode",
+                        "regions",
+                        "weights",
+                        "degraded_weight_factor",
+                        "publish",
+                        "failback",
+                        "failback_delay",
+                        "hold_down",
+                        "flip_budget",
+                        "flip_window",
+                        "min_targets",
+                        "max_decision_age",
+                        "reconcile_interval",
+                        "drift",
                         "target"};
 const Keys kTargetCommonKeys{"kind", "scope", "timeout"};
-const Keys kRfc2136Keys{"server",     "zone",          "name",          "type",
-                        "ttl",        "fence_name",    "tsig_key_name", "tsig_algorithm",
+const Keys kRfc2136Keys{"server",
+                        "zone",
+                        "name",
+                        "type",
+                        "ttl",
+                        "fence_name",
+                        "tsig_key_name",
+                        "tsig_algorithm",
                         "tsig_secret_file"};
-const Keys kPowerDnsKeys{"api_url", "server_id",  "zone",        "name",
-                         "type",    "ttl",        "fence_name",  "api_key_file"};
+const Keys kPowerDnsKeys{"api_url", "server_id", "zone",       "name",
+                         "type",    "ttl",       "fence_name", "api_key_file"};
 const Keys kHaProxyKeys{"socket", "address", "backend", "inactive_state"};
 const Keys kExecKeys{"argv"};
 
@@ -93,7 +111,9 @@ std::string index(const std::string& path, std::size_t i) {
   return path + "[" + std::to_string(i) + "]";
 }
 
-std::string in_quotes(std::string_view s) { return "\"" + std::string(s) + "\""; }
+std::string in_quotes(std::string_view s) {
+  return "\"" + std::string(s) + "\"";
+}
 
 std::string_view type_name(const toml::node& n) {
   switch (n.type()) {
@@ -162,8 +182,13 @@ class Loader {
  private:
   // ---- errors ----
   void error(const toml::source_region& where, std::string key, std::string message) {
-    errors_.push_back({file_, where.begin.line, where.begin.column, std::move(key),
-                       std::move(message)});
+    // Bounded memory on a 16 MB file of nonsense; only the count of the rest is kept.
+    if (errors_.size() >= kMaxCollectedErrors) {
+      ++dropped_errors_;
+      return;
+    }
+    errors_.push_back(
+        {file_, where.begin.line, where.begin.column, std::move(key), std::move(message)});
   }
   void error(const toml::node& where, std::string key, std::string message) {
     error(where.source(), std::move(key), std::move(message));
@@ -194,6 +219,10 @@ class Loader {
                       HostPort& out);
   bool read_strings(const toml::table& t, std::string_view key, const std::string& path,
                     std::vector<std::string>& out, bool allow_empty);
+  // A file path; a relative one is resolved like secrets are, so that a certificate and its
+  // key written side by side are looked up in the same place.
+  bool read_path(const toml::table& t, std::string_view key, const std::string& path,
+                 std::string& out);
   bool read_secret(const toml::table& t, std::string_view key, const std::string& path,
                    std::string& out);
   template <typename E>
@@ -223,16 +252,24 @@ class Loader {
   void parse_target(const toml::table& t, const std::string& path, Target& target);
   void check_publish_values(const toml::table& service_table, const std::string& path,
                             const Service& s);
-  void note_endpoint_name(const toml::node& where, const std::string& path, const std::string& name);
+  void check_endpoint_names();
+  void note_endpoint_name(const toml::node& where, const std::string& path,
+                          const std::string& name);
   bool known_region(const toml::node& where, const std::string& path, const std::string& name);
 
   std::string file_;
   std::filesystem::path base_dir_;  // empty: secret paths as written (relative to the cwd)
   std::vector<ConfigError> errors_;
+  std::size_t dropped_errors_ = 0;
   Config config_;
-  Endpoint defaults_;                                // [probe_defaults] over built-in defaults
+  Endpoint defaults_;  // [probe_defaults] over built-in defaults
   const toml::table* defaults_table_ = nullptr;
-  std::map<std::string, toml::source_position> endpoint_names_;  // for duplicates
+  struct EndpointName {
+    std::string name;
+    const toml::node* node;
+    std::string path;
+  };
+  std::vector<EndpointName> endpoint_names_;  // every endpoint name seen, for duplicates
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -512,6 +549,14 @@ void Loader::check_secret_file(const toml::node& n, const std::string& path,
   }
 }
 
+bool Loader::read_path(const toml::table& t, std::string_view key, const std::string& path,
+                       std::string& out) {
+  std::string written;
+  if (!read_string(t, key, path, written)) return false;
+  out = resolve(written);
+  return true;
+}
+
 bool Loader::read_secret(const toml::table& t, std::string_view key, const std::string& path,
                          std::string& out) {
   std::string written;
@@ -563,9 +608,9 @@ void Loader::parse_admin(const toml::table& root) {
   Admin& a = config_.admin;
   read_host_port(*t, "listen", path, a.listen);
   read_secret(*t, "token_file", path, a.token_file);
-  read_string(*t, "tls_cert_file", path, a.tls_cert_file);
+  read_path(*t, "tls_cert_file", path, a.tls_cert_file);
   read_secret(*t, "tls_key_file", path, a.tls_key_file);
-  read_string(*t, "client_ca_file", path, a.client_ca_file);
+  read_path(*t, "client_ca_file", path, a.client_ca_file);
   if (a.tls_cert_file.empty() != a.tls_key_file.empty()) {
     const bool has_cert = !a.tls_cert_file.empty();
     error(*t->get(has_cert ? "tls_cert_file" : "tls_key_file"),
@@ -588,20 +633,23 @@ void Loader::parse_cluster(const toml::table& root) {
   Cluster c;
   read_host_port(*t, "listen", path, c.listen);
   const bool quorum_ok = read_uint(*t, "quorum", path, c.quorum, 0, kMaxCount);
-  const bool timing_ok = !(t->contains("exchange_interval") &&
-                           !read_duration(*t, "exchange_interval", path, c.exchange_interval)) &&
-                         !(t->contains("verdict_ttl") &&
-                           !read_duration(*t, "verdict_ttl", path, c.verdict_ttl));
+  // Compare the two only when both are valid (written correctly or left at their default).
+  bool timing_ok = true;
+  if (t->contains("exchange_interval")) {
+    timing_ok = read_duration(*t, "exchange_interval", path, c.exchange_interval) && timing_ok;
+  }
+  if (t->contains("verdict_ttl")) {
+    timing_ok = read_duration(*t, "verdict_ttl", path, c.verdict_ttl) && timing_ok;
+  }
   if (timing_ok && c.verdict_ttl <= c.exchange_interval) {
     const toml::node* where = t->get("verdict_ttl");
-    error(where != nullptr ? *where : static_cast<const toml::node&>(*t),
-          join(path, "verdict_ttl"),
+    error(where != nullptr ? *where : static_cast<const toml::node&>(*t), join(path, "verdict_ttl"),
           format_duration(c.verdict_ttl) + " must be longer than exchange_interval " +
               format_duration(c.exchange_interval) +
               ", or peers' verdicts expire between two exchanges");
   }
-  read_string(*t, "ca_file", path, c.ca_file);
-  read_string(*t, "cert_file", path, c.cert_file);
+  read_path(*t, "ca_file", path, c.ca_file);
+  read_path(*t, "cert_file", path, c.cert_file);
   read_secret(*t, "key_file", path, c.key_file);
 
   if (const toml::array* peers = read_array(*t, "peers", path)) {
@@ -632,7 +680,8 @@ void Loader::parse_cluster(const toml::table& root) {
         }
         peer.id = core::ObserverId(id);
       }
-      if (require(*pt, "address", here) != nullptr) read_host_port(*pt, "address", here, peer.address);
+      if (require(*pt, "address", here) != nullptr)
+        read_host_port(*pt, "address", here, peer.address);
       c.peers.push_back(std::move(peer));
     }
   }
@@ -686,8 +735,7 @@ struct Origin {
   std::string path;
 };
 
-void Loader::check_probe_timing(const toml::table& t, const std::string& path,
-                                const Endpoint& ep) {
+void Loader::check_probe_timing(const toml::table& t, const std::string& path, const Endpoint& ep) {
   auto origin = [&](std::string_view key) -> Origin {
     if (const toml::node* n = t.get(key)) return {n, join(path, key)};
     if (defaults_table_ != nullptr) {
@@ -699,9 +747,9 @@ void Loader::check_probe_timing(const toml::table& t, const std::string& path,
   // struggling endpoint.
   if (ep.timeout > ep.interval) {
     const Origin o = origin("timeout");
-    error(*o.node, o.path,
-          format_duration(ep.timeout) + " must not exceed interval " +
-              format_duration(ep.interval));
+    error(
+        *o.node, o.path,
+        format_duration(ep.timeout) + " must not exceed interval " + format_duration(ep.interval));
   }
   if (ep.connect_timeout > ep.timeout) {
     const Origin o = origin("connect_timeout");
@@ -728,9 +776,8 @@ void Loader::parse_expect_status(const toml::array& a, const std::string& path,
       const std::string& text = s->get();
       const std::size_t dash = text.find('-');
       auto number = [](std::string_view digits) -> std::int64_t {
-        if (digits.size() != 3 || !std::all_of(digits.begin(), digits.end(), [](char c) {
-              return c >= '0' && c <= '9';
-            })) {
+        if (digits.size() != 3 || !std::all_of(digits.begin(), digits.end(),
+                                               [](char c) { return c >= '0' && c <= '9'; })) {
           return -1;
         }
         return std::stoll(std::string(digits));
@@ -742,7 +789,7 @@ void Loader::parse_expect_status(const toml::array& a, const std::string& path,
     if (low < 100 || high > 599 || low > high || high < 100) {
       error(e, index(path, i),
             "expected a status such as 200 or a range such as \"200-299\" within 100-599, got " +
-                (e.is_string() ? in_quotes(e.as_string()->get())
+                (e.is_string()    ? in_quotes(e.as_string()->get())
                  : e.is_integer() ? std::to_string(e.as_integer()->get())
                                   : std::string(type_name(e))));
       continue;
@@ -806,9 +853,9 @@ void Loader::parse_http(const toml::table& t, const std::string& path, ProbeKind
 }
 
 void Loader::parse_tls(const toml::table& t, const std::string& path, TlsSettings& tls) {
-  read_string(t, "ca_file", path, tls.ca_file);
+  read_path(t, "ca_file", path, tls.ca_file);
   read_string(t, "server_name", path, tls.server_name);
-  read_string(t, "client_cert_file", path, tls.client_cert_file);
+  read_path(t, "client_cert_file", path, tls.client_cert_file);
   read_secret(t, "client_key_file", path, tls.client_key_file);
   if (tls.client_cert_file.empty() != tls.client_key_file.empty()) {
     const bool has_cert = !tls.client_cert_file.empty();
@@ -829,7 +876,8 @@ std::optional<Endpoint> Loader::parse_endpoint(const toml::table& t, const std::
                                          {"tls", ProbeKind::Tls},
                                          {"dns", ProbeKind::Dns}};
   static const Keys kBase{"name", "kind"};
-  static const Keys kAll = concat({&kBase, &kProbeKeys, &kHttpKeys, &kTlsKeys, &kTcpKeys, &kDnsKeys});
+  static const Keys kAll =
+      concat({&kBase, &kProbeKeys, &kHttpKeys, &kTlsKeys, &kTcpKeys, &kDnsKeys});
   const std::size_t errors_before = errors_.size();
   Endpoint ep = defaults_;
 
@@ -844,10 +892,13 @@ std::optional<Endpoint> Loader::parse_endpoint(const toml::table& t, const std::
     }
     ep.name = core::EndpointId(name);
   }
-  const bool has_kind = require(t, "kind", path) != nullptr && read_enum(t, "kind", path, kKinds, ep.kind);
+  const bool has_kind =
+      require(t, "kind", path) != nullptr && read_enum(t, "kind", path, kKinds, ep.kind);
   if (!has_kind) {
-    // Without a kind no key can be said not to apply; only truly unknown keys are reported.
+    // Without a kind no key can be said not to apply; only truly unknown keys are reported,
+    // and the settings every kind shares are still checked.
     check_keys(t, path, kAll);
+    parse_probe_settings(t, path, ep);
     return std::nullopt;
   }
   const Keys allowed = [&] {
@@ -880,7 +931,8 @@ std::optional<Endpoint> Loader::parse_endpoint(const toml::table& t, const std::
       parse_tls(t, path, ep.tls);
       [[fallthrough]];
     case ProbeKind::Tcp:
-      if (require(t, "address", path) != nullptr) read_host_port(t, "address", path, ep.tcp.address);
+      if (require(t, "address", path) != nullptr)
+        read_host_port(t, "address", path, ep.tcp.address);
       read_string(t, "send", path, ep.tcp.send);
       read_string(t, "expect", path, ep.tcp.expect);
       read_bool(t, "reset_after_connect", path, ep.tcp.reset_after_connect);
@@ -917,11 +969,27 @@ std::optional<Endpoint> Loader::parse_endpoint(const toml::table& t, const std::
 
 void Loader::note_endpoint_name(const toml::node& where, const std::string& path,
                                 const std::string& name) {
-  auto [it, fresh] = endpoint_names_.emplace(name, where.source().begin);
-  if (!fresh) {
-    error(where, path,
-          "duplicate endpoint name " + in_quotes(name) + " (first at line " +
-              std::to_string(it->second.line) + "); endpoint names must be unique across regions");
+  endpoint_names_.push_back({name, &where, path});
+}
+
+// Run after every section is parsed: [[control]] is read before the regions, but "first at
+// line N" must point at the earlier line in the file.
+void Loader::check_endpoint_names() {
+  std::stable_sort(endpoint_names_.begin(), endpoint_names_.end(),
+                   [](const EndpointName& a, const EndpointName& b) {
+                     const auto& x = a.node->source().begin;
+                     const auto& y = b.node->source().begin;
+                     return std::pair(x.line, x.column) < std::pair(y.line, y.column);
+                   });
+  std::map<std::string, std::uint32_t> first_line;
+  for (const EndpointName& e : endpoint_names_) {
+    auto [it, fresh] = first_line.emplace(e.name, e.node->source().begin.line);
+    if (!fresh) {
+      error(*e.node, e.path,
+            "duplicate endpoint name " + in_quotes(e.name) + " (first at line " +
+                std::to_string(it->second) +
+                "); endpoint names are global and must be unique in the whole config");
+    }
   }
 }
 
@@ -1031,9 +1099,9 @@ void Loader::parse_service(const toml::key& name, const toml::table& t, const st
   Service s;
   s.name = core::ServiceId(std::string(name.str()));
   if (!is_valid_id(name.str())) {
-    error(name.source(), path,
-          "service names must be 1 to 64 characters of [A-Za-z0-9._-], got " +
-              in_quotes(name.str()));
+    error(
+        name.source(), path,
+        "service names must be 1 to 64 characters of [A-Za-z0-9._-], got " + in_quotes(name.str()));
   }
   check_keys(t, path, kServiceKeys);
   read_enum(t, "policy", path,
@@ -1169,7 +1237,8 @@ void Loader::parse_publish(const toml::table& t, const std::string& path, Servic
         }
       }
     }
-  } else if (const toml::table* weights = t.get("weights") ? t.get("weights")->as_table() : nullptr) {
+  } else if (const toml::table* weights =
+                 t.get("weights") ? t.get("weights")->as_table() : nullptr) {
     for (auto [key, node] : in_file_order(*weights)) {
       const core::RegionId region(std::string(key->str()));
       if (config_.find_region(region) != nullptr) {
@@ -1299,7 +1368,8 @@ void Loader::parse_target(const toml::table& t, const std::string& path, Target&
       if (require(t, "api_url", path) != nullptr && read_string(t, "api_url", path, p.api_url)) {
         const std::string_view scheme = p.api_url.starts_with("https://") ? "https" : "http";
         if (auto problem = check_url(p.api_url, scheme)) {
-          error(*t.get("api_url"), join(path, "api_url"), *problem + ", got " + in_quotes(p.api_url));
+          error(*t.get("api_url"), join(path, "api_url"),
+                *problem + ", got " + in_quotes(p.api_url));
         }
       }
       read_string(t, "server_id", path, p.server_id);
@@ -1320,8 +1390,7 @@ void Loader::parse_target(const toml::table& t, const std::string& path, Target&
       const bool has_socket = read_string(t, "socket", path, h.socket);
       const bool has_address = read_host_port(t, "address", path, h.address);
       if (has_socket && has_address) {
-        error(*t.get("address"), join(path, "address"),
-              "set either socket or address, not both");
+        error(*t.get("address"), join(path, "address"), "set either socket or address, not both");
       } else if (!t.contains("socket") && !t.contains("address")) {
         error(t, join(path, "socket"),
               "required key is missing: set socket (the runtime API's UNIX socket) or address");
@@ -1389,6 +1458,7 @@ LoadResult Loader::load(std::string_view text) {
   parse_control(root);
   parse_regions(root);
   parse_services(root);
+  check_endpoint_names();
 
   // File order; one broken default repeated for every endpoint is reported once.
   std::stable_sort(errors_.begin(), errors_.end(), [](const ConfigError& a, const ConfigError& b) {
@@ -1399,10 +1469,12 @@ LoadResult Loader::load(std::string_view text) {
   for (ConfigError& e : errors_) {
     if (seen.insert(e.to_string()).second) unique.push_back(std::move(e));
   }
-  if (unique.size() > kMaxErrors) {
-    const std::size_t more = unique.size() - kMaxErrors;
-    unique.resize(kMaxErrors);
-    unique.push_back({file_, 0, 0, "", "too many errors; " + std::to_string(more) + " more not shown"});
+  if (unique.size() > kMaxErrors || dropped_errors_ > 0) {
+    const std::size_t kept = std::min(unique.size(), kMaxErrors);
+    const std::size_t more = unique.size() - kept + dropped_errors_;
+    unique.resize(kept);
+    unique.push_back(
+        {file_, 0, 0, "", "too many errors; " + std::to_string(more) + " more not shown"});
   }
   result.errors = std::move(unique);
   if (result.errors.empty()) {
@@ -1439,7 +1511,8 @@ LoadResult load_config_file(const std::string& path) {
                               " bytes, more than the limit of " + std::to_string(kMaxInputBytes));
     }
     std::ifstream in(path, std::ios::binary);
-    if (!in) return failed(path, std::string("cannot open the config file: ") + std::strerror(errno));
+    if (!in)
+      return failed(path, std::string("cannot open the config file: ") + std::strerror(errno));
     std::string text(static_cast<std::size_t>(size), '\0');
     in.read(text.data(), static_cast<std::streamsize>(size));
     text.resize(static_cast<std::size_t>(in.gcount()));

@@ -36,9 +36,13 @@ constexpr std::array<Unit, 5> kUnitsDescending{{
     {"ms", 1'000'000},
 }};
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
-char lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
+char lower(char c) {
+  return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+}
 
 }  // namespace
 
@@ -165,12 +169,13 @@ std::optional<std::string> check_url(std::string_view url, std::string_view sche
   if (authority.find('@') != std::string_view::npos) {
     return std::string("must not carry credentials (user@host); use headers instead");
   }
-  const bool has_port = authority.front() == '['
-                            ? authority.find("]:") != std::string_view::npos
-                            : authority.find(':') != std::string_view::npos;
-  const std::string with_port =
-      has_port ? std::string(authority) : std::string(authority) + (scheme == "https" ? ":443" : ":80");
-  if (!parse_host_port(with_port)) return "has a malformed host or port \"" + std::string(authority) + "\"";
+  const bool has_port = authority.front() == '[' ? authority.find("]:") != std::string_view::npos
+                                                 : authority.find(':') != std::string_view::npos;
+  const std::string with_port = has_port
+                                    ? std::string(authority)
+                                    : std::string(authority) + (scheme == "https" ? ":443" : ":80");
+  if (!parse_host_port(with_port))
+    return "has a malformed host or port \"" + std::string(authority) + "\"";
   return std::nullopt;
 }
 
@@ -241,10 +246,16 @@ KeyDepth deepest_dotted_key(std::string_view text) {
     std::size_t end = text.find('\n', pos);
     if (end == std::string_view::npos) end = text.size();
     const std::string_view row = text.substr(pos, end - pos);
-    const bool header = row.find_first_not_of(" \t") != std::string_view::npos &&
-                        row[row.find_first_not_of(" \t")] == '[';
+    const std::size_t first = row.find_first_not_of(" \t");
+    // A line starting with '[' is taken as a table header; inside a multi-line array it may be
+    // a nested array instead, which only over-counts a few dots.
+    const bool header = first != std::string_view::npos && row[first] == '[';
+    // Dots count only where keys are: before '=', and after '{' or ',' inside an inline table
+    // ("x = { a.b.c = 1 }"), never in values such as floats.
+    bool in_key = true;
     std::size_t dots = 0;
     char quote = 0;
+    std::string stack;  // open '{' and '[' of the value part, innermost last
     for (std::size_t i = 0; i < row.size(); ++i) {
       const char c = row[i];
       if (quote != 0) {
@@ -257,11 +268,22 @@ KeyDepth deepest_dotted_key(std::string_view text) {
       }
       if (c == '"' || c == '\'') {
         quote = c;
-      } else if (c == '#' || (c == '=' && !header) || (c == ']' && header)) {
-        // A header's key ends at ']' (an array value's brackets never start a line).
-        if (c == ']' && header && i + 1 < row.size() && row[i + 1] == ']') ++i;
+      } else if (c == '#') {
         break;
-      } else if (c == '.') {
+      } else if (header && stack.empty() && in_key) {
+        // The header's key ends at its closing bracket.
+        if (c == ']') in_key = false;
+        if (c == '.') ++dots;
+      } else if (c == '=') {
+        in_key = false;
+      } else if (c == '{' || c == '[') {
+        if (stack.size() < 4096) stack.push_back(c);
+        in_key = c == '{';
+      } else if (c == '}' || c == ']') {
+        if (!stack.empty()) stack.pop_back();
+      } else if (c == ',') {
+        in_key = !stack.empty() && stack.back() == '{';
+      } else if (c == '.' && in_key) {
         ++dots;
       }
     }

@@ -46,10 +46,11 @@ std::string format_duration(std::chrono::nanoseconds d);
 // Octal file mode as operators read it: 0644 -> "0644".
 std::string format_mode(unsigned mode);
 
-// A conservative pre-scan run before toml++: the deepest chain of dotted key parts on one line
-// (dots outside quotes, before '=' or inside a [table] header). toml++ recurses once per level
-// and a hostile "a.a.a...." line of a few hundred kilobytes overflows the stack, so the loader
-// rejects input above a small limit first. Returns {line (1-based), depth} of the worst line.
+// A conservative pre-scan run before toml++: the most dotted key parts on one line (dots
+// outside quotes in a [table] header, before '=', and in the keys of inline tables). toml++
+// recurses once per level, and a hostile "a.a.a...." of a few hundred kilobytes overflows the
+// stack, so the loader rejects input above a small limit first. Returns {line (1-based),
+// depth} of the worst line.
 struct KeyDepth {
   std::size_t line = 0;
   std::size_t depth = 0;

@@ -3,9 +3,9 @@
 #include <doctest/doctest.h>
 #include <stdlib.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -63,7 +63,8 @@ std::string joined(const std::vector<std::string>& lines) {
 }
 
 void replace_all(std::string& text, std::string_view from, std::string_view to) {
-  for (std::size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+  for (std::size_t at = text.find(from); at != std::string::npos;
+       at = text.find(from, at + to.size())) {
     text.replace(at, from.size(), to);
   }
 }
@@ -119,7 +120,9 @@ std::string with(std::string_view base, std::string_view from, std::string_view 
   return text;
 }
 
-std::string minimal_plus(std::string_view extra) { return std::string(kMinimal) + std::string(extra); }
+std::string minimal_plus(std::string_view extra) {
+  return std::string(kMinimal) + std::string(extra);
+}
 
 }  // namespace
 
@@ -135,8 +138,9 @@ TEST_SUITE("config") {
     CHECK(parse_duration("0s") == Duration(0));
 
     SUBCASE("anything else is refused") {
-      for (std::string_view bad : {"", "10", "s", "10 s", "1.5s", "-1s", "10sec", "1s1m", "1s1s",
-                                   "10S", " 10s", "10s ", "1000000000000000000000s", "999999999d"}) {
+      for (std::string_view bad :
+           {"", "10", "s", "10 s", "1.5s", "-1s", "10sec", "1s1m", "1s1s", "10S", " 10s", "10s ",
+            "1000000000000000000000s", "999999999d"}) {
         CAPTURE(bad);
         CHECK_FALSE(parse_duration(bad).has_value());
       }
@@ -175,6 +179,36 @@ TEST_SUITE("config") {
     CHECK(closest_match("intervall", {"timeout", "interval"}) == "interval");
     CHECK(closest_match("ab", {"id"}).empty());
     CHECK(closest_match("completely_different", {"interval"}).empty());
+  }
+
+  TEST_CASE("probe URLs, DNS names and ids are checked before anything runs") {
+    CHECK_FALSE(check_url("http://127.0.0.1:18081/healthz", "http").has_value());
+    CHECK_FALSE(check_url("https://[::1]:8443/", "https").has_value());
+    CHECK_FALSE(check_url("https://example.com", "https").has_value());
+    CHECK(check_url("http://example.com/", "https") ==
+          "must start with \"https://\" for kind \"https\"");
+    CHECK(check_url("http:///path", "http") == "has no host");
+    CHECK(check_url("http://u:p@host/", "http") ==
+          "must not carry credentials (user@host); use headers instead");
+    CHECK(check_url("http://host:0/", "http") == "has a malformed host or port \"host:0\"");
+    CHECK(check_url("http://host/a b", "http") == "must not contain spaces or control characters");
+
+    CHECK(is_fqdn("www.example.com."));
+    CHECK_FALSE(is_fqdn("www.example.com"));
+    CHECK_FALSE(is_fqdn("www..example.com."));
+    CHECK_FALSE(is_fqdn("."));
+    CHECK(is_in_zone("www.example.com.", "example.com."));
+    CHECK(is_in_zone("example.com.", "EXAMPLE.com."));
+    CHECK_FALSE(is_in_zone("www.badexample.com.", "example.com."));
+    CHECK_FALSE(is_in_zone("com.", "example.com."));
+
+    CHECK(is_valid_id("obs-a.use1_2"));
+    CHECK_FALSE(is_valid_id(""));
+    CHECK_FALSE(is_valid_id("a b"));
+    CHECK_FALSE(is_valid_id("a/b"));
+    CHECK_FALSE(is_valid_id(std::string(65, 'a')));
+    CHECK(format_mode(0644) == "0644");
+    CHECK(format_mode(0600) == "0600");
   }
 
   TEST_CASE("a minimal config gets the documented defaults") {
@@ -227,7 +261,7 @@ listen = "10.0.0.1:8650"
 exchange_interval = "500ms"
 verdict_ttl = "3s"
 ca_file = "/etc/failoverd/ca.pem"
-cert_file = "/etc/failoverd/obs-a.pem"
+cert_file = "tls/obs-a.pem"
 key_file = "peer.key"
 [[cluster.peers]]
 id = "obs-b"
@@ -371,6 +405,8 @@ timeout = "30s"
     CHECK(c.cluster->peers.size() == 2);
     CHECK(c.cluster->peers[1].address == HostPort{"peer-c.example.net", 8650});
     CHECK(c.cluster->key_file == d + "/peer.key");
+    CHECK(c.cluster->ca_file == "/etc/failoverd/ca.pem");  // absolute: as written
+    CHECK(c.cluster->cert_file == d + "/tls/obs-a.pem");   // relative: beside the config
     CHECK(c.observer_count() == 3);
     CHECK(c.quorum() == 2);
 
@@ -384,8 +420,8 @@ timeout = "30s"
     CHECK(c.regions[0].min_up_fraction == doctest::Approx(0.5));
     const Endpoint& web = c.regions[0].endpoints[0];
     CHECK(web.kind == ProbeKind::Https);
-    CHECK(web.interval == Duration(5s));          // its own
-    CHECK(web.timeout == Duration(1500ms));       // from [probe_defaults]
+    CHECK(web.interval == Duration(5s));     // its own
+    CHECK(web.timeout == Duration(1500ms));  // from [probe_defaults]
     CHECK(web.fast_interval == Duration(2s));
     CHECK(web.rise == 3);
     CHECK(web.fall == 4);
@@ -393,8 +429,7 @@ timeout = "30s"
     CHECK(web.degraded_latency == Duration(800ms));
     CHECK(web.http.method == "HEAD");
     CHECK(web.http.headers.at("X-Probe") == "failoverd");
-    CHECK(web.http.expect_status ==
-          std::vector<StatusRange>{{200, 299}, {301, 301}, {302, 302}});
+    CHECK(web.http.expect_status == std::vector<StatusRange>{{200, 299}, {301, 301}, {302, 302}});
     CHECK(web.tls.min_version == "1.3");
     CHECK(web.tls.cert_expiry_warning == Duration(7 * 24h));
     const Endpoint& db = c.regions[0].endpoints[1];
@@ -459,7 +494,8 @@ timeout = "30s"
         {"[observer\nid = \"x\"\n",
          {"t.toml:1:10: Error while parsing table header: expected ']', saw '\\n'"}},
         // 1: no [observer] at all
-        {"[regions.east]\n[[regions.east.endpoints]]\nname = \"e1\"\nkind = \"tcp\"\naddress = \"127.0.0.1:80\"\n",
+        {"[regions.east]\n[[regions.east.endpoints]]\nname = \"e1\"\nkind = \"tcp\"\naddress = "
+         "\"127.0.0.1:80\"\n",
          {"t.toml:1:1: observer: required key is missing"}},
         // 2: observer id missing
         {with(kMinimal, "id = \"obs-a\"\n", ""),
@@ -472,16 +508,19 @@ timeout = "30s"
          {"t.toml:9:2: regoins: unknown key 'regoins'; did you mean 'regions'?"}},
         // 5: unknown endpoint key with a suggestion
         {minimal_plus("intervall = \"1s\"\n"),
-         {"t.toml:9:1: regions.east.endpoints[0].intervall: unknown key 'intervall'; did you mean 'interval'?"}},
+         {"t.toml:9:1: regions.east.endpoints[0].intervall: unknown key 'intervall'; did you mean "
+          "'interval'?"}},
         // 6: unknown key with nothing close
         {minimal_plus("colour = \"blue\"\n"),
          {"t.toml:9:1: regions.east.endpoints[0].colour: unknown key 'colour'"}},
         // 7: a bare number for a duration
         {minimal_plus("interval = 10\n"),
-         {"t.toml:9:12: regions.east.endpoints[0].interval: expected a duration such as \"250ms\" or \"10s\", got the bare number 10 (durations need a unit: write e.g. \"10s\")"}},
+         {"t.toml:9:12: regions.east.endpoints[0].interval: expected a duration such as \"250ms\" "
+          "or \"10s\", got the bare number 10 (durations need a unit: write e.g. \"10s\")"}},
         // 8: a duration without a usable unit
         {minimal_plus("timeout = \"ten\"\n"),
-         {"t.toml:9:11: regions.east.endpoints[0].timeout: expected a duration such as \"250ms\" or \"10s\", got \"ten\""}},
+         {"t.toml:9:11: regions.east.endpoints[0].timeout: expected a duration such as \"250ms\" "
+          "or \"10s\", got \"ten\""}},
         // 9: timeout longer than interval
         {minimal_plus("interval = \"1s\"\ntimeout = \"2s\"\n"),
          {"t.toml:10:11: regions.east.endpoints[0].timeout: 2s must not exceed interval 1s"}},
@@ -493,17 +532,20 @@ timeout = "30s"
          {"t.toml:5:19: regions.east.min_up_fraction: must be between 0 and 1, got 1.5"}},
         // 12: port out of range
         {with(kMinimal, "127.0.0.1:80", "127.0.0.1:70000"),
-         {"t.toml:8:11: regions.east.endpoints[0].address: expected host:port such as \"127.0.0.1:53\" or \"[::1]:53\" (port 1-65535), got \"127.0.0.1:70000\""}},
+         {"t.toml:8:11: regions.east.endpoints[0].address: expected host:port such as "
+          "\"127.0.0.1:53\" or \"[::1]:53\" (port 1-65535), got \"127.0.0.1:70000\""}},
         // 13: IPv6 without brackets
         {with(kMinimal, "127.0.0.1:80", "::1:80"),
-         {"t.toml:8:11: regions.east.endpoints[0].address: expected host:port such as \"127.0.0.1:53\" or \"[::1]:53\" (port 1-65535), got \"::1:80\""}},
+         {"t.toml:8:11: regions.east.endpoints[0].address: expected host:port such as "
+          "\"127.0.0.1:53\" or \"[::1]:53\" (port 1-65535), got \"::1:80\""}},
         // 14: wrong type for an integer
         {minimal_plus("fall = \"3\"\n"),
          {"t.toml:9:8: regions.east.endpoints[0].fall: expected an integer, got a string"}},
         // 15: https endpoint with an http:// URL
         {with(kMinimal, "kind = \"tcp\"\naddress = \"127.0.0.1:80\"\n",
               "kind = \"https\"\nurl = \"http://example.com/\"\n"),
-         {"t.toml:8:7: regions.east.endpoints[0].url: must start with \"https://\" for kind \"https\", got \"http://example.com/\""}},
+         {"t.toml:8:7: regions.east.endpoints[0].url: must start with \"https://\" for kind "
+          "\"https\", got \"http://example.com/\""}},
         // 16: tcp endpoint without address
         {with(kMinimal, "address = \"127.0.0.1:80\"\n", ""),
          {"t.toml:5:1: regions.east.endpoints[0].address: required key is missing"}},
@@ -516,40 +558,51 @@ timeout = "30s"
          {"t.toml:9:1: regions.east.endpoints[0].url: 'url' does not apply to kind \"tcp\""}},
         // 19: unknown kind
         {with(kMinimal, "\"tcp\"", "\"htp\""),
-         {"t.toml:7:8: regions.east.endpoints[0].kind: expected one of \"http\", \"https\", \"tcp\", \"tls\" or \"dns\", got \"htp\""}},
+         {"t.toml:7:8: regions.east.endpoints[0].kind: expected one of \"http\", \"https\", "
+          "\"tcp\", \"tls\" or \"dns\", got \"htp\""}},
         // 20: bad expect_status
-        {with(kMinimal, "kind = \"tcp\"\naddress = \"127.0.0.1:80\"\n",
-              "kind = \"http\"\nurl = \"http://x/\"\nexpect_status = [\"2xx\", 200, \"300-200\"]\n"),
-         {"t.toml:9:18: regions.east.endpoints[0].expect_status[0]: expected a status such as 200 or a range such as \"200-299\" within 100-599, got \"2xx\"",
-          "t.toml:9:30: regions.east.endpoints[0].expect_status[2]: expected a status such as 200 or a range such as \"200-299\" within 100-599, got \"300-200\""}},
+        {with(
+             kMinimal, "kind = \"tcp\"\naddress = \"127.0.0.1:80\"\n",
+             "kind = \"http\"\nurl = \"http://x/\"\nexpect_status = [\"2xx\", 200, \"300-200\"]\n"),
+         {"t.toml:9:18: regions.east.endpoints[0].expect_status[0]: expected a status such as 200 "
+          "or a range such as \"200-299\" within 100-599, got \"2xx\"",
+          "t.toml:9:30: regions.east.endpoints[0].expect_status[2]: expected a status such as 200 "
+          "or a range such as \"200-299\" within 100-599, got \"300-200\""}},
         // 21: the same endpoint name in two regions
         {with(kWithService, "name = \"w1\"", "name = \"e1\""),
-         {"t.toml:12:8: regions.west.endpoints[0].name: duplicate endpoint name \"e1\" (first at line 6); endpoint names must be unique across regions"}},
+         {"t.toml:12:8: regions.west.endpoints[0].name: duplicate endpoint name \"e1\" (first at "
+          "line 6); endpoint names are global and must be unique in the whole config"}},
         // 22: a service naming an unknown region
         {with(kWithService, "[\"east\", \"west\"]", "[\"east\", \"wset\"]"),
-         {"t.toml:17:20: services.www.regions[1]: unknown region \"wset\"; did you mean \"west\"?"}},
+         {"t.toml:17:20: services.www.regions[1]: unknown region \"wset\"; did you mean "
+          "\"west\"?"}},
         // 23: weighted policy without weights
         {with(kWithService, "regions = [\"east\", \"west\"]\n", "policy = \"weighted\"\n"),
-         {"t.toml:16:1: services.www.weights: required key is missing: policy \"weighted\" needs [services.www.weights]"}},
+         {"t.toml:16:1: services.www.weights: required key is missing: policy \"weighted\" needs "
+          "[services.www.weights]"}},
         // 24: priority policy without regions
         {with(kWithService, "regions = [\"east\", \"west\"]\n", ""),
-         {"t.toml:16:1: services.www.regions: required key is missing: policy \"priority\" needs regions in priority order"}},
+         {"t.toml:16:1: services.www.regions: required key is missing: policy \"priority\" needs "
+          "regions in priority order"}},
         // 25: a region in regions without a publish entry
         {with(kWithService, "west = [\"srv-west\"]\n", ""),
-         {"t.toml:17:20: services.www.regions[1]: region \"west\" has no publish entry (add services.www.publish.west = [...])"}},
+         {"t.toml:17:20: services.www.regions[1]: region \"west\" has no publish entry (add "
+          "services.www.publish.west = [...])"}},
         // 26: an empty publish list
         {with(kWithService, "[\"srv-west\"]", "[]"),
          {"t.toml:20:8: services.www.publish.west: must not be empty"}},
         // 27: min_targets above what any region publishes
         {with(kWithService, "[services.www]\n", "[services.www]\nmin_targets = 2\n"),
-         {"t.toml:17:15: services.www.min_targets: 2 is more than any region publishes (at most 1): every answer would be refused"}},
+         {"t.toml:17:15: services.www.min_targets: 2 is more than any region publishes (at most "
+          "1): every answer would be refused"}},
         // 28: publish for an unknown region
         {with(kWithService, "west = [\"srv-west\"]\n", "west = [\"srv-west\"]\nnorth = [\"x\"]\n"),
          {"t.toml:21:9: services.www.publish.north: unknown region \"north\""}},
         // 29: weights that add up to zero
         {with(kWithService, "regions = [\"east\", \"west\"]\n",
               "policy = \"weighted\"\nweights = { east = 0, west = 0 }\n"),
-         {"t.toml:18:11: services.www.weights: the total weight is 0: at least one region needs a weight above 0"}},
+         {"t.toml:18:11: services.www.weights: the total weight is 0: at least one region needs a "
+          "weight above 0"}},
         // 30: weights with the priority policy
         {with(kWithService, "regions = [\"east\", \"west\"]\n",
               "regions = [\"east\", \"west\"]\nweights = { east = 1 }\n"),
@@ -562,18 +615,23 @@ timeout = "30s"
         // 32: a peer with this observer's own id
         {minimal_plus("[cluster]\n" + cluster_files +
                       "[[cluster.peers]]\nid = \"obs-a\"\naddress = \"10.0.0.2:8650\"\n"),
-         {"t.toml:14:6: cluster.peers[0].id: peer \"obs-a\" is this observer's own id (observer.id)"}},
+         {"t.toml:14:6: cluster.peers[0].id: peer \"obs-a\" is this observer's own id "
+          "(observer.id)"}},
         // 33: quorum larger than the cluster
         {minimal_plus("[cluster]\nquorum = 3\n" + cluster_files +
                       "[[cluster.peers]]\nid = \"obs-b\"\naddress = \"10.0.0.2:8650\"\n"),
-         {"t.toml:10:10: cluster.quorum: 3 is larger than the 2 configured observers (this one and 1 peer): no region could ever be confirmed"}},
+         {"t.toml:10:10: cluster.quorum: 3 is larger than the 2 configured observers (this one and "
+          "1 peer): no region could ever be confirmed"}},
         // 34: a quorum that allows split brain
         {minimal_plus("[cluster]\nquorum = 1\n" + cluster_files +
                       "[[cluster.peers]]\nid = \"obs-b\"\naddress = \"10.0.0.2:8650\"\n"
                       "[[cluster.peers]]\nid = \"obs-c\"\naddress = \"10.0.0.3:8650\"\n"),
-         {"t.toml:10:10: cluster.quorum: 1 of 3 configured observers (this one and 2 peers) is not a majority: two partitions could both act (split brain); use at least 2, or 0 for a majority"}},
+         {"t.toml:10:10: cluster.quorum: 1 of 3 configured observers (this one and 2 peers) is not "
+          "a majority: two partitions could both act (split brain); use at least 2, or 0 for a "
+          "majority"}},
         // 35: peers without mTLS files
-        {minimal_plus("[cluster]\n[[cluster.peers]]\nid = \"obs-b\"\naddress = \"10.0.0.2:8650\"\n"),
+        {minimal_plus(
+             "[cluster]\n[[cluster.peers]]\nid = \"obs-b\"\naddress = \"10.0.0.2:8650\"\n"),
          {"t.toml:9:1: cluster.ca_file: required key is missing (peers authenticate with mTLS)",
           "t.toml:9:1: cluster.cert_file: required key is missing (peers authenticate with mTLS)",
           "t.toml:9:1: cluster.key_file: required key is missing (peers authenticate with mTLS)"}},
@@ -581,50 +639,93 @@ timeout = "30s"
         {with(kWithService, "kind = \"haproxy\"\n", ""),
          {"t.toml:21:1: services.www.target.kind: required key is missing"}},
         // 37: rfc2136 name outside its zone and a missing secret file
-        {with(kWithService, "kind = \"haproxy\"\nsocket = \"/run/haproxy/admin.sock\"\nbackend = \"www\"\n",
-              "kind = \"rfc2136\"\nserver = \"127.0.0.1:53\"\nzone = \"example.com.\"\nname = \"www.example.org.\"\n"
+        {with(kWithService,
+              "kind = \"haproxy\"\nsocket = \"/run/haproxy/admin.sock\"\nbackend = \"www\"\n",
+              "kind = \"rfc2136\"\nserver = \"127.0.0.1:53\"\nzone = \"example.com.\"\nname = "
+              "\"www.example.org.\"\n"
               "tsig_key_name = \"k.\"\ntsig_secret_file = \"/nonexistent/tsig.key\"\n"),
-         {"t.toml:25:8: services.www.target.name: \"www.example.org.\" is not inside zone \"example.com.\"",
-          "t.toml:27:20: services.www.target.tsig_secret_file: secret file \"/nonexistent/tsig.key\" does not exist"}},
+         {"t.toml:25:8: services.www.target.name: \"www.example.org.\" is not inside zone "
+          "\"example.com.\"",
+          "t.toml:27:20: services.www.target.tsig_secret_file: secret file "
+          "\"/nonexistent/tsig.key\" does not exist"}},
         // 38: haproxy with both socket and address
-        {with(kWithService, "backend = \"www\"\n", "backend = \"www\"\naddress = \"127.0.0.1:9999\"\n"),
+        {with(kWithService, "backend = \"www\"\n",
+              "backend = \"www\"\naddress = \"127.0.0.1:9999\"\n"),
          {"t.toml:25:11: services.www.target.address: set either socket or address, not both"}},
         // 39: exec with a relative program
-        {with(kWithService, "kind = \"haproxy\"\nsocket = \"/run/haproxy/admin.sock\"\nbackend = \"www\"\n",
+        {with(kWithService,
+              "kind = \"haproxy\"\nsocket = \"/run/haproxy/admin.sock\"\nbackend = \"www\"\n",
               "kind = \"exec\"\nargv = [\"route.sh\"]\n"),
-         {"t.toml:23:9: services.www.target.argv[0]: must be an absolute path (no shell, no PATH lookup), got \"route.sh\""}},
+         {"t.toml:23:9: services.www.target.argv[0]: must be an absolute path (no shell, no PATH "
+          "lookup), got \"route.sh\""}},
         // 40: type A records must publish IPv4 addresses, not server names
-        {with(kWithService, "kind = \"haproxy\"\nsocket = \"/run/haproxy/admin.sock\"\nbackend = \"www\"\n",
+        {with(kWithService,
+              "kind = \"haproxy\"\nsocket = \"/run/haproxy/admin.sock\"\nbackend = \"www\"\n",
               "kind = \"powerdns\"\napi_url = \"http://127.0.0.1:8081\"\nzone = \"example.com.\"\n"
               "name = \"www.example.com.\"\napi_key_file = \"@KEY@\"\n"),
-         {"t.toml:19:9: services.www.publish.east[0]: expected an IPv4 address for type \"A\", got \"srv-east\"",
-          "t.toml:20:9: services.www.publish.west[0]: expected an IPv4 address for type \"A\", got \"srv-west\""}},
+         {"t.toml:19:9: services.www.publish.east[0]: expected an IPv4 address for type \"A\", got "
+          "\"srv-east\"",
+          "t.toml:20:9: services.www.publish.west[0]: expected an IPv4 address for type \"A\", got "
+          "\"srv-west\""}},
         // 41: a regex that does not compile
         {with(kMinimal, "kind = \"tcp\"\naddress = \"127.0.0.1:80\"\n",
               "kind = \"http\"\nurl = \"http://x/\"\nexpect_body_regex = \"(ok\"\n"),
-         {"t.toml:9:21: regions.east.endpoints[0].expect_body_regex: is not a valid ECMAScript regular expression: Mismatched '(' and ')' in regular expression"}},
+         {"t.toml:9:21: regions.east.endpoints[0].expect_body_regex: is not a valid ECMAScript "
+          "regular expression: Mismatched '(' and ')' in regular expression"}},
         // 42: an enum value that is not one of the choices
         {with(kMinimal, "id = \"obs-a\"\n", "id = \"obs-a\"\nlog_level = \"verbose\"\n"),
-         {"t.toml:3:13: observer.log_level: expected one of \"debug\", \"info\", \"warning\" or \"error\", got \"verbose\""}},
+         {"t.toml:3:13: observer.log_level: expected one of \"debug\", \"info\", \"warning\" or "
+          "\"error\", got \"verbose\""}},
         // 43: endpoints written as a table instead of an array of tables
         {"[observer]\nid = \"a\"\n[regions.east.endpoints]\nname = \"e1\"\n",
-         {"t.toml:3:1: regions.east.endpoints: expected an array of tables ([[regions.east.endpoints]]), got a table"}},
+         {"t.toml:3:1: regions.east.endpoints: expected an array of tables "
+          "([[regions.east.endpoints]]), got a table"}},
         // 44: verdict_ttl not longer than exchange_interval
         {minimal_plus("[cluster]\nexchange_interval = \"2s\"\nverdict_ttl = \"2s\"\n"),
-         {"t.toml:11:15: cluster.verdict_ttl: 2s must be longer than exchange_interval 2s, or peers' verdicts expire between two exchanges"}},
+         {"t.toml:11:15: cluster.verdict_ttl: 2s must be longer than exchange_interval 2s, or "
+          "peers' verdicts expire between two exchanges"}},
         // 45: min_up above the number of endpoints
         {with(kMinimal, "[regions.east]\n", "[regions.east]\nmin_up = 2\n"),
-         {"t.toml:5:10: regions.east.min_up: 2 is more than the region's 1 endpoint: the region could never be up"}},
+         {"t.toml:5:10: regions.east.min_up: 2 is more than the region's 1 endpoint: the region "
+          "could never be up"}},
         // 46: a listen address without a port
         {"[observer]\nid = \"a\"\n[admin]\nlisten = \"localhost\"\n"
-         "[regions.east]\n[[regions.east.endpoints]]\nname = \"e1\"\nkind = \"tcp\"\naddress = \"h:1\"\n",
-         {"t.toml:4:10: admin.listen: expected host:port such as \"127.0.0.1:53\" or \"[::1]:53\" (port 1-65535), got \"localhost\""}},
+         "[regions.east]\n[[regions.east.endpoints]]\nname = \"e1\"\nkind = \"tcp\"\naddress = "
+         "\"h:1\"\n",
+         {"t.toml:4:10: admin.listen: expected host:port such as \"127.0.0.1:53\" or \"[::1]:53\" "
+          "(port 1-65535), got \"localhost\""}},
         // 47: no regions
-        {"[observer]\nid = \"a\"\n",
-         {"t.toml:1:1: regions: required key is missing"}},
+        {"[observer]\nid = \"a\"\n", {"t.toml:1:1: regions: required key is missing"}},
         // 48: a type error on a table
-        {"observer = \"a\"\n[regions.east]\n[[regions.east.endpoints]]\nname = \"e1\"\nkind = \"tcp\"\naddress = \"h:1\"\n",
+        {"observer = \"a\"\n[regions.east]\n[[regions.east.endpoints]]\nname = \"e1\"\nkind = "
+         "\"tcp\"\naddress = \"h:1\"\n",
          {"t.toml:1:12: observer: expected a table, got a string"}},
+        // 49: an endpoint without a kind still has its shared settings checked
+        {with(kMinimal, "kind = \"tcp\"\n", "rise = 0\n"),
+         {"t.toml:5:1: regions.east.endpoints[0].kind: required key is missing",
+          "t.toml:7:8: regions.east.endpoints[0].rise: must be between 1 and 1000, got 0"}},
+        // 50: a typo in [probe_defaults]
+        {minimal_plus("[probe_defaults]\nriss = 2\n"),
+         {"t.toml:10:1: probe_defaults.riss: unknown key 'riss'; did you mean 'rise'?"}},
+        // 51: a key of another target kind
+        {with(kWithService, "backend = \"www\"\n", "backend = \"www\"\nzone = \"example.com.\"\n"),
+         {"t.toml:25:1: services.www.target.zone: 'zone' does not apply to kind \"haproxy\""}},
+        // 52: a string where a boolean belongs
+        {with(kMinimal, "kind = \"tcp\"\naddress = \"127.0.0.1:80\"\n",
+              "kind = \"tls\"\naddress = \"h:443\"\nverify = \"no\"\n"),
+         {"t.toml:9:10: regions.east.endpoints[0].verify: expected true or false, got a string"}},
+        // 53: the same endpoint name twice in one region
+        {minimal_plus(
+             "[[regions.east.endpoints]]\nname = \"e1\"\nkind = \"tcp\"\naddress = \"h:2\"\n"),
+         {"t.toml:10:8: regions.east.endpoints[1].name: duplicate endpoint name \"e1\" (first at "
+          "line 6); endpoint names are global and must be unique in the whole config"}},
+        // 54: a control endpoint reusing a region endpoint's name
+        {minimal_plus("[[control]]\nname = \"e1\"\nkind = \"tcp\"\naddress = \"h:2\"\n"),
+         {"t.toml:10:8: control[0].name: duplicate endpoint name \"e1\" (first at line 6); "
+          "endpoint names are global and must be unique in the whole config"}},
+        // 55: a bad [probe_defaults] is reported once, not once per endpoint
+        {std::string(kWithService) + "[probe_defaults]\ninterval = \"1s\"\ntimeout = \"2s\"\n",
+         {"t.toml:27:11: probe_defaults.timeout: 2s must not exceed interval 1s"}},
     };
 
     for (std::size_t i = 0; i < cases.size(); ++i) {
@@ -667,18 +768,25 @@ backend = "www"
 )";
     const LoadResult r = load_config_string(text, "several.toml");
     CHECK_FALSE(r.ok());
-    CHECK(joined(error_strings(r)) == joined({
-        "several.toml:2:6: observer.id: must be 1 to 64 characters of [A-Za-z0-9._-], got \"obs a\"",
-        "several.toml:3:14: observer.log_format: expected one of \"logfmt\" or \"json\", got \"xml\"",
-        "several.toml:6:12: probe_defaults.interval: expected a duration such as \"250ms\" or \"10s\", got the bare number 5 (durations need a unit: write e.g. \"10s\")",
-        "several.toml:7:8: probe_defaults.rise: must be between 1 and 1000, got 0",
-        "several.toml:10:19: regions.east.min_up_fraction: must be between 0 and 1, got 2",
-        "several.toml:14:7: regions.east.endpoints[0].url: must start with \"http://\" for kind \"http\", got \"ftp://x/\"",
-        "several.toml:15:1: regions.east.endpoints[0].timout: unknown key 'timout'; did you mean 'timeout'?",
-        "several.toml:18:20: services.www.regions[1]: unknown region \"north\"",
-        "several.toml:20:8: services.www.publish.east: must not be empty",
-        "several.toml:21:1: services.www.target.socket: required key is missing: set socket (the runtime API's UNIX socket) or address",
-    }));
+    CHECK(joined(error_strings(r)) ==
+          joined({
+              "several.toml:2:6: observer.id: must be 1 to 64 characters of [A-Za-z0-9._-], got "
+              "\"obs a\"",
+              "several.toml:3:14: observer.log_format: expected one of \"logfmt\" or \"json\", got "
+              "\"xml\"",
+              "several.toml:6:12: probe_defaults.interval: expected a duration such as \"250ms\" "
+              "or \"10s\", got the bare number 5 (durations need a unit: write e.g. \"10s\")",
+              "several.toml:7:8: probe_defaults.rise: must be between 1 and 1000, got 0",
+              "several.toml:10:19: regions.east.min_up_fraction: must be between 0 and 1, got 2",
+              "several.toml:14:7: regions.east.endpoints[0].url: must start with \"http://\" for "
+              "kind \"http\", got \"ftp://x/\"",
+              "several.toml:15:1: regions.east.endpoints[0].timout: unknown key 'timout'; did you "
+              "mean 'timeout'?",
+              "several.toml:18:20: services.www.regions[1]: unknown region \"north\"",
+              "several.toml:20:8: services.www.publish.east: must not be empty",
+              "several.toml:21:1: services.www.target.socket: required key is missing: set socket "
+              "(the runtime API's UNIX socket) or address",
+          }));
   }
 
   TEST_CASE("secret files must exist and be private to the owner") {
@@ -731,8 +839,7 @@ address = "h:1"
       fs::create_directory(file);
       fs::permissions(file, fs::perms::owner_all, fs::perm_options::replace);
       CHECK(joined(error_strings(load_with(file))) ==
-            "s.toml:4:14: admin.token_file: secret file \"" + file +
-                "\" is not a regular file\n");
+            "s.toml:4:14: admin.token_file: secret file \"" + file + "\" is not a regular file\n");
     }
     SUBCASE("from a string, a relative path is taken as written (the working directory)") {
       CHECK(joined(error_strings(load_with("no-such-dir/tokens"))) ==
@@ -765,6 +872,22 @@ address = "h:1"
       CHECK(joined(error_strings(load_config_string(deep, "d.toml"))) ==
             "d.toml:3:1: keys nested deeper than 64 levels are not supported\n");
     }
+    SUBCASE("so are deeply dotted keys inside an inline table") {
+      std::string deep = "[observer]\nid = \"a\"\nx = [1.5, 2.5, { ";
+      for (int i = 0; i < 1000000; ++i) deep += "a.";
+      deep += "b = 1 }]\n";
+      CHECK(joined(error_strings(load_config_string(deep, "d.toml"))) ==
+            "d.toml:3:1: keys nested deeper than 64 levels are not supported\n");
+    }
+    SUBCASE("the depth scan counts key parts, not dots in values") {
+      CHECK(deepest_dotted_key("a.b.c = { d.e = 1, f.g = [1.5, {h.i = 2}] }\n").depth == 5);
+      CHECK(deepest_dotted_key("[[regions.east.endpoints]] # a.b.c\n").depth == 2);
+      CHECK(deepest_dotted_key("x = \"a.b.c\"\ny = [1.5, 2.5, 3.5]\n").depth == 0);
+      CHECK(deepest_dotted_key("\"q.u.o.t.e.d\".k = 1\n").depth == 1);
+      const KeyDepth worst = deepest_dotted_key("a = 1\nb.c.d = 2\ne.f = 3\n");
+      CHECK(worst.line == 2);
+      CHECK(worst.depth == 2);
+    }
     SUBCASE("deeply nested arrays hit toml++'s own limit") {
       const std::string deep = "a = " + std::string(100000, '[');
       const LoadResult r = load_config_string(deep, "d.toml");
@@ -777,12 +900,14 @@ address = "h:1"
             "h.toml:0:0: the file is 17825792 bytes, more than the limit of 16777216\n");
     }
     SUBCASE("NUL bytes and invalid UTF-8") {
-      CHECK_FALSE(load_config_string(std::string("[observer]\nid = \"a\0b\"\n", 22), "n.toml").ok());
+      CHECK_FALSE(
+          load_config_string(std::string("[observer]\nid = \"a\0b\"\n", 22), "n.toml").ok());
       CHECK_FALSE(load_config_string("[observer]\nid = \"\xff\xfe\"\n", "n.toml").ok());
     }
     SUBCASE("every prefix and many mutations of the demo config") {
       std::ifstream in(FAILOVERD_SOURCE_DIR "/config/demo.toml", std::ios::binary);
-      const std::string demo((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      const std::string demo((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
       REQUIRE(demo.size() > 1000);
       for (std::size_t cut = 0; cut < demo.size(); cut += 3) {
         const LoadResult r = load_config_string(demo.substr(0, cut), "p.toml");
@@ -803,6 +928,24 @@ address = "h:1"
         const LoadResult r = load_config_string(text, "m.toml");
         CHECK(r.ok() == r.errors.empty());
       }
+    }
+  }
+
+  TEST_CASE("past 100 errors the rest is summarised in one line") {
+    std::string text(kMinimal);
+    for (int i = 0; i < 150; ++i) text += "unknown_" + std::to_string(i) + " = 1\n";
+    const LoadResult r = load_config_string(text, "many.toml");
+    REQUIRE(r.errors.size() == 101);
+    CHECK(r.errors[0].to_string() ==
+          "many.toml:9:1: regions.east.endpoints[0].unknown_0: unknown key 'unknown_0'");
+    CHECK(r.errors[100].to_string() == "many.toml:0:0: too many errors; 50 more not shown");
+
+    SUBCASE("and memory stays bounded on a file of nothing but errors") {
+      std::string flood(kMinimal);
+      for (int i = 0; i < 20000; ++i) flood += "k" + std::to_string(i) + " = 1\n";
+      const LoadResult f = load_config_string(flood, "flood.toml");
+      REQUIRE(f.errors.size() == 101);
+      CHECK(f.errors[100].to_string() == "flood.toml:0:0: too many errors; 19900 more not shown");
     }
   }
 
@@ -870,10 +1013,12 @@ address = "h:1"
     REQUIRE(c.services.size() == 1);
     const Service& www = c.services[0];
     CHECK(www.policy == Policy::Priority);
-    CHECK(www.regions == std::vector{failoverd::core::RegionId("east"),
-                                     failoverd::core::RegionId("west")});
-    CHECK(www.publish.at(failoverd::core::RegionId("east")) == std::vector<std::string>{"127.0.0.11"});
-    CHECK(www.publish.at(failoverd::core::RegionId("west")) == std::vector<std::string>{"127.0.0.12"});
+    CHECK(www.regions ==
+          std::vector{failoverd::core::RegionId("east"), failoverd::core::RegionId("west")});
+    CHECK(www.publish.at(failoverd::core::RegionId("east")) ==
+          std::vector<std::string>{"127.0.0.11"});
+    CHECK(www.publish.at(failoverd::core::RegionId("west")) ==
+          std::vector<std::string>{"127.0.0.12"});
     CHECK(www.target.rfc2136.server == HostPort{"127.0.0.1", 15353});
     CHECK(www.target.rfc2136.zone == "demo.test.");
     CHECK(www.target.rfc2136.name == "www.demo.test.");
