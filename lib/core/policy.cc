@@ -91,9 +91,18 @@ Events ServicePolicy::set_live(const LiveState& live, TimePoint now) {
     live_.members = live.members;  // drift at the same generation is the reconciler's business
     return events;
   }
-  if (live_known_ && live.members != live_.members) {
-    last_flip_ = now;
-    if (live.trigger == Trigger::Automatic) automatic_flips_.push_back(now);
+  if (live_known_) {
+    // Every generation is one write. Writes we did not see (we read only the latest) count as
+    // automatic flips, learned now: for the budget and hold-down, learning late is the safe side.
+    const Generation skipped = live.generation - live_.generation - 1;
+    const bool last_flipped = live.members != live_.members || skipped > 0;
+    if (last_flipped) last_flip_ = now;
+    const std::size_t unseen = static_cast<std::size_t>(
+        std::min<Generation>(skipped, service_.flip_budget + 1));
+    for (std::size_t i = 0; i < unseen; ++i) automatic_flips_.push_back(now);
+    if (last_flipped && live.members != live_.members && live.trigger == Trigger::Automatic) {
+      automatic_flips_.push_back(now);
+    }
   }
   if (live_known_ && live.trigger == Trigger::Manual && service_.policy == config::Policy::Priority &&
       !live.members.empty() && !service_.regions.empty()) {
@@ -126,15 +135,16 @@ std::size_t ServicePolicy::flips_in_window(TimePoint now) {
   return automatic_flips_.size();
 }
 
-std::vector<PlanMember> ServicePolicy::members_for(
-    const std::vector<std::pair<RegionId, double>>& shares, bool weighted) const {
+std::vector<PlanMember> publish_members(const config::Service& service,
+                                        const std::vector<std::pair<RegionId, double>>& shares) {
+  const bool weighted = service.policy == config::Policy::Weighted;
   double total = 0;
   for (const auto& [region, share] : shares) total += share;
   std::vector<PlanMember> out;
   if (total <= 0) return out;
   for (const auto& [region, share] : shares) {
-    auto it = service_.publish.find(region);
-    if (it == service_.publish.end() || it->second.empty()) continue;
+    auto it = service.publish.find(region);
+    if (it == service.publish.end() || it->second.empty()) continue;
     std::uint32_t weight = 1;
     if (weighted) {
       double w = 100.0 * share / total / static_cast<double>(it->second.size());
@@ -169,7 +179,7 @@ ServicePolicy::Wanted ServicePolicy::want_priority(const Confirmed& c, TimePoint
   auto go_to = [&](const RegionId& to, std::string reason) {
     w.change = true;
     w.active = {to};
-    w.members = members_for({{to, 1.0}}, false);
+    w.members = publish_members(service_, {{to, 1.0}});
     w.reason = std::move(reason);
     add_evidence(w.evidence, c, current);
     if (to != current) add_evidence(w.evidence, c, to);
@@ -236,7 +246,7 @@ ServicePolicy::Wanted ServicePolicy::want_weighted(const Confirmed& c,
     w.blocked = Rule::AllRegionsDown;
     return w;
   }
-  w.members = members_for(shares, true);
+  w.members = publish_members(service_, shares);
   if (w.members.empty()) {
     w.blocked = Rule::TargetNotConfirmedUp;
     return w;
@@ -406,7 +416,7 @@ Decision ServicePolicy::failover(const RegionId& region, bool force, const Confi
   }
   Wanted w;
   w.active = {region};
-  w.members = members_for({{region, 1.0}}, service_.policy == config::Policy::Weighted);
+  w.members = publish_members(service_, {{region, 1.0}});
   w.reason = "manual failover to " + region.str() + (force ? " (forced)" : "");
   add_evidence(w.evidence, c, region);
   if (w.members == live_.members) return d;  // already there
