@@ -95,12 +95,13 @@ Events ServicePolicy::set_live(const LiveState& live, TimePoint now) {
     // Every generation is one write. Writes we did not see (we read only the latest) count as
     // automatic flips, learned now: for the budget and hold-down, learning late is the safe side.
     const Generation skipped = live.generation - live_.generation - 1;
-    const bool last_flipped = live.members != live_.members || skipped > 0;
+    const bool moved = !same_members(live.members, live_.members);
+    const bool last_flipped = moved || skipped > 0;
     if (last_flipped) last_flip_ = now;
     const std::size_t unseen = static_cast<std::size_t>(
         std::min<Generation>(skipped, service_.flip_budget + 1));
     for (std::size_t i = 0; i < unseen; ++i) automatic_flips_.push_back(now);
-    if (last_flipped && live.members != live_.members && live.trigger == Trigger::Automatic) {
+    if (moved && live.trigger == Trigger::Automatic) {
       automatic_flips_.push_back(now);
     }
   }
@@ -252,7 +253,7 @@ ServicePolicy::Wanted ServicePolicy::want_weighted(const Confirmed& c,
     return w;
   }
   for (const auto& [region, share] : shares) w.active.push_back(region);
-  w.change = w.members != live_.members;
+  w.change = !same_members(w.members, live_.members);
   w.reason = "reweigh: " + members_text(w.members);
   return w;
 }
@@ -419,7 +420,7 @@ Decision ServicePolicy::failover(const RegionId& region, bool force, const Confi
   w.members = publish_members(service_, {{region, 1.0}});
   w.reason = "manual failover to " + region.str() + (force ? " (forced)" : "");
   add_evidence(w.evidence, c, region);
-  if (w.members == live_.members) return d;  // already there
+  if (same_members(w.members, live_.members)) return d;  // already there
   Decision out = hand_out(make_plan(std::move(w), Trigger::Manual, now), now);
   if (out.plan) manual_hold_ = service_.regions.empty() || region != service_.regions.front();
   return out;

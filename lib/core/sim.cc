@@ -529,7 +529,9 @@ class Sim {
     } else {
       check_write(i, svc, t, plan, now);
       w.accepted = true;
-      w.changed_active = regions_of(t.members) != regions_of(plan.members);
+      const std::vector<RegionId> was = regions_of(t.members), will = regions_of(plan.members);
+      w.changed_active = std::set<RegionId>(was.begin(), was.end()) !=
+                         std::set<RegionId>(will.begin(), will.end());
       e.from = members_text(t.members);
       e.to = members_text(plan.members);
       e.detail = std::string(to_string(plan.trigger)) + ": " + plan.reason;
