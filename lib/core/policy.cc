@@ -279,7 +279,7 @@ Decision ServicePolicy::refuse(Decision d, Rule rule, TimePoint now) {
   Event e = event(EventKind::PlanRefused, now);
   e.rule = rule;
   d.events.push_back(e);
-  if (alerts(rule)) {
+  if (alerts(rule) && (rule != Rule::NoQuorum || seen_quorum_)) {
     e.kind = EventKind::Alert;
     d.events.push_back(std::move(e));
   }
@@ -316,6 +316,7 @@ Decision ServicePolicy::decide(const Confirmed& c, TimePoint now) {
   }
   if (in_flight_ && now - in_flight_->decided_at > service_.max_decision_age) in_flight_.reset();
   for (const auto& [region, q] : c) {
+    seen_quorum_ = seen_quorum_ || q.state != Verdict::Unknown;
     if (q.state == Verdict::Up) {
       up_since_.try_emplace(region, now);
     } else {
@@ -327,7 +328,18 @@ Decision ServicePolicy::decide(const Confirmed& c, TimePoint now) {
   Wanted w;
   switch (service_.policy) {
     case config::Policy::Priority: w = want_priority(c, now); break;
-    case config::Policy::Weighted: w = want_weighted(c, !manual_hold_); break;
+    case config::Policy::Weighted: {
+      QuietKey key{{}, live_.generation, manual_hold_};
+      for (const auto& [region, weight] : service_.weights) key.states.push_back(state_of(c, region));
+      if (quiet_ == key) return d;
+      w = want_weighted(c, !manual_hold_);
+      if (!w.blocked && !w.change) {
+        quiet_ = std::move(key);
+      } else {
+        quiet_.reset();
+      }
+      break;
+    }
   }
   if (w.blocked) return refuse(std::move(d), *w.blocked, now);
   if (!w.change) {

@@ -139,7 +139,17 @@ class ServicePolicy {
   std::optional<Plan> pending_;    // propose mode
   std::optional<Plan> in_flight_;  // handed out, not yet seen live
   std::optional<Rule> last_refusal_;
+  bool seen_quorum_ = false;  // no_quorum only alerts once a quorum has existed (not at start)
   std::map<RegionId, TimePoint> up_since_;
+  // Weighted policy: the inputs of the last decision that wanted no change. The wanted set only
+  // depends on them, so an unchanged key skips rebuilding and comparing the member list.
+  struct QuietKey {
+    std::vector<Verdict> states;
+    Generation generation = 0;
+    bool manual_hold = false;
+    bool operator==(const QuietKey&) const = default;
+  };
+  std::optional<QuietKey> quiet_;
 };
 
 }  // namespace failoverd::core

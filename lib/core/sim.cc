@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <deque>
 #include <map>
+#include <memory>
 #include <set>
 
 #include "core/guards.h"
@@ -94,8 +95,9 @@ struct Node {
   TimePoint last_run{};
   bool ran = false;
   TimePoint next_publish{};
-  std::deque<std::pair<TimePoint, std::vector<Vote>>> inbox;
+  std::deque<std::pair<TimePoint, std::shared_ptr<const std::vector<Vote>>>> inbox;
   std::vector<Plan> queued;  // written when the target is reachable again
+  std::vector<Generation> read_generation;  // per service, the last fence generation read
 };
 
 struct FakeTarget {
@@ -137,6 +139,7 @@ class Sim {
       nodes_.emplace_back(ids[i], ObserverEngine(config_for(base, ids, i), start_));
       nodes_.back().region_cut.assign(base.regions.size(), false);
       nodes_.back().next_publish = start_;
+      nodes_.back().read_generation.assign(base.services.size(), 0);
     }
     truth_.assign(nodes_.size(),
                   std::vector<ProbeOutcome>(endpoints_.size(),
@@ -385,11 +388,14 @@ class Sim {
       n.queued.clear();
       for (auto& p : queued) execute(i, std::move(p), now);
       for (std::size_t s = 0; s < targets_.size(); ++s) {
+        // Re-reading an unchanged fence tells the policy nothing new.
+        if (n.read_generation[s] == targets_[s].generation) continue;
+        n.read_generation[s] = targets_[s].generation;
         record(n, now, n.engine.set_live(base_.services[s].name, live(s), now));
       }
     }
     while (!n.inbox.empty() && n.inbox.front().first <= now) {
-      for (Vote v : n.inbox.front().second) {
+      for (Vote v : *n.inbox.front().second) {
         v.received = now;
         n.engine.receive(v);
       }
@@ -418,7 +424,7 @@ class Sim {
     if (now >= n.next_publish) {
       n.next_publish = now + exchange_interval_;
       if (!n.isolated) {
-        std::vector<Vote> votes = n.engine.votes(now);
+        auto votes = std::make_shared<const std::vector<Vote>>(n.engine.votes(now));
         for (std::size_t j = 0; j < nodes_.size(); ++j) {
           if (j == i || !link_[i][j] || nodes_[j].isolated) continue;
           nodes_[j].inbox.emplace_back(now + sc_.exchange_delay, votes);
@@ -543,6 +549,7 @@ class Sim {
       record(n.id, now, "write_accepted", std::move(e));
     }
     result_.writes.push_back(std::move(w));
+    n.read_generation[s] = t.generation;
     record(n, now, n.engine.set_live(plan.service, live(s), now));  // read back
   }
 

@@ -119,7 +119,11 @@ TEST_SUITE("core.policy") {
   TEST_CASE("fail static without a quorum on the active region, or with every region down") {
     Harness h;
     h.live(1, kEast, 0s);
-    Decision d = h.decide("?UU", 1s);
+    Decision d = h.decide("???", 0s);
+    CHECK(d.refused == Rule::NoQuorum);
+    CHECK_FALSE(has(d, EventKind::Alert));  // starting up: no quorum yet is not news
+    h.decide("UUU", 0s);
+    d = h.decide("?UU", 1s);
     CHECK(d.refused == Rule::NoQuorum);
     CHECK(has(d, EventKind::Alert, Rule::NoQuorum));
     d = h.decide("DDD", 2s);
