@@ -254,7 +254,7 @@ ServicePolicy::Wanted ServicePolicy::want_weighted(const Confirmed& c,
   }
   for (const auto& [region, share] : shares) w.active.push_back(region);
   w.change = !same_members(w.members, live_.members);
-  w.reason = "reweigh: " + members_text(w.members);
+  w.reason = "reweigh by confirmed region states";
   return w;
 }
 

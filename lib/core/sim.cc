@@ -473,8 +473,11 @@ class Sim {
     const std::vector<RegionId> before = regions_of(t.members);
     for (const auto& r : after) {
       if (contains(before, r)) continue;
-      if (votes_for(plan, r, {Verdict::Up}) < quorum_) {
-        violation(now, n, "automatic plan adds " + r.str() + " without a quorum of fresh up votes");
+      // Confirmed Up (quorum.h): a quorum of fresh up-or-degraded votes, fewer than a quorum
+      // of them degraded.
+      if (votes_for(plan, r, {Verdict::Up, Verdict::Degraded}) < quorum_ ||
+          votes_for(plan, r, {Verdict::Degraded}) >= quorum_) {
+        violation(now, n, "automatic plan adds " + r.str() + " not confirmed up by a quorum");
       }
     }
     for (const auto& r : before) {
