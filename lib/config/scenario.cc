@@ -420,7 +420,7 @@ void read_expectations(Reader& rd, const toml::table& root, ScenarioFile& f) {
     }
     rd.allow(*t, p,
              {"what", "min", "max", "equals", "service", "region", "observer", "event", "rule", "is",
-              "t"});
+              "t", "before"});
     core::Expectation e;
     if (!t->get("what")) rd.error(t->source(), p + ".what", "missing");
     rd.choice(*t, "what", p, e.what,
@@ -455,6 +455,7 @@ void read_expectations(Reader& rd, const toml::table& root, ScenarioFile& f) {
       }
     }
     set(rd.dur(*t, "t", p), e.t);
+    if (auto before = rd.dur(*t, "before", p)) e.before = *before;
     f.scenario.expectations.push_back(std::move(e));
   }
 }

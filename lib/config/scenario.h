@@ -31,7 +31,8 @@
 //                      region, force, reason
 //   [[expect]]        what = writes | failovers | failed_writes | events | active | verdict |
 //                     confirmed | frozen | no_write_before | write_by | safe,
-//                     and min, max, equals, service, region, observer, event, rule, is, t
+//                     and min, max, equals, service, region, observer, event, rule, is, t,
+//                     before (see core::Expectation)
 //
 // Key names and duration strings are those of the daemon config (config/config.h). Unknown keys
 // are errors. The regions/services part may be left out when the caller supplies a loaded

@@ -135,6 +135,7 @@ class Sim {
       for (const auto& e : base.regions[r].endpoints) add_endpoint(e.name, r);
     }
     for (const auto& e : base.control) add_endpoint(e.name, kNone);
+    nodes_.reserve(ids.size());
     for (std::size_t i = 0; i < ids.size(); ++i) {
       nodes_.emplace_back(ids[i], ObserverEngine(config_for(base, ids, i), start_));
       nodes_.back().region_cut.assign(base.regions.size(), false);
@@ -587,11 +588,16 @@ class Sim {
         std::uint64_t n = 0;
         for (const auto& w : result_.writes) {
           if (!service_matches(e, w.service)) continue;
+          if (e.before && w.t >= *e.before) continue;
+          if (!e.observer.empty() && w.writer != e.observer) continue;
           if (e.what == Expectation::What::Writes) n += w.accepted;
           if (e.what == Expectation::What::Failovers) n += w.accepted && w.changed_active;
           if (e.what == Expectation::What::FailedWrites) n += !w.accepted;
         }
-        return count(e, what, n);
+        std::string text = what;
+        if (!e.observer.empty()) text += " by " + e.observer.str();
+        if (e.before) text += " before " + seconds_text(*e.before);
+        return count(e, text, n);
       }
       case Expectation::What::EventCount: {
         std::uint64_t n = 0;

@@ -76,7 +76,10 @@ struct Expectation {
   std::string event;  // EventKind name, or "write_accepted" / "write_failed"
   std::string rule;   // Rule name
   std::string is;     // Verdict name, "true"/"false"
-  Duration t{};
+  Duration t{};       // NoWriteBefore, WriteBy
+  // Writes, Failovers, FailedWrites: count only writes before this time. Writes, FailedWrites:
+  // `observer` set counts only that observer's writes.
+  std::optional<Duration> before;
 };
 std::string_view to_string(Expectation::What w);
 
