@@ -60,6 +60,7 @@ Events ObserverEngine::set_live(const ServiceId& service, const LiveState& live,
 
 std::vector<Vote> ObserverEngine::votes(TimePoint now) const {
   std::vector<Vote> out;
+  out.reserve(view_.verdicts().size());
   for (const auto& [region, verdict] : view_.verdicts()) {
     out.push_back(Vote{cfg_.observer.id, region, verdict, now});
   }

@@ -22,6 +22,9 @@ struct PlanMember {
   bool operator==(const PlanMember&) const = default;
 };
 
+// True when both hold the same members, in any order (targets do not keep an order).
+bool same_members(std::vector<PlanMember> a, std::vector<PlanMember> b);
+
 enum class Trigger { Automatic, Manual, Restore };
 std::string_view to_string(Trigger t);
 

@@ -91,9 +91,19 @@ Events ServicePolicy::set_live(const LiveState& live, TimePoint now) {
     live_.members = live.members;  // drift at the same generation is the reconciler's business
     return events;
   }
-  if (live_known_ && live.members != live_.members) {
-    last_flip_ = now;
-    if (live.trigger == Trigger::Automatic) automatic_flips_.push_back(now);
+  if (live_known_) {
+    // Every generation is one write. Writes we did not see (we read only the latest) count as
+    // automatic flips, learned now: for the budget and hold-down, learning late is the safe side.
+    const Generation skipped = live.generation - live_.generation - 1;
+    const bool moved = !same_members(live.members, live_.members);
+    const bool last_flipped = moved || skipped > 0;
+    if (last_flipped) last_flip_ = now;
+    const std::size_t unseen = static_cast<std::size_t>(
+        std::min<Generation>(skipped, service_.flip_budget + 1));
+    for (std::size_t i = 0; i < unseen; ++i) automatic_flips_.push_back(now);
+    if (moved && live.trigger == Trigger::Automatic) {
+      automatic_flips_.push_back(now);
+    }
   }
   if (live_known_ && live.trigger == Trigger::Manual && service_.policy == config::Policy::Priority &&
       !live.members.empty() && !service_.regions.empty()) {
@@ -126,15 +136,16 @@ std::size_t ServicePolicy::flips_in_window(TimePoint now) {
   return automatic_flips_.size();
 }
 
-std::vector<PlanMember> ServicePolicy::members_for(
-    const std::vector<std::pair<RegionId, double>>& shares, bool weighted) const {
+std::vector<PlanMember> publish_members(const config::Service& service,
+                                        const std::vector<std::pair<RegionId, double>>& shares) {
+  const bool weighted = service.policy == config::Policy::Weighted;
   double total = 0;
   for (const auto& [region, share] : shares) total += share;
   std::vector<PlanMember> out;
   if (total <= 0) return out;
   for (const auto& [region, share] : shares) {
-    auto it = service_.publish.find(region);
-    if (it == service_.publish.end() || it->second.empty()) continue;
+    auto it = service.publish.find(region);
+    if (it == service.publish.end() || it->second.empty()) continue;
     std::uint32_t weight = 1;
     if (weighted) {
       double w = 100.0 * share / total / static_cast<double>(it->second.size());
@@ -169,7 +180,7 @@ ServicePolicy::Wanted ServicePolicy::want_priority(const Confirmed& c, TimePoint
   auto go_to = [&](const RegionId& to, std::string reason) {
     w.change = true;
     w.active = {to};
-    w.members = members_for({{to, 1.0}}, false);
+    w.members = publish_members(service_, {{to, 1.0}});
     w.reason = std::move(reason);
     add_evidence(w.evidence, c, current);
     if (to != current) add_evidence(w.evidence, c, to);
@@ -236,14 +247,14 @@ ServicePolicy::Wanted ServicePolicy::want_weighted(const Confirmed& c,
     w.blocked = Rule::AllRegionsDown;
     return w;
   }
-  w.members = members_for(shares, true);
+  w.members = publish_members(service_, shares);
   if (w.members.empty()) {
     w.blocked = Rule::TargetNotConfirmedUp;
     return w;
   }
   for (const auto& [region, share] : shares) w.active.push_back(region);
-  w.change = w.members != live_.members;
-  w.reason = "reweigh: " + members_text(w.members);
+  w.change = !same_members(w.members, live_.members);
+  w.reason = "reweigh by confirmed region states";
   return w;
 }
 
@@ -268,7 +279,7 @@ Decision ServicePolicy::refuse(Decision d, Rule rule, TimePoint now) {
   Event e = event(EventKind::PlanRefused, now);
   e.rule = rule;
   d.events.push_back(e);
-  if (alerts(rule)) {
+  if (alerts(rule) && (rule != Rule::NoQuorum || seen_quorum_)) {
     e.kind = EventKind::Alert;
     d.events.push_back(std::move(e));
   }
@@ -305,6 +316,7 @@ Decision ServicePolicy::decide(const Confirmed& c, TimePoint now) {
   }
   if (in_flight_ && now - in_flight_->decided_at > service_.max_decision_age) in_flight_.reset();
   for (const auto& [region, q] : c) {
+    seen_quorum_ = seen_quorum_ || q.state != Verdict::Unknown;
     if (q.state == Verdict::Up) {
       up_since_.try_emplace(region, now);
     } else {
@@ -316,7 +328,18 @@ Decision ServicePolicy::decide(const Confirmed& c, TimePoint now) {
   Wanted w;
   switch (service_.policy) {
     case config::Policy::Priority: w = want_priority(c, now); break;
-    case config::Policy::Weighted: w = want_weighted(c, !manual_hold_); break;
+    case config::Policy::Weighted: {
+      QuietKey key{{}, live_.generation, manual_hold_};
+      for (const auto& [region, weight] : service_.weights) key.states.push_back(state_of(c, region));
+      if (quiet_ == key) return d;
+      w = want_weighted(c, !manual_hold_);
+      if (!w.blocked && !w.change) {
+        quiet_ = std::move(key);
+      } else {
+        quiet_.reset();
+      }
+      break;
+    }
   }
   if (w.blocked) return refuse(std::move(d), *w.blocked, now);
   if (!w.change) {
@@ -406,10 +429,10 @@ Decision ServicePolicy::failover(const RegionId& region, bool force, const Confi
   }
   Wanted w;
   w.active = {region};
-  w.members = members_for({{region, 1.0}}, service_.policy == config::Policy::Weighted);
+  w.members = publish_members(service_, {{region, 1.0}});
   w.reason = "manual failover to " + region.str() + (force ? " (forced)" : "");
   add_evidence(w.evidence, c, region);
-  if (w.members == live_.members) return d;  // already there
+  if (same_members(w.members, live_.members)) return d;  // already there
   Decision out = hand_out(make_plan(std::move(w), Trigger::Manual, now), now);
   if (out.plan) manual_hold_ = service_.regions.empty() || region != service_.regions.front();
   return out;

@@ -42,6 +42,13 @@
 
 namespace failoverd::core {
 
+// The members a service publishes for the given regions, in the given order. Priority policy:
+// every value of each region with weight 1. Weighted policy: region shares scaled to 100,
+// split evenly over the region's values, rounded, at least 1 each. Regions without published
+// values contribute nothing; shares <= 0 in total give no members.
+std::vector<PlanMember> publish_members(const config::Service& service,
+                                        const std::vector<std::pair<RegionId, double>>& shares);
+
 // What the target holds now, as read back by the actuator/reconciler.
 struct LiveState {
   Generation generation = 0;
@@ -111,8 +118,6 @@ class ServicePolicy {
 
   Wanted want_priority(const Confirmed& c, TimePoint now) const;
   Wanted want_weighted(const Confirmed& c, bool allow_additions) const;
-  std::vector<PlanMember> members_for(const std::vector<std::pair<RegionId, double>>& shares,
-                                      bool weighted) const;
   Plan make_plan(Wanted w, Trigger trigger, TimePoint now) const;
   Decision hand_out(Plan plan, TimePoint now);
   Decision refuse(Decision d, Rule rule, TimePoint now);
@@ -134,7 +139,17 @@ class ServicePolicy {
   std::optional<Plan> pending_;    // propose mode
   std::optional<Plan> in_flight_;  // handed out, not yet seen live
   std::optional<Rule> last_refusal_;
+  bool seen_quorum_ = false;  // no_quorum only alerts once a quorum has existed (not at start)
   std::map<RegionId, TimePoint> up_since_;
+  // Weighted policy: the inputs of the last decision that wanted no change. The wanted set only
+  // depends on them, so an unchanged key skips rebuilding and comparing the member list.
+  struct QuietKey {
+    std::vector<Verdict> states;
+    Generation generation = 0;
+    bool manual_hold = false;
+    bool operator==(const QuietKey&) const = default;
+  };
+  std::optional<QuietKey> quiet_;
 };
 
 }  // namespace failoverd::core

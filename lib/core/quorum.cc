@@ -43,6 +43,7 @@ Events Quorum::evaluate(TimePoint now) {
   Events events;
   for (std::size_t r = 0; r < regions_.size(); ++r) {
     RegionQuorum q;
+    q.evidence.reserve(votes_[r].size());
     for (Vote& v : votes_[r]) {
       // An expired vote is forgotten, so next_due() only ever names a future expiry.
       if (v.verdict != Verdict::Unknown && now - v.received >= ttl_) v.verdict = Verdict::Unknown;

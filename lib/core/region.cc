@@ -38,6 +38,7 @@ LocalView::LocalView(const config::Config& cfg, TimePoint start)
       index_.emplace(e.name, tracked_.size());
       tracked_.push_back({e.name, r, HealthTracker(health_params(e), start)});
     }
+    regions_[r].endpoints.clear();  // only the thresholds are needed from here on
     raw_[regions_[r].name] = Verdict::Unknown;
     verdicts_[regions_[r].name] = Verdict::Unknown;
   }

@@ -1,0 +1,362 @@
+#include "core/policy.h"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+
+#include "fixtures.h"
+
+using namespace failoverd;
+using namespace failoverd::core;
+using failoverd::test::at;
+using namespace std::chrono_literals;
+
+namespace {
+
+const RegionId kEast{"east"}, kWest{"west"}, kSouth{"south"};
+
+// Confirmed states of east, west, south, one letter each: U up, G degraded, D down, ? unknown.
+// Each confirmed state carries two fresh votes as evidence.
+Confirmed confirmed(std::string_view states, Duration now) {
+  Confirmed c;
+  const RegionId regions[] = {kEast, kWest, kSouth};
+  for (std::size_t i = 0; i < 3; ++i) {
+    RegionQuorum q;
+    switch (states[i]) {
+      case 'U': q.state = Verdict::Up; break;
+      case 'G': q.state = Verdict::Degraded; break;
+      case 'D': q.state = Verdict::Down; break;
+      default: q.state = Verdict::Unknown; break;
+    }
+    if (q.state != Verdict::Unknown) {
+      for (const char* o : {"obs-a", "obs-b"}) {
+        q.evidence.push_back(Vote{ObserverId{o}, regions[i], q.state, at(now)});
+      }
+    }
+    c[regions[i]] = q;
+  }
+  return c;
+}
+
+struct Harness {
+  config::Config cfg = test::cluster_config();
+  std::optional<ServicePolicy> policy;
+
+  explicit Harness(config::Policy kind = config::Policy::Priority,
+                   void (*tweak)(config::Service&) = nullptr) {
+    cfg = test::cluster_config(kind);
+    if (tweak) tweak(cfg.services[0]);
+    policy.emplace(cfg.services[0], cfg.observer);
+  }
+  const config::Service& svc() const { return cfg.services[0]; }
+
+  void live(Generation g, const RegionId& r, Duration now, Trigger t = Trigger::Automatic) {
+    policy->set_live(LiveState{g, publish_members(svc(), {{r, 1.0}}), t}, at(now));
+  }
+  Decision decide(std::string_view states, Duration now) {
+    return policy->decide(confirmed(states, now), at(now));
+  }
+  // Applies a plan as the actuator would: the target now holds it.
+  void apply(const Plan& p, Duration now) {
+    policy->set_live(LiveState{p.generation, p.members, p.trigger}, at(now));
+  }
+};
+
+bool has(const Decision& d, EventKind kind, std::optional<Rule> rule = std::nullopt) {
+  return std::any_of(d.events.begin(), d.events.end(), [&](const Event& e) {
+    return e.kind == kind && (!rule || e.rule == rule);
+  });
+}
+
+}  // namespace
+
+TEST_SUITE("core.policy") {
+  TEST_CASE("nothing is decided before the live generation is known") {
+    Harness h;
+    Decision d = h.decide("DUU", 0s);
+    CHECK_FALSE(d.plan);
+    CHECK(d.refused == Rule::LiveUnknown);
+  }
+
+  TEST_CASE("an up or degraded active region stays") {
+    Harness h;
+    h.live(1, kEast, 0s);
+    CHECK_FALSE(h.decide("UUU", 0s).plan);
+    CHECK_FALSE(h.decide("GUU", 1s).plan);
+    CHECK_FALSE(h.decide("GDD", 2s).plan);
+  }
+
+  TEST_CASE("a confirmed down primary fails over to the first standby confirmed up") {
+    Harness h;
+    h.live(7, kEast, 0s);
+    Decision d = h.decide("DDU", 1s);
+    REQUIRE(d.plan);
+    const Plan& p = *d.plan;
+    CHECK(p.base_generation == 7);
+    CHECK(p.generation == 8);
+    CHECK(p.active == std::vector<RegionId>{kSouth});
+    REQUIRE(p.members.size() == 1);
+    CHECK(p.members[0].value == "203.0.113.1");
+    CHECK(p.trigger == Trigger::Automatic);
+    CHECK(p.decided_at == at(1s));
+    CHECK(p.evidence.size() == 4);
+    CHECK(has(d, EventKind::PlanMade));
+  }
+
+  TEST_CASE("fail static when no standby is confirmed up, once per reason, with an alert") {
+    Harness h;
+    h.live(1, kEast, 0s);
+    Decision d = h.decide("DG?", 1s);
+    CHECK_FALSE(d.plan);
+    CHECK(d.refused == Rule::TargetNotConfirmedUp);
+    CHECK(has(d, EventKind::PlanRefused, Rule::TargetNotConfirmedUp));
+    CHECK(has(d, EventKind::Alert, Rule::TargetNotConfirmedUp));
+    d = h.decide("DG?", 2s);
+    CHECK(d.refused == Rule::TargetNotConfirmedUp);
+    CHECK(d.events.empty());
+  }
+
+  TEST_CASE("fail static without a quorum on the active region, or with every region down") {
+    Harness h;
+    h.live(1, kEast, 0s);
+    Decision d = h.decide("???", 0s);
+    CHECK(d.refused == Rule::NoQuorum);
+    CHECK_FALSE(has(d, EventKind::Alert));  // starting up: no quorum yet is not news
+    h.decide("UUU", 0s);
+    d = h.decide("?UU", 1s);
+    CHECK(d.refused == Rule::NoQuorum);
+    CHECK(has(d, EventKind::Alert, Rule::NoQuorum));
+    d = h.decide("DDD", 2s);
+    CHECK(d.refused == Rule::AllRegionsDown);
+    CHECK(has(d, EventKind::Alert, Rule::AllRegionsDown));
+  }
+
+  TEST_CASE("one plan in flight at a time; the read-back ends it") {
+    Harness h;
+    h.live(1, kEast, 0s);
+    Decision d = h.decide("DUU", 1s);
+    REQUIRE(d.plan);
+    CHECK_FALSE(h.decide("DUU", 2s).plan);
+    h.apply(*d.plan, 2s);
+    CHECK(h.policy->active() == std::vector<RegionId>{kWest});
+    CHECK_FALSE(h.decide("DUU", 3s).plan);
+  }
+
+  TEST_CASE("an unanswered plan expires after max_decision_age and is decided again") {
+    Harness h;
+    h.live(1, kEast, 0s);
+    REQUIRE(h.decide("DUU", 1s).plan);
+    CHECK_FALSE(h.decide("DUU", 6s).plan);
+    CHECK(h.decide("DUU", 6001ms).plan);
+  }
+
+  TEST_CASE("hold-down after a flip, counted from when the flip was seen") {
+    Harness h;
+    h.live(1, kEast, 0s);
+    h.live(2, kWest, 10s, Trigger::Manual);
+    Decision d = h.decide("UDU", 15s);
+    CHECK(d.refused == Rule::HoldDown);
+    CHECK(has(d, EventKind::PlanRefused, Rule::HoldDown));
+    CHECK_FALSE(has(d, EventKind::Alert));
+    CHECK(h.policy->next_due(at(15s)) == at(30s));
+    CHECK_FALSE(h.decide("UDU", 29s).plan);
+    CHECK(h.decide("UDU", 30s).plan);
+  }
+
+  TEST_CASE("the flip budget freezes the service with an alert") {
+    Harness h;  // flip_budget 2 per 5 min, hold_down 20s
+    h.live(1, kEast, 0s);
+    Decision d = h.decide("DUU", 1s);
+    h.apply(*d.plan, 1s);
+    d = h.decide("UDU", 30s);
+    REQUIRE(d.plan);
+    h.apply(*d.plan, 30s);
+    d = h.decide("DUU", 60s);
+    CHECK_FALSE(d.plan);
+    CHECK(d.refused == Rule::FlipBudgetExhausted);
+    CHECK(has(d, EventKind::ServiceFrozen, Rule::FlipBudgetExhausted));
+    CHECK(has(d, EventKind::Alert, Rule::FlipBudgetExhausted));
+    CHECK(h.policy->frozen());
+    CHECK(h.decide("DUU", 400s).refused == Rule::Frozen);
+  }
+
+  TEST_CASE("generations written unseen count against the budget") {
+    Harness h;
+    h.live(1, kEast, 0s);
+    h.live(3, kWest, 10s);  // two writes, one of them never seen
+    Decision d = h.decide("UDU", 40s);
+    CHECK(d.refused == Rule::FlipBudgetExhausted);
+  }
+
+  TEST_CASE("automatic failback only after failback_delay of continuous up") {
+    Harness h(config::Policy::Priority,
+              [](config::Service& s) { s.failback = config::Failback::Auto; });
+    h.live(1, kWest, 0s);
+    CHECK_FALSE(h.decide("UUU", 0s).plan);
+    CHECK_FALSE(h.decide("UUU", 29s).plan);
+    CHECK_FALSE(h.decide("GUU", 29500ms).plan);  // degraded: the clock restarts
+    CHECK_FALSE(h.decide("UUU", 30s).plan);
+    CHECK(h.policy->next_due(at(30s)) == at(60s));
+    CHECK_FALSE(h.decide("UUU", 59s).plan);
+    Decision d = h.decide("UUU", 60s);
+    REQUIRE(d.plan);
+    CHECK(d.plan->active == std::vector<RegionId>{kEast});
+    CHECK(d.plan->reason.find("failback") != std::string::npos);
+  }
+
+  TEST_CASE("manual failback mode never fails back by itself; a manual failback is one plan") {
+    Harness h;
+    h.live(1, kWest, 0s);
+    CHECK_FALSE(h.decide("UUU", 0s).plan);
+    CHECK_FALSE(h.decide("UUU", 3600s).plan);
+    Decision d = h.policy->failback(false, confirmed("UUU", 3601s), at(3601s));
+    REQUIRE(d.plan);
+    CHECK(d.plan->trigger == Trigger::Manual);
+    CHECK(d.plan->active == std::vector<RegionId>{kEast});
+  }
+
+  TEST_CASE("freeze stops automatic plans; unfreeze resumes") {
+    Harness h;
+    h.live(1, kEast, 0s);
+    Decision f = h.policy->freeze("maintenance", at(0s));
+    CHECK(has(f, EventKind::ServiceFrozen));
+    Decision d = h.decide("DUU", 1s);
+    CHECK(d.refused == Rule::Frozen);
+    CHECK_FALSE(d.plan);
+    CHECK(has(h.policy->unfreeze(at(2s)), EventKind::ServiceUnfrozen));
+    CHECK(h.decide("DUU", 3s).plan);
+  }
+
+  TEST_CASE("TILT suspends automatic actions for tilt_period") {
+    Harness h;
+    h.live(1, kEast, 0s);
+    Events ev = h.policy->enter_tilt(at(0s));
+    REQUIRE(ev.size() == 1);
+    CHECK(ev[0].kind == EventKind::TiltEntered);
+    CHECK(h.decide("DUU", 1s).refused == Rule::Tilt);
+    CHECK(h.decide("DUU", 9s).refused == Rule::Tilt);
+    Decision d = h.decide("DUU", 10s);
+    CHECK(has(d, EventKind::TiltLeft));
+    CHECK(d.plan);
+  }
+
+  TEST_CASE("propose mode holds the plan until approved, and it expires") {
+    Harness h(config::Policy::Priority,
+              [](config::Service& s) { s.mode = config::Mode::Propose; });
+    h.live(1, kEast, 0s);
+    CHECK(h.policy->approve(at(0s)).refused == Rule::NoPendingProposal);
+    Decision d = h.decide("DUU", 1s);
+    CHECK_FALSE(d.plan);
+    CHECK(has(d, EventKind::PlanProposed));
+    REQUIRE(h.policy->pending());
+    CHECK(h.decide("DUU", 2s).events.empty());
+
+    SUBCASE("approved in time") {
+      Decision a = h.policy->approve(at(3s));
+      REQUIRE(a.plan);
+      CHECK(a.plan->active == std::vector<RegionId>{kWest});
+      CHECK(a.plan->reason.rfind("approved", 0) == 0);
+      CHECK_FALSE(h.policy->pending());
+    }
+    SUBCASE("expired, then proposed again while still wanted") {
+      Decision e = h.decide("DUU", 7s);
+      CHECK(has(e, EventKind::ProposalExpired));
+      CHECK(has(e, EventKind::PlanProposed));
+      CHECK(h.policy->approve(at(12001ms)).refused == Rule::DecisionTooOld);
+      CHECK(h.policy->approve(at(12001ms)).refused == Rule::NoPendingProposal);
+    }
+    SUBCASE("refused while frozen") {
+      h.policy->freeze("", at(2s));
+      CHECK(h.policy->approve(at(3s)).refused == Rule::Frozen);
+    }
+  }
+
+  TEST_CASE("manual failover: refused to a confirmed down region unless forced") {
+    Harness h;
+    h.live(1, kEast, 0s);
+    Confirmed c = confirmed("UDU", 0s);
+    CHECK(h.policy->failover(kWest, false, c, at(0s)).refused == Rule::TargetConfirmedDown);
+    CHECK(h.policy->failover(RegionId{"mars"}, false, c, at(0s)).refused == Rule::UnknownRegion);
+    Decision d = h.policy->failover(kWest, true, c, at(0s));
+    REQUIRE(d.plan);
+    CHECK(d.plan->trigger == Trigger::Manual);
+    CHECK(d.plan->reason.find("forced") != std::string::npos);
+  }
+
+  TEST_CASE("manual actions bypass freeze, TILT and hold-down but not the guards") {
+    Harness h(config::Policy::Priority, [](config::Service& s) { s.min_targets = 2; });
+    h.live(1, kEast, 0s);
+    h.policy->freeze("", at(0s));
+    h.policy->enter_tilt(at(0s));
+    Confirmed c = confirmed("UUU", 0s);
+    Decision d = h.policy->failover(kWest, false, c, at(0s));
+    CHECK(d.refused == Rule::BelowMinTargets);  // west publishes one value
+    d = h.policy->failover(kEast, false, c, at(0s));
+    CHECK_FALSE(d.plan);  // already there
+  }
+
+  TEST_CASE("after a manual failover there is no automatic failback") {
+    Harness h(config::Policy::Priority,
+              [](config::Service& s) { s.failback = config::Failback::Auto; });
+    h.live(1, kEast, 0s);
+    Decision d = h.policy->failover(kWest, false, confirmed("UUU", 0s), at(0s));
+    h.apply(*d.plan, 0s);
+    CHECK_FALSE(h.decide("UUU", 1s).plan);
+    CHECK_FALSE(h.decide("UUU", 600s).plan);
+  }
+
+  TEST_CASE("a pinned service takes no automatic action") {
+    Harness h;
+    h.live(1, kEast, 0s);
+    Decision p = h.policy->pin(kWest, false, confirmed("UUU", 0s), at(0s));
+    REQUIRE(p.plan);
+    h.apply(*p.plan, 0s);
+    CHECK(h.policy->pinned() == kWest);
+    CHECK(h.decide("UDU", 100s).refused == Rule::Pinned);
+    h.policy->unpin(at(101s));
+    CHECK(h.decide("UDU", 101s).plan);
+  }
+
+  TEST_CASE("weighted: down regions get 0, degraded ones a share, weights renormalised") {
+    Harness h(config::Policy::Weighted);  // east 2 (two values), west 1, south 1
+    std::vector<std::pair<RegionId, double>> all{{kEast, 2}, {kWest, 1}, {kSouth, 1}};
+    h.policy->set_live(LiveState{1, publish_members(h.svc(), all)}, at(0s));
+    // map order: east, south, west
+    CHECK(h.policy->live().members.size() == 4);
+    CHECK(h.policy->live().members[0].weight == 25);  // 100 * 2/4 over two values
+    CHECK_FALSE(h.decide("UUU", 0s).plan);
+
+    Decision d = h.decide("UDG", 1s);
+    REQUIRE(d.plan);
+    // east 2, south 1 * 0.5: east 100*2/2.5/2 = 40 each, south 100*0.5/2.5 = 20
+    REQUIRE(d.plan->members.size() == 3);
+    CHECK(d.plan->members[0].weight == 40);
+    CHECK(d.plan->members[1].weight == 40);
+    CHECK(d.plan->members[2].region == kSouth);
+    CHECK(d.plan->members[2].weight == 20);
+    h.apply(*d.plan, 1s);
+
+    SUBCASE("a region is added back only when confirmed up") {
+      CHECK_FALSE(h.decide("UGG", 30s).plan);
+      Decision back = h.decide("UUG", 31s);
+      REQUIRE(back.plan);
+      CHECK(back.plan->members.size() == 4);
+    }
+    SUBCASE("a serving region without quorum freezes the decision") {
+      CHECK(h.decide("U??", 30s).refused == Rule::NoQuorum);
+    }
+    SUBCASE("nothing left: fail static") {
+      CHECK(h.decide("DGD", 30s).refused == Rule::TargetNotConfirmedUp);
+      CHECK(h.decide("DDD", 31s).refused == Rule::AllRegionsDown);
+    }
+  }
+
+  TEST_CASE("a plan below min_targets is refused with an alert") {
+    Harness h(config::Policy::Priority, [](config::Service& s) { s.min_targets = 2; });
+    h.live(1, kEast, 0s);
+    Decision d = h.decide("DUU", 1s);
+    CHECK_FALSE(d.plan);
+    CHECK(d.refused == Rule::BelowMinTargets);
+    CHECK(has(d, EventKind::Alert, Rule::BelowMinTargets));
+  }
+}
