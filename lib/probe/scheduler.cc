@@ -257,7 +257,8 @@ bool Scheduler::set_interval(const core::EndpointId& endpoint, core::Duration in
   s.interval = interval;
   if (m.running) {
     // Pull the next probe in when the new interval is shorter than what is left to wait.
-    TimePoint sooner = s.last_due == TimePoint{} ? s.due : s.last_due + interval;
+    // Before its first probe, an endpoint waits at most one new interval from now.
+    TimePoint sooner = s.last_due == TimePoint{} ? Clock::now() + interval : s.last_due + interval;
     if (sooner < s.due) {
       s.due = std::max(sooner, Clock::now());
       m.push(it->second);
