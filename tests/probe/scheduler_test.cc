@@ -52,7 +52,7 @@ TEST_SUITE("probe.scheduler") {
     std::map<std::string, core::TimePoint> first;
     Scheduler sched(io, endpoints(server.port(), 20, 100ms), {}, [&](const ProbeResult& r) {
       CHECK(r.outcome.reason == ProbeReason::Ok);
-      CHECK(r.lateness >= core::Duration::zero());
+      CHECK(r.lateness >= -core::Duration(1ms));  // may start up to 0.5 ms early
       CHECK(r.scheduled != core::TimePoint{});
       if (count[r.endpoint.str()]++ == 0) first[r.endpoint.str()] = r.scheduled;
     });
