@@ -84,6 +84,28 @@ ProbeReason classify_response(const ResponseFacts& facts,
   return facts.body_truncated ? ProbeReason::TooLarge : ProbeReason::BodyMismatch;
 }
 
+int parse_status_line(std::string_view head) {
+  // "HTTP/1.x SSS" then " reason\r\n" or "\r\n".
+  if (head.size() < 14 || !head.starts_with("HTTP/1.") || (head[7] != '0' && head[7] != '1') ||
+      head[8] != ' ') {
+    return -1;
+  }
+  int status = 0;
+  for (int i = 9; i < 12; ++i) {
+    char c = head[static_cast<std::size_t>(i)];
+    if (c < '0' || c > '9') return -1;
+    status = status * 10 + (c - '0');
+  }
+  if (status < 100) return -1;
+  std::size_t eol = head.find("\r\n", 12);
+  if (eol == std::string_view::npos || (eol > 12 && head[12] != ' ')) return -1;
+  for (std::size_t i = 12; i < eol; ++i) {
+    char c = head[i];
+    if ((c < ' ' && c != '\t') || c == 127) return -1;
+  }
+  return status;
+}
+
 std::string unescape_tcp_payload(std::string_view in) {
   std::string out;
   out.reserve(in.size());

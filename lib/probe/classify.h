@@ -38,6 +38,10 @@ struct ResponseFacts {
 core::ProbeReason classify_response(const ResponseFacts& facts,
                                     const std::vector<config::StatusRange>& expected);
 
+// Parses an HTTP/1.x status line at the start of `head` ("HTTP/1.1 200 OK\r\n..."): the status
+// code, or -1 when it is not a well-formed HTTP/1.0 or 1.1 status line ending in CRLF.
+int parse_status_line(std::string_view head);
+
 // Decodes the escapes allowed in TcpCheck::send/expect: \r \n \t \\ and \xHH.
 std::string unescape_tcp_payload(std::string_view in);
 

@@ -10,7 +10,9 @@
 //   endpoint never has two probes in flight: if it is still in flight when due, that round is
 //   skipped. There are no retries, so failing targets never draw more traffic.
 // - Lateness (actual start minus due time) is measured for every probe, carried in the
-//   ProbeResult and summarised (p50/p99/max) by lateness().
+//   ProbeResult and summarised (p50/p99/max) by lateness(). A probe due within 0.5 ms is started
+//   early when the loop is awake anyway (saves a wakeup), so a result's lateness can be slightly
+//   negative; the summary counts early starts as 0.
 //
 // Single-threaded: construct, call and destroy on the io_context's thread; results are delivered
 // on it. Never blocks. Destroying the scheduler cancels everything; no result arrives after.

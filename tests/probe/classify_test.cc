@@ -2,8 +2,12 @@
 
 #include <doctest/doctest.h>
 
+// GCC 12 -O2: false "potential null pointer dereference" inside Asio's executor ==.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wnull-dereference"
 #include <boost/asio/error.hpp>
 #include <boost/asio/ssl/error.hpp>
+#pragma GCC diagnostic pop
 #include <boost/beast/http/error.hpp>
 #include <cerrno>
 
@@ -79,6 +83,19 @@ TEST_SUITE("probe.classify") {
     CHECK(classify_response(none, ok) == ProbeReason::ProtocolError);
     none.header_too_large = true;
     CHECK(classify_response(none, ok) == ProbeReason::TooLarge);
+  }
+
+  TEST_CASE("status lines are parsed strictly") {
+    CHECK(parse_status_line("HTTP/1.1 200 OK\r\n") == 200);
+    CHECK(parse_status_line("HTTP/1.0 503 Service Unavailable\r\nX: y\r\n") == 503);
+    CHECK(parse_status_line("HTTP/1.1 204\r\n") == 204);
+    CHECK(parse_status_line("HTTP/1.1 200 OK") == -1);      // no CRLF
+    CHECK(parse_status_line("HTTP/2 200 OK\r\n") == -1);
+    CHECK(parse_status_line("HTTP/1.1 20x OK\r\n") == -1);
+    CHECK(parse_status_line("HTTP/1.1 099 OK\r\n") == -1);
+    CHECK(parse_status_line("HTTP/1.1 2000 OK\r\n") == -1);
+    CHECK(parse_status_line("SSH-2.0-OpenSSH\r\n") == -1);
+    CHECK(parse_status_line(std::string_view("HTTP/1.1 200 O\0K\r\n", 18)) == -1);
   }
 
   TEST_CASE("tcp payload escapes") {

@@ -1,0 +1,161 @@
+#include "probe/scheduler.h"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+// GCC 12 -O2: false "potential null pointer dereference" inside Asio's executor ==.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wnull-dereference"
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#pragma GCC diagnostic pop
+#include <map>
+
+#include "probe/probe_support.h"
+#include "support/hostile_server.h"
+
+using namespace failoverd;
+using namespace failoverd::probe;
+using namespace failoverd::probe::test;
+using namespace failoverd::testing;
+using core::ProbeReason;
+namespace asio = boost::asio;
+
+namespace {
+
+std::vector<config::Endpoint> endpoints(std::uint16_t port, int n, config::Duration interval,
+                                        config::Duration timeout = 1s) {
+  std::vector<config::Endpoint> out;
+  for (int i = 0; i < n; ++i) {
+    auto ep = http_endpoint(local_url(port, "/e" + std::to_string(i)), timeout);
+    ep.name = core::EndpointId("e" + std::to_string(i));
+    ep.interval = interval;
+    out.push_back(ep);
+  }
+  return out;
+}
+
+HostileOptions canned_ok() {
+  HostileOptions o;
+  o.mode = HostileMode::Canned;
+  o.canned = http_response(200, "ok");
+  return o;
+}
+
+}  // namespace
+
+TEST_SUITE("probe.scheduler") {
+  TEST_CASE("every endpoint is probed about once per interval, first probes spread out") {
+    asio::io_context io;
+    HostileServer server(io, canned_ok());
+    std::map<std::string, int> count;
+    std::map<std::string, core::TimePoint> first;
+    Scheduler sched(io, endpoints(server.port(), 20, 100ms), {}, [&](const ProbeResult& r) {
+      CHECK(r.outcome.reason == ProbeReason::Ok);
+      CHECK(r.lateness >= -core::Duration(1ms));  // may start up to 0.5 ms early
+      CHECK(r.scheduled != core::TimePoint{});
+      if (count[r.endpoint.str()]++ == 0) first[r.endpoint.str()] = r.scheduled;
+    });
+    CHECK(sched.errors().empty());
+    sched.start();
+    io.run_for(550ms);
+    sched.stop();
+    REQUIRE(count.size() == 20);
+    for (const auto& [name, n] : count) {
+      CHECK_MESSAGE(n >= 3, name);
+      CHECK_MESSAGE(n <= 7, name);
+    }
+    auto [lo, hi] = std::minmax_element(first.begin(), first.end(),
+                                        [](auto& a, auto& b) { return a.second < b.second; });
+    CHECK(hi->second - lo->second >= 40ms);  // spread over the first interval, not a burst
+    CHECK(hi->second - lo->second < 100ms);
+    CHECK(sched.lateness().count >= 60);
+  }
+
+  TEST_CASE("in-flight probes are capped; the rest wait and nothing is retried") {
+    asio::io_context io;
+    HostileOptions silent;
+    silent.mode = HostileMode::Silent;
+    HostileServer server(io, silent);
+    SchedulerOptions opts;
+    opts.max_in_flight = 3;
+    std::size_t max_seen = 0;
+    int results = 0;
+    Scheduler* self = nullptr;
+    Scheduler sched(io, endpoints(server.port(), 10, 50ms, 200ms), opts, [&](const ProbeResult& r) {
+      ++results;
+      CHECK(r.outcome.reason == ProbeReason::Timeout);
+      max_seen = std::max(max_seen, self->prober().stats().in_flight + 1);
+    });
+    self = &sched;
+    sched.start();
+    io.run_for(1s);
+    sched.stop();
+    CHECK(max_seen <= 3);
+    CHECK(sched.prober().stats().pooled_connections <= 3);
+    // 3 slots, each probe takes 200 ms: at most ~15 probes in 1 s, whatever the interval says.
+    CHECK(results <= 18);
+    CHECK(results >= 6);
+    CHECK(server.accepted() <= 18);
+  }
+
+  TEST_CASE("set_interval takes effect at once and rejects unknown endpoints") {
+    asio::io_context io;
+    HostileServer server(io, canned_ok());
+    std::map<std::string, int> count;
+    auto eps = endpoints(server.port(), 2, 10s);
+    Scheduler sched(io, eps, {}, [&](const ProbeResult& r) { count[r.endpoint.str()]++; });
+    CHECK_FALSE(sched.set_interval(core::EndpointId("nope"), 1s));
+    CHECK_FALSE(sched.set_interval(core::EndpointId("e0"), 0s));
+    sched.start();
+    CHECK(sched.set_interval(core::EndpointId("e0"), 50ms));
+    io.run_for(400ms);
+    sched.stop();
+    CHECK(count["e0"] >= 3);
+    CHECK(count["e1"] <= 1);
+  }
+
+  TEST_CASE("endpoints that cannot be prepared report Internal instead of vanishing") {
+    asio::io_context io;
+    auto eps = endpoints(1, 1, 50ms);
+    eps[0].http.url = "gopher://nope/";
+    config::Endpoint dns;
+    dns.name = core::EndpointId("dns");
+    dns.kind = config::ProbeKind::Dns;
+    dns.interval = 50ms;
+    eps.push_back(dns);
+    int internal = 0, external = 0;
+    SchedulerOptions opts;
+    opts.external_probe = [&](const config::Endpoint& ep, Prober::Completion done) {
+      ++external;
+      ProbeResult r;
+      r.endpoint = ep.name;
+      asio::post(io, [d = std::move(done), r]() mutable { d(std::move(r)); });
+    };
+    Scheduler sched(io, eps, opts, [&](const ProbeResult& r) {
+      if (r.outcome.reason == ProbeReason::Internal) ++internal;
+    });
+    CHECK(sched.errors().size() == 1);
+    sched.start();
+    io.run_for(200ms);
+    sched.stop();
+    CHECK(internal >= 1);
+    CHECK(external >= 1);
+  }
+
+  TEST_CASE("destroying a running scheduler stops every callback") {
+    asio::io_context io;
+    HostileOptions silent;
+    silent.mode = HostileMode::Silent;
+    HostileServer server(io, silent);
+    int results = 0;
+    {
+      Scheduler sched(io, endpoints(server.port(), 5, 20ms, 5s), {},
+                      [&](const ProbeResult&) { ++results; });
+      sched.start();
+      io.run_for(100ms);
+    }
+    io.run_for(100ms);
+    CHECK(results == 0);
+  }
+}
