@@ -185,7 +185,11 @@ AresChannel::AresChannel(asio::io_context& io, const AresChannelOptions& options
   opts.tries = std::max(1, options.tries);
   opts.sock_state_cb = &Impl::on_sock_state;
   opts.sock_state_cb_data = impl_.get();
-  const int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_SOCK_STATE_CB;
+  int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_SOCK_STATE_CB;
+  if (options.receive_buffer_bytes > 0) {
+    opts.socket_receive_buffer_size = options.receive_buffer_bytes;
+    mask |= ARES_OPT_SOCK_RCVBUF;
+  }
   int rc = ares_init_options(&impl_->channel, &opts, mask);
   if (rc != ARES_SUCCESS) {
     impl_->channel = nullptr;
