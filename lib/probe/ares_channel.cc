@@ -70,6 +70,8 @@ struct AresChannel::Impl {
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
   std::unordered_map<int, std::shared_ptr<Watch>> watches;
   std::size_t in_flight = 0;
+  std::chrono::milliseconds timeout{};  // per try, as given to c-ares
+  int tries = 1;
 
   struct SendContext {
     Impl* impl;
@@ -137,9 +139,18 @@ struct AresChannel::Impl {
     });
   }
 
+  // ares_timeout walks every query in flight (c-ares 1.18), so it is not called on every event.
+  // With one try per query, an armed timer is never too late after I/O: replies only remove
+  // queries, a TCP retry after truncation gets a later deadline, and send() checks new queries.
+  // With more tries a retry can get an earlier deadline than the armed one, so ask c-ares.
   void process(int read_fd, int write_fd) {
     ares_process_fd(channel, read_fd, write_fd);
-    rearm_timer();
+    if (!timer_armed || tries > 1) rearm_timer();
+  }
+
+  void after_send() {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    if (!timer_armed || deadline < timer_deadline) rearm_timer();
   }
 
   // Arms the timer for c-ares' next timeout unless it is already armed for an earlier instant.
@@ -183,6 +194,8 @@ AresChannel::AresChannel(asio::io_context& io, const AresChannelOptions& options
   if (options.raw_replies) opts.flags |= ARES_FLAG_NOCHECKRESP;
   opts.timeout = static_cast<int>(std::max<std::int64_t>(1, options.timeout.count()));
   opts.tries = std::max(1, options.tries);
+  impl_->timeout = std::chrono::milliseconds(opts.timeout);
+  impl_->tries = opts.tries;
   opts.sock_state_cb = &Impl::on_sock_state;
   opts.sock_state_cb_data = impl_.get();
   int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_SOCK_STATE_CB;
@@ -211,7 +224,7 @@ void AresChannel::send(std::span<const std::uint8_t> query, SendCallback callbac
   ++impl_->in_flight;
   // ares_send may call on_reply before it returns (e.g. no usable server); on_reply owns ctx.
   ares_send(impl_->channel, query.data(), static_cast<int>(query.size()), &Impl::on_reply, ctx);
-  impl_->rearm_timer();
+  impl_->after_send();
 }
 
 std::size_t AresChannel::in_flight() const { return impl_->in_flight; }

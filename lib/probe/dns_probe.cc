@@ -548,6 +548,13 @@ struct DnsProber::Impl : std::enable_shared_from_this<Impl> {
         self->finish(std::move(p), {ProbeReason::ResolveError, "resolve " + host + ": " + r.detail});
         return;
       }
+      // The query gets the channel's full timeout; a lookup that already used it all ends here.
+      if (core::Clock::now() - p->started >= p->timeout) {
+        self->finish(std::move(p), {ProbeReason::Timeout, "resolving " + host + " took longer than " +
+                                                              std::to_string(p->timeout.count()) +
+                                                              "ms"});
+        return;
+      }
       self->send(std::move(p), r.addresses.front());
     });
   }
