@@ -215,7 +215,9 @@ BindServer::~BindServer() {
   if (std::getenv("FAILOVERD_KEEP_BIND_DIR") == nullptr) fs::remove_all(dir_, ec);
 }
 
-std::string BindServer::address() const { return "127.0.0.1:" + std::to_string(port_); }
+std::string BindServer::address() const {
+  return "127.0.0.1:" + std::to_string(port_);
+}
 
 std::string BindServer::log() const {
   std::ifstream in(dir_ + "/named.log");

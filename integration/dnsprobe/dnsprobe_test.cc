@@ -186,7 +186,8 @@ TEST_SUITE("integration.dnsprobe") {
     std::optional<ProbeResult> result;
     const auto t0 = std::chrono::steady_clock::now();
     prober.start(e, [&](ProbeResult r) { result = std::move(r); });
-    REQUIRE(run_until(io, [&] { return result.has_value(); }, 3000ms));
+    REQUIRE(run_until(
+        io, [&] { return result.has_value(); }, 3000ms));
     const auto waited = std::chrono::steady_clock::now() - t0;
     CHECK(result->outcome.reason == ProbeReason::Timeout);
     CHECK(waited >= 290ms);
@@ -229,7 +230,8 @@ TEST_SUITE("integration.dnsprobe") {
         });
       }
     }
-    REQUIRE(run_until(io, [&] { return done == 2 * kEach; }, 20000ms));
+    REQUIRE(run_until(
+        io, [&] { return done == 2 * kEach; }, 20000ms));
     CHECK_MESSAGE(ok == 2 * kEach, last_failure);
     CHECK(prober.channels() == 2);
   }
@@ -252,7 +254,8 @@ TEST_SUITE("integration.dnsprobe") {
     CHECK(result->outcome.reason == ProbeReason::ResolveError);
   }
 
-  TEST_CASE("the resolver resolves through BIND and a second lookup within the TTL sends no query") {
+  TEST_CASE(
+      "the resolver resolves through BIND and a second lookup within the TTL sends no query") {
     asio::io_context io;
     probe::Resolver resolver(io, {.servers = bind9().address()});
     std::optional<probe::Resolution> got;

@@ -227,23 +227,29 @@ void AresChannel::send(std::span<const std::uint8_t> query, SendCallback callbac
   impl_->after_send();
 }
 
-std::size_t AresChannel::in_flight() const { return impl_->in_flight; }
+std::size_t AresChannel::in_flight() const {
+  return impl_->in_flight;
+}
 
-std::size_t AresChannel::watched_sockets() const { return impl_->watches.size(); }
+std::size_t AresChannel::watched_sockets() const {
+  return impl_->watches.size();
+}
 
 std::vector<std::uint8_t> make_query(std::string_view name, int type, bool recursion_desired) {
   init_library();
   const std::string n(name);
   unsigned char* buf = nullptr;
   int len = 0;
-  const int rc = ares_create_query(n.c_str(), C_IN, type, 0, recursion_desired ? 1 : 0, &buf,
-                                   &len, 0);
+  const int rc =
+      ares_create_query(n.c_str(), C_IN, type, 0, recursion_desired ? 1 : 0, &buf, &len, 0);
   std::vector<std::uint8_t> out;
   if (rc == ARES_SUCCESS && buf != nullptr && len > 0) out.assign(buf, buf + len);
   if (buf != nullptr) ares_free_string(buf);
   return out;
 }
 
-std::string ares_status_text(int status) { return ares_strerror(status); }
+std::string ares_status_text(int status) {
+  return ares_strerror(status);
+}
 
 }  // namespace failoverd::probe

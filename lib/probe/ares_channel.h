@@ -56,7 +56,8 @@ class AresChannel {
   AresChannel(const AresChannel&) = delete;
   AresChannel& operator=(const AresChannel&) = delete;
 
-  // Sends one DNS query message (see make_query); c-ares sets the id. The callback runs exactly once.
+  // Sends one DNS query message (see make_query); c-ares sets the id. The callback runs exactly
+  // once.
   void send(std::span<const std::uint8_t> query, SendCallback callback);
 
   // Queries sent and not completed yet.

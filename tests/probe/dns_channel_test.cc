@@ -145,7 +145,8 @@ TEST_SUITE("probe.dns.channel") {
     const auto t0 = std::chrono::steady_clock::now();
     prober.start(dns_endpoint("127.0.0.1", server.port(), {}, 200ms),
                  [&](ProbeResult r) { result = std::move(r); });
-    REQUIRE(run_until(io, [&] { return result.has_value(); }, 3000ms));
+    REQUIRE(run_until(
+        io, [&] { return result.has_value(); }, 3000ms));
     const auto waited = std::chrono::steady_clock::now() - t0;
     CHECK(result->outcome.reason == ProbeReason::Timeout);
     CHECK(result->detail == "no reply within 200ms");
