@@ -4,12 +4,14 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/udp.hpp>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <sstream>
 #include <thread>
 
 #include "bind_server.h"
+#include "probe/ares_channel.h"
 #include "probe/dns_probe.h"
 #include "probe/resolver.h"
 
@@ -85,6 +87,14 @@ int wait_for_log(const std::string& needle, int want, std::chrono::milliseconds 
   while (n < want && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(20ms);
     n = bind9().count_log_lines(needle);
+  }
+  return n;
+}
+
+std::size_t open_fds() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    ++n;
   }
   return n;
 }
@@ -193,6 +203,28 @@ TEST_SUITE("integration.dnsprobe") {
     CHECK(waited >= 290ms);
     CHECK(waited <= 300ms + 500ms);
     CHECK(result->outcome.latency >= 290ms);
+  }
+
+  TEST_CASE("c-ares keeps its sockets: none is left watched or open after TCP queries end") {
+    asio::io_context io;
+    asio::ip::udp::socket warm_up(io, {asio::ip::address_v4::loopback(), 0});  // the reactor's fds
+    const std::size_t fds_before = open_fds();
+    {
+      probe::AresChannel channel(io, {.servers = bind9().address(), .tcp = true});
+      const auto query = probe::make_query("www.example.test", 1, false);
+      int replies = 0;
+      for (int round = 0; round < 20; ++round) {  // a fresh connection each round
+        channel.send(query, [&](int status, std::span<const std::uint8_t> reply) {
+          if (status == probe::ares_status::kSuccess && !reply.empty()) ++replies;
+        });
+        REQUIRE(run_until(io, [&] { return replies == round + 1; }));
+        REQUIRE(run_until(io, [&] { return channel.watched_sockets() == 0; }));
+      }
+      CHECK(channel.in_flight() == 0);
+    }
+    io.restart();
+    io.poll();  // handlers of released descriptors
+    CHECK(open_fds() == fds_before);
   }
 
   TEST_CASE("a closed TCP port is Refused") {
