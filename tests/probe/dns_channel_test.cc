@@ -4,6 +4,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
+#include <memory>
 #include <optional>
 
 #include "probe/dns_probe.h"
@@ -23,8 +24,9 @@ class FakeDnsServer {
  public:
   enum class Mode { Answer, Silent, Malformed };
 
-  FakeDnsServer(asio::io_context& io, Mode mode)
-      : mode_(mode), socket_(io, udp::endpoint(asio::ip::address_v4::loopback(), 0)) {
+  FakeDnsServer(asio::io_context& io, Mode mode,
+                asio::ip::address address = asio::ip::address_v4::loopback())
+      : mode_(mode), socket_(io, udp::endpoint(address, 0)) {
     receive();
   }
   std::uint16_t port() const { return socket_.local_endpoint().port(); }
@@ -113,6 +115,28 @@ TEST_SUITE("probe.dns.channel") {
     CHECK(result->outcome.latency < 1s);
     CHECK(server.queries == 1);
     CHECK(prober.in_flight() == 0);
+  }
+
+  TEST_CASE("a server on ::1 is probed over IPv6, with or without brackets") {
+    asio::io_context io;
+    std::unique_ptr<FakeDnsServer> server;
+    try {
+      server = std::make_unique<FakeDnsServer>(io, FakeDnsServer::Mode::Answer,
+                                               asio::ip::address_v6::loopback());
+    } catch (const boost::system::system_error&) {
+      MESSAGE("no IPv6 loopback here; skipped");
+      return;
+    }
+    DnsProber prober(io);
+    for (const char* host : {"::1", "[::1]"}) {
+      std::optional<ProbeResult> result;
+      prober.start(dns_endpoint(host, server->port(), {"192.0.2.1"}),
+                   [&](ProbeResult r) { result = std::move(r); });
+      REQUIRE(run_until(io, [&] { return result.has_value(); }));
+      CHECK_MESSAGE(result->outcome.reason == ProbeReason::Ok, result->detail);
+    }
+    CHECK(server->queries == 2);
+    CHECK(prober.channels() == 1);
   }
 
   TEST_CASE("a wrong expected answer is a mismatch") {
