@@ -41,9 +41,20 @@ gone-ttl 1 IN A   192.0.2.42
 tcp      IN A     192.0.2.43
 )";
 
+// 24 TXT records of 60 characters: the answer does not fit a 512-byte UDP reply.
+std::string zone_with_big_rrset() {
+  std::string zone = kExampleZone;
+  for (int i = 0; i < 24; ++i) {
+    const std::string n = std::to_string(100 + i);
+    zone += "big IN TXT \"record-" + n + "-" + std::string(49, 'x') + "\"\n";
+  }
+  return zone;
+}
+
 // One named for every test case; started on first use, stopped (by PID) at exit.
 BindServer& bind9() {
-  static BindServer server({{"example.test", kExampleZone}, {"broken.test", "not a zone file\n"}});
+  static BindServer server(
+      {{"example.test", zone_with_big_rrset()}, {"broken.test", "not a zone file\n"}});
   return server;
 }
 
@@ -185,6 +196,14 @@ TEST_SUITE("integration.dnsprobe") {
       rest >> flags;
     }
     CHECK_MESSAGE(flags.find('T') != std::string::npos, flags);
+  }
+
+  TEST_CASE("a truncated UDP answer is retried over TCP") {
+    const std::string last = "record-123-" + std::string(49, 'x');
+    const auto r = probe_once(dns_endpoint("big.example.test", "TXT", {last}));
+    CHECK_MESSAGE(r.outcome.reason == ProbeReason::Ok, r.detail);
+    CHECK(r.detail == "NOERROR, 24 answers");
+    CHECK(wait_for_log(query_line("big.example.test", "TXT"), 2) == 2);  // UDP, then TCP
   }
 
   TEST_CASE("a UDP port where nothing answers times out within the timeout plus slack") {
