@@ -22,6 +22,11 @@ namespace asio = boost::asio;
 using core::ProbeReason;
 using probe::ProbeResult;
 using namespace std::chrono_literals;
+// Sockets on the io_context's own executor: any_io_executor trips GCC 12's -Wnull-dereference
+// inside Boost 1.81 at -O2.
+using Executor = asio::io_context::executor_type;
+using UdpSocket = asio::basic_datagram_socket<asio::ip::udp, Executor>;
+using TcpAcceptor = asio::basic_socket_acceptor<asio::ip::tcp, Executor>;
 
 constexpr const char* kExampleZone = R"($TTL 300
 @        IN SOA   ns1.example.test. hostmaster.example.test. 2024010101 3600 600 86400 60
@@ -208,7 +213,7 @@ TEST_SUITE("integration.dnsprobe") {
 
   TEST_CASE("a UDP port where nothing answers times out within the timeout plus slack") {
     asio::io_context io;
-    asio::ip::udp::socket silent(io, {asio::ip::address_v4::loopback(), 0});  // never read
+    UdpSocket silent(io.get_executor(), {asio::ip::address_v4::loopback(), 0});  // never read
     auto e = dns_endpoint("www.example.test", "A", {}, 300ms);
     e.dns.server.port = silent.local_endpoint().port();
     probe::DnsProber prober(io);
@@ -226,7 +231,8 @@ TEST_SUITE("integration.dnsprobe") {
 
   TEST_CASE("c-ares keeps its sockets: none is left watched or open after TCP queries end") {
     asio::io_context io;
-    asio::ip::udp::socket warm_up(io, {asio::ip::address_v4::loopback(), 0});  // the reactor's fds
+    UdpSocket warm_up(io.get_executor(),
+                      {asio::ip::address_v4::loopback(), 0});  // the reactor's fds
     const std::size_t fds_before = open_fds();
     {
       probe::AresChannel channel(io, {.servers = bind9().address(), .tcp = true});
@@ -250,7 +256,7 @@ TEST_SUITE("integration.dnsprobe") {
     asio::io_context io;
     std::uint16_t port = 0;
     {
-      asio::ip::tcp::acceptor a(io, {asio::ip::address_v4::loopback(), 0});
+      TcpAcceptor a(io.get_executor(), {asio::ip::address_v4::loopback(), 0});
       port = a.local_endpoint().port();
     }
     auto e = dns_endpoint("www.example.test", "A");

@@ -3,9 +3,9 @@
 #include <ares.h>
 #include <ares_nameser.h>
 
+#include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <mutex>
 #include <stdexcept>
 #include <unordered_map>
@@ -31,6 +31,11 @@ namespace {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
+// The io_context's own executor rather than any_io_executor: no type erasure on every wait.
+using Executor = asio::io_context::executor_type;
+using Descriptor = asio::posix::basic_stream_descriptor<Executor>;
+using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
+                                         asio::wait_traits<std::chrono::steady_clock>, Executor>;
 
 void init_library() {
   static std::once_flag once;
@@ -44,8 +49,8 @@ void init_library() {
 // One socket c-ares asked us to watch. Shared with the pending wait handlers, which may run after
 // c-ares closed the socket (alive == false then; the handler must not touch the channel).
 struct Watch {
-  Watch(asio::io_context& io, int descriptor) : sd(io), fd(descriptor) {}
-  asio::posix::stream_descriptor sd;
+  Watch(asio::io_context& io, int descriptor) : sd(io.get_executor()), fd(descriptor) {}
+  Descriptor sd;
   int fd;
   bool want_read = false;
   bool want_write = false;
@@ -57,11 +62,11 @@ struct Watch {
 }  // namespace
 
 struct AresChannel::Impl {
-  explicit Impl(asio::io_context& context) : io(context), timer(context) {}
+  explicit Impl(asio::io_context& context) : io(context), timer(context.get_executor()) {}
 
   asio::io_context& io;
   ares_channel channel = nullptr;
-  asio::steady_timer timer;
+  Timer timer;
   // The timer's current wait; a completed handler of an older wait does nothing.
   std::uint64_t timer_generation = 0;
   bool timer_armed = false;
@@ -113,8 +118,8 @@ struct AresChannel::Impl {
     std::shared_ptr<Watch> w = it->second;
     w->want_read = readable;
     w->want_write = writable;
-    if (readable && !w->reading) arm(w, asio::posix::stream_descriptor::wait_read);
-    if (writable && !w->writing) arm(w, asio::posix::stream_descriptor::wait_write);
+    if (readable && !w->reading) arm(w, Descriptor::wait_read);
+    if (writable && !w->writing) arm(w, Descriptor::wait_write);
   }
 
   static void forget(Watch& w) {
@@ -125,8 +130,8 @@ struct AresChannel::Impl {
     if (w.sd.is_open()) static_cast<void>(w.sd.release());
   }
 
-  void arm(const std::shared_ptr<Watch>& w, asio::posix::stream_descriptor::wait_type type) {
-    const bool read = type == asio::posix::stream_descriptor::wait_read;
+  void arm(const std::shared_ptr<Watch>& w, Descriptor::wait_type type) {
+    const bool read = type == Descriptor::wait_read;
     (read ? w->reading : w->writing) = true;
     w->sd.async_wait(type, [this, w, read, type](const error_code& ec) {
       (read ? w->reading : w->writing) = false;

@@ -18,6 +18,9 @@ namespace asio = boost::asio;
 using asio::ip::udp;
 using core::ProbeReason;
 using namespace std::chrono_literals;
+// Sockets on the io_context's own executor: any_io_executor trips GCC 12's -Wnull-dereference
+// inside Boost 1.81 at -O2.
+using UdpSocket = asio::basic_datagram_socket<udp, asio::io_context::executor_type>;
 
 // Answers every query on 127.0.0.1:<port> according to its mode.
 class FakeDnsServer {
@@ -26,7 +29,7 @@ class FakeDnsServer {
 
   FakeDnsServer(asio::io_context& io, Mode mode,
                 asio::ip::address address = asio::ip::address_v4::loopback())
-      : mode_(mode), socket_(io, udp::endpoint(address, 0)) {
+      : mode_(mode), socket_(io.get_executor(), udp::endpoint(address, 0)) {
     receive();
   }
   std::uint16_t port() const { return socket_.local_endpoint().port(); }
@@ -61,7 +64,7 @@ class FakeDnsServer {
   }
 
   Mode mode_;
-  udp::socket socket_;
+  UdpSocket socket_;
   udp::endpoint peer_;
   std::array<std::uint8_t, 512> buf_{};
 };
@@ -93,7 +96,7 @@ bool run_until(asio::io_context& io, Pred pred, std::chrono::milliseconds limit 
 
 // A UDP port on loopback that nobody listens on (bound, then closed).
 std::uint16_t closed_udp_port(asio::io_context& io) {
-  udp::socket s(io, udp::endpoint(asio::ip::address_v4::loopback(), 0));
+  UdpSocket s(io.get_executor(), udp::endpoint(asio::ip::address_v4::loopback(), 0));
   return s.local_endpoint().port();
 }
 
