@@ -3,9 +3,9 @@
 #include <ares.h>
 #include <ares_nameser.h>
 
+#include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <mutex>
 #include <stdexcept>
 #include <unordered_map>
@@ -31,6 +31,11 @@ namespace {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
+// The io_context's own executor rather than any_io_executor: no type erasure on every wait.
+using Executor = asio::io_context::executor_type;
+using Descriptor = asio::posix::basic_stream_descriptor<Executor>;
+using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
+                                         asio::wait_traits<std::chrono::steady_clock>, Executor>;
 
 void init_library() {
   static std::once_flag once;
@@ -44,8 +49,8 @@ void init_library() {
 // One socket c-ares asked us to watch. Shared with the pending wait handlers, which may run after
 // c-ares closed the socket (alive == false then; the handler must not touch the channel).
 struct Watch {
-  Watch(asio::io_context& io, int descriptor) : sd(io), fd(descriptor) {}
-  asio::posix::stream_descriptor sd;
+  Watch(asio::io_context& io, int descriptor) : sd(io.get_executor()), fd(descriptor) {}
+  Descriptor sd;
   int fd;
   bool want_read = false;
   bool want_write = false;
@@ -57,11 +62,11 @@ struct Watch {
 }  // namespace
 
 struct AresChannel::Impl {
-  explicit Impl(asio::io_context& context) : io(context), timer(context) {}
+  explicit Impl(asio::io_context& context) : io(context), timer(context.get_executor()) {}
 
   asio::io_context& io;
   ares_channel channel = nullptr;
-  asio::steady_timer timer;
+  Timer timer;
   // The timer's current wait; a completed handler of an older wait does nothing.
   std::uint64_t timer_generation = 0;
   bool timer_armed = false;
@@ -70,6 +75,8 @@ struct AresChannel::Impl {
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
   std::unordered_map<int, std::shared_ptr<Watch>> watches;
   std::size_t in_flight = 0;
+  std::chrono::milliseconds timeout{};  // per try, as given to c-ares
+  int tries = 1;
 
   struct SendContext {
     Impl* impl;
@@ -111,8 +118,8 @@ struct AresChannel::Impl {
     std::shared_ptr<Watch> w = it->second;
     w->want_read = readable;
     w->want_write = writable;
-    if (readable && !w->reading) arm(w, asio::posix::stream_descriptor::wait_read);
-    if (writable && !w->writing) arm(w, asio::posix::stream_descriptor::wait_write);
+    if (readable && !w->reading) arm(w, Descriptor::wait_read);
+    if (writable && !w->writing) arm(w, Descriptor::wait_write);
   }
 
   static void forget(Watch& w) {
@@ -123,8 +130,8 @@ struct AresChannel::Impl {
     if (w.sd.is_open()) static_cast<void>(w.sd.release());
   }
 
-  void arm(const std::shared_ptr<Watch>& w, asio::posix::stream_descriptor::wait_type type) {
-    const bool read = type == asio::posix::stream_descriptor::wait_read;
+  void arm(const std::shared_ptr<Watch>& w, Descriptor::wait_type type) {
+    const bool read = type == Descriptor::wait_read;
     (read ? w->reading : w->writing) = true;
     w->sd.async_wait(type, [this, w, read, type](const error_code& ec) {
       (read ? w->reading : w->writing) = false;
@@ -137,9 +144,18 @@ struct AresChannel::Impl {
     });
   }
 
+  // ares_timeout walks every query in flight (c-ares 1.18), so it is not called on every event.
+  // With one try per query, an armed timer is never too late after I/O: replies only remove
+  // queries, a TCP retry after truncation gets a later deadline, and send() checks new queries.
+  // With more tries a retry can get an earlier deadline than the armed one, so ask c-ares.
   void process(int read_fd, int write_fd) {
     ares_process_fd(channel, read_fd, write_fd);
-    rearm_timer();
+    if (!timer_armed || tries > 1) rearm_timer();
+  }
+
+  void after_send() {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    if (!timer_armed || deadline < timer_deadline) rearm_timer();
   }
 
   // Arms the timer for c-ares' next timeout unless it is already armed for an earlier instant.
@@ -183,9 +199,15 @@ AresChannel::AresChannel(asio::io_context& io, const AresChannelOptions& options
   if (options.raw_replies) opts.flags |= ARES_FLAG_NOCHECKRESP;
   opts.timeout = static_cast<int>(std::max<std::int64_t>(1, options.timeout.count()));
   opts.tries = std::max(1, options.tries);
+  impl_->timeout = std::chrono::milliseconds(opts.timeout);
+  impl_->tries = opts.tries;
   opts.sock_state_cb = &Impl::on_sock_state;
   opts.sock_state_cb_data = impl_.get();
-  const int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_SOCK_STATE_CB;
+  int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_SOCK_STATE_CB;
+  if (options.receive_buffer_bytes > 0) {
+    opts.socket_receive_buffer_size = options.receive_buffer_bytes;
+    mask |= ARES_OPT_SOCK_RCVBUF;
+  }
   int rc = ares_init_options(&impl_->channel, &opts, mask);
   if (rc != ARES_SUCCESS) {
     impl_->channel = nullptr;
@@ -207,26 +229,32 @@ void AresChannel::send(std::span<const std::uint8_t> query, SendCallback callbac
   ++impl_->in_flight;
   // ares_send may call on_reply before it returns (e.g. no usable server); on_reply owns ctx.
   ares_send(impl_->channel, query.data(), static_cast<int>(query.size()), &Impl::on_reply, ctx);
-  impl_->rearm_timer();
+  impl_->after_send();
 }
 
-std::size_t AresChannel::in_flight() const { return impl_->in_flight; }
+std::size_t AresChannel::in_flight() const {
+  return impl_->in_flight;
+}
 
-std::size_t AresChannel::watched_sockets() const { return impl_->watches.size(); }
+std::size_t AresChannel::watched_sockets() const {
+  return impl_->watches.size();
+}
 
 std::vector<std::uint8_t> make_query(std::string_view name, int type, bool recursion_desired) {
   init_library();
   const std::string n(name);
   unsigned char* buf = nullptr;
   int len = 0;
-  const int rc = ares_create_query(n.c_str(), C_IN, type, 0, recursion_desired ? 1 : 0, &buf,
-                                   &len, 0);
+  const int rc =
+      ares_create_query(n.c_str(), C_IN, type, 0, recursion_desired ? 1 : 0, &buf, &len, 0);
   std::vector<std::uint8_t> out;
   if (rc == ARES_SUCCESS && buf != nullptr && len > 0) out.assign(buf, buf + len);
   if (buf != nullptr) ares_free_string(buf);
   return out;
 }
 
-std::string ares_status_text(int status) { return ares_strerror(status); }
+std::string ares_status_text(int status) {
+  return ares_strerror(status);
+}
 
 }  // namespace failoverd::probe

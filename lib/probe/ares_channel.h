@@ -33,6 +33,10 @@ struct AresChannelOptions {
   // Hand every reply to the caller whatever its rcode (ARES_FLAG_NOCHECKRESP). Without it c-ares
   // treats SERVFAIL/REFUSED/NOTIMP as a server failure and tries the next server.
   bool raw_replies = true;
+  // SO_RCVBUF of c-ares' sockets (capped by net.core.rmem_max). Replies to a burst of queries
+  // sent in one loop turn queue here until the loop reads them; the kernel default (~208 KiB,
+  // about 200 small datagrams) drops some of them. 0: the kernel default.
+  int receive_buffer_bytes = 1 << 20;
 };
 
 // A name-server channel. Create, use and destroy on the thread that runs the io_context.
@@ -52,7 +56,8 @@ class AresChannel {
   AresChannel(const AresChannel&) = delete;
   AresChannel& operator=(const AresChannel&) = delete;
 
-  // Sends one DNS query message (see make_query); c-ares sets the id. The callback runs exactly once.
+  // Sends one DNS query message (see make_query); c-ares sets the id. The callback runs exactly
+  // once.
   void send(std::span<const std::uint8_t> query, SendCallback callback);
 
   // Queries sent and not completed yet.

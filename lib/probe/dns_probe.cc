@@ -40,9 +40,9 @@ constexpr std::array<TypeName, 7> kTypes{{{kTypeA, "A"},
                                           {kTypeNs, "NS"},
                                           {kTypeMx, "MX"}}};
 
-constexpr std::array<std::string_view, 11> kRcodes{
-    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED",
-    "YXDOMAIN", "YXRRSET", "NXRRSET",  "NOTAUTH",  "NOTZONE"};
+constexpr std::array<std::string_view, 11> kRcodes{"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+                                                   "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
+                                                   "NXRRSET", "NOTAUTH", "NOTZONE"};
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -253,7 +253,9 @@ bool value_matches(std::uint16_t type, std::string_view value, std::string_view 
   }
 }
 
-std::string ms_text(std::chrono::milliseconds d) { return std::to_string(d.count()) + "ms"; }
+std::string ms_text(std::chrono::milliseconds d) {
+  return std::to_string(d.count()) + "ms";
+}
 
 }  // namespace
 
@@ -368,13 +370,13 @@ DnsVerdict classify_dns_reply(std::span<const std::uint8_t> message,
       }
       got += (shown++ == 0 ? "" : ", ") + rec.value;
     }
-    return {ProbeReason::DnsAnswerMismatch, dns_type_name(*type) + " \"" + expected +
-                                                "\" not in answer (got: " +
-                                                (got.empty() ? "none" : got) + ")"};
+    return {ProbeReason::DnsAnswerMismatch,
+            dns_type_name(*type) + " \"" + expected +
+                "\" not in answer (got: " + (got.empty() ? "none" : got) + ")"};
   }
   const auto n = reply->answers.size();
-  return {ProbeReason::Ok,
-          dns_rcode_name(reply->rcode) + ", " + std::to_string(n) + (n == 1 ? " answer" : " answers")};
+  return {ProbeReason::Ok, dns_rcode_name(reply->rcode) + ", " + std::to_string(n) +
+                               (n == 1 ? " answer" : " answers")};
 }
 
 DnsVerdict classify_ares_status(int status, const config::DnsCheck& check,
@@ -388,8 +390,8 @@ DnsVerdict classify_ares_status(int status, const config::DnsCheck& check,
               "rcode " + dns_rcode_name(rcode) + ", expected " + dns_rcode_name(*want)};
     }
     if (!check.expect_answer.empty()) {
-      return {ProbeReason::DnsAnswerMismatch, "empty answer, expected \"" +
-                                                  check.expect_answer.front() + "\""};
+      return {ProbeReason::DnsAnswerMismatch,
+              "empty answer, expected \"" + check.expect_answer.front() + "\""};
     }
     return {ProbeReason::Ok, dns_rcode_name(rcode) + ", 0 answers"};
   };
@@ -424,8 +426,7 @@ DnsVerdict classify_ares_status(int status, const config::DnsCheck& check,
 // The prober
 
 struct DnsProber::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::io_context& context, Resolver* r, Options o)
-      : io(context), resolver(r), options(o) {}
+  Impl(asio::io_context& context, Resolver* r, Options o) : io(context), resolver(r), options(o) {}
 
   // What one probe needs after start() returned.
   struct Probe {
@@ -451,13 +452,14 @@ struct DnsProber::Impl : std::enable_shared_from_this<Impl> {
     result.outcome.reason = verdict.reason;
     result.outcome.latency = core::Clock::now() - p->started;
     result.detail = std::move(verdict.detail);
-    asio::post(io, [weak = weak_from_this(), p = std::move(p), result = std::move(result)]() mutable {
-      auto self = weak.lock();
-      if (!self) return;
-      --self->in_flight;
-      auto done = std::move(p->done);
-      done(std::move(result));
-    });
+    asio::post(io,
+               [weak = weak_from_this(), p = std::move(p), result = std::move(result)]() mutable {
+                 auto self = weak.lock();
+                 if (!self) return;
+                 --self->in_flight;
+                 auto done = std::move(p->done);
+                 done(std::move(result));
+               });
   }
 
   AresChannel& channel_for(const asio::ip::address& address, std::uint16_t port, bool tcp,
@@ -514,7 +516,8 @@ struct DnsProber::Impl : std::enable_shared_from_this<Impl> {
 
     const auto type = dns_type_from_name(p->check.query_type);
     if (!type) {
-      finish(std::move(p), {ProbeReason::Internal, "unsupported query_type " + endpoint.dns.query_type});
+      finish(std::move(p),
+             {ProbeReason::Internal, "unsupported query_type " + endpoint.dns.query_type});
       return;
     }
     if (!dns_rcode_from_name(p->check.expect_rcode)) {
@@ -524,7 +527,8 @@ struct DnsProber::Impl : std::enable_shared_from_this<Impl> {
     }
     p->query = make_query(p->check.query_name, *type, options.recursion_desired);
     if (p->query.empty()) {
-      finish(std::move(p), {ProbeReason::Internal, "invalid query_name " + endpoint.dns.query_name});
+      finish(std::move(p),
+             {ProbeReason::Internal, "invalid query_name " + endpoint.dns.query_name});
       return;
     }
     std::string host = p->check.server.host;
@@ -545,7 +549,15 @@ struct DnsProber::Impl : std::enable_shared_from_this<Impl> {
       auto self = weak.lock();
       if (!self) return;
       if (r.status != ResolveStatus::Ok || r.addresses.empty()) {
-        self->finish(std::move(p), {ProbeReason::ResolveError, "resolve " + host + ": " + r.detail});
+        self->finish(std::move(p),
+                     {ProbeReason::ResolveError, "resolve " + host + ": " + r.detail});
+        return;
+      }
+      // The query gets the channel's full timeout; a lookup that already used it all ends here.
+      if (core::Clock::now() - p->started >= p->timeout) {
+        self->finish(std::move(p),
+                     {ProbeReason::Timeout, "resolving " + host + " took longer than " +
+                                                std::to_string(p->timeout.count()) + "ms"});
         return;
       }
       self->send(std::move(p), r.addresses.front());
@@ -565,9 +577,13 @@ void DnsProber::start(const config::Endpoint& endpoint, Callback done) {
   impl_->start(endpoint, std::move(done));
 }
 
-std::size_t DnsProber::in_flight() const { return impl_->in_flight; }
+std::size_t DnsProber::in_flight() const {
+  return impl_->in_flight;
+}
 
-std::size_t DnsProber::channels() const { return impl_->channels.size(); }
+std::size_t DnsProber::channels() const {
+  return impl_->channels.size();
+}
 
 void start_dns_probe(DnsProber& prober, const config::Endpoint& endpoint,
                      std::function<void(ProbeResult)> done) {

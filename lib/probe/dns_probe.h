@@ -4,7 +4,10 @@
 //   probe::start_dns_probe(prober, endpoint, [](probe::ProbeResult r) { ... });
 //
 // The endpoint's `dns` check says what to ask (query_name, query_type), where (server host:port,
-// UDP or TCP) and what to expect (expect_rcode, expect_answer). `timeout` bounds the whole probe.
+// UDP or TCP) and what to expect (expect_rcode, expect_answer). `timeout` bounds the query (one
+// try, no retry: a lost datagram is a failed probe, as the next probe is the retry). A server given
+// by host name is first resolved (Resolver, cached per TTL); that lookup counts in the latency, and
+// the probe times out if it alone used the whole timeout. Latency: from start() to the reply.
 // Outcomes (core::ProbeReason):
 //   Ok                 the rcode is expect_rcode and every expected value is in the answer
 //   Timeout            no reply within the timeout

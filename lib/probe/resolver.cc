@@ -164,13 +164,13 @@ struct Resolver::Impl : std::enable_shared_from_this<Impl> {
   std::unique_ptr<AresChannel> channel;
 
   void deliver(std::vector<Callback> waiters, Resolution result) {
-    asio::post(io, [weak = weak_from_this(), waiters = std::move(waiters),
-                    result = std::move(result)]() {
-      for (const auto& done : waiters) {
-        if (weak.expired()) return;  // a callback destroyed the resolver
-        done(result);
-      }
-    });
+    asio::post(
+        io, [weak = weak_from_this(), waiters = std::move(waiters), result = std::move(result)]() {
+          for (const auto& done : waiters) {
+            if (weak.expired()) return;  // a callback destroyed the resolver
+            done(result);
+          }
+        });
   }
 
   void deliver_one(Callback done, Resolution result) {
@@ -217,9 +217,8 @@ struct Resolver::Impl : std::enable_shared_from_this<Impl> {
     std::vector<std::pair<bool, std::vector<std::uint8_t>>> queries_to_send;
     if (options.ipv4) queries_to_send.emplace_back(true, make_query(key, ns_t_a, true));
     if (options.ipv6) queries_to_send.emplace_back(false, make_query(key, ns_t_aaaa, true));
-    if (queries_to_send.empty() ||
-        std::any_of(queries_to_send.begin(), queries_to_send.end(),
-                    [](const auto& q) { return q.second.empty(); })) {
+    if (queries_to_send.empty() || std::any_of(queries_to_send.begin(), queries_to_send.end(),
+                                               [](const auto& q) { return q.second.empty(); })) {
       deliver(std::move(lookup->waiters),
               {ResolveStatus::Failed, {}, "invalid host name " + std::string(host), false});
       return;
@@ -295,10 +294,16 @@ void Resolver::resolve(std::string_view host, Callback done) {
   impl_->resolve(host, std::move(done));
 }
 
-std::uint64_t Resolver::queries_sent() const { return impl_->queries; }
+std::uint64_t Resolver::queries_sent() const {
+  return impl_->queries;
+}
 
-std::size_t Resolver::cache_size() const { return impl_->cache.size(); }
+std::size_t Resolver::cache_size() const {
+  return impl_->cache.size();
+}
 
-std::size_t Resolver::pending() const { return impl_->pending.size(); }
+std::size_t Resolver::pending() const {
+  return impl_->pending.size();
+}
 
 }  // namespace failoverd::probe

@@ -1,9 +1,10 @@
 // The DNS probe's pure pieces: names of types and rcodes, the reply parser, answer matching and
 // the classification of replies and c-ares statuses. No sockets.
+#include "probe/dns_probe.h"
+
 #include <doctest/doctest.h>
 
 #include "probe/ares_channel.h"
-#include "probe/dns_probe.h"
 #include "probe/dns_wire.h"
 
 namespace failoverd::probe {
@@ -59,7 +60,8 @@ TEST_SUITE("probe.dns") {
   }
 
   TEST_CASE("an A reply with a compressed owner name parses into addresses and TTLs") {
-    const auto msg = test::a_reply(42, "www.example.test.", 0, {{192, 0, 2, 1}, {192, 0, 2, 2}}, 30);
+    const auto msg =
+        test::a_reply(42, "www.example.test.", 0, {{192, 0, 2, 1}, {192, 0, 2, 2}}, 30);
     std::string error;
     const auto reply = parse_dns_reply(msg, &error);
     REQUIRE_MESSAGE(reply.has_value(), error);
@@ -91,7 +93,8 @@ TEST_SUITE("probe.dns") {
       CHECK(r->answers.at(0).value == "edge.example.test.");
     }
     SUBCASE("MX") {
-      const auto msg = one_record_reply(15, [](WireBuilder& w) { w.u16(10).name("mail.example.test."); });
+      const auto msg =
+          one_record_reply(15, [](WireBuilder& w) { w.u16(10).name("mail.example.test."); });
       const auto r = parse_dns_reply(msg);
       REQUIRE(r.has_value());
       CHECK(r->answers.at(0).value == "10 mail.example.test.");

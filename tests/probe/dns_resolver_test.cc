@@ -29,7 +29,7 @@ TEST_SUITE("probe.dns.resolver") {
     REQUIRE(hit != nullptr);
     CHECK(hit->addresses.at(0).to_string() == "192.0.2.1");
     CHECK(cache.find("a.test", t0 + 30s) == nullptr);  // expired at exactly the TTL
-    CHECK(cache.size() == 0);                         // and removed
+    CHECK(cache.size() == 0);                          // and removed
     CHECK(cache.find("b.test", t0) == nullptr);
   }
 

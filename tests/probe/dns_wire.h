@@ -45,7 +45,9 @@ class WireBuilder {
     for (char c : l) u8(static_cast<std::uint8_t>(c));
     return *this;
   }
-  WireBuilder& pointer(std::uint16_t offset) { return u16(static_cast<std::uint16_t>(0xC000 | offset)); }
+  WireBuilder& pointer(std::uint16_t offset) {
+    return u16(static_cast<std::uint16_t>(0xC000 | offset));
+  }
   WireBuilder& raw(std::initializer_list<std::uint8_t> v) {
     bytes.insert(bytes.end(), v.begin(), v.end());
     return *this;
@@ -56,7 +58,8 @@ class WireBuilder {
   }
   WireBuilder& question(std::string_view n, std::uint16_t type) { return name(n).u16(type).u16(1); }
   // Record header up to and including rdlength; the caller appends rdata.
-  WireBuilder& rr(std::string_view owner, std::uint16_t type, std::uint32_t ttl, std::uint16_t rdlen) {
+  WireBuilder& rr(std::string_view owner, std::uint16_t type, std::uint32_t ttl,
+                  std::uint16_t rdlen) {
     return name(owner).u16(type).u16(1).u32(ttl).u16(rdlen);
   }
   std::size_t size() const { return bytes.size(); }
