@@ -6,7 +6,13 @@
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((no_sanitize("function"))), apply_to = function)
+#endif
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>

@@ -276,7 +276,10 @@ VerifyResult verify(std::span<const std::uint8_t> wire, const Key& key,
     res.status = Status::Unsigned;
     return res;
   }
-  if (tsig_count != 1 || m.additional.back().type != dns::type::kTsig) return res;
+  if (tsig_count != 1 || m.additional.empty() ||
+      m.additional.back().type != dns::type::kTsig) {
+    return res;
+  }
   const dns::Rr& rr = m.additional.back();
   if (rr.klass != dns::klass::kAny || rr.ttl != 0) return res;
   auto fields = parse_rdata(rr.rdata);

@@ -159,6 +159,13 @@ TEST_SUITE("actuate.dns.tsig") {
     }
   }
 
+  TEST_CASE("a TSIG RR outside the additional section is malformed (fuzzer finding)") {
+    // Found by dns_wire_fuzz: one TSIG RR in the answer section and none in additional made
+    // verify() call back() on an empty vector.
+    auto crash = *tsig::base64_decode("E7EoAAABAAEAAgAAAAA/AAAAAAAAAAAAAAAAAAAA+v8AAAAAAAAAAAAAAAAAAAAAAAA=");
+    CHECK(tsig::verify(crash, nsupdate_key(), {}, 0).status == tsig::Status::Malformed);
+  }
+
   TEST_CASE("algorithm names and base64") {
     CHECK(tsig::parse_algorithm("HMAC-SHA256.") == tsig::Algorithm::HmacSha256);
     CHECK(tsig::parse_algorithm("hmac-sha1") == tsig::Algorithm::HmacSha1);
