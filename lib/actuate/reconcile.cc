@@ -282,10 +282,15 @@ void Reconciler::read_back(const LiveState& s, core::TimePoint now) {
     return;
   }
   bool unchanged = s.fence == expected_.fence && values_of(s.members) == values_of(expected_.members);
-  if (unchanged && write_status_ == WriteStatus::Unknown) {
-    // Not applied, and nothing else moved: the same CAS is safe to send again (A3).
-    emit(K::Retry, "write not applied; retrying the same compare-and-swap", w.generation,
-         attempt_ >= 3);
+  if (unchanged &&
+      (write_status_ == WriteStatus::Unknown || write_status_ == WriteStatus::Applied)) {
+    // Not applied, and nothing else moved: the same CAS is safe to send again (A3). NOERROR
+    // with no change is an unknown outcome too (W5), and suspicious: alert.
+    bool noerror = write_status_ == WriteStatus::Applied;
+    emit(K::Retry,
+         noerror ? "NOERROR but the target is unchanged; retrying the same compare-and-swap"
+                 : "write not applied; retrying the same compare-and-swap",
+         w.generation, noerror || attempt_ >= 3);
     schedule_write(w, expected_, backoff(now));
     return;
   }
@@ -343,9 +348,9 @@ void Reconciler::check(const LiveState& s, core::TimePoint now) {
     converged(s);  // first look: adopt what is there as the baseline
     return;
   }
-  lkg_ = s.members;
   if (live_values == *intended_) {
     known_fence_ = s.fence;
+    lkg_ = s.members;
     drift_reported_ = false;
     return;
   }

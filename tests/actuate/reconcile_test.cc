@@ -325,6 +325,31 @@ TEST_SUITE("actuate.dns.reconcile") {
     }
   }
 
+  TEST_CASE("W5: NOERROR with no change is an unknown outcome: alert, retry the same CAS later") {
+    auto r = started();
+    auto w = write_of(r, plan(5, {"198.51.100.20"}));
+    r.on_write(WriteResult{WriteStatus::Applied, "NOERROR", "NOERROR"}, kT0);
+    REQUIRE(r.poll(kT0));
+    r.on_read(ok(state({"192.0.2.10"}, Fence{5, "obs-b"})), kT0);
+    auto ev = r.take_events();
+    REQUIRE(has(ev, Kind::Retry));
+    CHECK(ev.back().alert);
+    CHECK_FALSE(has(ev, Kind::Applied));
+    auto again = r.poll(r.next_due());
+    REQUIRE(again);
+    CHECK(again->kind == ReconcileAction::Kind::Write);
+    CHECK(again->expected == w.expected);
+  }
+
+  TEST_CASE("drift does not become the last known good set") {
+    auto r = started();
+    auto t1 = kT0 + std::chrono::seconds(30);
+    REQUIRE(r.poll(t1));
+    r.on_read(ok(state({"192.0.2.99"}, Fence{5, "obs-b"})), t1);
+    REQUIRE(r.last_known_good());
+    CHECK(r.last_known_good()->front().value == "192.0.2.10");
+  }
+
   TEST_CASE("restore without a known good set is rejected with an alert") {
     act::Reconciler r(options(), 3);
     r.restore(kT0);
