@@ -2,6 +2,10 @@
 
 #include <doctest/doctest.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+
 namespace act = failoverd::actuate;
 namespace core = failoverd::core;
 using act::Fence;
@@ -348,6 +352,48 @@ TEST_SUITE("actuate.dns.reconcile") {
     r.on_read(ok(state({"192.0.2.99"}, Fence{5, "obs-b"})), t1);
     REQUIRE(r.last_known_good());
     CHECK(r.last_known_good()->front().value == "192.0.2.10");
+  }
+
+  TEST_CASE("reconcile_step performs the due operation with the actuator and feeds it back") {
+    // A hand-written fake target: holds a state and applies CAS writes.
+    class FakeTarget final : public act::Actuator {
+     public:
+      LiveState held = state({"192.0.2.10"}, Fence{5, "obs-b"});
+      int reads = 0;
+      int writes = 0;
+      std::string_view kind() const override { return "fake"; }
+      boost::asio::awaitable<ReadResult> read() override {
+        ++reads;
+        co_return ok(held);
+      }
+      boost::asio::awaitable<WriteResult> write(const core::Plan& p,
+                                                const LiveState& expected) override {
+        ++writes;
+        if (!(expected == held)) co_return WriteResult{WriteStatus::Conflict, "NXRRSET", "NXRRSET"};
+        held.members.clear();
+        for (const auto& m : p.members) held.members.push_back(LiveMember{m.value, 1});
+        held.fence = Fence{p.generation, "obs-a"};
+        co_return WriteResult{WriteStatus::Applied, "NOERROR", "NOERROR"};
+      }
+    };
+    FakeTarget target;
+    act::Reconciler r(options(), 9);
+    boost::asio::io_context io;
+    auto step = [&] {
+      auto f = boost::asio::co_spawn(io, act::reconcile_step(r, target), boost::asio::use_future);
+      io.restart();
+      io.run();
+      return f.get();
+    };
+    CHECK(step());  // first read
+    CHECK_FALSE(step());  // nothing due until the interval
+    r.set_desired(plan(5, {"198.51.100.20"}), core::Clock::now());
+    for (int i = 0; i < 10 && r.busy(); ++i) step();
+    CHECK_FALSE(r.busy());
+    CHECK(target.writes == 1);
+    CHECK(target.reads == 3);  // first look, fresh read before the write, read-back
+    CHECK(target.held.fence == Fence{6, "obs-a"});
+    CHECK(has(r.take_events(), Kind::Applied));
   }
 
   TEST_CASE("restore without a known good set is rejected with an alert") {
