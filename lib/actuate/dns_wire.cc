@@ -455,6 +455,10 @@ DecodeResult decode(std::span<const std::uint8_t> wire) {
 }
 
 std::optional<std::vector<std::uint8_t>> rdata_from_text(std::uint16_t t, std::string_view text) {
+  // inet_pton reads a C string: an embedded NUL would silently cut the value short.
+  if ((t == type::kA || t == type::kAaaa) && text.find('\0') != std::string_view::npos) {
+    return std::nullopt;
+  }
   if (t == type::kA) {
     std::array<unsigned char, 4> buf{};
     std::string s(text);

@@ -128,6 +128,8 @@ TEST_SUITE("actuate.dns.wire") {
           "2001:db8::1");
     CHECK_FALSE(dns::rdata_from_text(dns::type::kA, "192.0.2"));
     CHECK_FALSE(dns::rdata_from_text(dns::type::kA, "192.0.2.1 "));
+    CHECK_FALSE(dns::rdata_from_text(dns::type::kA, std::string_view("192.0.2.1\0junk", 14)));
+    CHECK_FALSE(dns::rdata_from_text(dns::type::kAaaa, std::string_view("::1\0junk", 8)));
     CHECK_FALSE(dns::rdata_from_text(dns::type::kSoa, "ns. admin. 1 2 3"));
     CHECK(dns::soa_serial(*dns::rdata_from_text(dns::type::kSoa, "a. b. 2026112301 1 2 3 4")) ==
           2026112301u);
