@@ -34,7 +34,9 @@ sockaddr_in loopback(std::uint16_t port) {
   return a;
 }
 
-sockaddr* as_sa(sockaddr_in* a) { return reinterpret_cast<sockaddr*>(a); }
+sockaddr* as_sa(sockaddr_in* a) {
+  return reinterpret_cast<sockaddr*>(a);
+}
 
 std::uint16_t bound_port(int fd) {
   sockaddr_in a{};
@@ -130,24 +132,37 @@ class BindServer final : public DnsServer {
     std::string d = dir_.string();
     write_file(dir_ / "named.conf",
                "options {\n"
-               "  directory \"" + d + "\";\n"
-               "  pid-file \"" + d + "/named.pid\";\n"
-               "  session-keyfile \"" + d + "/session.key\";\n"
-               "  managed-keys-directory \"" + d + "\";\n"
-               "  listen-on port " + std::to_string(port_) + " { 127.0.0.1; };\n"
-               "  listen-on-v6 { none; };\n"
-               "  recursion no;\n"
-               "  dnssec-validation no;\n"
-               "  notify no;\n"
-               "};\n"
-               "controls { };\n"
-               "key \"failoverd-key.\" { algorithm hmac-sha256; secret \"" +
-                   std::string(kSecret) + "\"; };\n"
-               "zone \"example.test.\" {\n"
-               "  type primary;\n"
-               "  file \"" + d + "/example.test.db\";\n"
-               "  allow-update { key \"failoverd-key.\"; };\n"
-               "};\n");
+               "  directory \"" +
+                   d +
+                   "\";\n"
+                   "  pid-file \"" +
+                   d +
+                   "/named.pid\";\n"
+                   "  session-keyfile \"" +
+                   d +
+                   "/session.key\";\n"
+                   "  managed-keys-directory \"" +
+                   d +
+                   "\";\n"
+                   "  listen-on port " +
+                   std::to_string(port_) +
+                   " { 127.0.0.1; };\n"
+                   "  listen-on-v6 { none; };\n"
+                   "  recursion no;\n"
+                   "  dnssec-validation no;\n"
+                   "  notify no;\n"
+                   "};\n"
+                   "controls { };\n"
+                   "key \"failoverd-key.\" { algorithm hmac-sha256; secret \"" +
+                   std::string(kSecret) +
+                   "\"; };\n"
+                   "zone \"example.test.\" {\n"
+                   "  type primary;\n"
+                   "  file \"" +
+                   d +
+                   "/example.test.db\";\n"
+                   "  allow-update { key \"failoverd-key.\"; };\n"
+                   "};\n");
   }
   ~BindServer() override { stop(); }
   std::string_view kind() const override { return "bind9"; }
@@ -175,31 +190,43 @@ class KnotServer final : public DnsServer {
     std::string d = dir_.string();
     write_file(dir_ / "knot.conf",
                "server:\n"
-               "    rundir: \"" + d + "\"\n"
-               "    user: root:root\n"
-               "    pidfile: \"" + d + "/knot.pid\"\n"
-               "    listen: 127.0.0.1@" + std::to_string(port_) + "\n"
-               "    udp-workers: 1\n"
-               "    tcp-workers: 1\n"
-               "    background-workers: 1\n"
-               "log:\n"
-               "  - target: stderr\n"
-               "    any: info\n"
-               "database:\n"
-               "    storage: \"" + d + "\"\n"
-               "key:\n"
-               "  - id: failoverd-key.\n"
-               "    algorithm: hmac-sha256\n"
-               "    secret: " + std::string(kSecret) + "\n"
-               "acl:\n"
-               "  - id: update_acl\n"
-               "    key: failoverd-key.\n"
-               "    action: update\n"
-               "zone:\n"
-               "  - domain: example.test.\n"
-               "    storage: \"" + d + "\"\n"
-               "    file: \"example.test.zone\"\n"
-               "    acl: update_acl\n");
+               "    rundir: \"" +
+                   d +
+                   "\"\n"
+                   "    user: root:root\n"
+                   "    pidfile: \"" +
+                   d +
+                   "/knot.pid\"\n"
+                   "    listen: 127.0.0.1@" +
+                   std::to_string(port_) +
+                   "\n"
+                   "    udp-workers: 1\n"
+                   "    tcp-workers: 1\n"
+                   "    background-workers: 1\n"
+                   "log:\n"
+                   "  - target: stderr\n"
+                   "    any: info\n"
+                   "database:\n"
+                   "    storage: \"" +
+                   d +
+                   "\"\n"
+                   "key:\n"
+                   "  - id: failoverd-key.\n"
+                   "    algorithm: hmac-sha256\n"
+                   "    secret: " +
+                   std::string(kSecret) +
+                   "\n"
+                   "acl:\n"
+                   "  - id: update_acl\n"
+                   "    key: failoverd-key.\n"
+                   "    action: update\n"
+                   "zone:\n"
+                   "  - domain: example.test.\n"
+                   "    storage: \"" +
+                   d +
+                   "\"\n"
+                   "    file: \"example.test.zone\"\n"
+                   "    acl: update_acl\n");
   }
   ~KnotServer() override { stop(); }
   std::string_view kind() const override { return "knot"; }
@@ -317,8 +344,8 @@ std::unique_ptr<DnsServer> make_knot(const std::filesystem::path& dir) {
   return std::make_unique<KnotServer>(dir);
 }
 
-std::optional<dns::Message> udp_query(std::uint16_t port, std::string_view name,
-                                      std::uint16_t type, int timeout_ms) {
+std::optional<dns::Message> udp_query(std::uint16_t port, std::string_view name, std::uint16_t type,
+                                      int timeout_ms) {
   static std::atomic<std::uint16_t> next_id{1};
   dns::Message q;
   q.header.id = next_id++;
@@ -351,14 +378,17 @@ int nsupdate(std::uint16_t port, std::string_view secret, const std::string& com
   auto file = dir.path() / "cmds";
   write_file(file, "server 127.0.0.1 " + std::to_string(port) + "\nzone example.test.\n" +
                        commands + "\nsend\n");
-  std::string cmd = "timeout 20 /usr/bin/nsupdate -v -y hmac-sha256:failoverd-key.:" +
-                    std::string(secret) + " " + file.string() + " >/dev/null 2>&1";
+  std::string cmd =
+      "timeout 20 /usr/bin/nsupdate -v -y hmac-sha256:failoverd-key.:" + std::string(secret) + " " +
+      file.string() + " >/dev/null 2>&1";
   int rc = std::system(cmd.c_str());
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
 Watcher::Watcher(std::uint16_t port) : port_(port), thread_([this] { run(); }) {}
-Watcher::~Watcher() { stop(); }
+Watcher::~Watcher() {
+  stop();
+}
 
 void Watcher::stop() {
   stop_ = true;
@@ -374,7 +404,8 @@ void Watcher::run() {
   // Bounded by the test: stop() ends it; at 10 ms per round it also ends after an hour.
   for (int round = 0; round < 360000 && !stop_; ++round) {
     auto a = udp_query(port_, kName, dns::type::kA);
-    if (a && (a->header.rcode == dns::rcode::kNoError || a->header.rcode == dns::rcode::kNxDomain)) {
+    if (a &&
+        (a->header.rcode == dns::rcode::kNoError || a->header.rcode == dns::rcode::kNxDomain)) {
       ++polls_;
       std::vector<std::string> values;
       for (const auto& rr : a->answers) {
@@ -462,10 +493,9 @@ void FakeDnsServer::run() {
       ++requests_;
       auto d = dns::decode(*req);
       if (!d.message) break;
-      auto now = static_cast<std::uint64_t>(
-          std::chrono::duration_cast<std::chrono::seconds>(
-              std::chrono::system_clock::now().time_since_epoch())
-              .count());
+      auto now = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                                std::chrono::system_clock::now().time_since_epoch())
+                                                .count());
       auto v = tsig::verify(*req, key_, {}, now);
       if (sign_ == Sign::NoReply) {
         // Hold the connection until the client gives up (bounded).

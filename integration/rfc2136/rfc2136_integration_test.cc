@@ -7,8 +7,8 @@
 #include <cstdlib>
 #include <functional>
 
-#include "actuate/rfc2136.h"
 #include "actuate/reconcile.h"
+#include "actuate/rfc2136.h"
 #include "harness.h"
 
 namespace act = failoverd::actuate;
@@ -42,7 +42,9 @@ std::vector<std::string> values(const act::LiveState& s) {
   return v;
 }
 
-act::ReadResult read(boost::asio::io_context& io, act::Actuator& a) { return it::run(io, a.read()); }
+act::ReadResult read(boost::asio::io_context& io, act::Actuator& a) {
+  return it::run(io, a.read());
+}
 
 act::WriteResult write(boost::asio::io_context& io, act::Actuator& a, const core::Plan& p,
                        const act::LiveState& expected) {
@@ -115,8 +117,8 @@ struct Lab {
   }
   act::Rfc2136Actuator actuator(std::string observer, std::uint16_t port = 0,
                                 std::string_view secret = it::kSecret) {
-    return act::Rfc2136Actuator(it::test_target(port ? port : server->port()),
-                                it::test_key(secret), std::move(observer));
+    return act::Rfc2136Actuator(it::test_target(port ? port : server->port()), it::test_key(secret),
+                                std::move(observer));
   }
 };
 
@@ -203,9 +205,11 @@ TEST_SUITE("integration.rfc2136") {
       // Through the reconciler: Unknown -> read-back -> Applied, exactly one UPDATE sent.
       act::Reconciler r(fast_options("obs-a"), 7);
       int writes = 0;
-      drive(lab.io, r, a, [&] { return r.live().has_value(); }, 5s, &writes);
+      drive(
+          lab.io, r, a, [&] { return r.live().has_value(); }, 5s, &writes);
       r.set_desired(plan(2, {"203.0.113.30"}), core::Clock::now());
-      auto ev = drive(lab.io, r, a, [&] { return !r.busy(); }, 10s, &writes);
+      auto ev = drive(
+          lab.io, r, a, [&] { return !r.busy(); }, 10s, &writes);
       CHECK(has(ev, Kind::Unknown));
       CHECK(has(ev, Kind::Applied));
       CHECK_FALSE(has(ev, Kind::Retry));
@@ -222,7 +226,8 @@ TEST_SUITE("integration.rfc2136") {
       Lab lab(factory);
       auto a = lab.actuator("obs-a");
       act::Reconciler r(fast_options("obs-a"), 11);
-      drive(lab.io, r, a, [&] { return r.live().has_value(); }, 5s);
+      drive(
+          lab.io, r, a, [&] { return r.live().has_value(); }, 5s);
       REQUIRE(r.live());
       // The decision is prepared against a fresh read, then the server dies before the write.
       r.set_desired(plan(1, {"198.51.100.20"}), core::Clock::now());
@@ -238,14 +243,16 @@ TEST_SUITE("integration.rfc2136") {
       CHECK_MESSAGE(lost.status == WriteStatus::Unknown, lost.detail);
       r.on_write(lost, core::Clock::now());
       int writes = 1;
-      auto down = drive(lab.io, r, a, [] { return false; }, 1500ms, &writes);
+      auto down = drive(
+          lab.io, r, a, [] { return false; }, 1500ms, &writes);
       CHECK(has(down, Kind::Unreachable));
       CHECK(writes == 1);  // unresolved: reads only, no blind re-send
       CHECK(r.busy());
       // Backoff keeps the attempt rate low: far fewer than one per 20 ms poll.
       CHECK(down.size() < 40);
       REQUIRE(lab.server->start());
-      auto up = drive(lab.io, r, a, [&] { return !r.busy(); }, 15s, &writes);
+      auto up = drive(
+          lab.io, r, a, [&] { return !r.busy(); }, 15s, &writes);
       CHECK(has(up, Kind::Applied));
       CHECK(r.live()->fence == act::Fence{2, "obs-a"});
       CHECK(values(*r.live()) == std::vector<std::string>{"198.51.100.20"});
@@ -267,20 +274,24 @@ TEST_SUITE("integration.rfc2136") {
       CHECK_MESSAGE(rr.status == ReadStatus::Refused, rr.detail);
 
       act::Reconciler r(fast_options("obs-a"), 5);
-      drive(lab.io, r, good, [&] { return r.live().has_value(); }, 5s);
+      drive(
+          lab.io, r, good, [&] { return r.live().has_value(); }, 5s);
       r.set_desired(plan(1, {"198.51.100.20"}), core::Clock::now());
       int writes = 0;
-      auto ev = drive(lab.io, r, bad, [] { return false; }, 1500ms, &writes);
+      auto ev = drive(
+          lab.io, r, bad, [] { return false; }, 1500ms, &writes);
       // Reads are signed with the same key, so the fresh read before the write is refused
       // already: one alert, stopped, nothing sent, no loop over 1.5 s.
-      CHECK(std::count_if(ev.begin(), ev.end(), [](const auto& e) { return e.kind == Kind::Refused; }) == 1);
+      CHECK(std::count_if(ev.begin(), ev.end(),
+                          [](const auto& e) { return e.kind == Kind::Refused; }) == 1);
       CHECK(std::any_of(ev.begin(), ev.end(), [](const auto& e) { return e.alert; }));
       CHECK(r.stopped());
       CHECK(writes == 0);
       // A write refused by the server (read with the good key, write with the bad one) also
       // stops the loop after one attempt and its read-back.
       act::Reconciler r2(fast_options("obs-a"), 6);
-      drive(lab.io, r2, good, [&] { return r2.live().has_value(); }, 5s);
+      drive(
+          lab.io, r2, good, [&] { return r2.live().has_value(); }, 5s);
       r2.set_desired(plan(1, {"198.51.100.20"}), core::Clock::now());
       auto prep = r2.poll(core::Clock::now());
       REQUIRE(prep);
@@ -289,7 +300,8 @@ TEST_SUITE("integration.rfc2136") {
       REQUIRE(wr);
       REQUIRE(wr->kind == act::ReconcileAction::Kind::Write);
       r2.on_write(write(lab.io, bad, wr->plan, wr->expected), core::Clock::now());
-      auto ev2 = drive(lab.io, r2, good, [] { return false; }, 1500ms, &writes);
+      auto ev2 = drive(
+          lab.io, r2, good, [] { return false; }, 1500ms, &writes);
       CHECK(has(ev2, Kind::Refused));
       CHECK(r2.stopped());
       CHECK(writes == 0);
@@ -297,26 +309,30 @@ TEST_SUITE("integration.rfc2136") {
     }
   }
 
-  TEST_CASE("A5: an RRset emptied by hand freezes the service; restore puts back the last good set") {
+  TEST_CASE(
+      "A5: an RRset emptied by hand freezes the service; restore puts back the last good set") {
     for (const auto& [name, factory] : kServers) {
       CAPTURE(name);
       Lab lab(factory);
       auto a = lab.actuator("obs-a");
       act::Reconciler r(fast_options("obs-a"), 3);
-      drive(lab.io, r, a, [&] { return r.live().has_value(); }, 5s);
+      drive(
+          lab.io, r, a, [&] { return r.live().has_value(); }, 5s);
       REQUIRE(r.last_known_good());
 
       lab.watcher->allow_empty(true);  // the operator's mistake, on purpose
-      REQUIRE(it::nsupdate(lab.server->port(), it::kSecret,
-                           "update delete www.example.test. A") == 0);
-      auto ev = drive(lab.io, r, a, [&] { return r.frozen(); }, 5s);
+      REQUIRE(it::nsupdate(lab.server->port(), it::kSecret, "update delete www.example.test. A") ==
+              0);
+      auto ev = drive(
+          lab.io, r, a, [&] { return r.frozen(); }, 5s);
       CHECK(has(ev, Kind::Frozen));
       REQUIRE(r.frozen());
       r.set_desired(plan(1, {"198.51.100.20"}), core::Clock::now());
       CHECK(has(r.take_events(), Kind::Rejected));
 
       r.restore(core::Clock::now());
-      ev = drive(lab.io, r, a, [&] { return !r.frozen(); }, 10s);
+      ev = drive(
+          lab.io, r, a, [&] { return !r.frozen(); }, 10s);
       CHECK(has(ev, Kind::Restored));
       auto now = read(lab.io, a);
       REQUIRE(now.status == ReadStatus::Ok);
@@ -334,13 +350,16 @@ TEST_SUITE("integration.rfc2136") {
       Lab lab(factory);
       auto a = lab.actuator("obs-a");
       act::Reconciler r(fast_options("obs-a"), 4);
-      drive(lab.io, r, a, [&] { return r.live().has_value(); }, 5s);
+      drive(
+          lab.io, r, a, [&] { return r.live().has_value(); }, 5s);
       REQUIRE(it::nsupdate(lab.server->port(), it::kSecret,
                            "update delete _failoverd.www.example.test. TXT") == 0);
-      auto ev = drive(lab.io, r, a, [&] { return r.frozen(); }, 5s);
+      auto ev = drive(
+          lab.io, r, a, [&] { return r.frozen(); }, 5s);
       CHECK(has(ev, Kind::Frozen));
       r.restore(core::Clock::now());
-      ev = drive(lab.io, r, a, [&] { return !r.frozen(); }, 10s);
+      ev = drive(
+          lab.io, r, a, [&] { return !r.frozen(); }, 10s);
       CHECK(has(ev, Kind::Restored));
       CHECK(read(lab.io, a).state.fence == act::Fence{2, "obs-a"});
     }

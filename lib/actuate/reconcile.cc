@@ -23,25 +23,39 @@ std::vector<std::string> values_of(const std::vector<core::PlanMember>& members)
   return v;
 }
 
-core::Generation gen_of(const LiveState& s) { return s.fence ? s.fence->generation : 0; }
+core::Generation gen_of(const LiveState& s) {
+  return s.fence ? s.fence->generation : 0;
+}
 
 }  // namespace
 
 std::string_view to_string(ReconcileEvent::Kind k) {
   using K = ReconcileEvent::Kind;
   switch (k) {
-    case K::Applied: return "applied";
-    case K::Conflict: return "conflict";
-    case K::Unknown: return "unknown";
-    case K::Retry: return "retry";
-    case K::Unreachable: return "unreachable";
-    case K::Drift: return "drift";
-    case K::Adopted: return "adopted";
-    case K::Frozen: return "frozen";
-    case K::Restored: return "restored";
-    case K::Refused: return "refused";
-    case K::Invalid: return "invalid";
-    case K::Rejected: return "rejected";
+    case K::Applied:
+      return "applied";
+    case K::Conflict:
+      return "conflict";
+    case K::Unknown:
+      return "unknown";
+    case K::Retry:
+      return "retry";
+    case K::Unreachable:
+      return "unreachable";
+    case K::Drift:
+      return "drift";
+    case K::Adopted:
+      return "adopted";
+    case K::Frozen:
+      return "frozen";
+    case K::Restored:
+      return "restored";
+    case K::Refused:
+      return "refused";
+    case K::Invalid:
+      return "invalid";
+    case K::Rejected:
+      return "rejected";
   }
   return "unknown";
 }
@@ -58,7 +72,9 @@ void Reconciler::emit(ReconcileEvent::Kind kind, std::string detail, core::Gener
   events_.push_back(ReconcileEvent{kind, std::move(detail), gen, alert});
 }
 
-std::vector<ReconcileEvent> Reconciler::take_events() { return std::exchange(events_, {}); }
+std::vector<ReconcileEvent> Reconciler::take_events() {
+  return std::exchange(events_, {});
+}
 
 void Reconciler::schedule_read(Purpose purpose, core::TimePoint at) {
   phase_ = Phase::Read;
@@ -167,8 +183,8 @@ std::optional<std::string> Reconciler::invalid_reason(const LiveState& s) const 
   }
   if (seen_any_ && f.generation > max_seen_ &&
       f.generation - max_seen_ > options_.max_generation_jump) {
-    return "fence generation " + std::to_string(f.generation) + " is from the future (highest seen " +
-           std::to_string(max_seen_) + ")";
+    return "fence generation " + std::to_string(f.generation) +
+           " is from the future (highest seen " + std::to_string(max_seen_) + ")";
   }
   return std::nullopt;
 }
@@ -235,9 +251,15 @@ void Reconciler::on_read(const ReadResult& result, core::TimePoint now) {
     seen_any_ = true;
   }
   switch (purpose) {
-    case Purpose::ReadBack: read_back(s, now); return;
-    case Purpose::Prepare: prepare(s, now); return;
-    case Purpose::Check: check(s, now); return;
+    case Purpose::ReadBack:
+      read_back(s, now);
+      return;
+    case Purpose::Prepare:
+      prepare(s, now);
+      return;
+    case Purpose::Check:
+      check(s, now);
+      return;
     case Purpose::Restore: {
       core::Plan p;
       p.base_generation = gen_of(s);
@@ -261,8 +283,8 @@ void Reconciler::converged(const LiveState& s) {
 void Reconciler::read_back(const LiveState& s, core::TimePoint now) {
   using K = ReconcileEvent::Kind;
   const core::Plan& w = *writing_;
-  bool own = s.fence && s.fence->generation == w.generation &&
-             s.fence->writer == options_.self.str();
+  bool own =
+      s.fence && s.fence->generation == w.generation && s.fence->writer == options_.self.str();
   if (own && values_of(s.members) == values_of(w.members)) {
     max_own_written_ = std::max(max_own_written_.value_or(0), w.generation);
     emit(K::Applied, w.reason, w.generation, false);
@@ -281,7 +303,8 @@ void Reconciler::read_back(const LiveState& s, core::TimePoint now) {
     }
     return;
   }
-  bool unchanged = s.fence == expected_.fence && values_of(s.members) == values_of(expected_.members);
+  bool unchanged =
+      s.fence == expected_.fence && values_of(s.members) == values_of(expected_.members);
   if (unchanged &&
       (write_status_ == WriteStatus::Unknown || write_status_ == WriteStatus::Applied)) {
     // Not applied, and nothing else moved: the same CAS is safe to send again (A3). NOERROR

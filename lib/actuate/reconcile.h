@@ -42,7 +42,7 @@ struct ReconcileOptions {
   core::ObserverId self;  // our fence writer id
   config::DriftAction drift = config::DriftAction::Repair;
   core::Duration interval = std::chrono::seconds(30);  // periodic read
-  core::BackoffPolicy retry{};                          // after Unknown / unreachable
+  core::BackoffPolicy retry{};                         // after Unknown / unreachable
   // A fence generation more than this above the highest one seen counts as "from the future".
   core::Generation max_generation_jump = 1000;
 };
@@ -72,8 +72,8 @@ std::string_view to_string(ReconcileEvent::Kind k);
 struct ReconcileAction {
   enum class Kind { Read, Write };
   Kind kind = Kind::Read;
-  core::Plan plan;      // Write only
-  LiveState expected;   // Write only
+  core::Plan plan;     // Write only
+  LiveState expected;  // Write only
 };
 
 class Reconciler {
@@ -126,9 +126,9 @@ class Reconciler {
   core::TimePoint due_{};
   std::uint32_t attempt_ = 0;
 
-  std::optional<core::Plan> desired_;   // waiting for a fresh read
-  std::optional<core::Plan> writing_;   // written or being written; cleared when resolved
-  LiveState expected_;                  // the CAS base of writing_
+  std::optional<core::Plan> desired_;  // waiting for a fresh read
+  std::optional<core::Plan> writing_;  // written or being written; cleared when resolved
+  LiveState expected_;                 // the CAS base of writing_
   std::optional<WriteStatus> write_status_;
   bool restoring_ = false;
 

@@ -30,7 +30,9 @@ LiveState state(std::vector<std::string> values, std::optional<Fence> fence) {
   return s;
 }
 
-ReadResult ok(LiveState s) { return ReadResult{ReadStatus::Ok, std::move(s), ""}; }
+ReadResult ok(LiveState s) {
+  return ReadResult{ReadStatus::Ok, std::move(s), ""};
+}
 
 core::Plan plan(core::Generation base, std::vector<std::string> values) {
   core::Plan p;
@@ -385,7 +387,7 @@ TEST_SUITE("actuate.dns.reconcile") {
       io.run();
       return f.get();
     };
-    CHECK(step());  // first read
+    CHECK(step());        // first read
     CHECK_FALSE(step());  // nothing due until the interval
     r.set_desired(plan(5, {"198.51.100.20"}), core::Clock::now());
     for (int i = 0; i < 10 && r.busy(); ++i) step();

@@ -52,8 +52,8 @@ void fuzz_text(std::string_view text) {
     check(name.has_value());
     check(dns::name_to_wire(*name) == w);
   }
-  for (auto t : {dns::type::kA, dns::type::kAaaa, dns::type::kTxt, dns::type::kCname,
-                 dns::type::kSoa}) {
+  for (auto t :
+       {dns::type::kA, dns::type::kAaaa, dns::type::kTxt, dns::type::kCname, dns::type::kSoa}) {
     auto rd = dns::rdata_from_text(t, text);
     if (!rd) continue;
     auto back = dns::rdata_to_text(t, *rd);
