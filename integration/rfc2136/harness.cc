@@ -156,12 +156,19 @@ class BindServer final : public DnsServer {
                    "key \"failoverd-key.\" { algorithm hmac-sha256; secret \"" +
                    std::string(kSecret) +
                    "\"; };\n"
+                   "key \"failoverd-sha1.\" { algorithm hmac-sha1; secret \"" +
+                   std::string(kSecret) +
+                   "\"; };\n"
+                   "key \"failoverd-sha512.\" { algorithm hmac-sha512; secret \"" +
+                   std::string(kSecret) +
+                   "\"; };\n"
                    "zone \"example.test.\" {\n"
                    "  type primary;\n"
                    "  file \"" +
                    d +
                    "/example.test.db\";\n"
-                   "  allow-update { key \"failoverd-key.\"; };\n"
+                   "  allow-update { key \"failoverd-key.\"; key \"failoverd-sha1.\"; "
+                   "key \"failoverd-sha512.\"; };\n"
                    "};\n");
   }
   ~BindServer() override { stop(); }
@@ -216,9 +223,19 @@ class KnotServer final : public DnsServer {
                    "    secret: " +
                    std::string(kSecret) +
                    "\n"
+                   "  - id: failoverd-sha1.\n"
+                   "    algorithm: hmac-sha1\n"
+                   "    secret: " +
+                   std::string(kSecret) +
+                   "\n"
+                   "  - id: failoverd-sha512.\n"
+                   "    algorithm: hmac-sha512\n"
+                   "    secret: " +
+                   std::string(kSecret) +
+                   "\n"
                    "acl:\n"
                    "  - id: update_acl\n"
-                   "    key: failoverd-key.\n"
+                   "    key: [failoverd-key., failoverd-sha1., failoverd-sha512.]\n"
                    "    action: update\n"
                    "zone:\n"
                    "  - domain: example.test.\n"
@@ -524,9 +541,8 @@ void FakeDnsServer::run() {
   }
 }
 
-tsig::Key test_key(std::string_view secret) {
-  return tsig::Key{std::string(kKeyName), tsig::Algorithm::HmacSha256,
-                   *tsig::base64_decode(secret)};
+tsig::Key test_key(std::string_view secret, std::string_view name, tsig::Algorithm algorithm) {
+  return tsig::Key{std::string(name), algorithm, *tsig::base64_decode(secret)};
 }
 
 config::Rfc2136Target test_target(std::uint16_t port) {

@@ -161,7 +161,11 @@ class FakeDnsServer {
   std::thread thread_;
 };
 
-actuate::tsig::Key test_key(std::string_view secret = kSecret);
+// failoverd-key. (hmac-sha256); the servers also know failoverd-sha1. and failoverd-sha512.
+// with the same secret.
+actuate::tsig::Key test_key(
+    std::string_view secret = kSecret, std::string_view name = kKeyName,
+    actuate::tsig::Algorithm algorithm = actuate::tsig::Algorithm::HmacSha256);
 config::Rfc2136Target test_target(std::uint16_t port);
 
 // Runs a coroutine to completion on `io`.

@@ -365,6 +365,54 @@ TEST_SUITE("integration.rfc2136") {
     }
   }
 
+  TEST_CASE("hmac-sha1 and hmac-sha512 keys sign and verify against the real servers") {
+    for (const auto& [name, factory] : kServers) {
+      CAPTURE(name);
+      Lab lab(factory);
+      core::Generation gen = 1;
+      for (const auto& [key_name, alg] :
+           std::vector<std::pair<std::string, failoverd::actuate::tsig::Algorithm>>{
+               {"failoverd-sha1.", failoverd::actuate::tsig::Algorithm::HmacSha1},
+               {"failoverd-sha512.", failoverd::actuate::tsig::Algorithm::HmacSha512}}) {
+        CAPTURE(key_name);
+        act::Rfc2136Actuator a(it::test_target(lab.server->port()),
+                               it::test_key(it::kSecret, key_name, alg), "obs-a");
+        auto r = read(lab.io, a);
+        REQUIRE_MESSAGE(r.status == ReadStatus::Ok, r.detail);
+        auto w = write(lab.io, a, plan(gen, {"198.51.100." + std::to_string(gen)}), r.state);
+        CHECK_MESSAGE(w.status == WriteStatus::Applied, w.detail);
+        ++gen;
+        CHECK(read(lab.io, a).state.fence == act::Fence{gen, "obs-a"});
+      }
+    }
+  }
+
+  TEST_CASE("a new AAAA name with no RRset and no fence is created by a does-not-exist CAS") {
+    for (const auto& [name, factory] : kServers) {
+      CAPTURE(name);
+      Lab lab(factory);
+      auto target = it::test_target(lab.server->port());
+      target.name = "v6.example.test.";
+      target.type = "AAAA";
+      act::Rfc2136Actuator a(target, it::test_key(), "obs-a");
+      act::Rfc2136Actuator other(target, it::test_key(), "obs-b");
+      auto r = read(lab.io, a);
+      REQUIRE_MESSAGE(r.status == ReadStatus::Ok, r.detail);
+      CHECK(r.state.members.empty());
+      CHECK_FALSE(r.state.fence);
+      auto w = write(lab.io, a, plan(0, {"2001:DB8::1", "2001:db8::2"}), r.state);
+      CHECK_MESSAGE(w.status == WriteStatus::Applied, w.detail);
+      // A second writer with the same empty view loses.
+      auto lost = write(lab.io, other, plan(0, {"2001:db8::99"}), r.state);
+      CHECK(lost.status == WriteStatus::Conflict);
+      CHECK(lost.rcode == "YXRRSET");
+      auto after = read(lab.io, a);
+      CHECK(values(after.state) == std::vector<std::string>{"2001:db8::1", "2001:db8::2"});
+      CHECK(after.state.fence == act::Fence{1, "obs-a"});
+      CHECK(after.state.serial.has_value());
+    }
+  }
+
   TEST_CASE("rcodes real servers will not produce on demand map as specified") {
     struct Case {
       std::uint16_t rcode;
