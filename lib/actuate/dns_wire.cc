@@ -10,7 +10,9 @@ namespace failoverd::actuate::dns {
 
 namespace {
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -145,7 +147,8 @@ bool read_name(Reader& r, std::string& name) {
 }
 
 // Decodes RDATA of `t` at the reader's position (length rdlength), expanding names in CNAME/SOA.
-bool read_rdata(Reader& r, std::uint16_t t, std::uint16_t rdlength, std::vector<std::uint8_t>& out) {
+bool read_rdata(Reader& r, std::uint16_t t, std::uint16_t rdlength,
+                std::vector<std::uint8_t>& out) {
   if (r.remaining() < rdlength) return false;
   std::size_t end = r.pos() + rdlength;
   if (t == type::kCname || t == type::kNs) {
@@ -231,21 +234,36 @@ bool in_zone(std::string_view name, std::string_view zone) {
 
 std::string rcode_name(std::uint16_t rc) {
   switch (rc) {
-    case rcode::kNoError: return "NOERROR";
-    case rcode::kFormErr: return "FORMERR";
-    case rcode::kServFail: return "SERVFAIL";
-    case rcode::kNxDomain: return "NXDOMAIN";
-    case rcode::kNotImp: return "NOTIMP";
-    case rcode::kRefused: return "REFUSED";
-    case rcode::kYxDomain: return "YXDOMAIN";
-    case rcode::kYxRrset: return "YXRRSET";
-    case rcode::kNxRrset: return "NXRRSET";
-    case rcode::kNotAuth: return "NOTAUTH";
-    case rcode::kNotZone: return "NOTZONE";
-    case rcode::kBadSig: return "BADSIG";
-    case rcode::kBadKey: return "BADKEY";
-    case rcode::kBadTime: return "BADTIME";
-    default: return "RCODE" + std::to_string(rc);
+    case rcode::kNoError:
+      return "NOERROR";
+    case rcode::kFormErr:
+      return "FORMERR";
+    case rcode::kServFail:
+      return "SERVFAIL";
+    case rcode::kNxDomain:
+      return "NXDOMAIN";
+    case rcode::kNotImp:
+      return "NOTIMP";
+    case rcode::kRefused:
+      return "REFUSED";
+    case rcode::kYxDomain:
+      return "YXDOMAIN";
+    case rcode::kYxRrset:
+      return "YXRRSET";
+    case rcode::kNxRrset:
+      return "NXRRSET";
+    case rcode::kNotAuth:
+      return "NOTAUTH";
+    case rcode::kNotZone:
+      return "NOTZONE";
+    case rcode::kBadSig:
+      return "BADSIG";
+    case rcode::kBadKey:
+      return "BADKEY";
+    case rcode::kBadTime:
+      return "BADTIME";
+    default:
+      return "RCODE" + std::to_string(rc);
   }
 }
 
@@ -413,8 +431,8 @@ DecodeResult decode(std::span<const std::uint8_t> wire) {
   m.header.rcode = static_cast<std::uint8_t>(flags & 0xf);
   // Each question takes at least 5 octets and each RR at least 11: counts that cannot fit in the
   // remaining bytes are rejected before anything is allocated.
-  std::size_t min_bytes = std::size_t{counts[0]} * 5 +
-                          (std::size_t{counts[1]} + counts[2] + counts[3]) * 11;
+  std::size_t min_bytes =
+      std::size_t{counts[0]} * 5 + (std::size_t{counts[1]} + counts[2] + counts[3]) * 11;
   if (min_bytes > r.remaining()) {
     res.error = "section counts exceed message";
     return res;
@@ -455,6 +473,10 @@ DecodeResult decode(std::span<const std::uint8_t> wire) {
 }
 
 std::optional<std::vector<std::uint8_t>> rdata_from_text(std::uint16_t t, std::string_view text) {
+  // inet_pton reads a C string: an embedded NUL would silently cut the value short.
+  if ((t == type::kA || t == type::kAaaa) && text.find('\0') != std::string_view::npos) {
+    return std::nullopt;
+  }
   if (t == type::kA) {
     std::array<unsigned char, 4> buf{};
     std::string s(text);

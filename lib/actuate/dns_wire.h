@@ -101,8 +101,7 @@ struct Rr {
   // Decoder only: where this RR starts in the decoded buffer (TSIG needs it). 0 when built.
   std::size_t offset = 0;
   bool operator==(const Rr& o) const {
-    return name == o.name && type == o.type && klass == o.klass && ttl == o.ttl &&
-           rdata == o.rdata;
+    return name == o.name && type == o.type && klass == o.klass && ttl == o.ttl && rdata == o.rdata;
   }
 };
 
@@ -147,7 +146,7 @@ std::optional<std::uint32_t> soa_serial(std::span<const std::uint8_t> rdata);
 Rr prereq_rrset_exists_value(std::string name, std::uint16_t t, std::vector<std::uint8_t> rdata);
 Rr prereq_rrset_exists(std::string name, std::uint16_t t);          // class ANY, no RDATA
 Rr prereq_rrset_does_not_exist(std::string name, std::uint16_t t);  // class NONE, no RDATA
-Rr update_delete_rrset(std::string name, std::uint16_t t);           // class ANY, no RDATA
+Rr update_delete_rrset(std::string name, std::uint16_t t);          // class ANY, no RDATA
 Rr update_delete_rr(std::string name, std::uint16_t t, std::vector<std::uint8_t> rdata);
 Rr update_add_rr(std::string name, std::uint16_t t, std::uint32_t ttl,
                  std::vector<std::uint8_t> rdata);

@@ -6,7 +6,13 @@
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((no_sanitize("function"))), apply_to = function)
+#endif
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -83,15 +89,15 @@ class Connection {
 
     std::array<std::uint8_t, 2> rlen{};
     timer_.expires_after(timeout_);
-    auto h = co_await (asio::async_read(socket_, asio::buffer(rlen), kUse) ||
-                       timer_.async_wait(kUse));
+    auto h =
+        co_await (asio::async_read(socket_, asio::buffer(rlen), kUse) || timer_.async_wait(kUse));
     if (h.index() == 1) co_return "read: timeout";
     if (auto [ec, n] = std::get<0>(h); ec) co_return "read: " + ec.message();
     std::size_t size = (std::size_t{rlen[0]} << 8) | rlen[1];
     reply.assign(size, 0);
     timer_.expires_after(timeout_);
-    auto b = co_await (asio::async_read(socket_, asio::buffer(reply), kUse) ||
-                       timer_.async_wait(kUse));
+    auto b =
+        co_await (asio::async_read(socket_, asio::buffer(reply), kUse) || timer_.async_wait(kUse));
     if (b.index() == 1) co_return "read: timeout";
     if (auto [ec, n] = std::get<0>(b); ec) co_return "read: " + ec.message();
     co_return "";
@@ -146,10 +152,10 @@ asio::awaitable<SignedReply> signed_exchange(Connection& conn, const dns::Messag
     co_return out;
   }
   const auto& m = *decoded.message;
-  if (m.header.id != request.header.id || !m.header.qr || m.header.opcode != request.header.opcode ||
+  if (m.header.id != request.header.id || !m.header.qr ||
+      m.header.opcode != request.header.opcode ||
       (!m.questions.empty() && (m.questions.size() != request.questions.size() ||
-                                !dns::names_equal(m.questions[0].name,
-                                                  request.questions[0].name) ||
+                                !dns::names_equal(m.questions[0].name, request.questions[0].name) ||
                                 m.questions[0].type != request.questions[0].type))) {
     out.kind = SignedReply::Kind::Malformed;
     out.detail = "reply does not match the request";
@@ -310,8 +316,8 @@ std::optional<dns::Message> build_update(const config::Rfc2136Target& target,
     }
   }
   m.authority.push_back(dns::update_delete_rrset(fence_name, dns::type::kTxt));
-  auto fence_rd = dns::rdata_from_text(
-      dns::type::kTxt, format_fence(Fence{plan.generation, std::string(observer)}));
+  auto fence_rd = dns::rdata_from_text(dns::type::kTxt,
+                                       format_fence(Fence{plan.generation, std::string(observer)}));
   m.authority.push_back(dns::update_add_rr(fence_name, dns::type::kTxt, target.ttl, *fence_rd));
   if (auto e = dns::validate_update(m)) return fail("invalid update: " + *e);
   if (!dns::encode(m)) return fail("update not encodable");
@@ -320,37 +326,44 @@ std::optional<dns::Message> build_update(const config::Rfc2136Target& target,
 
 WriteStatus classify_update_rcode(std::uint16_t rcode) {
   switch (rcode) {
-    case dns::rcode::kNoError: return WriteStatus::Applied;
+    case dns::rcode::kNoError:
+      return WriteStatus::Applied;
     case dns::rcode::kNxRrset:
     case dns::rcode::kYxRrset:
     case dns::rcode::kYxDomain:
-    case dns::rcode::kNxDomain: return WriteStatus::Conflict;
-    case dns::rcode::kServFail: return WriteStatus::Unknown;
+    case dns::rcode::kNxDomain:
+      return WriteStatus::Conflict;
+    case dns::rcode::kServFail:
+      return WriteStatus::Unknown;
     case dns::rcode::kRefused:
     case dns::rcode::kNotAuth:
     case dns::rcode::kNotZone:
     case dns::rcode::kBadSig:
     case dns::rcode::kBadKey:
-    case dns::rcode::kBadTime: return WriteStatus::Refused;
+    case dns::rcode::kBadTime:
+      return WriteStatus::Refused;
     case dns::rcode::kFormErr:
-    default: return WriteStatus::Invalid;
+    default:
+      return WriteStatus::Invalid;
   }
 }
 
 std::optional<WriteStatus> classify_tsig(tsig::Status status) {
   switch (status) {
-    case tsig::Status::Ok: return std::nullopt;
+    case tsig::Status::Ok:
+      return std::nullopt;
     case tsig::Status::Unsigned:
     case tsig::Status::Malformed:
     case tsig::Status::BadKey:
     case tsig::Status::BadSig:
-    case tsig::Status::BadTime: return WriteStatus::Refused;
+    case tsig::Status::BadTime:
+      return WriteStatus::Refused;
   }
   return WriteStatus::Refused;
 }
 
-Rfc2136Actuator::Rfc2136Actuator(config::Rfc2136Target target, tsig::Key key,
-                                 std::string observer, WallClock wall_clock)
+Rfc2136Actuator::Rfc2136Actuator(config::Rfc2136Target target, tsig::Key key, std::string observer,
+                                 WallClock wall_clock)
     : target_(std::move(target)),
       key_(std::move(key)),
       observer_(std::move(observer)),
@@ -386,7 +399,8 @@ asio::awaitable<ReadResult> Rfc2136Actuator::read() {
         res.status = ReadStatus::Refused;
         res.detail = what + r.detail;
         co_return std::nullopt;
-      case SignedReply::Kind::Ok: break;
+      case SignedReply::Kind::Ok:
+        break;
     }
     std::uint16_t rc = r.message.header.rcode;
     if (rc == dns::rcode::kServFail) {
@@ -434,12 +448,11 @@ asio::awaitable<ReadResult> Rfc2136Actuator::read() {
   }
   std::sort(state.members.begin(), state.members.end(),
             [](const LiveMember& a, const LiveMember& b) { return a.value < b.value; });
-  state.members.erase(std::unique(state.members.begin(), state.members.end()),
-                      state.members.end());
+  state.members.erase(std::unique(state.members.begin(), state.members.end()), state.members.end());
   if (fences->size() > 1) {
     res.status = ReadStatus::Error;
-    res.detail = "corrupt fence: " + std::to_string(fences->size()) + " TXT records at " +
-                 fence_name;
+    res.detail =
+        "corrupt fence: " + std::to_string(fences->size()) + " TXT records at " + fence_name;
     co_return res;
   }
   if (fences->size() == 1) {
@@ -490,7 +503,8 @@ asio::awaitable<WriteResult> Rfc2136Actuator::write(const core::Plan& plan,
       res.detail = r.detail;
       res.rcode = dns::rcode_name(r.message.header.rcode);
       co_return res;
-    case SignedReply::Kind::Ok: break;
+    case SignedReply::Kind::Ok:
+      break;
   }
   res.rcode = dns::rcode_name(r.message.header.rcode);
   res.status = classify_update_rcode(r.message.header.rcode);

@@ -14,13 +14,18 @@ namespace failoverd::actuate::tsig {
 
 namespace {
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 const char* digest_name(Algorithm a) {
   switch (a) {
-    case Algorithm::HmacSha1: return "SHA1";
-    case Algorithm::HmacSha256: return "SHA256";
-    case Algorithm::HmacSha512: return "SHA512";
+    case Algorithm::HmacSha1:
+      return "SHA1";
+    case Algorithm::HmacSha256:
+      return "SHA256";
+    case Algorithm::HmacSha512:
+      return "SHA512";
   }
   return "SHA256";
 }
@@ -122,14 +127,11 @@ std::optional<Fields> parse_rdata(std::span<const std::uint8_t> r) {
 
 // The bytes the MAC covers (RFC 8945 4.3.3): [request MAC], the message without its TSIG RR and
 // with its original id, then the TSIG variables.
-std::optional<std::vector<std::uint8_t>> digest_input(std::span<const std::uint8_t> unsigned_msg,
-                                                      std::uint16_t original_id,
-                                                      std::string_view key_name,
-                                                      std::string_view algorithm,
-                                                      std::uint64_t time_signed,
-                                                      std::uint16_t fudge, std::uint16_t error,
-                                                      std::span<const std::uint8_t> other,
-                                                      std::span<const std::uint8_t> request_mac) {
+std::optional<std::vector<std::uint8_t>> digest_input(
+    std::span<const std::uint8_t> unsigned_msg, std::uint16_t original_id,
+    std::string_view key_name, std::string_view algorithm, std::uint64_t time_signed,
+    std::uint16_t fudge, std::uint16_t error, std::span<const std::uint8_t> other,
+    std::span<const std::uint8_t> request_mac) {
   auto kname = dns::name_to_canonical_wire(key_name);
   auto aname = dns::name_to_canonical_wire(algorithm);
   if (!kname || !aname || unsigned_msg.size() < 12 || request_mac.size() > 0xffff) {
@@ -170,21 +172,30 @@ std::optional<Algorithm> parse_algorithm(std::string_view name) {
 
 std::string_view algorithm_name(Algorithm a) {
   switch (a) {
-    case Algorithm::HmacSha1: return "hmac-sha1.";
-    case Algorithm::HmacSha256: return "hmac-sha256.";
-    case Algorithm::HmacSha512: return "hmac-sha512.";
+    case Algorithm::HmacSha1:
+      return "hmac-sha1.";
+    case Algorithm::HmacSha256:
+      return "hmac-sha256.";
+    case Algorithm::HmacSha512:
+      return "hmac-sha512.";
   }
   return "hmac-sha256.";
 }
 
 std::string_view to_string(Status s) {
   switch (s) {
-    case Status::Ok: return "ok";
-    case Status::Unsigned: return "unsigned";
-    case Status::Malformed: return "malformed";
-    case Status::BadKey: return "BADKEY";
-    case Status::BadSig: return "BADSIG";
-    case Status::BadTime: return "BADTIME";
+    case Status::Ok:
+      return "ok";
+    case Status::Unsigned:
+      return "unsigned";
+    case Status::Malformed:
+      return "malformed";
+    case Status::BadKey:
+      return "BADKEY";
+    case Status::BadSig:
+      return "BADSIG";
+    case Status::BadTime:
+      return "BADTIME";
   }
   return "malformed";
 }
@@ -196,11 +207,16 @@ std::optional<std::vector<std::uint8_t>> base64_decode(std::string_view text) {
   int pad = 0;
   for (char c : text) {
     int v = -1;
-    if (c >= 'A' && c <= 'Z') v = c - 'A';
-    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') v = c - '0' + 52;
-    else if (c == '+') v = 62;
-    else if (c == '/') v = 63;
+    if (c >= 'A' && c <= 'Z')
+      v = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      v = c - '0' + 52;
+    else if (c == '+')
+      v = 62;
+    else if (c == '/')
+      v = 63;
     else if (c == '=') {
       ++pad;
       continue;
@@ -276,7 +292,9 @@ VerifyResult verify(std::span<const std::uint8_t> wire, const Key& key,
     res.status = Status::Unsigned;
     return res;
   }
-  if (tsig_count != 1 || m.additional.back().type != dns::type::kTsig) return res;
+  if (tsig_count != 1 || m.additional.empty() || m.additional.back().type != dns::type::kTsig) {
+    return res;
+  }
   const dns::Rr& rr = m.additional.back();
   if (rr.klass != dns::klass::kAny || rr.ttl != 0) return res;
   auto fields = parse_rdata(rr.rdata);
@@ -306,9 +324,9 @@ VerifyResult verify(std::span<const std::uint8_t> wire, const Key& key,
   --arcount;
   unsigned_msg[10] = static_cast<std::uint8_t>(arcount >> 8);
   unsigned_msg[11] = static_cast<std::uint8_t>(arcount & 0xff);
-  auto input = digest_input(unsigned_msg, fields->original_id, rr.name, fields->algorithm,
-                            fields->time_signed, fields->fudge, fields->error, fields->other,
-                            request_mac);
+  auto input =
+      digest_input(unsigned_msg, fields->original_id, rr.name, fields->algorithm,
+                   fields->time_signed, fields->fudge, fields->error, fields->other, request_mac);
   if (!input) return res;
   auto expected = hmac(key, *input);
   if (!expected) return res;
@@ -318,8 +336,8 @@ VerifyResult verify(std::span<const std::uint8_t> wire, const Key& key,
     return res;
   }
   // Signed, so the error field is authentic: a signed BADTIME is still BADTIME.
-  std::uint64_t skew = now > fields->time_signed ? now - fields->time_signed
-                                                 : fields->time_signed - now;
+  std::uint64_t skew =
+      now > fields->time_signed ? now - fields->time_signed : fields->time_signed - now;
   if (fields->error == dns::rcode::kBadTime || skew > fields->fudge) {
     res.status = Status::BadTime;
     return res;

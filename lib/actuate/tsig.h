@@ -56,7 +56,7 @@ std::string_view to_string(Status s);
 
 struct VerifyResult {
   Status status = Status::Malformed;
-  std::uint16_t peer_error = 0;   // the TSIG error field the peer set (16/17/18 or 0)
+  std::uint16_t peer_error = 0;  // the TSIG error field the peer set (16/17/18 or 0)
   std::uint64_t time_signed = 0;
   std::vector<std::uint8_t> mac;  // the message's MAC (valid when status == Ok)
 };

@@ -37,13 +37,13 @@ TEST_SUITE("actuate.dns.wire") {
     REQUIRE(m.questions.size() == 1);
     CHECK(m.questions[0] == dns::Question{"example.test.", dns::type::kSoa, dns::klass::kIn});
     REQUIRE(m.answers.size() == 1);
-    CHECK(m.answers[0] == dns::prereq_rrset_exists_value(
-                              "www.example.test.", dns::type::kA,
-                              *dns::rdata_from_text(dns::type::kA, "192.0.2.10")));
+    CHECK(m.answers[0] ==
+          dns::prereq_rrset_exists_value("www.example.test.", dns::type::kA,
+                                         *dns::rdata_from_text(dns::type::kA, "192.0.2.10")));
     REQUIRE(m.authority.size() == 2);
     CHECK(m.authority[0] == dns::update_delete_rrset("www.example.test.", dns::type::kA));
-    CHECK(m.authority[1] == dns::update_add_rr("www.example.test.", dns::type::kA, 30,
-                                               {198, 51, 100, 20}));
+    CHECK(m.authority[1] ==
+          dns::update_add_rr("www.example.test.", dns::type::kA, 30, {198, 51, 100, 20}));
     REQUIRE(m.additional.size() == 1);
     CHECK(m.additional[0].type == dns::type::kTsig);
     CHECK(m.additional[0].name == "failoverd-key.");
@@ -55,15 +55,16 @@ TEST_SUITE("actuate.dns.wire") {
     m.header.id = 0x1234;
     m.header.opcode = dns::Opcode::Update;
     m.questions.push_back({"example.test.", dns::type::kSoa, dns::klass::kIn});
-    m.answers.push_back(dns::prereq_rrset_exists_value("www.example.test.", dns::type::kA,
-                                                       {192, 0, 2, 10}));
-    m.answers.push_back(dns::prereq_rrset_does_not_exist("_failoverd.www.example.test.",
-                                                         dns::type::kTxt));
+    m.answers.push_back(
+        dns::prereq_rrset_exists_value("www.example.test.", dns::type::kA, {192, 0, 2, 10}));
+    m.answers.push_back(
+        dns::prereq_rrset_does_not_exist("_failoverd.www.example.test.", dns::type::kTxt));
     m.authority.push_back(dns::update_delete_rrset("www.example.test.", dns::type::kA));
-    m.authority.push_back(dns::update_add_rr("www.example.test.", dns::type::kA, 30,
-                                             {198, 51, 100, 20}));
-    m.authority.push_back(dns::update_add_rr("_failoverd.www.example.test.", dns::type::kTxt, 30,
-                                             *dns::rdata_from_text(dns::type::kTxt, "gen=2 writer=a")));
+    m.authority.push_back(
+        dns::update_add_rr("www.example.test.", dns::type::kA, 30, {198, 51, 100, 20}));
+    m.authority.push_back(
+        dns::update_add_rr("_failoverd.www.example.test.", dns::type::kTxt, 30,
+                           *dns::rdata_from_text(dns::type::kTxt, "gen=2 writer=a")));
     CHECK_FALSE(dns::validate_update(m));
     auto wire = dns::encode(m);
     REQUIRE(wire);
@@ -103,7 +104,8 @@ TEST_SUITE("actuate.dns.wire") {
       CHECK(dns::validate_update(m));
     }
     SUBCASE("a valid delete of one RR") {
-      m.authority.push_back(dns::update_delete_rr("www.example.test.", dns::type::kA, {1, 2, 3, 4}));
+      m.authority.push_back(
+          dns::update_delete_rr("www.example.test.", dns::type::kA, {1, 2, 3, 4}));
       CHECK_FALSE(dns::validate_update(m));
     }
   }
@@ -113,21 +115,24 @@ TEST_SUITE("actuate.dns.wire") {
       std::uint16_t type;
       std::string text;
     };
-    for (const auto& c : std::vector<Case>{{dns::type::kA, "192.0.2.1"},
-                                           {dns::type::kAaaa, "2001:db8::1"},
-                                           {dns::type::kTxt, "gen=42 writer=obs-a"},
-                                           {dns::type::kCname, "edge.example.net."},
-                                           {dns::type::kSoa, "ns.example. admin.example. 7 3600 600 86400 30"}}) {
+    for (const auto& c :
+         std::vector<Case>{{dns::type::kA, "192.0.2.1"},
+                           {dns::type::kAaaa, "2001:db8::1"},
+                           {dns::type::kTxt, "gen=42 writer=obs-a"},
+                           {dns::type::kCname, "edge.example.net."},
+                           {dns::type::kSoa, "ns.example. admin.example. 7 3600 600 86400 30"}}) {
       CAPTURE(c.text);
       auto rd = dns::rdata_from_text(c.type, c.text);
       REQUIRE(rd);
       CHECK(dns::rdata_to_text(c.type, *rd) == c.text);
     }
-    CHECK(dns::rdata_to_text(dns::type::kAaaa, *dns::rdata_from_text(dns::type::kAaaa,
-                                                                     "2001:DB8:0:0::1")) ==
+    CHECK(dns::rdata_to_text(dns::type::kAaaa,
+                             *dns::rdata_from_text(dns::type::kAaaa, "2001:DB8:0:0::1")) ==
           "2001:db8::1");
     CHECK_FALSE(dns::rdata_from_text(dns::type::kA, "192.0.2"));
     CHECK_FALSE(dns::rdata_from_text(dns::type::kA, "192.0.2.1 "));
+    CHECK_FALSE(dns::rdata_from_text(dns::type::kA, std::string_view("192.0.2.1\0junk", 14)));
+    CHECK_FALSE(dns::rdata_from_text(dns::type::kAaaa, std::string_view("::1\0junk", 8)));
     CHECK_FALSE(dns::rdata_from_text(dns::type::kSoa, "ns. admin. 1 2 3"));
     CHECK(dns::soa_serial(*dns::rdata_from_text(dns::type::kSoa, "a. b. 2026112301 1 2 3 4")) ==
           2026112301u);
@@ -164,11 +169,12 @@ TEST_SUITE("actuate.dns.wire") {
     CHECK_FALSE(dns::decode(forward).message);
     // Two labels pointing at each other: the second points back at the first, which is fine,
     // but a pointer into the middle of itself is not.
-    std::vector<std::uint8_t> mutual{0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 'a', 0xc0, 12, 0, 1, 0, 1};
+    std::vector<std::uint8_t> mutual{0, 1, 0, 0,   0,    1,  0, 0, 0, 0,
+                                     0, 0, 1, 'a', 0xc0, 12, 0, 1, 0, 1};
     CHECK_FALSE(dns::decode(mutual).message);
     // A chain of backward pointers is fine.
-    std::vector<std::uint8_t> chain{0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 1, 'a', 0, 0, 1, 0, 1,
-                                    0xc0, 12, 0, 1, 0, 1};
+    std::vector<std::uint8_t> chain{0,   1, 0, 0, 0, 2, 0,    0,  0, 0, 0, 0, 1,
+                                    'a', 0, 0, 1, 0, 1, 0xc0, 12, 0, 1, 0, 1};
     auto ok = dns::decode(chain);
     REQUIRE(ok.message);
     CHECK(ok.message->questions[1].name == "a.");

@@ -66,27 +66,29 @@ TEST_SUITE("actuate.dns.rfc2136") {
     CHECK(m->header.id == 7);
     CHECK(m->questions[0] == dns::Question{"example.test.", dns::type::kSoa, dns::klass::kIn});
     auto txt = [](std::string s) { return *dns::rdata_from_text(dns::type::kTxt, s); };
-    CHECK(m->answers == std::vector<dns::Rr>{
-                            dns::prereq_rrset_exists_value("www.example.test.", dns::type::kA, {192, 0, 2, 10}),
-                            dns::prereq_rrset_exists_value("www.example.test.", dns::type::kA, {192, 0, 2, 11}),
-                            dns::prereq_rrset_exists_value("_failoverd.www.example.test.", dns::type::kTxt,
-                                                           txt("gen=41 writer=obs-b"))});
-    CHECK(m->authority == std::vector<dns::Rr>{
-                              dns::update_delete_rrset("www.example.test.", dns::type::kA),
-                              dns::update_add_rr("www.example.test.", dns::type::kA, 30, {198, 51, 100, 20}),
-                              dns::update_delete_rrset("_failoverd.www.example.test.", dns::type::kTxt),
-                              dns::update_add_rr("_failoverd.www.example.test.", dns::type::kTxt, 30,
-                                                 txt("gen=42 writer=obs-a"))});
+    CHECK(m->answers ==
+          std::vector<dns::Rr>{
+              dns::prereq_rrset_exists_value("www.example.test.", dns::type::kA, {192, 0, 2, 10}),
+              dns::prereq_rrset_exists_value("www.example.test.", dns::type::kA, {192, 0, 2, 11}),
+              dns::prereq_rrset_exists_value("_failoverd.www.example.test.", dns::type::kTxt,
+                                             txt("gen=41 writer=obs-b"))});
+    CHECK(m->authority ==
+          std::vector<dns::Rr>{
+              dns::update_delete_rrset("www.example.test.", dns::type::kA),
+              dns::update_add_rr("www.example.test.", dns::type::kA, 30, {198, 51, 100, 20}),
+              dns::update_delete_rrset("_failoverd.www.example.test.", dns::type::kTxt),
+              dns::update_add_rr("_failoverd.www.example.test.", dns::type::kTxt, 30,
+                                 txt("gen=42 writer=obs-a"))});
   }
 
   TEST_CASE("no fence and no members expected: both must not exist") {
     std::string err;
     auto m = act::build_update(target(), "obs-a", plan(1, {"192.0.2.1"}), LiveState{}, 1, &err);
     REQUIRE_MESSAGE(m, err);
-    CHECK(m->answers == std::vector<dns::Rr>{
-                            dns::prereq_rrset_does_not_exist("www.example.test.", dns::type::kA),
-                            dns::prereq_rrset_does_not_exist("_failoverd.www.example.test.",
-                                                             dns::type::kTxt)});
+    CHECK(m->answers ==
+          std::vector<dns::Rr>{
+              dns::prereq_rrset_does_not_exist("www.example.test.", dns::type::kA),
+              dns::prereq_rrset_does_not_exist("_failoverd.www.example.test.", dns::type::kTxt)});
   }
 
   TEST_CASE("W1 and W4: empty, stale and unencodable plans are refused before sending") {
@@ -161,9 +163,7 @@ TEST_SUITE("actuate.dns.rfc2136") {
     auto dir = std::filesystem::temp_directory_path() / "failoverd_rfc2136_test";
     std::filesystem::create_directories(dir);
     auto path = dir / "key";
-    {
-      std::ofstream(path) << "c2VjcmV0\n";
-    }
+    { std::ofstream(path) << "c2VjcmV0\n"; }
     auto t = target();
     t.tsig_secret_file = path.string();
     std::string err;

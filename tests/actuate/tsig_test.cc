@@ -43,8 +43,9 @@ tsig::Key nsupdate_key() {
 std::vector<std::uint8_t> strip_tsig(const std::vector<std::uint8_t>& wire) {
   auto m = dns::decode(wire);
   REQUIRE(m.message);
-  std::vector<std::uint8_t> out(wire.begin(),
-                                wire.begin() + static_cast<std::ptrdiff_t>(m.message->additional.back().offset));
+  std::vector<std::uint8_t> out(
+      wire.begin(),
+      wire.begin() + static_cast<std::ptrdiff_t>(m.message->additional.back().offset));
   out[11] = static_cast<std::uint8_t>(out[11] - 1);
   return out;
 }
@@ -137,8 +138,8 @@ TEST_SUITE("actuate.dns.tsig") {
   }
 
   TEST_CASE("sign then verify for hmac-sha1, hmac-sha256 and hmac-sha512, chained to a reply") {
-    for (auto alg : {tsig::Algorithm::HmacSha1, tsig::Algorithm::HmacSha256,
-                     tsig::Algorithm::HmacSha512}) {
+    for (auto alg :
+         {tsig::Algorithm::HmacSha1, tsig::Algorithm::HmacSha256, tsig::Algorithm::HmacSha512}) {
       CAPTURE(tsig::algorithm_name(alg));
       tsig::Key key{"k.example.", alg, {1, 2, 3, 4, 5, 6, 7, 8}};
       dns::Message q;
@@ -157,6 +158,14 @@ TEST_SUITE("actuate.dns.tsig") {
       REQUIRE(reply);
       CHECK(tsig::verify(reply->wire, key, s->mac, 5002).status == tsig::Status::Ok);
     }
+  }
+
+  TEST_CASE("a TSIG RR outside the additional section is malformed (fuzzer finding)") {
+    // Found by dns_wire_fuzz: one TSIG RR in the answer section and none in additional made
+    // verify() call back() on an empty vector.
+    auto crash = *tsig::base64_decode(
+        "E7EoAAABAAEAAgAAAAA/AAAAAAAAAAAAAAAAAAAA+v8AAAAAAAAAAAAAAAAAAAAAAAA=");
+    CHECK(tsig::verify(crash, nsupdate_key(), {}, 0).status == tsig::Status::Malformed);
   }
 
   TEST_CASE("algorithm names and base64") {

@@ -1,0 +1,151 @@
+// The level-triggered reconcile loop of one service against one target (RELIABILITY.md W3-W6,
+// A1-A5, R2).
+//
+// Reconciler is the pure decision part: no I/O, no clock reads. The shell asks poll(now) for the
+// next operation (a read or a CAS write), performs it with an Actuator, and feeds the result back
+// with on_read / on_write; take_events() returns what to log, count and alert on; next_due() is
+// when to call poll again. reconcile_step() is that shell for one operation.
+//
+// Rules, with the scenario each one answers:
+// - Every write is followed by a read-back (W5). Own generation and members live: converged.
+//   An Unknown write (A2: reply lost after the server applied it) is resolved by that read: own
+//   generation found -> converged, no second write. Still the old fence -> not applied: the same
+//   CAS is sent again after a backoff with full jitter (A3). A fence that moved elsewhere (A1) ->
+//   Conflict: the plan is dropped and the policy must re-decide; it is never re-applied on top.
+// - A new plan is written only when the live generation still equals plan.base_generation.
+// - Every reconcile_interval the target is read. An empty RRset, a missing fence, a corrupt
+//   fence or a generation "from the future" (our own id with a generation we never wrote, or a
+//   jump above max_generation_jump) freezes the service with an alert (A5); frozen, nothing is
+//   written until restore(), which CAS-writes the last known good members with a generation
+//   above everything seen.
+// - Live members that differ from what we converged on while the fence is unchanged are drift
+//   (a hand edit): repaired by a CAS write or only reported, per config. A fence moved by another
+//   observer is adopted, not fought.
+// - Refused (A4: wrong key, REFUSED, NOTAUTH) and Invalid stop the loop with an alert until
+//   resume() (config reload or operator); unreachable reads back off (R2). No hot loop anywhere.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "actuate/actuator.h"
+#include "config/config.h"
+#include "core/backoff.h"
+#include "core/plan.h"
+
+namespace failoverd::actuate {
+
+struct ReconcileOptions {
+  core::ObserverId self;  // our fence writer id
+  config::DriftAction drift = config::DriftAction::Repair;
+  core::Duration interval = std::chrono::seconds(30);  // periodic read
+  core::BackoffPolicy retry{};                         // after Unknown / unreachable
+  // A fence generation more than this above the highest one seen counts as "from the future".
+  core::Generation max_generation_jump = 1000;
+};
+
+struct ReconcileEvent {
+  enum class Kind {
+    Applied,      // our write is live (read back)
+    Conflict,     // the CAS failed or the world moved: the policy must re-decide
+    Unknown,      // a write had no usable answer; resolving by reading
+    Retry,        // read back showed the write not applied; the same CAS is retried after backoff
+    Unreachable,  // a read failed; retrying after backoff
+    Drift,        // live members differ from what we converged on (repairing or reporting)
+    Adopted,      // another writer moved the fence; its members are now our baseline
+    Frozen,       // empty / missing fence / corrupt / future generation: automation stopped
+    Restored,     // restore() put the last known good set back; unfrozen
+    Refused,      // the target refused (auth, policy): stopped until resume()
+    Invalid,      // the plan could not be expressed (a bug or config): stopped until resume()
+    Rejected,     // a plan or restore was not accepted (frozen, stopped, nothing known good)
+  };
+  Kind kind;
+  std::string detail;
+  core::Generation generation = 0;
+  bool alert = false;  // raise an alert (not only a log line)
+};
+std::string_view to_string(ReconcileEvent::Kind k);
+
+struct ReconcileAction {
+  enum class Kind { Read, Write };
+  Kind kind = Kind::Read;
+  core::Plan plan;     // Write only
+  LiveState expected;  // Write only
+};
+
+class Reconciler {
+ public:
+  Reconciler(ReconcileOptions options, std::uint64_t seed);
+
+  // A new decision from the policy. Applied after a fresh read if the live generation is still
+  // plan.base_generation; otherwise Conflict. Rejected while frozen or stopped.
+  void set_desired(core::Plan plan, core::TimePoint now);
+  // Manual `failoverctl restore`: CAS-write the last known good members, then unfreeze.
+  void restore(core::TimePoint now);
+  // Leave the stopped state (after config reload or by hand); starts with a read.
+  void resume(core::TimePoint now);
+  // Seed the last known good set (from the state store after a restart).
+  void set_last_known_good(std::vector<LiveMember> members);
+
+  // The operation due at `now`, if any; it is then in flight until its result is fed back.
+  std::optional<ReconcileAction> poll(core::TimePoint now);
+  // When poll() next has something (TimePoint::max() when stopped or waiting for a result).
+  core::TimePoint next_due() const;
+  void on_read(const ReadResult& result, core::TimePoint now);
+  void on_write(const WriteResult& result, core::TimePoint now);
+  std::vector<ReconcileEvent> take_events();
+
+  bool frozen() const { return frozen_; }
+  bool stopped() const { return phase_ == Phase::Stopped; }
+  bool busy() const;  // a plan, write or read-back is outstanding
+  const std::optional<LiveState>& live() const { return live_; }
+  const std::optional<std::vector<LiveMember>>& last_known_good() const { return lkg_; }
+
+ private:
+  enum class Phase { Read, Write, InFlight, Stopped };
+  enum class Purpose { Check, Prepare, ReadBack, Restore };
+
+  void schedule_read(Purpose purpose, core::TimePoint at);
+  void schedule_write(core::Plan plan, LiveState expected, core::TimePoint at);
+  void emit(ReconcileEvent::Kind kind, std::string detail, core::Generation gen, bool alert);
+  void freeze(std::string why, core::TimePoint now);
+  core::TimePoint backoff(core::TimePoint now);
+  std::optional<std::string> invalid_reason(const LiveState& s) const;
+  void check(const LiveState& s, core::TimePoint now);
+  void read_back(const LiveState& s, core::TimePoint now);
+  void prepare(const LiveState& s, core::TimePoint now);
+  void converged(const LiveState& s);
+
+  ReconcileOptions options_;
+  std::mt19937_64 rng_;
+  Phase phase_ = Phase::Read;
+  Purpose purpose_ = Purpose::Check;
+  core::TimePoint due_{};
+  std::uint32_t attempt_ = 0;
+
+  std::optional<core::Plan> desired_;  // waiting for a fresh read
+  std::optional<core::Plan> writing_;  // written or being written; cleared when resolved
+  LiveState expected_;                 // the CAS base of writing_
+  std::optional<WriteStatus> write_status_;
+  bool restoring_ = false;
+
+  std::optional<LiveState> live_;
+  std::optional<std::vector<std::string>> intended_;  // members we converged on
+  std::optional<Fence> known_fence_;                  // the fence at that point
+  std::optional<std::vector<LiveMember>> lkg_;
+  core::Generation max_seen_ = 0;
+  bool seen_any_ = false;
+  std::optional<core::Generation> max_own_written_;
+  bool frozen_ = false;
+  bool drift_reported_ = false;
+  std::vector<ReconcileEvent> events_;
+};
+
+// The shell for one step: performs the operation poll() returns (if any) with `actuator` and
+// feeds the result back, using steady_clock for `now`. Returns false when nothing was due.
+boost::asio::awaitable<bool> reconcile_step(Reconciler& reconciler, Actuator& actuator);
+
+}  // namespace failoverd::actuate
