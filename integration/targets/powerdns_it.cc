@@ -208,6 +208,31 @@ TEST_SUITE("integration.targets.powerdns") {
       }
     }
 
+    SUBCASE("twenty flips back and forth: the answer is never empty, the generation only grows") {
+      AnswerWatcher watcher(pdns.dns_port);
+      auto live = r0.state;
+      for (core::Generation gen = 2; gen < 22; ++gen) {
+        const bool odd = gen % 2 == 1;
+        auto w = it::run(io, act.write(odd ? plan(gen, {{"192.0.2.1", 1}, {"192.0.2.2", 1}})
+                                           : plan(gen, {{"198.51.100.1", 1}}),
+                                       live));
+        REQUIRE_MESSAGE(w.status == WriteStatus::Applied, w.detail);
+        auto r = it::run(io, act.read());
+        REQUIRE(r.status == ReadStatus::Ok);
+        REQUIRE(r.state.fence);
+        CHECK(r.state.fence->generation == gen);
+        live = r.state;
+        std::this_thread::sleep_for(15ms);
+      }
+      watcher.stop();
+      MESSAGE("queries=" << watcher.queries << " empty=" << watcher.empty
+                         << " no_reply=" << watcher.no_reply);
+      CHECK(watcher.empty == 0);
+      CHECK(watcher.no_reply == 0);
+      CHECK(watcher.seen_sets ==
+            std::set<std::string>{"192.0.2.1 192.0.2.2 ", "198.51.100.1 "});
+    }
+
     SUBCASE("weighted: a LUA pickwrandom record answers from both sets") {
       PowerDnsActuator weighted(io.get_executor(), service(pdns, config::Policy::Weighted),
                                 core::ObserverId("obs-a"));
