@@ -17,6 +17,7 @@ namespace {
 struct HaProxy {
   it::TempDir dir;
   std::uint16_t front_port = it::free_port();
+  std::uint16_t admin_port = it::free_port();
   std::unique_ptr<it::Child> process;
 
   HaProxy() {
@@ -25,6 +26,7 @@ struct HaProxy {
     std::string conf =
         "global\n"
         "  stats socket " + dir.file("admin.sock") + " level admin\n"
+        "  stats socket ipv4@127.0.0.1:" + std::to_string(admin_port) + " level admin\n"
         "defaults\n"
         "  mode tcp\n"
         "  timeout connect 1s\n"
@@ -201,6 +203,22 @@ TEST_SUITE("integration.targets.haproxy") {
       auto w = it::run(io, act.write(plan(2, {}), it::run(io, act.read()).state));
       CHECK(w.status == WriteStatus::Invalid);
       CHECK(servers(io, act)["use1-a"].ready());
+    }
+
+    SUBCASE("the runtime API over TCP works the same") {
+      auto s = service(h, config::Policy::Priority, "drain");
+      s.target.haproxy.socket.clear();
+      s.target.haproxy.address = config::HostPort{"127.0.0.1", h.admin_port};
+      HaProxyActuator tcp(io.get_executor(), s);
+      auto r = it::run(io, tcp.read());
+      REQUIRE(r.status == ReadStatus::Ok);
+      CHECK(r.state.members == std::vector<LiveMember>{{"use1-a", 1}, {"use1-b", 1}});
+      auto w = it::run(io, tcp.write(plan(2, {{"euw1-b", 1}}), r.state));
+      REQUIRE_MESSAGE(w.status == WriteStatus::Applied, w.detail);
+      auto after = servers(io, act);
+      CHECK(after["euw1-b"].ready());
+      CHECK(after["euw1-a"].drained());
+      CHECK(after["use1-a"].drained());
     }
 
     SUBCASE("HAProxy gone: Unreachable and Unknown") {
