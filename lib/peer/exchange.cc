@@ -193,6 +193,8 @@ std::string PeerExchange::Impl::next_message() {
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
   if (source_) m.verdicts = source_();
+  // A reason receivers would refuse must not cost the whole message its votes.
+  for (auto& v : m.verdicts) v.reason = clamp_reason(std::move(v.reason));
   return encode(m);
 }
 
@@ -265,8 +267,8 @@ asio::awaitable<void> PeerExchange::Impl::serve(tcp::socket socket) {
   auto self = shared_from_this();
   boost::system::error_code ec;
   auto remote_ep = socket.remote_endpoint(ec);
-  const std::string remote =
-      ec ? "unknown" : remote_ep.address().to_string() + ":" + std::to_string(remote_ep.port());
+  // The address without the port, so a client that keeps failing repeats one log line.
+  const std::string remote = ec ? "unknown" : remote_ep.address().to_string();
   TlsStream stream(beast::tcp_stream(std::move(socket)), server_ctx_);
   auto& lowest = beast::get_lowest_layer(stream);
   const std::uint64_t id = next_connection_id_++;
@@ -295,15 +297,24 @@ asio::awaitable<void> PeerExchange::Impl::serve(tcp::socket socket) {
   parser.body_limit(1024);
   auto [read_ec, read_bytes] = co_await http::async_read(stream, buffer, parser, kNoThrow);
   (void)read_bytes;
-  if (read_ec || stopped_) {
-    if (!stopped_) refuse("reading request from " + remote + ": " + describe_error(read_ec));
+  if (stopped_) co_return;
+  // A request Beast could not parse gets a 400 (R3); a timeout or a reset just ends it.
+  const auto& http_errors = http::make_error_code(http::error::bad_target).category();
+  const bool malformed =
+      read_ec && read_ec.category() == http_errors && read_ec != http::error::end_of_stream;
+  if (read_ec && !malformed) {
+    refuse("reading request from " + remote + ": " + describe_error(read_ec));
     co_return;
   }
   const auto& req = parser.get();
-  http::response<http::string_body> res{http::status::ok, req.version()};
+  http::response<http::string_body> res{http::status::ok, malformed ? 11u : req.version()};
   res.set(http::field::server, "failoverd");
   res.keep_alive(false);
-  if (!known) {
+  if (malformed) {
+    res.result(http::status::bad_request);
+    res.body() = "malformed request\n";
+    refuse("malformed request from " + remote + ": " + read_ec.message());
+  } else if (!known) {
     res.result(http::status::forbidden);
     res.body() = "client certificate names no configured peer\n";
     refuse("client " + remote + " with certificate " + describe(client) +

@@ -109,6 +109,15 @@ std::optional<std::uint64_t> as_uint(const json::value& v) {
 
 }  // namespace
 
+std::string clamp_reason(std::string reason) {
+  if (reason.size() <= kMaxReasonBytes) return reason;
+  std::size_t end = kMaxReasonBytes;
+  // Back up over continuation bytes (10xxxxxx) so no character is cut in half.
+  while (end > 0 && (static_cast<unsigned char>(reason[end]) & 0xC0) == 0x80) --end;
+  reason.resize(end);
+  return reason;
+}
+
 std::optional<core::Verdict> parse_verdict(std::string_view text) {
   for (auto v : {core::Verdict::Unknown, core::Verdict::Up, core::Verdict::Degraded,
                  core::Verdict::Down}) {

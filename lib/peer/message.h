@@ -71,6 +71,9 @@ Decoded decode(std::string_view text);
 // HAProxy socket/address and the exec hook's argv.
 std::string config_fingerprint(const config::Config& config);
 
+// `reason` cut to at most kMaxReasonBytes on a UTF-8 character boundary.
+std::string clamp_reason(std::string reason);
+
 // "up", "down"... as used on the wire; nullopt for anything else.
 std::optional<core::Verdict> parse_verdict(std::string_view text);
 

@@ -444,6 +444,12 @@ TEST_SUITE("peer.exchange") {
         CHECK(d.message->verdicts == verdicts_of("obs-a"));
         CHECK(d.message->config_fingerprint == kFingerprint);
       }
+      SUBCASE("a malformed request: 400") {
+        RawClient client("obs-b");
+        client.get(io, port, "GET\x01 nonsense\r\n\r\n");
+        CHECK(client.response.rfind("HTTP/1.1 400", 0) == 0);
+        CHECK(a.exchange->server_stats().refused == 1);
+      }
       SUBCASE("a configured peer asking for another path: 404, or another method: 405") {
         RawClient client("obs-b");
         client.get(io, port, "GET /v1/other HTTP/1.1\r\nHost: x\r\n\r\n");

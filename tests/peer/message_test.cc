@@ -145,6 +145,17 @@ TEST_SUITE("peer.message") {
     }
   }
 
+  TEST_CASE("clamp_reason cuts long reasons on a character boundary") {
+    CHECK(peer::clamp_reason("short") == "short");
+    std::string s(peer::kMaxReasonBytes - 1, 'a');
+    s += "\xc3\xa9\xc3\xa9";  // "éé": the first one straddles the limit
+    auto clamped = peer::clamp_reason(s);
+    CHECK(clamped == std::string(peer::kMaxReasonBytes - 1, 'a'));
+    auto m = sample();
+    m.verdicts[0].reason = peer::clamp_reason(std::string(peer::kMaxReasonBytes, 'b') + "\xc3\xa9");
+    CHECK(peer::decode(peer::encode(m)).ok());
+  }
+
   TEST_CASE("too many regions are refused") {
     auto m = sample();
     m.verdicts.clear();
