@@ -1,0 +1,546 @@
+#include "peer/exchange.h"
+
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <random>
+#include <unordered_map>
+
+#include "core/backoff.h"
+#include "log/log.h"
+#include "peer/peer_book.h"
+
+namespace failoverd::peer {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using TlsStream = ssl::stream<beast::tcp_stream>;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr std::string_view kPath = "/v1/peer/verdicts";
+constexpr std::size_t kMaxHeaderBytes = 8 * 1024;
+constexpr std::size_t kMaxServerConnections = 64;
+
+namespace {
+
+// An ASN.1 string as UTF-8; empty when it holds a NUL (a classic certificate-name forgery).
+std::string utf8(const ASN1_STRING* s) {
+  unsigned char* out = nullptr;
+  int n = ASN1_STRING_to_UTF8(&out, s);
+  if (n < 0) return {};
+  std::string text(reinterpret_cast<const char*>(out), static_cast<std::size_t>(n));
+  OPENSSL_free(out);
+  if (text.find('\0') != std::string::npos) return {};
+  return text;
+}
+
+CertIdentity identity_of(SSL* ssl) {
+  CertIdentity id;
+  X509* cert = SSL_get0_peer_certificate(ssl);
+  if (cert == nullptr) return id;
+  X509_NAME* subject = X509_get_subject_name(cert);
+  int at = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+  if (at >= 0) id.common_name = utf8(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, at)));
+  auto* names = static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (names != nullptr) {
+    // The OpenSSL stack macros cast in C style; call the untyped functions instead.
+    const auto* stack = reinterpret_cast<const OPENSSL_STACK*>(names);
+    for (int i = 0; i < OPENSSL_sk_num(stack); ++i) {
+      const auto* name = static_cast<const GENERAL_NAME*>(OPENSSL_sk_value(stack, i));
+      if (name->type == GEN_DNS) {
+        std::string dns = utf8(name->d.dNSName);
+        if (!dns.empty()) id.dns_names.push_back(std::move(dns));
+      }
+    }
+    GENERAL_NAMES_free(names);
+  }
+  return id;
+}
+
+// The error text with OpenSSL's reason when there is one ("certificate verify failed").
+std::string describe_error(const boost::system::error_code& ec) {
+  if (ec == beast::error::timeout) return "timed out";
+  if (ec.category() == asio::error::get_ssl_category()) {
+    const char* reason = ERR_reason_error_string(static_cast<unsigned long>(ec.value()));
+    if (reason != nullptr) return std::string("TLS: ") + reason;
+  }
+  if (ec == ssl::error::stream_truncated) return "connection closed during TLS";
+  return ec.message();
+}
+
+std::string address_of(const config::HostPort& hp) {
+  if (hp.host.find(':') != std::string::npos) return "[" + hp.host + "]:" + std::to_string(hp.port);
+  return hp.host + ":" + std::to_string(hp.port);
+}
+
+std::optional<std::string> setup_tls(ssl::context& ctx, const config::Cluster& c, bool server) {
+  boost::system::error_code ec;
+  SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_3_VERSION);
+  ctx.load_verify_file(c.ca_file, ec);
+  if (ec) return "cluster.ca_file " + c.ca_file + ": " + describe_error(ec);
+  ctx.use_certificate_chain_file(c.cert_file, ec);
+  if (ec) return "cluster.cert_file " + c.cert_file + ": " + describe_error(ec);
+  // The key is a secret: its path may be logged, never its content (R5).
+  ctx.use_private_key_file(c.key_file, ssl::context::pem, ec);
+  if (ec) return "cluster.key_file " + c.key_file + ": " + describe_error(ec);
+  if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
+    return "cluster.key_file " + c.key_file + " does not match cluster.cert_file";
+  }
+  ctx.set_verify_mode(server ? ssl::verify_peer | ssl::verify_fail_if_no_peer_cert
+                             : ssl::verify_peer, ec);
+  if (ec) return "TLS setup: " + describe_error(ec);
+  return std::nullopt;
+}
+
+}  // namespace
+
+struct PeerExchange::Impl : std::enable_shared_from_this<PeerExchange::Impl> {
+  struct Slot {
+    config::Peer peer;
+    PeerStatus status;
+    std::unique_ptr<asio::steady_timer> timer;
+    beast::tcp_stream* inflight = nullptr;  // the fetch in progress, so stop() can close it
+  };
+
+  Impl(asio::io_context& io, ExchangeOptions o, VerdictSource s)
+      : io_(io),
+        options_(std::move(o)),
+        source_(std::move(s)),
+        acceptor_(io),
+        book_(peer_ids(options_.cluster), options_.config_fingerprint,
+              std::chrono::duration_cast<core::Duration>(options_.cluster.verdict_ttl)),
+        rng_(options_.seed != 0 ? options_.seed : std::random_device{}() * 0x100000001ULL ^
+                                                      std::random_device{}()) {
+    boot_id_ = rng_();
+    for (const auto& p : options_.cluster.peers) {
+      Slot slot;
+      slot.peer = p;
+      slot.status.id = p.id;
+      slot.status.address = address_of(p.address);
+      slot.timer = std::make_unique<asio::steady_timer>(io_);
+      slots_.push_back(std::move(slot));
+    }
+  }
+
+  static std::vector<core::ObserverId> peer_ids(const config::Cluster& c) {
+    std::vector<core::ObserverId> ids;
+    for (const auto& p : c.peers) ids.push_back(p.id);
+    return ids;
+  }
+
+  struct Fetched {
+    std::string error;
+    std::string body;
+    CertIdentity identity;
+  };
+
+  std::optional<std::string> start();
+  void stop();
+  std::string next_message();
+  void refuse(std::string why);
+  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> serve(tcp::socket socket);
+  asio::awaitable<void> poll(std::size_t index);
+  asio::awaitable<Fetched> fetch(Slot& slot);
+  void record(Slot& slot, Fetched fetched, core::TimePoint now);
+  void fail(Slot& slot, std::string error, bool rejected);
+
+  asio::io_context& io_;
+  ExchangeOptions options_;
+  VerdictSource source_;
+  ssl::context server_ctx_{ssl::context::tls_server};
+  ssl::context client_ctx_{ssl::context::tls_client};
+  tcp::acceptor acceptor_;
+  PeerBook book_;
+  std::mt19937_64 rng_;
+  std::uint64_t boot_id_ = 0;
+  std::uint64_t sequence_ = 0;
+  bool started_ = false;
+  bool stopped_ = false;
+  std::vector<Slot> slots_;  // never resized after construction: coroutines hold references
+  std::uint64_t next_connection_id_ = 0;
+  std::unordered_map<std::uint64_t, beast::tcp_stream*> connections_;
+  ServerStats stats_;
+};
+
+std::string PeerExchange::Impl::next_message() {
+  PeerMessage m;
+  m.observer = options_.self;
+  m.boot_id = boot_id_;
+  m.sequence = ++sequence_;
+  m.config_fingerprint = options_.config_fingerprint;
+  m.sent_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  if (source_) m.verdicts = source_();
+  // A reason receivers would refuse must not cost the whole message its votes.
+  for (auto& v : m.verdicts) v.reason = clamp_reason(std::move(v.reason));
+  return encode(m);
+}
+
+std::optional<std::string> PeerExchange::Impl::start() {
+  if (started_) return "already started";
+  if (auto err = setup_tls(server_ctx_, options_.cluster, true)) return err;
+  if (auto err = setup_tls(client_ctx_, options_.cluster, false)) return err;
+  const auto& listen = options_.cluster.listen;
+  const std::string where = address_of(listen);
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(listen.host, ec);
+  if (ec) return "cluster.listen " + where + " is not an IP address";
+  tcp::endpoint endpoint(address, listen.port);
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    return "bind " + where + ": " + ec.message();
+  }
+  started_ = true;
+  asio::co_spawn(io_, accept_loop(), asio::detached);
+  for (std::size_t i = 0; i < slots_.size(); ++i) asio::co_spawn(io_, poll(i), asio::detached);
+  return std::nullopt;
+}
+
+void PeerExchange::Impl::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  for (auto& slot : slots_) {
+    slot.timer->cancel();
+    if (slot.inflight != nullptr) slot.inflight->socket().close(ignored);
+  }
+  for (auto& [id, stream] : connections_) stream->socket().close(ignored);
+}
+
+void PeerExchange::Impl::refuse(std::string why) {
+  ++stats_.refused;
+  // A scanner or a misconfigured peer retries; log each distinct reason once in a row.
+  if (why != stats_.last_refusal) log::warn("peer request refused", {{"reason", why}});
+  stats_.last_refusal = std::move(why);
+}
+
+asio::awaitable<void> PeerExchange::Impl::accept_loop() {
+  auto self = shared_from_this();
+  while (!stopped_) {
+    auto [ec, socket] = co_await acceptor_.async_accept(kNoThrow);
+    if (stopped_) break;
+    if (ec) {
+      // EMFILE and friends: pause instead of spinning on the error.
+      asio::steady_timer pause(io_, std::chrono::milliseconds(50));
+      co_await pause.async_wait(kNoThrow);
+      continue;
+    }
+    if (connections_.size() >= kMaxServerConnections) {
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      refuse("too many open peer connections");
+      continue;
+    }
+    asio::co_spawn(io_, serve(std::move(socket)), asio::detached);
+  }
+}
+
+asio::awaitable<void> PeerExchange::Impl::serve(tcp::socket socket) {
+  auto self = shared_from_this();
+  boost::system::error_code ec;
+  auto remote_ep = socket.remote_endpoint(ec);
+  // The address without the port, so a client that keeps failing repeats one log line.
+  const std::string remote = ec ? "unknown" : remote_ep.address().to_string();
+  TlsStream stream(beast::tcp_stream(std::move(socket)), server_ctx_);
+  auto& lowest = beast::get_lowest_layer(stream);
+  const std::uint64_t id = next_connection_id_++;
+  connections_.emplace(id, &lowest);
+  struct Forget {
+    Impl& impl;
+    std::uint64_t id;
+    ~Forget() { impl.connections_.erase(id); }
+  } forget{*this, id};
+
+  // One deadline for the whole connection: handshake, request, answer, shutdown.
+  lowest.expires_after(options_.request_timeout);
+  auto [hs_ec] = co_await stream.async_handshake(ssl::stream_base::server, kNoThrow);
+  if (hs_ec) {
+    if (!stopped_) refuse("TLS handshake from " + remote + ": " + describe_error(hs_ec));
+    co_return;
+  }
+  const CertIdentity client = identity_of(stream.native_handle());
+  const bool known = std::any_of(slots_.begin(), slots_.end(), [&](const Slot& s) {
+    return names_observer(client, s.peer.id);
+  });
+
+  beast::flat_buffer buffer(kMaxHeaderBytes + 1024);
+  http::request_parser<http::string_body> parser;
+  parser.header_limit(static_cast<std::uint32_t>(kMaxHeaderBytes));
+  parser.body_limit(1024);
+  auto [read_ec, read_bytes] = co_await http::async_read(stream, buffer, parser, kNoThrow);
+  (void)read_bytes;
+  if (stopped_) co_return;
+  // A request Beast could not parse gets a 400 (R3); a timeout or a reset just ends it.
+  const auto& http_errors = http::make_error_code(http::error::bad_target).category();
+  const bool malformed =
+      read_ec && read_ec.category() == http_errors && read_ec != http::error::end_of_stream;
+  if (read_ec && !malformed) {
+    refuse("reading request from " + remote + ": " + describe_error(read_ec));
+    co_return;
+  }
+  const auto& req = parser.get();
+  http::response<http::string_body> res{http::status::ok, malformed ? 11u : req.version()};
+  res.set(http::field::server, "failoverd");
+  res.keep_alive(false);
+  if (malformed) {
+    res.result(http::status::bad_request);
+    res.body() = "malformed request\n";
+    refuse("malformed request from " + remote + ": " + read_ec.message());
+  } else if (!known) {
+    res.result(http::status::forbidden);
+    res.body() = "client certificate names no configured peer\n";
+    refuse("client " + remote + " with certificate " + describe(client) +
+           " names no configured peer");
+  } else if (req.target() != kPath) {
+    res.result(http::status::not_found);
+    res.body() = "not found\n";
+    refuse("unknown path from " + remote);
+  } else if (req.method() != http::verb::get) {
+    res.result(http::status::method_not_allowed);
+    res.set(http::field::allow, "GET");
+    res.body() = "only GET\n";
+    refuse("method " + std::string(req.method_string()) + " from " + remote);
+  } else {
+    res.set(http::field::content_type, "application/json");
+    res.body() = next_message();
+    ++stats_.served;
+  }
+  if (res.result() != http::status::ok) res.set(http::field::content_type, "text/plain");
+  res.prepare_payload();
+  auto [write_ec, written] = co_await http::async_write(stream, res, kNoThrow);
+  (void)written;
+  if (!write_ec && !stopped_) {
+    // Best effort close_notify, still under the connection's deadline.
+    co_await stream.async_shutdown(kNoThrow);
+  }
+  lowest.close();
+}
+
+asio::awaitable<PeerExchange::Impl::Fetched> PeerExchange::Impl::fetch(Slot& slot) {
+  Fetched out;
+  const auto& where = slot.status.address;
+  const auto timeout = options_.request_timeout;
+  const auto timed_out = "timed out after " + std::to_string(timeout.count()) + "ms";
+  TlsStream stream(io_, client_ctx_);
+  auto& lowest = beast::get_lowest_layer(stream);
+  slot.inflight = &lowest;
+  struct Clear {
+    Slot& slot;
+    ~Clear() { slot.inflight = nullptr; }
+  } clear{slot};
+  lowest.expires_after(timeout);
+
+  boost::system::error_code ec;
+  const auto& hp = slot.peer.address;
+  auto address = asio::ip::make_address(hp.host, ec);
+  if (!ec) {
+    auto [connect_ec] = co_await lowest.async_connect(tcp::endpoint(address, hp.port), kNoThrow);
+    ec = connect_ec;
+  } else {
+    // A host name: resolve under the same deadline. The resolver cannot take a deadline, so a
+    // watchdog timer cancels it; it holds only a weak reference in case the resolve wins.
+    auto resolver = std::make_shared<tcp::resolver>(io_);
+    asio::steady_timer watchdog(io_, timeout);
+    watchdog.async_wait([weak = std::weak_ptr<tcp::resolver>(resolver)](auto wait_ec) {
+      if (auto r = weak.lock(); r && !wait_ec) r->cancel();
+    });
+    auto [resolve_ec, results] =
+        co_await resolver->async_resolve(hp.host, std::to_string(hp.port), kNoThrow);
+    watchdog.cancel();
+    if (resolve_ec) {
+      out.error = "resolve " + hp.host + ": " +
+                  (resolve_ec == asio::error::operation_aborted ? timed_out : resolve_ec.message());
+      co_return out;
+    }
+    auto [connect_ec, ep] = co_await lowest.async_connect(results, kNoThrow);
+    (void)ep;
+    ec = connect_ec;
+  }
+  if (ec) {
+    out.error = "connect " + where + ": " + (ec == beast::error::timeout ? timed_out : ec.message());
+    co_return out;
+  }
+  auto [hs_ec] = co_await stream.async_handshake(ssl::stream_base::client, kNoThrow);
+  if (hs_ec) {
+    out.error = "TLS handshake with " + where + ": " +
+                (hs_ec == beast::error::timeout ? timed_out : describe_error(hs_ec));
+    co_return out;
+  }
+  out.identity = identity_of(stream.native_handle());
+  if (!names_observer(out.identity, slot.peer.id)) {
+    out.error = "server certificate at " + where + " names " + describe(out.identity) +
+                ", not '" + slot.peer.id.str() + "'";
+    co_return out;
+  }
+  http::request<http::empty_body> req{http::verb::get, kPath, 11};
+  req.set(http::field::host, where);
+  req.set(http::field::user_agent, "failoverd");
+  req.keep_alive(false);
+  auto [write_ec, written] = co_await http::async_write(stream, req, kNoThrow);
+  (void)written;
+  if (write_ec) {
+    out.error = "sending request to " + where + ": " +
+                (write_ec == beast::error::timeout ? timed_out : describe_error(write_ec));
+    co_return out;
+  }
+  // The buffer's maximum bounds what a hostile peer can make us hold, headers included.
+  beast::flat_buffer buffer(kMaxHeaderBytes + options_.max_message_bytes);
+  http::response_parser<http::string_body> parser;
+  parser.header_limit(static_cast<std::uint32_t>(kMaxHeaderBytes));
+  parser.body_limit(options_.max_message_bytes);
+  auto [read_ec, read_bytes] = co_await http::async_read(stream, buffer, parser, kNoThrow);
+  (void)read_bytes;
+  if (read_ec == http::error::body_limit || read_ec == http::error::buffer_overflow) {
+    out.error = "response from " + where + " is larger than " +
+                std::to_string(options_.max_message_bytes) + " bytes";
+  } else if (read_ec == http::error::header_limit) {
+    out.error = "response headers from " + where + " are larger than " +
+                std::to_string(kMaxHeaderBytes) + " bytes";
+  } else if (read_ec) {
+    out.error = "reading response from " + where + ": " +
+                (read_ec == beast::error::timeout ? timed_out : describe_error(read_ec));
+  } else if (parser.get().result_int() != 200) {
+    out.error = "HTTP status " + std::to_string(parser.get().result_int()) + " from " + where;
+  } else {
+    out.body = std::move(parser.get().body());
+  }
+  // No TLS shutdown: the response is complete (or refused) and the server closes its side.
+  lowest.close();
+  co_return out;
+}
+
+void PeerExchange::Impl::fail(Slot& slot, std::string error, bool rejected) {
+  auto& s = slot.status;
+  ++s.failures;
+  ++s.consecutive_failures;
+  if (rejected) ++s.rejected;
+  if (error != s.last_error) {
+    log::warn("peer gives no vote",
+              {{"peer", slot.peer.id.str()}, {"address", s.address}, {"error", error}});
+  }
+  s.last_error = std::move(error);
+}
+
+void PeerExchange::Impl::record(Slot& slot, Fetched fetched, core::TimePoint now) {
+  auto& s = slot.status;
+  ++s.fetches;
+  if (!fetched.error.empty()) return fail(slot, std::move(fetched.error), false);
+  auto decoded = decode(fetched.body);
+  if (!decoded.ok()) return fail(slot, "bad message from " + s.address + ": " + decoded.error, true);
+  const PeerMessage& m = *decoded.message;
+  if (m.observer != slot.peer.id) {
+    return fail(slot, "peer at " + s.address + " answered as '" + m.observer.str() +
+                          "', expected '" + slot.peer.id.str() + "'",
+                true);
+  }
+  Acceptance a = book_.accept(m, fetched.identity, now);
+  if (const PeerRecord* r = book_.find(slot.peer.id)) {
+    s.last_seen = r->last_received;
+    s.peer_fingerprint = r->fingerprint;
+  }
+  switch (a.outcome) {
+    case Outcome::Rejected:
+      return fail(slot, std::string(to_string(a.reason)) + ": " + a.detail, true);
+    case Outcome::NoVote:
+      // Authentic and reachable, so no backoff; but no vote, and said so once.
+      if (!s.config_mismatch) {
+        log::warn("peer running a different config",
+                  {{"peer", slot.peer.id.str()}, {"detail", a.detail}});
+      }
+      s.config_mismatch = true;
+      s.consecutive_failures = 0;
+      s.last_error = a.detail;
+      return;
+    case Outcome::Accepted:
+      if (!s.last_error.empty()) log::info("peer votes again", {{"peer", slot.peer.id.str()}});
+      s.config_mismatch = false;
+      s.consecutive_failures = 0;
+      s.last_error.clear();
+      return;
+  }
+}
+
+asio::awaitable<void> PeerExchange::Impl::poll(std::size_t index) {
+  auto self = shared_from_this();
+  Slot& slot = slots_[index];
+  const auto interval = std::chrono::duration_cast<core::Duration>(options_.cluster.exchange_interval);
+  // Spread the first fetches over one interval, so observers started together do not all ask at
+  // the same instant (K2).
+  std::uniform_int_distribution<core::Duration::rep> first(0, std::max<core::Duration::rep>(
+                                                                  0, interval.count()));
+  slot.timer->expires_after(core::Duration(first(rng_)));
+  co_await slot.timer->async_wait(kNoThrow);
+  while (!stopped_) {
+    Fetched fetched = co_await fetch(slot);
+    if (stopped_) break;
+    record(slot, std::move(fetched), core::Clock::now());
+    core::Duration delay = interval;
+    if (slot.status.consecutive_failures > 0) {
+      delay += core::backoff_delay(core::BackoffPolicy{interval, options_.backoff_cap},
+                                   slot.status.consecutive_failures - 1, rng_);
+    }
+    slot.timer->expires_after(delay);
+    co_await slot.timer->async_wait(kNoThrow);
+  }
+}
+
+PeerExchange::PeerExchange(asio::io_context& io, ExchangeOptions options, VerdictSource source)
+    : impl_(std::make_shared<Impl>(io, std::move(options), std::move(source))) {}
+
+PeerExchange::~PeerExchange() { stop(); }
+
+std::optional<std::string> PeerExchange::start() { return impl_->start(); }
+
+void PeerExchange::stop() {
+  if (impl_) impl_->stop();
+}
+
+std::uint16_t PeerExchange::local_port() const {
+  boost::system::error_code ec;
+  auto ep = impl_->acceptor_.local_endpoint(ec);
+  return ec ? 0 : ep.port();
+}
+
+std::vector<core::Vote> PeerExchange::votes(core::TimePoint now) const {
+  return impl_->book_.votes(now);
+}
+
+std::vector<PeerStatus> PeerExchange::status() const {
+  std::vector<PeerStatus> out;
+  for (const auto& slot : impl_->slots_) out.push_back(slot.status);
+  return out;
+}
+
+ServerStats PeerExchange::server_stats() const { return impl_->stats_; }
+
+std::string PeerExchange::next_message() { return impl_->next_message(); }
+
+}  // namespace failoverd::peer

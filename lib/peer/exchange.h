@@ -1,0 +1,102 @@
+// The verdict exchange between observers: a mutual-TLS HTTPS server that serves this observer's
+// verdicts at GET /v1/peer/verdicts on the cluster listener, and a client that fetches every
+// configured peer's verdicts each exchange_interval and feeds them through the PeerBook rules.
+//
+// Transport rules:
+//   - TLS 1.3 only, both sides verified against cluster.ca_file. The server requires a client
+//     certificate and answers 403 unless it names a configured peer (CN or SAN DNS); the client
+//     checks that the server certificate names the peer it meant to reach.
+//   - One connection per fetch, one overall deadline (request_timeout) over connect, handshake,
+//     request and response; response headers up to 8 KiB and the body up to max_message_bytes.
+//   - A failing peer is no vote: its error is kept in status() and logged when it changes, and
+//     its next poll is delayed by exchange_interval + core::backoff_delay (full jitter); the
+//     other peers are polled independently and never wait for it.
+//   - Each response is a freshly stamped message (next sequence number, same boot id).
+//
+// Threading: everything runs on the given io_context's single thread; call every member from
+// that thread (or before the io_context runs). Beast and OpenSSL stay behind the pimpl.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "core/plan.h"
+#include "core/types.h"
+#include "peer/message.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace failoverd::peer {
+
+struct ExchangeOptions {
+  core::ObserverId self;           // this observer (config.observer.id)
+  config::Cluster cluster;         // listen, peers, intervals, TLS files
+  std::string config_fingerprint;  // config_fingerprint() of this observer's config
+  // Deadline for one whole fetch (connect + TLS + request + response) and for one served
+  // connection.
+  std::chrono::milliseconds request_timeout{2000};
+  std::size_t max_message_bytes = kMaxMessageBytes;
+  core::Duration backoff_cap = std::chrono::seconds(30);  // longest extra delay for a failing peer
+  std::uint64_t seed = 0;  // boot id and jitter; 0 draws both from std::random_device
+};
+
+// What this observer knows about one peer, for metrics and the admin API.
+struct PeerStatus {
+  core::ObserverId id;
+  std::string address;                            // "10.0.0.2:8650"
+  std::optional<core::TimePoint> last_seen;       // last authentic message, local steady time
+  std::string last_error;                         // why the last fetch gave no vote; "" if it did
+  bool config_mismatch = false;                   // "peer running a different config"
+  std::string peer_fingerprint;                   // the fingerprint it last sent
+  std::uint32_t consecutive_failures = 0;
+  std::uint64_t fetches = 0;                      // attempts finished
+  std::uint64_t failures = 0;                     // fetches that failed or were rejected
+  std::uint64_t rejected = 0;                     // of those: refused by the rules or identity
+};
+
+// The server side's counters.
+struct ServerStats {
+  std::uint64_t served = 0;    // 200 answers
+  std::uint64_t refused = 0;   // failed handshakes, 4xx answers, unreadable requests
+  std::string last_refusal;    // "TLS handshake from 127.0.0.1:41234: ..."
+};
+
+// Called on the io_context's thread each time a peer asks; returns this observer's current
+// verdicts. Must not block.
+using VerdictSource = std::function<std::vector<RegionVerdict>()>;
+
+class PeerExchange {
+ public:
+  PeerExchange(boost::asio::io_context& io, ExchangeOptions options, VerdictSource source);
+  ~PeerExchange();  // stops; coroutines still queued on the io_context finish when it runs
+  PeerExchange(const PeerExchange&) = delete;
+  PeerExchange& operator=(const PeerExchange&) = delete;
+
+  // Loads the CA, certificate and key, binds cluster.listen (port 0 picks a free one) and starts
+  // serving and polling. Returns an error text instead of throwing; then nothing runs.
+  std::optional<std::string> start();
+  // Stops listening and polling and closes open connections. Idempotent.
+  void stop();
+  std::uint16_t local_port() const;  // 0 before start()
+
+  // Fresh votes of all peers at `now` (steady clock); see PeerBook::votes.
+  std::vector<core::Vote> votes(core::TimePoint now) const;
+  std::vector<PeerStatus> status() const;  // one per configured peer, in config order
+  ServerStats server_stats() const;
+  // The message a peer asking now would get (takes the next sequence number).
+  std::string next_message();
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace failoverd::peer

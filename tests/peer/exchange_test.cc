@@ -1,0 +1,611 @@
+// Loopback tests of the peer exchange: real TLS on 127.0.0.1 with a throwaway CA made here.
+//
+// Everything (exchanges, fake peers, raw clients) runs on one io_context driven by run_until(),
+// which stops at the awaited condition or a time limit, so no test sleeps to synchronise.
+#include "peer/exchange.h"
+
+#include <doctest/doctest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <filesystem>
+#include <map>
+#include <unistd.h>
+
+#include "peer/peer_book.h"
+
+using namespace failoverd;
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+// ---- a throwaway PKI (OpenSSL 3 API; P-256 keys, so it takes milliseconds) ----
+
+struct KeyDeleter {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+struct CertDeleter {
+  void operator()(X509* x) const { X509_free(x); }
+};
+using Key = std::unique_ptr<EVP_PKEY, KeyDeleter>;
+using Cert = std::unique_ptr<X509, CertDeleter>;
+
+void add_ext(X509* cert, X509* issuer, int nid, const char* value) {
+  X509V3_CTX ctx;
+  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
+  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
+  REQUIRE(ext != nullptr);
+  X509_add_ext(cert, ext, -1);
+  X509_EXTENSION_free(ext);
+}
+
+// A certificate for `cn` (with SAN DNS:san unless empty), signed by issuer (self-signed CA when
+// issuer is null).
+Cert make_cert(EVP_PKEY* key, const std::string& cn, const std::string& san, X509* issuer,
+               EVP_PKEY* issuer_key) {
+  static long serial = 1;
+  Cert cert(X509_new());
+  X509_set_version(cert.get(), 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), serial++);
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 86400);
+  X509_set_pubkey(cert.get(), key);
+  X509_NAME* name = X509_get_subject_name(cert.get());
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+  X509* signer = issuer != nullptr ? issuer : cert.get();
+  X509_set_issuer_name(cert.get(), X509_get_subject_name(signer));
+  if (issuer == nullptr) {
+    add_ext(cert.get(), signer, NID_basic_constraints, "critical,CA:TRUE");
+    add_ext(cert.get(), signer, NID_key_usage, "critical,keyCertSign,cRLSign");
+  } else {
+    add_ext(cert.get(), signer, NID_basic_constraints, "CA:FALSE");
+    add_ext(cert.get(), signer, NID_ext_key_usage, "serverAuth,clientAuth");
+    if (!san.empty()) add_ext(cert.get(), signer, NID_subject_alt_name, ("DNS:" + san).c_str());
+  }
+  REQUIRE(X509_sign(cert.get(), issuer_key != nullptr ? issuer_key : key, EVP_sha256()) > 0);
+  return cert;
+}
+
+void write_pem(const std::filesystem::path& path, X509* cert, EVP_PKEY* key) {
+  BIO* bio = BIO_new_file(path.c_str(), "w");
+  REQUIRE(bio != nullptr);
+  if (cert != nullptr) PEM_write_bio_X509(bio, cert);
+  if (key != nullptr) PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr);
+  BIO_free(bio);
+}
+
+// Files: ca.pem (the cluster CA), NAME.pem / NAME.key for obs-a, obs-b, obs-c, obs-x (a valid
+// certificate for an observer no one configured), rogue-b (names obs-b, from another CA) and
+// cn-only-b (CN=obs-b, no SAN).
+struct Pki {
+  Pki() {
+    dir = std::filesystem::temp_directory_path() /
+          ("failoverd-peer-test-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    Key ca_key(EVP_EC_gen("P-256"));
+    Cert ca = make_cert(ca_key.get(), "failoverd test CA", "", nullptr, nullptr);
+    write_pem(dir / "ca.pem", ca.get(), nullptr);
+    for (const char* id : {"obs-a", "obs-b", "obs-c", "obs-x"}) {
+      Key key(EVP_EC_gen("P-256"));
+      Cert cert = make_cert(key.get(), id, id, ca.get(), ca_key.get());
+      write_pem(dir / (std::string(id) + ".pem"), cert.get(), nullptr);
+      write_pem(dir / (std::string(id) + ".key"), nullptr, key.get());
+    }
+    Key cn_key(EVP_EC_gen("P-256"));
+    Cert cn_only = make_cert(cn_key.get(), "obs-b", "", ca.get(), ca_key.get());
+    write_pem(dir / "cn-only-b.pem", cn_only.get(), nullptr);
+    write_pem(dir / "cn-only-b.key", nullptr, cn_key.get());
+
+    Key other_ca_key(EVP_EC_gen("P-256"));
+    Cert other_ca = make_cert(other_ca_key.get(), "another CA", "", nullptr, nullptr);
+    Key rogue_key(EVP_EC_gen("P-256"));
+    Cert rogue = make_cert(rogue_key.get(), "obs-b", "obs-b", other_ca.get(), other_ca_key.get());
+    write_pem(dir / "rogue-b.pem", rogue.get(), nullptr);
+    write_pem(dir / "rogue-b.key", nullptr, rogue_key.get());
+  }
+  ~Pki() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+  std::string ca() const { return (dir / "ca.pem").string(); }
+  std::string cert(const std::string& name) const { return (dir / (name + ".pem")).string(); }
+  std::string key(const std::string& name) const { return (dir / (name + ".key")).string(); }
+
+  std::filesystem::path dir;
+};
+
+const Pki& pki() {
+  static Pki instance;
+  return instance;
+}
+
+// ---- driving the io_context ----
+
+template <typename Done>
+bool run_until(asio::io_context& io, Done done, std::chrono::milliseconds limit = 5000ms) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    if (io.stopped()) io.restart();
+    io.run_for(5ms);
+  }
+  return true;
+}
+
+// Lets stopped exchanges' coroutines unwind before the io_context goes away.
+void drain(asio::io_context& io) {
+  io.restart();
+  io.run_for(200ms);
+}
+
+// A port that was free a moment ago (for exchanges that must know each other's ports up front).
+std::uint16_t free_port() {
+  asio::io_context io;
+  tcp::acceptor a(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  return a.local_endpoint().port();
+}
+
+// ---- exchanges under test ----
+
+std::vector<peer::RegionVerdict> verdicts_of(const std::string& self) {
+  return {{core::RegionId("use1"), core::Verdict::Down, self + " sees use1 down"},
+          {core::RegionId("euw1"), core::Verdict::Up, ""}};
+}
+
+const std::string kFingerprint(64, 'f');
+
+struct Node {
+  Node(asio::io_context& io, const std::string& self, std::uint16_t port,
+       std::vector<std::pair<std::string, std::uint16_t>> peers,
+       const std::string& fingerprint = kFingerprint, std::string cert_name = "",
+       std::chrono::milliseconds request_timeout = 1000ms) {
+    if (cert_name.empty()) cert_name = self;
+    peer::ExchangeOptions o;
+    o.self = core::ObserverId(self);
+    o.cluster.listen = {"127.0.0.1", port};
+    o.cluster.exchange_interval = 50ms;
+    o.cluster.verdict_ttl = 2s;
+    o.cluster.ca_file = pki().ca();
+    o.cluster.cert_file = pki().cert(cert_name);
+    o.cluster.key_file = pki().key(cert_name);
+    for (const auto& [id, p] : peers) o.cluster.peers.push_back({core::ObserverId(id), {"127.0.0.1", p}});
+    o.config_fingerprint = fingerprint;
+    o.request_timeout = request_timeout;
+    o.backoff_cap = 200ms;
+    exchange = std::make_unique<peer::PeerExchange>(io, o, [self] { return verdicts_of(self); });
+    auto err = exchange->start();
+    REQUIRE_MESSAGE(!err.has_value(), err.value_or(""));
+  }
+
+  peer::PeerStatus status(const std::string& id) const {
+    for (const auto& s : exchange->status()) {
+      if (s.id == core::ObserverId(id)) return s;
+    }
+    FAIL("no such peer " << id);
+    return {};
+  }
+  // Fresh votes by observer.
+  std::map<std::string, std::vector<core::Vote>> votes() const {
+    std::map<std::string, std::vector<core::Vote>> out;
+    for (auto& v : exchange->votes(core::Clock::now())) out[v.observer.str()].push_back(v);
+    return out;
+  }
+
+  std::unique_ptr<peer::PeerExchange> exchange;
+};
+
+// ---- a fake peer: a raw TLS server answering every request with canned bytes ----
+
+struct FakePeer {
+  FakePeer(asio::io_context& io, const std::string& cert_name, std::string reply_bytes)
+      : io_(io), ctx_(ssl::context::tls_server), acceptor_(io), reply(std::move(reply_bytes)) {
+    ctx_.load_verify_file(pki().ca());
+    ctx_.use_certificate_chain_file(pki().cert(cert_name));
+    ctx_.use_private_key_file(pki().key(cert_name), ssl::context::pem);
+    ctx_.set_verify_mode(ssl::verify_peer);
+    acceptor_.open(tcp::v4());
+    acceptor_.bind({asio::ip::make_address("127.0.0.1"), 0});
+    acceptor_.listen();
+    asio::co_spawn(io_, loop(), asio::detached);
+  }
+  ~FakePeer() {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+  }
+  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+
+  asio::awaitable<void> loop() {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor_.async_accept(kNoThrow);
+      if (ec) co_return;
+      ssl::stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), ctx_);
+      beast::get_lowest_layer(stream).expires_after(2s);
+      auto [hs] = co_await stream.async_handshake(ssl::stream_base::server, kNoThrow);
+      if (hs) continue;
+      beast::flat_buffer buffer;
+      beast::http::request<beast::http::string_body> req;
+      auto [rd, n] = co_await beast::http::async_read(stream, buffer, req, kNoThrow);
+      (void)n;
+      if (rd) continue;
+      ++requests;
+      auto [wr, m] = co_await asio::async_write(stream, asio::buffer(reply), kNoThrow);
+      (void)wr;
+      (void)m;
+      beast::get_lowest_layer(stream).close();
+    }
+  }
+
+  asio::io_context& io_;
+  ssl::context ctx_;
+  tcp::acceptor acceptor_;
+  std::string reply;
+  int requests = 0;
+};
+
+std::string http_200(const std::string& body) {
+  return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+}
+
+// ---- a raw TLS client: one request, the whole answer or the error ----
+
+struct RawClient {
+  // cert_name empty: no client certificate. ca: the CA to verify the server with.
+  explicit RawClient(const std::string& cert_name, const std::string& ca = pki().ca())
+      : ctx(ssl::context::tls_client) {
+    ctx.load_verify_file(ca);
+    ctx.set_verify_mode(ssl::verify_peer);
+    if (!cert_name.empty()) {
+      ctx.use_certificate_chain_file(pki().cert(cert_name));
+      ctx.use_private_key_file(pki().key(cert_name), ssl::context::pem);
+    }
+  }
+
+  // Sends `request` to 127.0.0.1:port and collects the answer, on `io`, bounded by run_until.
+  void get(asio::io_context& io, std::uint16_t port,
+           std::string request = "GET /v1/peer/verdicts HTTP/1.1\r\nHost: x\r\n\r\n") {
+    done = false;
+    response.clear();
+    error.clear();
+    asio::co_spawn(io, run(io, port, std::move(request)), asio::detached);
+    REQUIRE(run_until(io, [&] { return done; }));
+  }
+
+  asio::awaitable<void> run(asio::io_context& io, std::uint16_t port, std::string request) {
+    ssl::stream<beast::tcp_stream> stream(io, ctx);
+    beast::get_lowest_layer(stream).expires_after(2s);
+    auto [c] = co_await beast::get_lowest_layer(stream).async_connect(
+        tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), kNoThrow);
+    boost::system::error_code ec = c;
+    if (!ec) std::tie(ec) = co_await stream.async_handshake(ssl::stream_base::client, kNoThrow);
+    if (!ec) {
+      auto [w, n] = co_await asio::async_write(stream, asio::buffer(request), kNoThrow);
+      (void)n;
+      ec = w;
+    }
+    if (!ec) {
+      // Until the server closes; a clean close_notify or a bare EOF both end the answer.
+      auto [r, n] = co_await asio::async_read(stream, asio::dynamic_buffer(response, 1 << 20),
+                                              kNoThrow);
+      (void)n;
+      if (r != asio::error::eof && r != ssl::error::stream_truncated) ec = r;
+    }
+    if (ec) error = ec.message();
+    done = true;
+  }
+
+  std::string body() const {
+    auto at = response.find("\r\n\r\n");
+    return at == std::string::npos ? std::string() : response.substr(at + 4);
+  }
+
+  ssl::context ctx;
+  std::string response;
+  std::string error;
+  bool done = false;
+};
+
+bool contains(const std::string& text, std::string_view part) {
+  return text.find(part) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_SUITE("peer.exchange") {
+  TEST_CASE("three observers on loopback see each other's verdicts") {
+    asio::io_context io;
+    const auto pa = free_port(), pb = free_port(), pc = free_port();
+    {
+      Node a(io, "obs-a", pa, {{"obs-b", pb}, {"obs-c", pc}});
+      Node b(io, "obs-b", pb, {{"obs-a", pa}, {"obs-c", pc}});
+      Node c(io, "obs-c", pc, {{"obs-a", pa}, {"obs-b", pb}});
+      const auto started = core::Clock::now();
+      REQUIRE(run_until(io, [&] {
+        return a.votes().size() == 2 && b.votes().size() == 2 && c.votes().size() == 2;
+      }));
+      for (const Node* n : {&a, &b, &c}) {
+        for (const auto& [who, votes] : n->votes()) {
+          REQUIRE(votes.size() == 2);
+          CHECK(votes[0].region == core::RegionId("use1"));
+          CHECK(votes[0].verdict == core::Verdict::Down);
+          CHECK(votes[1].verdict == core::Verdict::Up);
+          CHECK(votes[0].received >= started);
+        }
+        for (const auto& s : n->exchange->status()) {
+          CHECK(s.last_error.empty());
+          CHECK(s.last_seen.has_value());
+          CHECK_FALSE(s.config_mismatch);
+        }
+      }
+      CHECK(a.exchange->server_stats().served >= 2);
+      CHECK(a.exchange->server_stats().refused == 0);
+      // Votes expire by local receive time once the peers stop answering.
+      b.exchange->stop();
+      c.exchange->stop();
+      CHECK(a.exchange->votes(core::Clock::now() + 3s).empty());
+    }
+    drain(io);
+  }
+
+  TEST_CASE("a peer whose certificate names another observer is rejected") {
+    asio::io_context io;
+    {
+      FakePeer impostor(io, "obs-c", http_200("{}"));  // valid CA, but it is obs-c
+      Node a(io, "obs-a", 0, {{"obs-b", impostor.port()}});
+      REQUIRE(run_until(io, [&] { return !a.status("obs-b").last_error.empty(); }));
+      CHECK(contains(a.status("obs-b").last_error, "names CN=obs-c"));
+      CHECK(impostor.requests == 0);  // refused before the request was sent
+      CHECK(a.votes().empty());
+    }
+    drain(io);
+  }
+
+  TEST_CASE("a certificate naming the observer by CN only is accepted") {
+    asio::io_context io;
+    const auto pa = free_port(), pb = free_port();
+    {
+      Node a(io, "obs-a", pa, {{"obs-b", pb}});
+      Node b(io, "obs-b", pb, {{"obs-a", pa}}, kFingerprint, "cn-only-b");
+      REQUIRE(run_until(io, [&] { return a.votes().count("obs-b") == 1; }));
+    }
+    drain(io);
+  }
+
+  TEST_CASE("a peer with a certificate from another CA fails the handshake") {
+    asio::io_context io;
+    {
+      FakePeer rogue(io, "rogue-b", http_200("{}"));
+      Node a(io, "obs-a", 0, {{"obs-b", rogue.port()}});
+      REQUIRE(run_until(io, [&] { return !a.status("obs-b").last_error.empty(); }));
+      CHECK(contains(a.status("obs-b").last_error, "TLS handshake"));
+      CHECK(contains(a.status("obs-b").last_error, "certificate verify failed"));
+      CHECK(rogue.requests == 0);
+      CHECK(a.votes().empty());
+    }
+    drain(io);
+  }
+
+  TEST_CASE("the server refuses clients without a good certificate") {
+    asio::io_context io;
+    {
+      Node a(io, "obs-a", 0, {{"obs-b", free_port()}});
+      const auto port = a.exchange->local_port();
+
+      SUBCASE("no client certificate: the handshake fails, nothing is served") {
+        RawClient client("");
+        client.get(io, port);
+        CHECK_FALSE(contains(client.response, "HTTP/1.1 200"));
+        CHECK_FALSE(client.error.empty());
+        REQUIRE(run_until(io, [&] { return a.exchange->server_stats().refused >= 1; }));
+        CHECK(contains(a.exchange->server_stats().last_refusal, "TLS handshake"));
+      }
+      SUBCASE("a certificate from another CA: the handshake fails") {
+        RawClient client("rogue-b");
+        client.get(io, port);
+        CHECK_FALSE(contains(client.response, "HTTP/1.1 200"));
+        REQUIRE(run_until(io, [&] { return a.exchange->server_stats().refused >= 1; }));
+      }
+      SUBCASE("a valid certificate for an observer not configured: 403") {
+        RawClient client("obs-x");
+        client.get(io, port);
+        CHECK(client.response.rfind("HTTP/1.1 403", 0) == 0);
+        CHECK(a.exchange->server_stats().served == 0);
+      }
+      SUBCASE("a configured peer: 200 with a valid message") {
+        RawClient client("obs-b");
+        client.get(io, port);
+        REQUIRE(client.response.rfind("HTTP/1.1 200", 0) == 0);
+        auto d = peer::decode(client.body());
+        REQUIRE_MESSAGE(d.ok(), d.error);
+        CHECK(d.message->observer == core::ObserverId("obs-a"));
+        CHECK(d.message->verdicts == verdicts_of("obs-a"));
+        CHECK(d.message->config_fingerprint == kFingerprint);
+      }
+      SUBCASE("a malformed request: 400") {
+        RawClient client("obs-b");
+        client.get(io, port, "GET\x01 nonsense\r\n\r\n");
+        CHECK(client.response.rfind("HTTP/1.1 400", 0) == 0);
+        CHECK(a.exchange->server_stats().refused == 1);
+      }
+      SUBCASE("a configured peer asking for another path: 404, or another method: 405") {
+        RawClient client("obs-b");
+        client.get(io, port, "GET /v1/other HTTP/1.1\r\nHost: x\r\n\r\n");
+        CHECK(client.response.rfind("HTTP/1.1 404", 0) == 0);
+        client.get(io, port, "POST /v1/peer/verdicts HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+        CHECK(client.response.rfind("HTTP/1.1 405", 0) == 0);
+      }
+    }
+    drain(io);
+  }
+
+  TEST_CASE("each answer carries the next sequence number of one boot id") {
+    asio::io_context io;
+    {
+      Node a(io, "obs-a", 0, {{"obs-b", free_port()}});
+      RawClient client("obs-b");
+      client.get(io, a.exchange->local_port());
+      auto first = peer::decode(client.body());
+      client.get(io, a.exchange->local_port());
+      auto second = peer::decode(client.body());
+      REQUIRE(first.ok());
+      REQUIRE(second.ok());
+      CHECK(second.message->boot_id == first.message->boot_id);
+      CHECK(second.message->sequence == first.message->sequence + 1);
+    }
+    drain(io);
+  }
+
+  TEST_CASE("a replayed message is rejected") {
+    asio::io_context io;
+    {
+      // Record one genuine message of obs-b...
+      Node b(io, "obs-b", 0, {{"obs-a", free_port()}});
+      RawClient client("obs-a");
+      client.get(io, b.exchange->local_port());
+      const std::string recorded = client.body();
+      REQUIRE(peer::decode(recorded).ok());
+      b.exchange->stop();
+      // ...and have someone holding obs-b's certificate serve it again and again.
+      FakePeer replayer(io, "obs-b", http_200(recorded));
+      Node a(io, "obs-a", 0, {{"obs-b", replayer.port()}});
+      REQUIRE(run_until(io, [&] { return a.status("obs-b").rejected >= 1; }));
+      auto s = a.status("obs-b");
+      CHECK(contains(s.last_error, "replay"));
+      CHECK(replayer.requests >= 2);
+      CHECK(s.fetches >= 2);
+      CHECK(s.consecutive_failures >= 1);
+    }
+    drain(io);
+  }
+
+  TEST_CASE("a peer running a different config is reported and gives no vote") {
+    asio::io_context io;
+    const auto pa = free_port(), pb = free_port();
+    {
+      Node a(io, "obs-a", pa, {{"obs-b", pb}});
+      Node b(io, "obs-b", pb, {{"obs-a", pa}}, std::string(64, 'e'));
+      REQUIRE(run_until(io, [&] {
+        return a.status("obs-b").config_mismatch && b.status("obs-a").config_mismatch;
+      }));
+      auto s = a.status("obs-b");
+      CHECK(contains(s.last_error, "different config"));
+      CHECK(s.peer_fingerprint == std::string(64, 'e'));
+      CHECK(s.last_seen.has_value());
+      CHECK(s.consecutive_failures == 0);
+      CHECK(a.votes().empty());
+      CHECK(b.votes().empty());
+    }
+    drain(io);
+  }
+
+  TEST_CASE("unreachable peers give no vote and do not stall the others") {
+    asio::io_context io;
+    // A listener that never accepts: connects complete in the kernel, the TLS handshake never
+    // does. And a port with nothing listening.
+    tcp::acceptor black_hole(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    const auto closed = free_port();
+    const auto pa = free_port(), pb = free_port();
+    {
+      Node a(io, "obs-a", pa,
+             {{"obs-c", black_hole.local_endpoint().port()}, {"obs-d", closed}, {"obs-b", pb}},
+             kFingerprint, "", 600ms);
+      Node b(io, "obs-b", pb, {{"obs-a", pa}});
+      const auto started = std::chrono::steady_clock::now();
+      REQUIRE(run_until(io, [&] { return a.votes().count("obs-b") == 1; }));
+      CHECK(std::chrono::steady_clock::now() - started < 600ms);
+      REQUIRE(run_until(io, [&] {
+        return !a.status("obs-c").last_error.empty() && !a.status("obs-d").last_error.empty();
+      }));
+      CHECK(contains(a.status("obs-c").last_error, "timed out after 600ms"));
+      CHECK(contains(a.status("obs-d").last_error, "refused"));
+      CHECK(a.votes().size() == 1);
+      CHECK(a.status("obs-b").last_error.empty());
+    }
+    drain(io);
+  }
+
+  TEST_CASE("huge or garbage answers are rejected with bounded buffers") {
+    asio::io_context io;
+    std::string reply;
+    std::string expected;
+    SUBCASE("a declared body over the limit") {
+      reply = "HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n" + std::string(1 << 20, 'x');
+      expected = "larger than 65536 bytes";
+    }
+    SUBCASE("an endless body without a length") {
+      reply = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + std::string(1 << 20, 'x');
+      expected = "larger than 65536 bytes";
+    }
+    SUBCASE("endless headers") {
+      reply = "HTTP/1.1 200 OK\r\nX-Junk: " + std::string(1 << 20, 'x');
+      expected = "headers";
+    }
+    SUBCASE("not HTTP") {
+      reply = std::string("\x16\x03\x01 garbage \x00\xff", 15);
+      expected = "reading response";
+    }
+    SUBCASE("HTTP 500") {
+      reply = "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n";
+      expected = "HTTP status 500";
+    }
+    SUBCASE("a JSON body that is not a message") {
+      reply = http_200(R"({"v":1})");
+      expected = "bad message";
+    }
+    SUBCASE("a body that is not JSON") {
+      reply = http_200("<html>hello</html>");
+      expected = "not valid JSON";
+    }
+    {
+      FakePeer bad(io, "obs-b", reply);
+      Node a(io, "obs-a", 0, {{"obs-b", bad.port()}});
+      REQUIRE(run_until(io, [&] { return !a.status("obs-b").last_error.empty(); }));
+      INFO("error: ", a.status("obs-b").last_error);
+      CHECK(contains(a.status("obs-b").last_error, expected));
+      CHECK(a.votes().empty());
+    }
+    drain(io);
+  }
+
+  TEST_CASE("start reports unusable TLS files instead of throwing") {
+    asio::io_context io;
+    peer::ExchangeOptions o;
+    o.self = core::ObserverId("obs-a");
+    o.cluster.listen = {"127.0.0.1", 0};
+    o.cluster.ca_file = pki().ca();
+    o.cluster.cert_file = pki().cert("obs-a");
+    o.cluster.key_file = pki().key("obs-b");  // not the certificate's key
+    peer::PeerExchange ex(io, o, {});
+    auto err = ex.start();
+    REQUIRE(err.has_value());
+    CHECK(contains(*err, "cluster.key_file"));
+    o.cluster.ca_file = "/nonexistent/ca.pem";
+    peer::PeerExchange ex2(io, o, {});
+    err = ex2.start();
+    REQUIRE(err.has_value());
+    CHECK(contains(*err, "cluster.ca_file"));
+  }
+}
