@@ -111,6 +111,12 @@ Events ServicePolicy::set_live(const LiveState& live, TimePoint now) {
     // manual move back to the primary.
     manual_hold_ = live.members.front().region != service_.regions.front();
   }
+  if (!live_known_ && live.generation > 1) {
+    // The first read (after a start or a long target outage): when the last write happened is
+    // unknown, so it is taken as just now. Generation 1 is the initial set, not a flip.
+    last_flip_ = now;
+    if (live.trigger == Trigger::Automatic) automatic_flips_.push_back(now);
+  }
   live_known_ = true;
   live_ = live;
   // Any new generation makes a plan based on the old one stale.
