@@ -328,6 +328,9 @@ class Sim {
   void admin(std::size_t i, AdminAction action, TimePoint now) {
     Node& n = nodes_[i];
     if (action.service.empty() && !base_.services.empty()) action.service = base_.services.front().name;
+    const ServicePolicy* policy = n.engine.policy(action.service);
+    const bool frozen = policy && policy->frozen();
+    const bool tilt = policy && policy->in_tilt(now);
     Decision d = n.engine.admin(action, now);
     if (d.refused && opt_.record_timeline) {
       Event e;
@@ -339,7 +342,7 @@ class Sim {
     }
     record(n, now, std::move(d.events));
     if (d.plan) {
-      check_emitted(i, *d.plan, false, false, now);
+      check_emitted(i, *d.plan, frozen, tilt, now);  // an approved proposal is automatic
       execute(i, std::move(*d.plan), now);
     }
   }
