@@ -17,8 +17,8 @@ std::string_view to_string(AdminAction::Kind k) {
   return "admin";
 }
 
-ObserverEngine::ObserverEngine(const config::Config& cfg, TimePoint start)
-    : cfg_(cfg), view_(cfg_, start), quorum_(Quorum::from_config(cfg_)) {
+ObserverEngine::ObserverEngine(config::Config cfg, TimePoint start)
+    : cfg_(std::move(cfg)), view_(cfg_, start), quorum_(Quorum::from_config(cfg_)) {
   for (const auto& s : cfg_.services) policies_.emplace_back(s, cfg_.observer);
 }
 

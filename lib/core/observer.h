@@ -41,8 +41,8 @@ struct StepResult {
 
 class ObserverEngine {
  public:
-  // `cfg` is copied; the first probes are due at `start`.
-  ObserverEngine(const config::Config& cfg, TimePoint start);
+  // Keeps its own copy of `cfg`; the first probes are due at `start`.
+  ObserverEngine(config::Config cfg, TimePoint start);
 
   const ObserverId& id() const { return cfg_.observer.id; }
   const config::Config& config() const { return cfg_; }
