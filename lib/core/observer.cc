@@ -70,7 +70,9 @@ std::vector<Vote> ObserverEngine::votes(TimePoint now) const {
 StepResult ObserverEngine::step(TimePoint now) {
   StepResult out;
   out.events = view_.evaluate(now);
-  for (const Vote& v : votes(now)) quorum_.record(v);
+  for (const auto& [region, verdict] : view_.verdicts()) {
+    quorum_.record(cfg_.observer.id, region, verdict, now);
+  }
   append(out.events, quorum_.evaluate(now));
   for (auto& p : policies_) {
     Decision d = p.decide(quorum_.confirmed(), now);

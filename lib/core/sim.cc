@@ -382,10 +382,7 @@ class Sim {
       }
     }
     while (!n.inbox.empty() && n.inbox.front().first <= now) {
-      for (Vote v : *n.inbox.front().second) {
-        v.received = now;
-        n.engine.receive(v);
-      }
+      for (const Vote& v : *n.inbox.front().second) n.engine.receive(v, now);
       n.inbox.pop_front();
     }
     for (const EndpointId& ep : n.engine.due(now)) {

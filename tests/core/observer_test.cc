@@ -48,7 +48,7 @@ TEST_SUITE("core.observer") {
       const Duration now = std::chrono::seconds(s);
       for (const char* region : {"east", "west", "south"}) {
         Verdict v = s >= 2 && region[0] == 'e' ? Verdict::Down : Verdict::Up;
-        o.receive(Vote{ObserverId{"obs-b"}, RegionId{region}, v, at(now)});
+        o.receive(Vote{ObserverId{"obs-b"}, RegionId{region}, v, {}}, at(now));
       }
       r = tick(o, s >= 2 ? ProbeReason::Timeout : ProbeReason::Ok, now);
     }
