@@ -475,6 +475,9 @@ ScenarioResult parse_table(const toml::table& root, const std::string& source) {
   if (f.scenario.tick <= Duration::zero()) rd.error(root.source(), "tick", "must be positive");
   if (auto ids = rd.strings(root, "observers", "")) f.scenario.observers = observer_ids(*ids);
   read_cluster(rd, root, f);
+  if (f.has_cluster && f.scenario.observers.empty()) {
+    rd.error(root.source(), "observers", "list at least one observer id");
+  }
   read_timeline(rd, root, f);
   read_expectations(rd, root, f);
   ScenarioResult out;

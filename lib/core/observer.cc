@@ -17,8 +17,8 @@ std::string_view to_string(AdminAction::Kind k) {
   return "admin";
 }
 
-ObserverEngine::ObserverEngine(const config::Config& cfg, TimePoint start)
-    : cfg_(cfg), view_(cfg_, start), quorum_(Quorum::from_config(cfg_)) {
+ObserverEngine::ObserverEngine(config::Config cfg, TimePoint start)
+    : cfg_(std::move(cfg)), view_(cfg_, start), quorum_(Quorum::from_config(cfg_)) {
   for (const auto& s : cfg_.services) policies_.emplace_back(s, cfg_.observer);
 }
 
@@ -70,7 +70,9 @@ std::vector<Vote> ObserverEngine::votes(TimePoint now) const {
 StepResult ObserverEngine::step(TimePoint now) {
   StepResult out;
   out.events = view_.evaluate(now);
-  for (const Vote& v : votes(now)) quorum_.record(v);
+  for (const auto& [region, verdict] : view_.verdicts()) {
+    quorum_.record(cfg_.observer.id, region, verdict, now);
+  }
   append(out.events, quorum_.evaluate(now));
   for (auto& p : policies_) {
     Decision d = p.decide(quorum_.confirmed(), now);

@@ -3,7 +3,7 @@
 //
 // The daemon's runtime and the simulator drive it the same way:
 //   probe every endpoint in due(now)  -> observe(endpoint, outcome, now)
-//   each peer message                 -> receive(vote stamped with the LOCAL receive time)
+//   each peer message                 -> receive(vote, LOCAL receive time)
 //   each fence read-back              -> set_live(service, live, now)
 //   then step(now)                    -> events and plans; publish votes(now) to the peers
 // and arm one timer for next_due(). Not thread-safe; owned by one strand.
@@ -41,16 +41,19 @@ struct StepResult {
 
 class ObserverEngine {
  public:
-  // `cfg` is copied; the first probes are due at `start`.
-  ObserverEngine(const config::Config& cfg, TimePoint start);
+  // Keeps its own copy of `cfg`; the first probes are due at `start`.
+  ObserverEngine(config::Config cfg, TimePoint start);
 
   const ObserverId& id() const { return cfg_.observer.id; }
   const config::Config& config() const { return cfg_; }
 
   std::vector<EndpointId> due(TimePoint now) const { return view_.due(now); }
   Events observe(const EndpointId& endpoint, const ProbeOutcome& outcome, TimePoint now);
-  // A peer's vote; `vote.received` must be the local (monotonic) receive time.
-  void receive(const Vote& vote) { quorum_.record(vote); }
+  // A peer's vote, received here at `received` (local monotonic time; its own `received` field
+  // is ignored: a peer's clock means nothing here).
+  void receive(const Vote& vote, TimePoint received) {
+    quorum_.record(vote.observer, vote.region, vote.verdict, received);
+  }
   // Loop lateness measured by the shell: above observer.max_loop_lag this observer abstains and
   // enters TILT.
   Events report_loop_lag(Duration lag, TimePoint now);

@@ -14,6 +14,23 @@ bool same_members(std::vector<PlanMember> a, std::vector<PlanMember> b) {
   return a == b;
 }
 
+std::vector<RegionId> regions_of(const std::vector<PlanMember>& members) {
+  std::vector<RegionId> out;
+  for (const auto& m : members) {
+    if (std::find(out.begin(), out.end(), m.region) == out.end()) out.push_back(m.region);
+  }
+  return out;
+}
+
+std::string describe(const std::vector<PlanMember>& members) {
+  std::string out;
+  for (const auto& m : members) {
+    if (!out.empty()) out += ',';
+    out += m.region.str() + ':' + m.value + '*' + std::to_string(m.weight);
+  }
+  return out.empty() ? "(empty)" : out;
+}
+
 std::string_view to_string(Trigger t) {
   switch (t) {
     case Trigger::Automatic: return "automatic";

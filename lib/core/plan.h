@@ -24,6 +24,10 @@ struct PlanMember {
 
 // True when both hold the same members, in any order (targets do not keep an order).
 bool same_members(std::vector<PlanMember> a, std::vector<PlanMember> b);
+// The regions of `members` in first-seen order, without repeats.
+std::vector<RegionId> regions_of(const std::vector<PlanMember>& members);
+// "east:192.0.2.1*1,west:198.51.100.1*1", or "(empty)": for logs and the simulator's timeline.
+std::string describe(const std::vector<PlanMember>& members);
 
 enum class Trigger { Automatic, Manual, Restore };
 std::string_view to_string(Trigger t);

@@ -44,15 +44,6 @@ bool alerts(Rule rule) {
   return true;
 }
 
-std::string members_text(const std::vector<PlanMember>& members) {
-  std::string out;
-  for (const auto& m : members) {
-    if (!out.empty()) out += ',';
-    out += m.region.str() + ':' + m.value + '*' + std::to_string(m.weight);
-  }
-  return out.empty() ? "(empty)" : out;
-}
-
 }  // namespace
 
 ServicePolicy::ServicePolicy(config::Service service, const config::Observer& observer)
@@ -66,13 +57,7 @@ Event ServicePolicy::event(EventKind kind, TimePoint now) const {
   return e;
 }
 
-std::vector<RegionId> ServicePolicy::active() const {
-  std::vector<RegionId> out;
-  for (const auto& m : live_.members) {
-    if (std::find(out.begin(), out.end(), m.region) == out.end()) out.push_back(m.region);
-  }
-  return out;
-}
+std::vector<RegionId> ServicePolicy::active() const { return regions_of(live_.members); }
 
 bool ServicePolicy::in_service(const RegionId& region) const {
   switch (service_.policy) {
@@ -111,6 +96,12 @@ Events ServicePolicy::set_live(const LiveState& live, TimePoint now) {
     // manual move back to the primary.
     manual_hold_ = live.members.front().region != service_.regions.front();
   }
+  if (!live_known_ && live.generation > 1) {
+    // The first read (after a start or a long target outage): when the last write happened is
+    // unknown, so it is taken as just now. Generation 1 is the initial set, not a flip.
+    last_flip_ = now;
+    if (live.trigger == Trigger::Automatic) automatic_flips_.push_back(now);
+  }
   live_known_ = true;
   live_ = live;
   // Any new generation makes a plan based on the old one stale.
@@ -124,7 +115,7 @@ Events ServicePolicy::set_live(const LiveState& live, TimePoint now) {
   }
   Event e = event(EventKind::LiveChanged, now);
   e.generation = live.generation;
-  e.detail = members_text(live.members);
+  e.detail = describe(live.members);
   events.push_back(std::move(e));
   return events;
 }
@@ -294,7 +285,7 @@ Decision ServicePolicy::hand_out(Plan plan, TimePoint now) {
   Event e = event(EventKind::PlanMade, now);
   e.generation = plan.generation;
   e.detail = std::string(to_string(plan.trigger)) + ": " + plan.reason + " -> " +
-             members_text(plan.members);
+             describe(plan.members);
   d.events.push_back(std::move(e));
   in_flight_ = plan;
   d.plan = std::move(plan);
@@ -373,7 +364,7 @@ Decision ServicePolicy::decide(const Confirmed& c, TimePoint now) {
       last_refusal_.reset();
       Event e = event(EventKind::PlanProposed, now);
       e.generation = plan.generation;
-      e.detail = plan.reason + " -> " + members_text(plan.members);
+      e.detail = plan.reason + " -> " + describe(plan.members);
       d.events.push_back(std::move(e));
       pending_ = std::move(plan);
       return d;

@@ -26,7 +26,10 @@
 //   failover to a region confirmed Down needs force.
 //
 // Flips are learned from set_live(): the generation the live target holds. Every plan has
-// base_generation = live generation and generation = live + 1. Not thread-safe.
+// base_generation = live generation and generation = live + 1. Generations skipped between two
+// reads count as automatic flips seen at the second read, and so does the first read of a
+// generation above 1 (after a restart the time of the last flip is unknown: assume it was just
+// now). Learning late is the safe side for hold-down and budget. Not thread-safe.
 #pragma once
 
 #include <deque>

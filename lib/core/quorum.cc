@@ -30,13 +30,19 @@ Quorum Quorum::from_config(const config::Config& cfg) {
 }
 
 void Quorum::record(const Vote& vote) {
-  auto r = std::find(regions_.begin(), regions_.end(), vote.region);
-  auto o = std::find(voters_.begin(), voters_.end(), vote.observer);
+  record(vote.observer, vote.region, vote.verdict, vote.received);
+}
+
+void Quorum::record(const ObserverId& observer, const RegionId& region, Verdict verdict,
+                    TimePoint received) {
+  auto r = std::find(regions_.begin(), regions_.end(), region);
+  auto o = std::find(voters_.begin(), voters_.end(), observer);
   if (r == regions_.end() || o == voters_.end()) return;
   Vote& held = votes_[static_cast<std::size_t>(r - regions_.begin())]
                      [static_cast<std::size_t>(o - voters_.begin())];
-  if (vote.received < held.received) return;
-  held = vote;
+  if (received < held.received) return;
+  held.verdict = verdict;  // observer and region are already those of the slot
+  held.received = received;
 }
 
 Events Quorum::evaluate(TimePoint now) {

@@ -49,6 +49,9 @@ class Quorum {
   // Records a vote, replacing the voter's older one on that region. Votes from observers that
   // are not configured, on unknown regions, or older than the one held, are ignored.
   void record(const Vote& vote);
+  // The same, from the parts of a vote; `received` is the local receive time.
+  void record(const ObserverId& observer, const RegionId& region, Verdict verdict,
+              TimePoint received);
 
   // Recomputes every region's confirmed state at `now`; returns QuorumChanged events.
   Events evaluate(TimePoint now);

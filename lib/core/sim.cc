@@ -62,25 +62,8 @@ std::string seconds_text(Duration d) {
   return buf;
 }
 
-std::vector<RegionId> regions_of(const std::vector<PlanMember>& members) {
-  std::vector<RegionId> out;
-  for (const auto& m : members) {
-    if (std::find(out.begin(), out.end(), m.region) == out.end()) out.push_back(m.region);
-  }
-  return out;
-}
-
 bool contains(const std::vector<RegionId>& v, const RegionId& r) {
   return std::find(v.begin(), v.end(), r) != v.end();
-}
-
-std::string members_text(const std::vector<PlanMember>& members) {
-  std::string out;
-  for (const auto& m : members) {
-    if (!out.empty()) out += ',';
-    out += m.region.str() + ':' + m.value + '*' + std::to_string(m.weight);
-  }
-  return out.empty() ? "(empty)" : out;
 }
 
 struct Node {
@@ -345,6 +328,9 @@ class Sim {
   void admin(std::size_t i, AdminAction action, TimePoint now) {
     Node& n = nodes_[i];
     if (action.service.empty() && !base_.services.empty()) action.service = base_.services.front().name;
+    const ServicePolicy* policy = n.engine.policy(action.service);
+    const bool frozen = policy && policy->frozen();
+    const bool tilt = policy && policy->in_tilt(now);
     Decision d = n.engine.admin(action, now);
     if (d.refused && opt_.record_timeline) {
       Event e;
@@ -356,7 +342,7 @@ class Sim {
     }
     record(n, now, std::move(d.events));
     if (d.plan) {
-      check_emitted(i, *d.plan, false, false, now);
+      check_emitted(i, *d.plan, frozen, tilt, now);  // an approved proposal is automatic
       execute(i, std::move(*d.plan), now);
     }
   }
@@ -396,10 +382,7 @@ class Sim {
       }
     }
     while (!n.inbox.empty() && n.inbox.front().first <= now) {
-      for (Vote v : *n.inbox.front().second) {
-        v.received = now;
-        n.engine.receive(v);
-      }
+      for (const Vote& v : *n.inbox.front().second) n.engine.receive(v, now);
       n.inbox.pop_front();
     }
     for (const EndpointId& ep : n.engine.due(now)) {
@@ -542,8 +525,8 @@ class Sim {
       const std::vector<RegionId> was = regions_of(t.members), will = regions_of(plan.members);
       w.changed_active = std::set<RegionId>(was.begin(), was.end()) !=
                          std::set<RegionId>(will.begin(), will.end());
-      e.from = members_text(t.members);
-      e.to = members_text(plan.members);
+      e.from = describe(t.members);
+      e.to = describe(plan.members);
       e.detail = std::string(to_string(plan.trigger)) + ": " + plan.reason;
       t.generation = plan.generation;
       t.members = plan.members;
@@ -778,7 +761,7 @@ std::string format_json_lines(const Scenario& scenario, const SimResult& result)
            ",\"accepted\":" + (w.accepted ? "true" : "false") +
            ",\"refused\":" + json_string(w.refused ? to_string(*w.refused) : "") +
            ",\"trigger\":" + json_string(to_string(w.trigger)) +
-           ",\"members\":" + json_string(members_text(w.members)) + "}\n";
+           ",\"members\":" + json_string(describe(w.members)) + "}\n";
   }
   for (const auto& v : result.violations) {
     out += "{\"type\":\"violation\",\"text\":" + json_string(v) + "}\n";

@@ -41,13 +41,13 @@ Generated generate(std::uint64_t seed) {
   Generated g;
   config::Config& c = g.config;
   c = test::cluster_config(chance(70) ? config::Policy::Priority : config::Policy::Weighted);
-  const std::size_t observers = chance(85) ? 3 : 5;
+  const std::size_t observers = chance(90) ? 3 : 5;
   std::vector<ObserverId> ids;
   for (std::size_t i = 0; i < observers; ++i) ids.push_back(ObserverId{"obs-" + std::to_string(i)});
   c.observer.id = ids[0];
   c.cluster->peers.clear();
   for (std::size_t i = 1; i < observers; ++i) c.cluster->peers.push_back({ids[i], {}});
-  c.observer.tilt_period = std::chrono::seconds(pick(3, 10));
+  c.observer.tilt_period = std::chrono::seconds(pick(3, 8));
   c.cluster->verdict_ttl = std::chrono::seconds(pick(2, 4));
   for (auto& r : c.regions) {
     r.min_up = static_cast<std::uint32_t>(pick(1, 2));
@@ -61,17 +61,17 @@ Generated generate(std::uint64_t seed) {
   config::Service& s = c.services[0];
   s.mode = chance(80) ? config::Mode::Auto : config::Mode::Propose;
   s.failback = chance(50) ? config::Failback::Auto : config::Failback::Manual;
-  s.failback_delay = std::chrono::seconds(pick(2, 12));
-  s.hold_down = std::chrono::seconds(pick(0, 10));
+  s.failback_delay = std::chrono::seconds(pick(2, 8));
+  s.hold_down = std::chrono::seconds(pick(0, 6));
   s.flip_budget = static_cast<std::uint32_t>(pick(1, 4));
-  s.flip_window = std::chrono::seconds(pick(10, 30));
+  s.flip_window = std::chrono::seconds(pick(6, 20));
   s.min_targets = chance(85) ? 1 : 2;
   s.max_decision_age = std::chrono::seconds(pick(2, 5));
 
   Scenario& sc = g.scenario;
   sc.name = "seed " + std::to_string(seed);
   sc.observers = ids;
-  sc.duration = 30s;
+  sc.duration = 20s;
   sc.tick = 1s;
   sc.exchange_delay = std::chrono::milliseconds(500 * pick(0, 3));
   const char* regions[] = {"east", "west", "south"};
@@ -86,7 +86,7 @@ Generated generate(std::uint64_t seed) {
   const std::size_t actions = pick(2, 12);
   for (std::size_t k = 0; k < actions; ++k) {
     SimAction a;
-    a.at = std::chrono::seconds(pick(0, 26));
+    a.at = std::chrono::seconds(pick(0, 16));
     a.observers = some_observers();
     a.region = RegionId{regions[pick(0, 2)]};
     switch (pick(0, 11)) {
@@ -114,7 +114,7 @@ Generated generate(std::uint64_t seed) {
       case 7: a.kind = SimAction::Kind::CutTarget; break;
       case 8:
         a.kind = SimAction::Kind::Stall;
-        a.duration = std::chrono::seconds(pick(1, 10));
+        a.duration = std::chrono::seconds(pick(1, 6));
         break;
       case 9: a.kind = SimAction::Kind::ClockJump; break;
       default: {
@@ -135,7 +135,7 @@ Generated generate(std::uint64_t seed) {
   // A heal late in the run gives the cluster a chance to act again.
   if (chance(50)) {
     SimAction heal;
-    heal.at = 20s;
+    heal.at = 13s;
     heal.kind = SimAction::Kind::Heal;
     sc.timeline.push_back(heal);
   }

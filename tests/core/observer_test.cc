@@ -1,0 +1,85 @@
+#include "core/observer.h"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+
+#include "fixtures.h"
+
+using namespace failoverd;
+using namespace failoverd::core;
+using failoverd::test::at;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Probes every due endpoint with `east` for east's endpoints and ok elsewhere, then steps.
+StepResult tick(ObserverEngine& o, ProbeReason east, Duration now) {
+  for (const EndpointId& e : o.due(at(now))) {
+    const bool is_east = e.str()[0] == 'e';
+    o.observe(e, ProbeOutcome{is_east ? east : ProbeReason::Ok, 10ms}, at(now));
+  }
+  return o.step(at(now));
+}
+
+bool has(const Events& events, EventKind kind) {
+  return std::any_of(events.begin(), events.end(), [&](const Event& e) { return e.kind == kind; });
+}
+
+}  // namespace
+
+TEST_SUITE("core.observer") {
+  TEST_CASE("a lone observer's own verdicts are a minority and never confirm anything") {
+    ObserverEngine o(test::cluster_config(), at(0s));
+    o.set_live(ServiceId{"www"}, LiveState{1, {{RegionId{"east"}, "192.0.2.1", 1}}}, at(0s));
+    for (int s = 0; s < 30; ++s) {
+      StepResult r = tick(o, ProbeReason::Timeout, std::chrono::seconds(s));
+      CHECK(r.plans.empty());
+    }
+    CHECK(o.view().verdicts().at(RegionId{"east"}) == Verdict::Down);
+    CHECK(o.quorum().state(RegionId{"east"}) == Verdict::Unknown);
+  }
+
+  TEST_CASE("with one peer agreeing, the quorum confirms and the policy plans") {
+    ObserverEngine o(test::cluster_config(), at(0s));
+    o.set_live(ServiceId{"www"}, LiveState{1, {{RegionId{"east"}, "192.0.2.1", 1}}}, at(0s));
+    StepResult r;
+    for (int s = 0; s < 5 && r.plans.empty(); ++s) {
+      const Duration now = std::chrono::seconds(s);
+      for (const char* region : {"east", "west", "south"}) {
+        Verdict v = s >= 2 && region[0] == 'e' ? Verdict::Down : Verdict::Up;
+        o.receive(Vote{ObserverId{"obs-b"}, RegionId{region}, v, {}}, at(now));
+      }
+      r = tick(o, s >= 2 ? ProbeReason::Timeout : ProbeReason::Ok, now);
+    }
+    REQUIRE(r.plans.size() == 1);
+    CHECK(r.plans[0].active == std::vector<RegionId>{RegionId{"west"}});
+    CHECK(has(r.events, EventKind::QuorumChanged));
+    CHECK(has(r.events, EventKind::PlanMade));
+  }
+
+  TEST_CASE("a stall reported by the shell means TILT and abstaining") {
+    ObserverEngine o(test::cluster_config(), at(0s));
+    tick(o, ProbeReason::Ok, 0s);
+    tick(o, ProbeReason::Ok, 1s);
+    CHECK(o.view().verdicts().at(RegionId{"east"}) == Verdict::Up);
+    Events ev = o.report_loop_lag(3s, at(5s));
+    CHECK(has(ev, EventKind::TiltEntered));
+    StepResult r = tick(o, ProbeReason::Ok, 5s);
+    CHECK(has(r.events, EventKind::ObserverImpaired));
+    CHECK(o.view().verdicts().at(RegionId{"east"}) == Verdict::Unknown);
+    CHECK(o.policy(ServiceId{"www"})->in_tilt(at(14s)));
+    CHECK_FALSE(o.policy(ServiceId{"www"})->in_tilt(at(15s)));
+    CHECK(o.report_loop_lag(100ms, at(6s)).empty());
+  }
+
+  TEST_CASE("next_due is the earliest probe, vote expiry or policy timer") {
+    ObserverEngine o(test::cluster_config(), at(0s));
+    CHECK(o.next_due(at(0s)) == at(0s));
+    tick(o, ProbeReason::Ok, 0s);
+    CHECK(o.next_due(at(0s)) == at(1s));  // pending endpoints: fast_interval, here interval
+    CHECK(o.admin(AdminAction{AdminAction::Kind::Freeze, ServiceId{"nope"}, {}, false, ""},
+                  at(0s))
+              .refused == Rule::UnknownService);
+  }
+}
