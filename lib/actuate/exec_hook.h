@@ -70,6 +70,8 @@ boost::asio::awaitable<ProcessResult> run_process(
 
 }  // namespace exec
 
+// read() and write() run on `executor` (the service's strand); one call at a time, not
+// thread-safe. write() takes up to target.timeout plus the kill grace (2 s) and a short drain.
 class ExecActuator final : public Actuator {
  public:
   // `service.target.exec.argv` must be non-empty with an absolute argv[0]; throws

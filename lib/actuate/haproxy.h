@@ -81,6 +81,9 @@ WriteStatus classify_reply(std::string_view reply);
 
 }  // namespace haproxy
 
+// read(), write() and command() run on `executor` (the service's strand); one call at a time, not
+// thread-safe. target.timeout is the deadline of each step of each command; replies are limited
+// to 1 MiB.
 class HaProxyActuator final : public Actuator {
  public:
   // `service.target.haproxy` must be filled. The managed servers are all values of

@@ -405,7 +405,9 @@ boost::asio::awaitable<ReadResult> PowerDnsActuator::read() {
   auto resp = co_await exchange("GET", "");
   ReadResult out;
   if (!resp.ok()) {
-    out.status = ReadStatus::Unreachable;
+    const bool unreachable = resp.error == HttpError::Connect || resp.error == HttpError::Resolve ||
+                             resp.error == HttpError::Timeout;
+    out.status = unreachable ? ReadStatus::Unreachable : ReadStatus::Error;
     out.detail = resp.detail;
     co_return out;
   }
