@@ -5,7 +5,6 @@
 #pragma GCC diagnostic ignored "-Wnull-dereference"
 #endif
 #include <doctest/doctest.h>
-
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -38,15 +37,21 @@ struct HaProxy {
     // test is about administrative state only.
     std::string conf =
         "global\n"
-        "  stats socket " + dir.file("admin.sock") + " level admin\n"
-        "  stats socket ipv4@127.0.0.1:" + std::to_string(admin_port) + " level admin\n"
+        "  stats socket " +
+        dir.file("admin.sock") +
+        " level admin\n"
+        "  stats socket ipv4@127.0.0.1:" +
+        std::to_string(admin_port) +
+        " level admin\n"
         "defaults\n"
         "  mode tcp\n"
         "  timeout connect 1s\n"
         "  timeout client 5s\n"
         "  timeout server 5s\n"
         "frontend fe\n"
-        "  bind 127.0.0.1:" + std::to_string(front_port) + "\n"
+        "  bind 127.0.0.1:" +
+        std::to_string(front_port) +
+        "\n"
         "  default_backend be_www\n"
         "backend be_www\n"
         "  balance roundrobin\n";
@@ -165,7 +170,8 @@ class ReadyWatcher {
 };
 
 bool wait_ready(boost::asio::io_context& io, HaProxyActuator& act) {
-  return it::wait_until([&] { return it::run(io, act.read()).status == ReadStatus::Ok; }, 10s, 50ms);
+  return it::wait_until([&] { return it::run(io, act.read()).status == ReadStatus::Ok; }, 10s,
+                        50ms);
 }
 
 }  // namespace
@@ -183,8 +189,8 @@ TEST_SUITE("integration.targets.haproxy") {
 
     // Fresh from the config file: every server ready.
     auto r0 = it::run(io, act.read());
-    CHECK(r0.state.members == std::vector<LiveMember>{
-                                  {"euw1-a", 1}, {"euw1-b", 1}, {"use1-a", 1}, {"use1-b", 1}});
+    CHECK(r0.state.members ==
+          std::vector<LiveMember>{{"euw1-a", 1}, {"euw1-b", 1}, {"use1-a", 1}, {"use1-b", 1}});
     CHECK_FALSE(r0.state.fence);
 
     auto w1 = it::run(io, act.write(plan(1, {{"use1-a", 1}, {"use1-b", 1}}), r0.state));

@@ -32,7 +32,8 @@ HttpResponse failure(HttpError e, std::string detail) {
 
 // Beast reports an expired tcp_stream deadline as beast::error::timeout.
 HttpError classify(const beast::error_code& ec, HttpError otherwise) {
-  if (ec == beast::error::timeout || ec == asio::error::operation_aborted) return HttpError::Timeout;
+  if (ec == beast::error::timeout || ec == asio::error::operation_aborted)
+    return HttpError::Timeout;
   return otherwise;
 }
 
@@ -40,13 +41,20 @@ HttpError classify(const beast::error_code& ec, HttpError otherwise) {
 
 std::string_view to_string(HttpError e) {
   switch (e) {
-    case HttpError::None: return "none";
-    case HttpError::Resolve: return "resolve";
-    case HttpError::Connect: return "connect";
-    case HttpError::Timeout: return "timeout";
-    case HttpError::Io: return "io";
-    case HttpError::Protocol: return "protocol";
-    case HttpError::TooLarge: return "too_large";
+    case HttpError::None:
+      return "none";
+    case HttpError::Resolve:
+      return "resolve";
+    case HttpError::Connect:
+      return "connect";
+    case HttpError::Timeout:
+      return "timeout";
+    case HttpError::Io:
+      return "io";
+    case HttpError::Protocol:
+      return "protocol";
+    case HttpError::TooLarge:
+      return "too_large";
   }
   return "none";
 }
@@ -109,7 +117,8 @@ asio::awaitable<HttpResponse> http_exchange(asio::any_io_executor executor, cons
       resolver.cancel();
     }
   });
-  auto [rec, endpoints] = co_await resolver.async_resolve(url.host, std::to_string(url.port), kTuple);
+  auto [rec, endpoints] =
+      co_await resolver.async_resolve(url.host, std::to_string(url.port), kTuple);
   resolve_deadline.cancel();
   if (resolve_timed_out) co_return failure(HttpError::Timeout, "resolve: timed out");
   if (rec) co_return failure(HttpError::Resolve, "resolve: " + rec.message());
@@ -140,7 +149,8 @@ asio::awaitable<HttpResponse> http_exchange(asio::any_io_executor executor, cons
 
   beast::flat_buffer buffer(limits.max_response_bytes);
   http::response_parser<http::string_body> parser;
-  parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(limits.max_response_bytes, 64 * 1024)));
+  parser.header_limit(
+      static_cast<std::uint32_t>(std::min<std::size_t>(limits.max_response_bytes, 64 * 1024)));
   parser.body_limit(limits.max_response_bytes);
   stream.expires_after(limits.step_timeout);
   auto [rdec, nread] = co_await http::async_read(stream, buffer, parser, kTuple);
@@ -149,8 +159,9 @@ asio::awaitable<HttpResponse> http_exchange(asio::any_io_executor executor, cons
   stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
   if (rdec == http::error::body_limit || rdec == http::error::header_limit ||
       rdec == http::error::buffer_overflow) {
-    co_return failure(HttpError::TooLarge, "read: response larger than " +
-                                               std::to_string(limits.max_response_bytes) + " bytes");
+    co_return failure(
+        HttpError::TooLarge,
+        "read: response larger than " + std::to_string(limits.max_response_bytes) + " bytes");
   }
   if (rdec) {
     const bool protocol =
