@@ -1,6 +1,7 @@
 #include "actuate/http_client.h"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -18,6 +19,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+using namespace boost::asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -106,21 +108,14 @@ std::optional<HttpUrl> parse_http_url(std::string_view url) {
 #endif
 asio::awaitable<HttpResponse> http_exchange(asio::any_io_executor executor, const HttpUrl& url,
                                             HttpRequest request, HttpLimits limits) {
-  // Resolve with a deadline: a timer cancels the resolver when it fires first.
+  // Resolve with a deadline: the resolver races a timer; the loser is cancelled and awaited.
   tcp::resolver resolver(executor);
   asio::steady_timer resolve_deadline(executor);
   resolve_deadline.expires_after(limits.step_timeout);
-  bool resolve_timed_out = false;
-  resolve_deadline.async_wait([&resolver, &resolve_timed_out](const boost::system::error_code& ec) {
-    if (!ec) {
-      resolve_timed_out = true;
-      resolver.cancel();
-    }
-  });
-  auto [rec, endpoints] =
-      co_await resolver.async_resolve(url.host, std::to_string(url.port), kTuple);
-  resolve_deadline.cancel();
-  if (resolve_timed_out) co_return failure(HttpError::Timeout, "resolve: timed out");
+  auto resolved = co_await (resolver.async_resolve(url.host, std::to_string(url.port), kTuple) ||
+                            resolve_deadline.async_wait(kTuple));
+  if (resolved.index() == 1) co_return failure(HttpError::Timeout, "resolve: timed out");
+  auto [rec, endpoints] = std::get<0>(std::move(resolved));
   if (rec) co_return failure(HttpError::Resolve, "resolve: " + rec.message());
 
   beast::tcp_stream stream(executor);
