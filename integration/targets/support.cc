@@ -111,7 +111,9 @@ bool reap(pid_t pid, std::chrono::milliseconds limit, int* status = nullptr) {
 Child::Child(const std::vector<std::string>& argv, const std::string& log_path)
     : pid_(spawn(argv, log_path)) {}
 
-Child::~Child() { stop(); }
+Child::~Child() {
+  stop();
+}
 
 bool Child::running() {
   if (pid_ <= 0) return false;
@@ -186,14 +188,24 @@ std::optional<DnsAnswer> query_a(std::uint16_t port, const std::string& name,
   static thread_local std::mt19937 rng{std::random_device{}()};
   const unsigned id = rng() & 0xFFFF;
   std::vector<unsigned char> q = {static_cast<unsigned char>(id >> 8),
-                                  static_cast<unsigned char>(id & 0xFF), 0x00, 0x00, 0, 1, 0, 0,
-                                  0, 0, 0, 0};
+                                  static_cast<unsigned char>(id & 0xFF),
+                                  0x00,
+                                  0x00,
+                                  0,
+                                  1,
+                                  0,
+                                  0,
+                                  0,
+                                  0,
+                                  0,
+                                  0};
   std::size_t start = 0;
   while (start < name.size()) {
     auto dot = name.find('.', start);
     if (dot == std::string::npos) dot = name.size();
     q.push_back(static_cast<unsigned char>(dot - start));
-    q.insert(q.end(), name.begin() + static_cast<long>(start), name.begin() + static_cast<long>(dot));
+    q.insert(q.end(), name.begin() + static_cast<long>(start),
+             name.begin() + static_cast<long>(dot));
     start = dot + 1;
   }
   q.push_back(0);

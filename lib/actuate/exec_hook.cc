@@ -178,8 +178,9 @@ asio::awaitable<ProcessResult> run_process(asio::any_io_executor ex,
   ::posix_spawnattr_setpgroup(&attr, 0);
   ::posix_spawnattr_setsigmask(&attr, &none);
   ::posix_spawnattr_setsigdefault(&attr, &all);
-  ::posix_spawnattr_setflags(&attr, static_cast<short>(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                                       POSIX_SPAWN_SETSIGDEF));
+  ::posix_spawnattr_setflags(
+      &attr,
+      static_cast<short>(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
   pid_t pid = -1;
   const int rc = ::posix_spawn(&pid, argv[0].c_str(), &actions, &attr, cargv.data(), cenv.data());
   ::posix_spawn_file_actions_destroy(&actions);
@@ -202,10 +203,10 @@ asio::awaitable<ProcessResult> run_process(asio::any_io_executor ex,
   asio::steady_timer deadline(ex);
   deadline.expires_after(timeout);
   std::optional<Exit> status;
-  auto first = co_await (wait_exit(pid, pidfd_ptr, ex) ||
-                         (read_pipe(out, result.out, result.dropped) &&
-                          read_pipe(err, result.err, result.dropped)) ||
-                         deadline.async_wait(kTuple));
+  auto first = co_await (
+      wait_exit(pid, pidfd_ptr, ex) ||
+      (read_pipe(out, result.out, result.dropped) && read_pipe(err, result.err, result.dropped)) ||
+      deadline.async_wait(kTuple));
   if (first.index() == 0) {
     status = std::get<0>(first);
   } else if (first.index() == 1) {
@@ -245,7 +246,8 @@ asio::awaitable<ProcessResult> run_process(asio::any_io_executor ex,
   if (reaped.index() == 0 && std::get<0>(reaped)) {
     finish(pid);
   } else {
-    log::error("exec hook did not end after SIGKILL; left unreaped", {{"pid", static_cast<int>(pid)}});
+    log::error("exec hook did not end after SIGKILL; left unreaped",
+               {{"pid", static_cast<int>(pid)}});
   }
   co_return result;
 }
@@ -276,7 +278,8 @@ asio::awaitable<WriteResult> ExecActuator::write(const core::Plan& plan,
                                                  const LiveState& expected) {
   WriteResult out;
   std::vector<LiveMember> wanted;
-  for (const auto& m : plan.members) wanted.push_back(LiveMember{m.value, weighted_ ? m.weight : 1});
+  for (const auto& m : plan.members)
+    wanted.push_back(LiveMember{m.value, weighted_ ? m.weight : 1});
   std::sort(wanted.begin(), wanted.end(),
             [](const LiveMember& a, const LiveMember& b) { return a.value < b.value; });
   std::uint64_t total = 0;
@@ -327,14 +330,14 @@ asio::awaitable<WriteResult> ExecActuator::write(const core::Plan& plan,
   if (!r.err.empty()) out.detail += "; stderr: " + excerpt(r.err);
   if (!r.out.empty()) out.detail += "; stdout: " + excerpt(r.out);
 
-  (out.status == WriteStatus::Applied ? log::info : log::warn)(
-      "exec hook finished", {{"service", plan.service.str()},
-                             {"generation", plan.generation},
-                             {"outcome", to_string(out.status)},
-                             {"detail", out.detail},
-                             {"stdout", r.out},
-                             {"stderr", r.err},
-                             {"dropped_bytes", r.dropped}});
+  (out.status == WriteStatus::Applied ? log::info : log::warn)("exec hook finished",
+                                                               {{"service", plan.service.str()},
+                                                                {"generation", plan.generation},
+                                                                {"outcome", to_string(out.status)},
+                                                                {"detail", out.detail},
+                                                                {"stdout", r.out},
+                                                                {"stderr", r.err},
+                                                                {"dropped_bytes", r.dropped}});
   if (out.status == WriteStatus::Applied) {
     last_applied_.members = wanted;
     last_applied_.fence = Fence{plan.generation, writer_.str()};

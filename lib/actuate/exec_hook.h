@@ -52,11 +52,11 @@ std::vector<std::string> build_env(const core::Plan& plan, std::string_view writ
 struct ProcessResult {
   enum class End { Exited, Signaled, TimedOut, SpawnFailed };
   End end = End::SpawnFailed;
-  int code = 0;              // exit status (Exited), signal number (Signaled), errno (SpawnFailed)
-  bool killed = false;       // TimedOut: SIGKILL was needed after SIGTERM
-  std::string out;           // stdout, at most kMaxOutput bytes
-  std::string err;           // stderr, at most kMaxOutput bytes
-  std::size_t dropped = 0;   // output bytes beyond the bounds, read and discarded
+  int code = 0;             // exit status (Exited), signal number (Signaled), errno (SpawnFailed)
+  bool killed = false;      // TimedOut: SIGKILL was needed after SIGTERM
+  std::string out;          // stdout, at most kMaxOutput bytes
+  std::string err;          // stderr, at most kMaxOutput bytes
+  std::size_t dropped = 0;  // output bytes beyond the bounds, read and discarded
 };
 
 inline constexpr std::size_t kMaxOutput = 64 * 1024;
@@ -70,6 +70,8 @@ boost::asio::awaitable<ProcessResult> run_process(
 
 }  // namespace exec
 
+// read() and write() run on `executor` (the service's strand); one call at a time, not
+// thread-safe. write() takes up to target.timeout plus the kill grace (2 s) and a short drain.
 class ExecActuator final : public Actuator {
  public:
   // `service.target.exec.argv` must be non-empty with an absolute argv[0]; throws

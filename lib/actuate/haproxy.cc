@@ -55,11 +55,15 @@ bool safe_token(std::string_view s) {
 
 }  // namespace
 
-bool ServerState::ready() const { return (admin_state & (kMaintMask | kDrainMask)) == 0; }
+bool ServerState::ready() const {
+  return (admin_state & (kMaintMask | kDrainMask)) == 0;
+}
 bool ServerState::drained() const {
   return (admin_state & kDrainMask) != 0 && (admin_state & kMaintMask) == 0;
 }
-bool ServerState::maint() const { return (admin_state & kMaintMask) != 0; }
+bool ServerState::maint() const {
+  return (admin_state & kMaintMask) != 0;
+}
 
 std::optional<std::vector<ServerState>> parse_servers_state(std::string_view text,
                                                             std::string& error) {
@@ -74,7 +78,8 @@ std::optional<std::vector<ServerState>> parse_servers_state(std::string_view tex
   std::size_t i = 0;
   while (i < lines.size() && lines[i].empty()) ++i;
   if (i == lines.size() || lines[i] != "1") {
-    error = i == lines.size() ? "empty reply" : "unexpected reply: " + std::string(lines[i].substr(0, 200));
+    error = i == lines.size() ? "empty reply"
+                              : "unexpected reply: " + std::string(lines[i].substr(0, 200));
     return std::nullopt;
   }
   ++i;
@@ -221,8 +226,8 @@ asio::awaitable<HaProxyActuator::Reply> run_command(asio::any_io_executor ex, En
   timer.expires_after(timeout);
   char buf[4096];
   for (;;) {
-    auto got = co_await (socket.async_read_some(asio::buffer(buf), kTuple) ||
-                         timer.async_wait(kTuple));
+    auto got =
+        co_await (socket.async_read_some(asio::buffer(buf), kTuple) || timer.async_wait(kTuple));
     if (got.index() == 1) co_return timed_out("read");
     auto [ec, n] = std::get<0>(got);
     reply.text.append(buf, n);
@@ -261,18 +266,19 @@ HaProxyActuator::HaProxyActuator(asio::any_io_executor executor, const config::S
   if (target_.backend.empty() || target_.backend.find_first_of(" \t\n;/") != std::string::npos) {
     throw std::invalid_argument("haproxy: backend must be a plain name");
   }
-  for (const auto& [region, values] : service.publish) managed_.insert(values.begin(), values.end());
+  for (const auto& [region, values] : service.publish)
+    managed_.insert(values.begin(), values.end());
 }
 
 asio::awaitable<HaProxyActuator::Reply> HaProxyActuator::command(std::string line) {
   if (!target_.address.host.empty()) {
     asio::ip::tcp::endpoint ep(asio::ip::make_address(target_.address.host), target_.address.port);
     co_return co_await run_command<asio::ip::tcp::socket>(executor_, ep, std::move(line),
-                                                         target_.timeout);
+                                                          target_.timeout);
   }
   asio::local::stream_protocol::endpoint ep(target_.socket);
-  co_return co_await run_command<asio::local::stream_protocol::socket>(executor_, ep,
-                                                                      std::move(line), target_.timeout);
+  co_return co_await run_command<asio::local::stream_protocol::socket>(
+      executor_, ep, std::move(line), target_.timeout);
 }
 
 asio::awaitable<ReadResult> HaProxyActuator::read() {
@@ -287,7 +293,7 @@ asio::awaitable<ReadResult> HaProxyActuator::read() {
   auto servers = haproxy::parse_servers_state(reply.text, error);
   if (!servers) {
     out.status = reply.text.find("Permission denied") != std::string::npos ? ReadStatus::Refused
-                                                                            : ReadStatus::Error;
+                                                                           : ReadStatus::Error;
     out.detail = "show servers state: " + error;
     co_return out;
   }
@@ -339,12 +345,14 @@ asio::awaitable<WriteResult> HaProxyActuator::write(const core::Plan& plan,
     co_return out;
   }
   std::vector<LiveMember> wanted;
-  for (const auto& m : plan.members) wanted.push_back(LiveMember{m.value, weighted_ ? m.weight : 1});
+  for (const auto& m : plan.members)
+    wanted.push_back(LiveMember{m.value, weighted_ ? m.weight : 1});
   std::sort(wanted.begin(), wanted.end(),
             [](const LiveMember& a, const LiveMember& b) { return a.value < b.value; });
-  wanted.erase(std::unique(wanted.begin(), wanted.end(),
-                           [](const LiveMember& a, const LiveMember& b) { return a.value == b.value; }),
-               wanted.end());
+  wanted.erase(
+      std::unique(wanted.begin(), wanted.end(),
+                  [](const LiveMember& a, const LiveMember& b) { return a.value == b.value; }),
+      wanted.end());
   if (after.state.members != wanted) {
     out.status = WriteStatus::Unknown;
     out.detail = "read-back differs from the plan";

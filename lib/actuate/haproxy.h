@@ -4,7 +4,8 @@
 // `ready` (and, under the weighted policy, to its weight first), and only then every other server
 // of the backend that appears in the service's publish lists is set to `inactive_state` (drain or
 // maint). Bringing the new servers up before draining the old ones means the backend never has zero
-// ready servers because of us. Servers of the backend that are in no publish list are never touched.
+// ready servers because of us. Servers of the backend that are in no publish list are never
+// touched.
 //
 // HAProxy has no fence and no compare-and-swap: LiveState.fence is always nullopt. HAProxy targets
 // are meant for `scope = local` (each observer drives the HAProxy beside it), so there is no second
@@ -19,11 +20,11 @@
 // connect, write and read, and a response size limit. Commands are sent in order and each reply is
 // checked before the next command goes out.
 //
-// "Ready" is read from srv_admin_state: no maintenance bit (forced, inherited, resolution, hostname)
-// and no drain bit. A server disabled in the config file keeps the CMAINT marker (0x04) after
-// `state ready`; that marker alone still counts as ready. Health-check state (srv_op_state) is not
-// routing state and is ignored. Under the priority policy weights do not apply: members read back
-// with weight 1; under the weighted policy with their user weight (srv_uweight).
+// "Ready" is read from srv_admin_state: no maintenance bit (forced, inherited, resolution,
+// hostname) and no drain bit. A server disabled in the config file keeps the CMAINT marker (0x04)
+// after `state ready`; that marker alone still counts as ready. Health-check state (srv_op_state)
+// is not routing state and is ignored. Under the priority policy weights do not apply: members read
+// back with weight 1; under the weighted policy with their user weight (srv_uweight).
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -45,13 +46,13 @@ struct ServerState {
   std::string backend;
   std::string name;
   std::string address;
-  int op_state = 0;             // 0 stopped, 1 starting, 2 running, 3 stopping (health)
-  unsigned admin_state = 0;     // SRV_ADMF_* bits
+  int op_state = 0;          // 0 stopped, 1 starting, 2 running, 3 stopping (health)
+  unsigned admin_state = 0;  // SRV_ADMF_* bits
   std::uint32_t user_weight = 0;
   std::uint32_t initial_weight = 0;
-  bool ready() const;           // no maint and no drain bit
-  bool drained() const;         // a drain bit and no maint bit
-  bool maint() const;           // a maint bit
+  bool ready() const;    // no maint and no drain bit
+  bool drained() const;  // a drain bit and no maint bit
+  bool maint() const;    // a maint bit
   bool operator==(const ServerState&) const = default;
 };
 
@@ -81,6 +82,9 @@ WriteStatus classify_reply(std::string_view reply);
 
 }  // namespace haproxy
 
+// read(), write() and command() run on `executor` (the service's strand); one call at a time, not
+// thread-safe. target.timeout is the deadline of each step of each command; replies are limited
+// to 1 MiB.
 class HaProxyActuator final : public Actuator {
  public:
   // `service.target.haproxy` must be filled. The managed servers are all values of
@@ -95,10 +99,10 @@ class HaProxyActuator final : public Actuator {
 
   // Sends one runtime API command and returns HAProxy's reply (for tests and failoverctl).
   struct Reply {
-    bool ok = false;          // the exchange completed (the reply may still be an error text)
+    bool ok = false;  // the exchange completed (the reply may still be an error text)
     bool timed_out = false;
     std::string text;
-    std::string detail;       // transport error
+    std::string detail;  // transport error
   };
   boost::asio::awaitable<Reply> command(std::string line);
 

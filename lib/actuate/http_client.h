@@ -31,25 +31,25 @@ struct HttpRequest {
   std::string method = "GET";  // GET, PATCH, PUT, POST, DELETE
   std::string target;          // "/api/v1/servers/localhost/zones/example.com."
   std::vector<std::pair<std::string, std::string>> headers;  // never logged
-  std::string body;            // sent with Content-Type: application/json when not empty
+  std::string body;  // sent with Content-Type: application/json when not empty
 };
 
 enum class HttpError {
   None,
-  Resolve,    // the host name did not resolve
-  Connect,    // refused, unreachable
-  Timeout,    // a step did not finish before its deadline
-  Io,         // the connection broke while writing or reading
-  Protocol,   // not a valid HTTP response
-  TooLarge,   // the response exceeded the size limit
+  Resolve,   // the host name did not resolve
+  Connect,   // refused, unreachable
+  Timeout,   // a step did not finish before its deadline
+  Io,        // the connection broke while writing or reading
+  Protocol,  // not a valid HTTP response
+  TooLarge,  // the response exceeded the size limit
 };
 std::string_view to_string(HttpError e);
 
 struct HttpResponse {
   HttpError error = HttpError::None;
-  unsigned status = 0;    // the HTTP status when error == None
+  unsigned status = 0;  // the HTTP status when error == None
   std::string body;
-  std::string detail;     // error text for logs (never contains header values)
+  std::string detail;  // error text for logs (never contains header values)
   bool ok() const { return error == HttpError::None; }
 };
 

@@ -42,7 +42,9 @@ bool plain_address(std::string_view v) {
   });
 }
 
-bool weighted_type(std::string_view type) { return iequals(type, "A") || iequals(type, "AAAA"); }
+bool weighted_type(std::string_view type) {
+  return iequals(type, "A") || iequals(type, "AAAA");
+}
 
 void sort_members(std::vector<LiveMember>& members) {
   std::sort(members.begin(), members.end(), [](const LiveMember& a, const LiveMember& b) {
@@ -130,8 +132,8 @@ std::optional<std::vector<LiveMember>> parse_pickwrandom(std::string_view type,
   content = trim(content);
   const std::string prefix = upper(type) + " \"pickwrandom({";
   constexpr std::string_view kSuffix = "})\"";
-  if (content.size() < prefix.size() + kSuffix.size() || !iequals(content.substr(0, prefix.size()), prefix) ||
-      !content.ends_with(kSuffix)) {
+  if (content.size() < prefix.size() + kSuffix.size() ||
+      !iequals(content.substr(0, prefix.size()), prefix) || !content.ends_with(kSuffix)) {
     return std::nullopt;
   }
   auto body = content.substr(prefix.size(), content.size() - prefix.size() - kSuffix.size());
@@ -259,8 +261,10 @@ ReadResult parse_zone(std::string_view text, const config::PowerDnsTarget& targe
   const std::string fence_name = fence_name_for(target);
   const std::string type = upper(target.type);
   if (const auto* serial = zone.if_contains("serial"); serial && serial->is_number()) {
-    if (auto s = serial->if_uint64()) out.state.serial = static_cast<std::uint32_t>(*s);
-    else if (auto si = serial->if_int64(); si && *si >= 0) out.state.serial = static_cast<std::uint32_t>(*si);
+    if (auto s = serial->if_uint64())
+      out.state.serial = static_cast<std::uint32_t>(*s);
+    else if (auto si = serial->if_int64(); si && *si >= 0)
+      out.state.serial = static_cast<std::uint32_t>(*si);
   }
   for (const auto& rv : rrsets_v->get_array()) {
     const auto* rr = rv.if_object();
@@ -276,7 +280,8 @@ ReadResult parse_zone(std::string_view text, const config::PowerDnsTarget& targe
     for (const auto& recv : records->get_array()) {
       const auto* rec = recv.if_object();
       if (!rec) continue;
-      if (const auto* d = rec->if_contains("disabled"); d && d->is_bool() && d->get_bool()) continue;
+      if (const auto* d = rec->if_contains("disabled"); d && d->is_bool() && d->get_bool())
+        continue;
       const auto* content = string_field(*rec, "content");
       if (!content) continue;
       const std::string_view c(content->data(), content->size());
@@ -374,16 +379,20 @@ PowerDnsActuator::PowerDnsActuator(boost::asio::any_io_executor executor,
       min_targets_(service.min_targets),
       writer_(std::move(writer)) {
   auto url = parse_http_url(target_.api_url);
-  if (!url) throw std::invalid_argument("powerdns: api_url must be http://host:port, got " + target_.api_url);
+  if (!url)
+    throw std::invalid_argument("powerdns: api_url must be http://host:port, got " +
+                                target_.api_url);
   url_ = *url;
   if (target_.zone.empty() || target_.name.empty()) {
     throw std::invalid_argument("powerdns: zone and name must be set");
   }
   if (writer_.str().find_first_of(" \"\\") != std::string::npos || writer_.empty()) {
-    throw std::invalid_argument("powerdns: the observer id must be non-empty without spaces or quotes");
+    throw std::invalid_argument(
+        "powerdns: the observer id must be non-empty without spaces or quotes");
   }
   api_key_ = read_key_file(target_.api_key_file);
-  zone_path_ = "/api/v1/servers/" + target_.server_id + "/zones/" + pdns::canonical_name(target_.zone);
+  zone_path_ =
+      "/api/v1/servers/" + target_.server_id + "/zones/" + pdns::canonical_name(target_.zone);
 }
 
 boost::asio::awaitable<HttpResponse> PowerDnsActuator::exchange(std::string method,
@@ -405,7 +414,9 @@ boost::asio::awaitable<ReadResult> PowerDnsActuator::read() {
   auto resp = co_await exchange("GET", "");
   ReadResult out;
   if (!resp.ok()) {
-    out.status = ReadStatus::Unreachable;
+    const bool unreachable = resp.error == HttpError::Connect || resp.error == HttpError::Resolve ||
+                             resp.error == HttpError::Timeout;
+    out.status = unreachable ? ReadStatus::Unreachable : ReadStatus::Error;
     out.detail = resp.detail;
     co_return out;
   }

@@ -83,6 +83,9 @@ WriteStatus classify_patch_status(unsigned status);
 
 }  // namespace pdns
 
+// read() and write() run on `executor` (the service's strand); one call at a time, not thread-safe.
+// Each HTTP exchange uses a fresh connection with target.timeout as the deadline of every step and
+// a 4 MiB response limit.
 class PowerDnsActuator final : public Actuator {
  public:
   // `service.target.powerdns` must be filled; service.policy picks plain or LUA records. `writer`

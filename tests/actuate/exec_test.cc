@@ -14,7 +14,8 @@ TEST_SUITE("actuate.exec") {
     p.base_generation = 42;
     p.generation = 43;
     p.active = {core::RegionId("euw1"), core::RegionId("use2")};
-    p.members = {{core::RegionId("euw1"), "192.0.2.10", 3}, {core::RegionId("use2"), "192.0.2.20", 1}};
+    p.members = {{core::RegionId("euw1"), "192.0.2.10", 3},
+                 {core::RegionId("use2"), "192.0.2.20", 1}};
     p.trigger = core::Trigger::Manual;
     p.reason = "primary use1 confirmed down by obs-a,obs-b";
     auto env = exec::build_env(p, "obs-a");

@@ -1,6 +1,6 @@
-#include <doctest/doctest.h>
-
 #include "actuate/haproxy.h"
+
+#include <doctest/doctest.h>
 
 using namespace failoverd;
 using namespace failoverd::actuate;
@@ -126,8 +126,7 @@ TEST_SUITE("actuate.haproxy") {
     }
     SUBCASE("weighted, maint for the inactive ones") {
       t.inactive_state = "maint";
-      auto cmds =
-          haproxy::plan_commands(t, kManaged, true, plan({{"use1-a", 30}, {"euw1-a", 70}}));
+      auto cmds = haproxy::plan_commands(t, kManaged, true, plan({{"use1-a", 30}, {"euw1-a", 70}}));
       CHECK(cmds == std::vector<std::string>{"set server be_www/use1-a weight 30",
                                              "set server be_www/use1-a state ready",
                                              "set server be_www/euw1-a weight 70",
@@ -144,7 +143,8 @@ TEST_SUITE("actuate.haproxy") {
     CHECK_FALSE(haproxy::validate_plan(kManaged, true, 1, plan({{"euw1-a", 0}})).empty());
     CHECK_FALSE(haproxy::validate_plan(kManaged, true, 1, plan({{"euw1-a", 257}})).empty());
     const std::set<std::string> hostile{"a; shutdown sessions"};
-    CHECK_FALSE(haproxy::validate_plan(hostile, false, 1, plan({{"a; shutdown sessions", 1}})).empty());
+    CHECK_FALSE(
+        haproxy::validate_plan(hostile, false, 1, plan({{"a; shutdown sessions", 1}})).empty());
   }
 
   TEST_CASE("runtime API replies are classified") {

@@ -1,4 +1,11 @@
 // The target API HTTP client against hostile loopback servers (port 0): silence, floods, garbage.
+// GCC 12 at -O2 reports a false -Wnull-dereference inside Asio's io_context executor comparison
+// (Boost headers, inlined into this file's co_spawn calls). Before any include, so it covers them.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wnull-dereference"
+#endif
+#include "actuate/http_client.h"
+
 #include <doctest/doctest.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -12,8 +19,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <optional>
-
-#include "actuate/http_client.h"
 
 namespace asio = boost::asio;
 using namespace failoverd::actuate;
@@ -84,8 +89,9 @@ TEST_SUITE("actuate.http_client") {
   TEST_CASE("a reply over the size limit is cut off") {
     HttpLimits limits;
     limits.max_response_bytes = 1024;
-    auto r = exchange("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + std::string(100000, 'x'),
-                      0ms, limits);
+    auto r =
+        exchange("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + std::string(100000, 'x'),
+                 0ms, limits);
     CHECK(r.error == HttpError::TooLarge);
   }
 

@@ -1,10 +1,11 @@
+#include "actuate/powerdns.h"
+
 #include <doctest/doctest.h>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
 #include "actuate/http_client.h"
-#include "actuate/powerdns.h"
 
 namespace json = boost::json;
 using namespace failoverd;
@@ -91,7 +92,8 @@ TEST_SUITE("actuate.powerdns") {
       CHECK(*v6 == "AAAA \"pickwrandom({{1, '2001:db8::1'}})\"");
     }
     SUBCASE("anything that is not an address literal is refused (it would be LUA code)") {
-      CHECK_FALSE(pdns::encode_pickwrandom("A", plan(2, {{"1.2.3.4'}}) os.exit() --", 1}}).members));
+      CHECK_FALSE(
+          pdns::encode_pickwrandom("A", plan(2, {{"1.2.3.4'}}) os.exit() --", 1}}).members));
       CHECK_FALSE(pdns::encode_pickwrandom("A", plan(2, {{"192.0.2.1", 0}}).members));
       CHECK_FALSE(pdns::encode_pickwrandom("CNAME", plan(2, {{"192.0.2.1", 1}}).members));
       CHECK_FALSE(pdns::encode_pickwrandom("A", {}));
@@ -175,8 +177,7 @@ TEST_SUITE("actuate.powerdns") {
         "disabled": false}]}]})";
       auto w = pdns::parse_zone(zone, target());
       REQUIRE(w.status == ReadStatus::Ok);
-      CHECK(w.state.members ==
-            std::vector<LiveMember>{{"192.0.2.10", 70}, {"198.51.100.10", 30}});
+      CHECK(w.state.members == std::vector<LiveMember>{{"192.0.2.10", 70}, {"198.51.100.10", 30}});
       CHECK_FALSE(w.state.fence);
     }
     SUBCASE("malformed input is an error, not an empty set") {
@@ -184,11 +185,13 @@ TEST_SUITE("actuate.powerdns") {
       CHECK(pdns::parse_zone("[]", target()).status == ReadStatus::Error);
       CHECK(pdns::parse_zone(R"({"rrsets": 3})", target()).status == ReadStatus::Error);
       CHECK(pdns::parse_zone(R"({"rrsets": [{"name": "_failoverd.www.example.test.", "type": "TXT",
-        "records": [{"content": "\"junk\"", "disabled": false}]}]})", target()).status ==
-            ReadStatus::Error);
+        "records": [{"content": "\"junk\"", "disabled": false}]}]})",
+                             target())
+                .status == ReadStatus::Error);
       CHECK(pdns::parse_zone(R"({"rrsets": [{"name": "www.example.test.", "type": "LUA",
-        "records": [{"content": "A \"os.exit()\"", "disabled": false}]}]})", target()).status ==
-            ReadStatus::Error);
+        "records": [{"content": "A \"os.exit()\"", "disabled": false}]}]})",
+                             target())
+                .status == ReadStatus::Error);
     }
     SUBCASE("a zone without the records reads as empty with no fence") {
       auto e = pdns::parse_zone(R"({"rrsets": []})", target());
