@@ -80,7 +80,9 @@ config::Endpoint dns_endpoint(std::string name, std::string type,
 template <typename Pred>
 bool run_until(asio::io_context& io, Pred pred, std::chrono::milliseconds limit = 10000ms) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!pred() && std::chrono::steady_clock::now() < deadline) {
+  // Each turn runs the loop for at most 5 ms, so the count bound is never the tighter one.
+  for (int turn = 0; turn < 1'000'000 && !pred() && std::chrono::steady_clock::now() < deadline;
+       ++turn) {
     io.run_for(5ms);
     if (io.stopped()) io.restart();
   }
@@ -100,7 +102,8 @@ ProbeResult probe_once(const config::Endpoint& e, probe::Resolver* resolver = nu
 int wait_for_log(const std::string& needle, int want, std::chrono::milliseconds limit = 3000ms) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   int n = bind9().count_log_lines(needle);
-  while (n < want && std::chrono::steady_clock::now() < deadline) {
+  for (int turn = 0; turn < 1000 && n < want && std::chrono::steady_clock::now() < deadline;
+       ++turn) {
     std::this_thread::sleep_for(20ms);
     n = bind9().count_log_lines(needle);
   }
@@ -266,10 +269,12 @@ TEST_SUITE("integration.dnsprobe") {
     CHECK_MESSAGE(r.outcome.reason == ProbeReason::Refused, r.detail);
   }
 
-  TEST_CASE("hundreds of probes at once, over UDP and TCP, all succeed on one thread") {
+  // A burst, not a flood: a single-threaded named drops UDP queries beyond its socket buffer
+  // (a few hundred small datagrams), and a probe does not retry.
+  TEST_CASE("a burst of 200 probes, over UDP and TCP, all succeed on one thread") {
     asio::io_context io;
     probe::DnsProber prober(io);
-    constexpr int kEach = 300;
+    constexpr int kEach = 100;
     int ok = 0;
     int done = 0;
     std::string last_failure;
