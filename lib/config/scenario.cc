@@ -1,5 +1,7 @@
 #include "config/scenario.h"
 
+#include "config/loader.h"
+
 #include <cctype>
 #include <fstream>
 #include <initializer_list>
@@ -14,39 +16,10 @@ using core::ObserverId;
 using core::RegionId;
 
 // Same duration syntax as the config ("250ms", "10s", "5m", "1h", "14d", "1m30s").
-// TODO(merge): use config::parse_duration from loader.h once the loader lands in this branch.
 std::optional<Duration> duration_of(std::string_view text) {
-  if (text.empty()) return std::nullopt;
-  Duration total{};
-  std::size_t i = 0;
-  while (i < text.size()) {
-    if (!std::isdigit(static_cast<unsigned char>(text[i]))) return std::nullopt;
-    std::uint64_t n = 0;
-    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
-      n = n * 10 + static_cast<std::uint64_t>(text[i] - '0');
-      if (n > 1'000'000'000'000ULL) return std::nullopt;
-      ++i;
-    }
-    std::size_t j = i;
-    while (j < text.size() && std::isalpha(static_cast<unsigned char>(text[j]))) ++j;
-    const std::string_view unit = text.substr(i, j - i);
-    i = j;
-    const auto count = static_cast<std::int64_t>(n);
-    if (unit == "ms") {
-      total += std::chrono::milliseconds(count);
-    } else if (unit == "s") {
-      total += std::chrono::seconds(count);
-    } else if (unit == "m") {
-      total += std::chrono::minutes(count);
-    } else if (unit == "h") {
-      total += std::chrono::hours(count);
-    } else if (unit == "d") {
-      total += std::chrono::hours(24 * count);
-    } else {
-      return std::nullopt;
-    }
-  }
-  return total;
+  auto d = parse_duration(text);
+  if (!d) return std::nullopt;
+  return std::chrono::duration_cast<Duration>(*d);
 }
 
 std::optional<core::ProbeReason> reason_of(std::string_view text) {

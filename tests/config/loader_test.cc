@@ -993,8 +993,10 @@ address = "h:1"
     TempDir dir;
     const fs::path source = fs::path(FAILOVERD_SOURCE_DIR) / "config";
     fs::copy_file(source / "demo.toml", dir.path() / "demo.toml");
-    fs::copy_file(source / "demo-tsig.key", dir.path() / "demo-tsig.key");
-    fs::permissions(dir.path() / "demo-tsig.key", kPrivate, fs::perm_options::replace);
+    for (const char* secret : {"demo-tsig.key", "demo-admin.token"}) {
+      fs::copy_file(source / secret, dir.path() / secret);
+      fs::permissions(dir.path() / secret, kPrivate, fs::perm_options::replace);
+    }
     const LoadResult r = load_config_file((dir.path() / "demo.toml").string());
     REQUIRE(joined(error_strings(r)) == "");
     const Config& c = *r.config;
