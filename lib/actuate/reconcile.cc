@@ -262,6 +262,7 @@ void Reconciler::on_read(const ReadResult& result, core::TimePoint now) {
       return;
     case Purpose::Restore: {
       core::Plan p;
+      p.service = options_.service;
       p.base_generation = gen_of(s);
       p.generation = std::max(max_seen_, gen_of(s)) + 1;
       for (const auto& m : *lkg_) p.members.push_back({core::RegionId(), m.value, m.weight});
@@ -393,6 +394,7 @@ void Reconciler::check(const LiveState& s, core::TimePoint now) {
   }
   emit(K::Drift, "live members differ; repairing", gen_of(s), true);
   core::Plan p;
+  p.service = options_.service;
   p.base_generation = gen_of(s);
   p.generation = gen_of(s) + 1;
   for (const auto& v : *intended_) p.members.push_back({core::RegionId(), v, 1});

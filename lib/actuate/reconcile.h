@@ -39,7 +39,8 @@
 namespace failoverd::actuate {
 
 struct ReconcileOptions {
-  core::ObserverId self;  // our fence writer id
+  core::ServiceId service;  // copied into the plans the reconciler makes (repair, restore)
+  core::ObserverId self;    // our fence writer id
   config::DriftAction drift = config::DriftAction::Repair;
   core::Duration interval = std::chrono::seconds(30);  // periodic read
   core::BackoffPolicy retry{};                         // after Unknown / unreachable

@@ -6,6 +6,9 @@
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
+// clang 14 with -fsanitize=function (part of "undefined", used by the fuzz preset) fails in the
+// backend on these coroutine templates ("Cannot represent a difference across sections",
+// llvm-project#49689); only that one check is switched off, and only for this header.
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((no_sanitize("function"))), apply_to = function)
 #endif

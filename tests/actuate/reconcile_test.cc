@@ -46,6 +46,7 @@ core::Plan plan(core::Generation base, std::vector<std::string> values) {
 
 act::ReconcileOptions options() {
   act::ReconcileOptions o;
+  o.service = core::ServiceId("www");
   o.self = core::ObserverId("obs-a");
   o.interval = std::chrono::seconds(30);
   o.retry = core::BackoffPolicy{std::chrono::milliseconds(200), std::chrono::seconds(30)};
@@ -256,6 +257,7 @@ TEST_SUITE("actuate.dns.reconcile") {
     REQUIRE(a);
     REQUIRE(a->kind == ReconcileAction::Kind::Write);
     CHECK(a->plan.trigger == core::Trigger::Restore);
+    CHECK(a->plan.service == core::ServiceId("www"));
     CHECK(a->plan.generation == 6);
     CHECK(a->expected == state({}, Fence{5, "obs-b"}));
     CHECK(a->plan.members.size() == 1);
