@@ -217,12 +217,13 @@ void print(const char* mode, int n, int interval_ms, int seconds, const std::vec
   std::printf("%-24s %10s %12s %12s %14s %14s %8s  %s\n", "prober", "probes/s", "cpu us/probe",
               "user us/prb", "RSS B/endpoint", "p99 late ms", "ok %", "note");
   for (const auto& r : rows) {
-    char rss[32], late[32], okf[32];
+    char rss[32], late[32], okf[32], user[32];
+    std::snprintf(user, sizeof user, r.user_us < 0 ? "n/a" : "%.1f", r.user_us);
     std::snprintf(rss, sizeof rss, r.rss_per_endpoint < 0 ? "n/a" : "%.0f", r.rss_per_endpoint);
     std::snprintf(late, sizeof late, r.p99_lateness_ms < 0 ? "n/a" : "%.2f", r.p99_lateness_ms);
     std::snprintf(okf, sizeof okf, r.ok_fraction < 0 ? "n/a" : "%.1f", r.ok_fraction * 100);
-    std::printf("%-24s %10.0f %12.1f %12.1f %14s %14s %8s  %s\n", r.who.c_str(), r.probes_per_s,
-                r.cpu_us, r.user_us, rss, late, okf, r.note.c_str());
+    std::printf("%-24s %10.0f %12.1f %12s %14s %14s %8s  %s\n", r.who.c_str(), r.probes_per_s,
+                r.cpu_us, user, rss, late, okf, r.note.c_str());
   }
   std::fflush(stdout);
 }
@@ -331,6 +332,7 @@ int main(int argc, char** argv) {
                            : secs * a.endpoints * 1000.0 / a.interval_ms;
       hr.probes_per_s = checks / secs;
       hr.cpu_us = checks > 0 ? static_cast<double>(h.cpu_us) / checks : 0;
+      hr.user_us = -1;  // /proc gives utime+stime; the split is not reported for HAProxy
       hr.rss_per_endpoint =
           (static_cast<double>(h.rss_kib) - static_cast<double>(h0.rss_kib)) * 1024.0 /
           a.endpoints;

@@ -738,6 +738,11 @@ PrepareResult Prober::prepare(const config::Endpoint& ep) {
         out.error = "url scheme does not match kind";
         return out;
       }
+      if (ep.http.follow_redirects) {
+        // Refused loudly rather than silently probing the redirect response itself.
+        out.error = "follow_redirects is not supported by this prober";
+        return out;
+      }
       wants_tls = url->tls;
       s.host = url->host;
       s.port = url->port;
@@ -770,7 +775,8 @@ PrepareResult Prober::prepare(const config::Endpoint& ep) {
       }
       if (!user_agent) r.append("User-Agent: failoverd\r\n");
       if (!accept) r.append("Accept: */*\r\n");
-      if (!connection) r.append(ep.http.keepalive ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
+      // Always a fresh connection for now (keepalive is not implemented): say so to the server.
+      if (!connection) r.append("Connection: close\r\n");
       r.append("\r\n");
       r.shrink_to_fit();
       s.head = iequals(ep.http.method, "HEAD");

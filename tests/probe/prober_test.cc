@@ -186,6 +186,12 @@ TEST_SUITE("probe.http") {
     ep = http_endpoint("http://127.0.0.1/");
     ep.http.expect_body_regex = "(unclosed";
     CHECK_FALSE(prober.prepare(ep).spec);
+    ep = http_endpoint("http://127.0.0.1/");
+    ep.http.follow_redirects = true;
+    CHECK(prober.prepare(ep).error.find("follow_redirects") != std::string::npos);
+    ep = http_endpoint("https://127.0.0.1/");
+    ep.kind = config::ProbeKind::Http;
+    CHECK_FALSE(prober.prepare(ep).spec);
   }
 
   TEST_CASE("a host name without a resolver ends with ResolveError, not a hang") {
