@@ -220,29 +220,48 @@ struct Node {
 
 // ---- a fake peer: a raw TLS server answering every request with canned bytes ----
 
-struct FakePeer {
-  FakePeer(asio::io_context& io, const std::string& cert_name, std::string reply_bytes)
-      : io_(io), ctx_(ssl::context::tls_server), acceptor_(io), reply(std::move(reply_bytes)) {
-    ctx_.load_verify_file(pki().ca());
-    ctx_.use_certificate_chain_file(pki().cert(cert_name));
-    ctx_.use_private_key_file(pki().key(cert_name), ssl::context::pem);
-    ctx_.set_verify_mode(ssl::verify_peer);
-    acceptor_.open(tcp::v4());
-    acceptor_.bind({asio::ip::make_address("127.0.0.1"), 0});
-    acceptor_.listen();
-    asio::co_spawn(io_, loop(), asio::detached);
+// Its state is shared with the serving coroutine, which may still be finishing a connection
+// after the FakePeer itself is gone.
+class FakePeer {
+ public:
+  FakePeer(asio::io_context& io, const std::string& cert_name, std::string reply)
+      : state_(std::make_shared<State>(io, std::move(reply))) {
+    auto& ctx = state_->ctx;
+    ctx.load_verify_file(pki().ca());
+    ctx.use_certificate_chain_file(pki().cert(cert_name));
+    ctx.use_private_key_file(pki().key(cert_name), ssl::context::pem);
+    ctx.set_verify_mode(ssl::verify_peer);
+    auto& acceptor = state_->acceptor;
+    acceptor.open(tcp::v4());
+    acceptor.bind({asio::ip::make_address("127.0.0.1"), 0});
+    acceptor.listen();
+    asio::co_spawn(io, loop(state_), asio::detached);
   }
   ~FakePeer() {
     boost::system::error_code ignored;
-    acceptor_.close(ignored);
+    state_->acceptor.close(ignored);
   }
-  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+  FakePeer(const FakePeer&) = delete;
+  FakePeer& operator=(const FakePeer&) = delete;
 
-  asio::awaitable<void> loop() {
+  std::uint16_t port() const { return state_->acceptor.local_endpoint().port(); }
+  int requests() const { return state_->requests; }
+
+ private:
+  struct State {
+    State(asio::io_context& io, std::string r)
+        : ctx(ssl::context::tls_server), acceptor(io), reply(std::move(r)) {}
+    ssl::context ctx;
+    tcp::acceptor acceptor;
+    std::string reply;
+    int requests = 0;
+  };
+
+  static asio::awaitable<void> loop(std::shared_ptr<State> state) {
     for (;;) {
-      auto [ec, socket] = co_await acceptor_.async_accept(kNoThrow);
+      auto [ec, socket] = co_await state->acceptor.async_accept(kNoThrow);
       if (ec) co_return;
-      ssl::stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), ctx_);
+      ssl::stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), state->ctx);
       beast::get_lowest_layer(stream).expires_after(2s);
       auto [hs] = co_await stream.async_handshake(ssl::stream_base::server, kNoThrow);
       if (hs) continue;
@@ -251,19 +270,15 @@ struct FakePeer {
       auto [rd, n] = co_await beast::http::async_read(stream, buffer, req, kNoThrow);
       (void)n;
       if (rd) continue;
-      ++requests;
-      auto [wr, m] = co_await asio::async_write(stream, asio::buffer(reply), kNoThrow);
+      ++state->requests;
+      auto [wr, m] = co_await asio::async_write(stream, asio::buffer(state->reply), kNoThrow);
       (void)wr;
       (void)m;
       beast::get_lowest_layer(stream).close();
     }
   }
 
-  asio::io_context& io_;
-  ssl::context ctx_;
-  tcp::acceptor acceptor_;
-  std::string reply;
-  int requests = 0;
+  std::shared_ptr<State> state_;
 };
 
 std::string http_200(const std::string& body) {
@@ -378,7 +393,7 @@ TEST_SUITE("peer.exchange") {
       Node a(io, "obs-a", 0, {{"obs-b", impostor.port()}});
       REQUIRE(run_until(io, [&] { return !a.status("obs-b").last_error.empty(); }));
       CHECK(contains(a.status("obs-b").last_error, "names CN=obs-c"));
-      CHECK(impostor.requests == 0);  // refused before the request was sent
+      CHECK(impostor.requests() == 0);  // refused before the request was sent
       CHECK(a.votes().empty());
     }
     drain(io);
@@ -403,7 +418,7 @@ TEST_SUITE("peer.exchange") {
       REQUIRE(run_until(io, [&] { return !a.status("obs-b").last_error.empty(); }));
       CHECK(contains(a.status("obs-b").last_error, "TLS handshake"));
       CHECK(contains(a.status("obs-b").last_error, "certificate verify failed"));
-      CHECK(rogue.requests == 0);
+      CHECK(rogue.requests() == 0);
       CHECK(a.votes().empty());
     }
     drain(io);
@@ -496,7 +511,7 @@ TEST_SUITE("peer.exchange") {
       REQUIRE(run_until(io, [&] { return a.status("obs-b").rejected >= 1; }));
       auto s = a.status("obs-b");
       CHECK(contains(s.last_error, "replay"));
-      CHECK(replayer.requests >= 2);
+      CHECK(replayer.requests() >= 2);
       CHECK(s.fetches >= 2);
       CHECK(s.consecutive_failures >= 1);
     }
