@@ -60,8 +60,8 @@ CertIdentity identity_of(SSL* ssl) {
   X509_NAME* subject = X509_get_subject_name(cert);
   int at = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
   if (at >= 0) id.common_name = utf8(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, at)));
-  auto* names = static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  auto* names =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
   if (names != nullptr) {
     // The OpenSSL stack macros cast in C style; call the untyped functions instead.
     const auto* stack = reinterpret_cast<const OPENSSL_STACK*>(names);
@@ -106,8 +106,8 @@ std::optional<std::string> setup_tls(ssl::context& ctx, const config::Cluster& c
   if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
     return "cluster.key_file " + c.key_file + " does not match cluster.cert_file";
   }
-  ctx.set_verify_mode(server ? ssl::verify_peer | ssl::verify_fail_if_no_peer_cert
-                             : ssl::verify_peer, ec);
+  ctx.set_verify_mode(
+      server ? ssl::verify_peer | ssl::verify_fail_if_no_peer_cert : ssl::verify_peer, ec);
   if (ec) return "TLS setup: " + describe_error(ec);
   return std::nullopt;
 }
@@ -129,8 +129,9 @@ struct PeerExchange::Impl : std::enable_shared_from_this<PeerExchange::Impl> {
         acceptor_(io),
         book_(peer_ids(options_.cluster), options_.config_fingerprint,
               std::chrono::duration_cast<core::Duration>(options_.cluster.verdict_ttl)),
-        rng_(options_.seed != 0 ? options_.seed : std::random_device{}() * 0x100000001ULL ^
-                                                      std::random_device{}()) {
+        rng_(options_.seed != 0
+                 ? options_.seed
+                 : std::random_device{}() * 0x100000001ULL ^ std::random_device{}()) {
     boot_id_ = rng_();
     for (const auto& p : options_.cluster.peers) {
       Slot slot;
@@ -287,9 +288,8 @@ asio::awaitable<void> PeerExchange::Impl::serve(tcp::socket socket) {
     co_return;
   }
   const CertIdentity client = identity_of(stream.native_handle());
-  const bool known = std::any_of(slots_.begin(), slots_.end(), [&](const Slot& s) {
-    return names_observer(client, s.peer.id);
-  });
+  const bool known = std::any_of(slots_.begin(), slots_.end(),
+                                 [&](const Slot& s) { return names_observer(client, s.peer.id); });
 
   beast::flat_buffer buffer(kMaxHeaderBytes + 1024);
   http::request_parser<http::string_body> parser;
@@ -385,7 +385,8 @@ asio::awaitable<PeerExchange::Impl::Fetched> PeerExchange::Impl::fetch(Slot& slo
     ec = connect_ec;
   }
   if (ec) {
-    out.error = "connect " + where + ": " + (ec == beast::error::timeout ? timed_out : ec.message());
+    out.error =
+        "connect " + where + ": " + (ec == beast::error::timeout ? timed_out : ec.message());
     co_return out;
   }
   auto [hs_ec] = co_await stream.async_handshake(ssl::stream_base::client, kNoThrow);
@@ -396,8 +397,8 @@ asio::awaitable<PeerExchange::Impl::Fetched> PeerExchange::Impl::fetch(Slot& slo
   }
   out.identity = identity_of(stream.native_handle());
   if (!names_observer(out.identity, slot.peer.id)) {
-    out.error = "server certificate at " + where + " names " + describe(out.identity) +
-                ", not '" + slot.peer.id.str() + "'";
+    out.error = "server certificate at " + where + " names " + describe(out.identity) + ", not '" +
+                slot.peer.id.str() + "'";
     co_return out;
   }
   http::request<http::empty_body> req{http::verb::get, kPath, 11};
@@ -454,11 +455,13 @@ void PeerExchange::Impl::record(Slot& slot, Fetched fetched, core::TimePoint now
   ++s.fetches;
   if (!fetched.error.empty()) return fail(slot, std::move(fetched.error), false);
   auto decoded = decode(fetched.body);
-  if (!decoded.ok()) return fail(slot, "bad message from " + s.address + ": " + decoded.error, true);
+  if (!decoded.ok())
+    return fail(slot, "bad message from " + s.address + ": " + decoded.error, true);
   const PeerMessage& m = *decoded.message;
   if (m.observer != slot.peer.id) {
-    return fail(slot, "peer at " + s.address + " answered as '" + m.observer.str() +
-                          "', expected '" + slot.peer.id.str() + "'",
+    return fail(slot,
+                "peer at " + s.address + " answered as '" + m.observer.str() + "', expected '" +
+                    slot.peer.id.str() + "'",
                 true);
   }
   Acceptance a = book_.accept(m, fetched.identity, now);
@@ -491,11 +494,12 @@ void PeerExchange::Impl::record(Slot& slot, Fetched fetched, core::TimePoint now
 asio::awaitable<void> PeerExchange::Impl::poll(std::size_t index) {
   auto self = shared_from_this();
   Slot& slot = slots_[index];
-  const auto interval = std::chrono::duration_cast<core::Duration>(options_.cluster.exchange_interval);
+  const auto interval =
+      std::chrono::duration_cast<core::Duration>(options_.cluster.exchange_interval);
   // Spread the first fetches over one interval, so observers started together do not all ask at
   // the same instant (K2).
-  std::uniform_int_distribution<core::Duration::rep> first(0, std::max<core::Duration::rep>(
-                                                                  0, interval.count()));
+  std::uniform_int_distribution<core::Duration::rep> first(
+      0, std::max<core::Duration::rep>(0, interval.count()));
   slot.timer->expires_after(core::Duration(first(rng_)));
   co_await slot.timer->async_wait(kNoThrow);
   while (!stopped_) {
@@ -515,9 +519,13 @@ asio::awaitable<void> PeerExchange::Impl::poll(std::size_t index) {
 PeerExchange::PeerExchange(asio::io_context& io, ExchangeOptions options, VerdictSource source)
     : impl_(std::make_shared<Impl>(io, std::move(options), std::move(source))) {}
 
-PeerExchange::~PeerExchange() { stop(); }
+PeerExchange::~PeerExchange() {
+  stop();
+}
 
-std::optional<std::string> PeerExchange::start() { return impl_->start(); }
+std::optional<std::string> PeerExchange::start() {
+  return impl_->start();
+}
 
 void PeerExchange::stop() {
   if (impl_) impl_->stop();
@@ -539,8 +547,12 @@ std::vector<PeerStatus> PeerExchange::status() const {
   return out;
 }
 
-ServerStats PeerExchange::server_stats() const { return impl_->stats_; }
+ServerStats PeerExchange::server_stats() const {
+  return impl_->stats_;
+}
 
-std::string PeerExchange::next_message() { return impl_->next_message(); }
+std::string PeerExchange::next_message() {
+  return impl_->next_message();
+}
 
 }  // namespace failoverd::peer

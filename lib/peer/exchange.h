@@ -51,22 +51,22 @@ struct ExchangeOptions {
 // What this observer knows about one peer, for metrics and the admin API.
 struct PeerStatus {
   core::ObserverId id;
-  std::string address;                            // "10.0.0.2:8650"
-  std::optional<core::TimePoint> last_seen;       // last authentic message, local steady time
-  std::string last_error;                         // why the last fetch gave no vote; "" if it did
-  bool config_mismatch = false;                   // "peer running a different config"
-  std::string peer_fingerprint;                   // the fingerprint it last sent
+  std::string address;                       // "10.0.0.2:8650"
+  std::optional<core::TimePoint> last_seen;  // last authentic message, local steady time
+  std::string last_error;                    // why the last fetch gave no vote; "" if it did
+  bool config_mismatch = false;              // "peer running a different config"
+  std::string peer_fingerprint;              // the fingerprint it last sent
   std::uint32_t consecutive_failures = 0;
-  std::uint64_t fetches = 0;                      // attempts finished
-  std::uint64_t failures = 0;                     // fetches that failed or were rejected
-  std::uint64_t rejected = 0;                     // of those: refused by the rules or identity
+  std::uint64_t fetches = 0;   // attempts finished
+  std::uint64_t failures = 0;  // fetches that failed or were rejected
+  std::uint64_t rejected = 0;  // of those: refused by the rules or identity
 };
 
 // The server side's counters.
 struct ServerStats {
-  std::uint64_t served = 0;    // 200 answers
-  std::uint64_t refused = 0;   // failed handshakes, 4xx answers, unreadable requests
-  std::string last_refusal;    // "TLS handshake from 127.0.0.1:41234: ..."
+  std::uint64_t served = 0;   // 200 answers
+  std::uint64_t refused = 0;  // failed handshakes, 4xx answers, unreadable requests
+  std::string last_refusal;   // "TLS handshake from 127.0.0.1:41234: ..."
 };
 
 // Called on the io_context's thread each time a peer asks; returns this observer's current

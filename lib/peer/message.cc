@@ -19,9 +19,8 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr std::string_view kFields[] = {"v",           "observer",           "boot_id",
-                                        "sequence",    "config_fingerprint", "sent_unix_ms",
-                                        "verdicts"};
+constexpr std::string_view kFields[] = {
+    "v", "observer", "boot_id", "sequence", "config_fingerprint", "sent_unix_ms", "verdicts"};
 constexpr std::string_view kVerdictFields[] = {"region", "verdict", "reason"};
 
 std::string hex(const unsigned char* data, std::size_t size) {
@@ -71,14 +70,20 @@ std::string quoted(std::string_view s) {
 
 std::string_view kind_name(const json::value& v) {
   switch (v.kind()) {
-    case json::kind::null: return "null";
-    case json::kind::bool_: return "a boolean";
+    case json::kind::null:
+      return "null";
+    case json::kind::bool_:
+      return "a boolean";
     case json::kind::int64:
     case json::kind::uint64:
-    case json::kind::double_: return "a number";
-    case json::kind::string: return "a string";
-    case json::kind::array: return "an array";
-    case json::kind::object: return "an object";
+    case json::kind::double_:
+      return "a number";
+    case json::kind::string:
+      return "a string";
+    case json::kind::array:
+      return "an array";
+    case json::kind::object:
+      return "an object";
   }
   return "a value";
 }
@@ -119,8 +124,8 @@ std::string clamp_reason(std::string reason) {
 }
 
 std::optional<core::Verdict> parse_verdict(std::string_view text) {
-  for (auto v : {core::Verdict::Unknown, core::Verdict::Up, core::Verdict::Degraded,
-                 core::Verdict::Down}) {
+  for (auto v :
+       {core::Verdict::Unknown, core::Verdict::Up, core::Verdict::Degraded, core::Verdict::Down}) {
     if (core::to_string(v) == text) return v;
   }
   return std::nullopt;
@@ -168,8 +173,10 @@ Decoded decode(std::string_view text) {
   auto version = as_uint(o->at("v"));
   if (!version) return fail("field 'v' must be an integer");
   if (*version != kMessageVersion) {
-    return fail("unsupported message version " + std::to_string(*version) + " (this observer "
-                "speaks " + std::to_string(kMessageVersion) + ")");
+    return fail("unsupported message version " + std::to_string(*version) +
+                " (this observer "
+                "speaks " +
+                std::to_string(kMessageVersion) + ")");
   }
 
   const json::string* observer = o->at("observer").if_string();
@@ -229,11 +236,11 @@ Decoded decode(std::string_view text) {
     const json::string* reason = e->at("reason").if_string();
     if (reason == nullptr) return fail("field 'reason'" + where + " must be a string");
     if (reason->size() > kMaxReasonBytes) {
-      return fail("field 'reason'" + where + " is longer than " +
-                  std::to_string(kMaxReasonBytes) + " bytes");
+      return fail("field 'reason'" + where + " is longer than " + std::to_string(kMaxReasonBytes) +
+                  " bytes");
     }
-    m.verdicts.push_back(RegionVerdict{core::RegionId(std::string(*region)), *parsed,
-                                       std::string(*reason)});
+    m.verdicts.push_back(
+        RegionVerdict{core::RegionId(std::string(*region)), *parsed, std::string(*reason)});
   }
   return Decoded{std::move(m), {}};
 }
@@ -242,65 +249,86 @@ Decoded decode(std::string_view text) {
 
 namespace {
 
-std::int64_t ns(config::Duration d) { return d.count(); }
+std::int64_t ns(config::Duration d) {
+  return d.count();
+}
 
 std::string_view name_of(config::ProbeKind k) {
   switch (k) {
-    case config::ProbeKind::Http: return "http";
-    case config::ProbeKind::Https: return "https";
-    case config::ProbeKind::Tcp: return "tcp";
-    case config::ProbeKind::Tls: return "tls";
-    case config::ProbeKind::Dns: return "dns";
+    case config::ProbeKind::Http:
+      return "http";
+    case config::ProbeKind::Https:
+      return "https";
+    case config::ProbeKind::Tcp:
+      return "tcp";
+    case config::ProbeKind::Tls:
+      return "tls";
+    case config::ProbeKind::Dns:
+      return "dns";
   }
   return "?";
 }
 
 std::string_view name_of(config::Policy p) {
   switch (p) {
-    case config::Policy::Priority: return "priority";
-    case config::Policy::Weighted: return "weighted";
+    case config::Policy::Priority:
+      return "priority";
+    case config::Policy::Weighted:
+      return "weighted";
   }
   return "?";
 }
 
 std::string_view name_of(config::Mode m) {
   switch (m) {
-    case config::Mode::Auto: return "auto";
-    case config::Mode::Propose: return "propose";
+    case config::Mode::Auto:
+      return "auto";
+    case config::Mode::Propose:
+      return "propose";
   }
   return "?";
 }
 
 std::string_view name_of(config::Failback f) {
   switch (f) {
-    case config::Failback::Manual: return "manual";
-    case config::Failback::Auto: return "auto";
+    case config::Failback::Manual:
+      return "manual";
+    case config::Failback::Auto:
+      return "auto";
   }
   return "?";
 }
 
 std::string_view name_of(config::TargetKind k) {
   switch (k) {
-    case config::TargetKind::Rfc2136: return "rfc2136";
-    case config::TargetKind::PowerDns: return "powerdns";
-    case config::TargetKind::HaProxy: return "haproxy";
-    case config::TargetKind::Exec: return "exec";
+    case config::TargetKind::Rfc2136:
+      return "rfc2136";
+    case config::TargetKind::PowerDns:
+      return "powerdns";
+    case config::TargetKind::HaProxy:
+      return "haproxy";
+    case config::TargetKind::Exec:
+      return "exec";
   }
   return "?";
 }
 
 std::string_view name_of(config::TargetScope s) {
   switch (s) {
-    case config::TargetScope::Shared: return "shared";
-    case config::TargetScope::Local: return "local";
+    case config::TargetScope::Shared:
+      return "shared";
+    case config::TargetScope::Local:
+      return "local";
   }
   return "?";
 }
 
 std::string_view name_of(config::DriftAction d) {
   switch (d) {
-    case config::DriftAction::Repair: return "repair";
-    case config::DriftAction::Report: return "report";
+    case config::DriftAction::Repair:
+      return "repair";
+    case config::DriftAction::Report:
+      return "report";
   }
   return "?";
 }
@@ -317,7 +345,8 @@ json::array strings(const std::vector<std::string>& v) {
 
 json::value http_check(const config::HttpCheck& h) {
   json::array headers;
-  for (const auto& [k, v] : h.headers) headers.push_back(json::array{json::value(k), json::value(v)});
+  for (const auto& [k, v] : h.headers)
+    headers.push_back(json::array{json::value(k), json::value(v)});
   json::array status;
   for (const auto& r : h.expect_status) status.push_back(json::array{r.low, r.high});
   return json::object{{"method", h.method},
@@ -355,12 +384,16 @@ json::value endpoint(const config::Endpoint& e) {
                  {"degraded_latency", ns(e.degraded_latency)}};
   // Only the settings the kind uses, so defaults of unused sections cannot cause a mismatch.
   switch (e.kind) {
-    case config::ProbeKind::Http: o["http"] = http_check(e.http); break;
+    case config::ProbeKind::Http:
+      o["http"] = http_check(e.http);
+      break;
     case config::ProbeKind::Https:
       o["http"] = http_check(e.http);
       o["tls"] = tls_settings(e.tls);
       break;
-    case config::ProbeKind::Tls: o["tls"] = tls_settings(e.tls); [[fallthrough]];
+    case config::ProbeKind::Tls:
+      o["tls"] = tls_settings(e.tls);
+      [[fallthrough]];
     case config::ProbeKind::Tcp:
       o["tcp"] = json::object{{"address", host_port(e.tcp.address)},
                               {"send", e.tcp.send},
@@ -384,9 +417,12 @@ json::value target(const config::Target& t) {
   switch (t.kind) {
     case config::TargetKind::Rfc2136: {
       const auto& r = t.rfc2136;
-      o["rfc2136"] = json::object{{"server", host_port(r.server)},  {"zone", r.zone},
-                                  {"name", r.name},                  {"type", r.type},
-                                  {"ttl", r.ttl},                    {"fence_name", r.fence_name},
+      o["rfc2136"] = json::object{{"server", host_port(r.server)},
+                                  {"zone", r.zone},
+                                  {"name", r.name},
+                                  {"type", r.type},
+                                  {"ttl", r.ttl},
+                                  {"fence_name", r.fence_name},
                                   {"tsig_key_name", r.tsig_key_name},
                                   {"tsig_algorithm", r.tsig_algorithm},
                                   {"timeout", ns(r.timeout)}};
@@ -394,18 +430,20 @@ json::value target(const config::Target& t) {
     }
     case config::TargetKind::PowerDns: {
       const auto& p = t.powerdns;
-      o["powerdns"] = json::object{{"api_url", p.api_url}, {"server_id", p.server_id},
-                                   {"zone", p.zone},       {"name", p.name},
-                                   {"type", p.type},       {"ttl", p.ttl},
+      o["powerdns"] = json::object{{"api_url", p.api_url},
+                                   {"server_id", p.server_id},
+                                   {"zone", p.zone},
+                                   {"name", p.name},
+                                   {"type", p.type},
+                                   {"ttl", p.ttl},
                                    {"fence_name", p.fence_name},
                                    {"timeout", ns(p.timeout)}};
       break;
     }
     case config::TargetKind::HaProxy: {
       const auto& h = t.haproxy;
-      o["haproxy"] = json::object{{"backend", h.backend},
-                                  {"inactive_state", h.inactive_state},
-                                  {"timeout", ns(h.timeout)}};
+      o["haproxy"] = json::object{
+          {"backend", h.backend}, {"inactive_state", h.inactive_state}, {"timeout", ns(h.timeout)}};
       break;
     }
     case config::TargetKind::Exec:

@@ -39,11 +39,16 @@ std::string describe(const CertIdentity& identity) {
 
 std::string_view to_string(Reason reason) {
   switch (reason) {
-    case Reason::Ok: return "ok";
-    case Reason::IdentityMismatch: return "identity_mismatch";
-    case Reason::UnknownObserver: return "unknown_observer";
-    case Reason::Replay: return "replay";
-    case Reason::ConfigMismatch: return "config_mismatch";
+    case Reason::Ok:
+      return "ok";
+    case Reason::IdentityMismatch:
+      return "identity_mismatch";
+    case Reason::UnknownObserver:
+      return "unknown_observer";
+    case Reason::Replay:
+      return "replay";
+    case Reason::ConfigMismatch:
+      return "config_mismatch";
   }
   return "unknown";
 }
@@ -59,12 +64,14 @@ PeerBook::PeerBook(std::vector<core::ObserverId> peers, std::string local_finger
 }
 
 PeerRecord* PeerBook::find_mutable(const core::ObserverId& id) {
-  auto it = std::find_if(records_.begin(), records_.end(), [&](const auto& r) { return r.id == id; });
+  auto it =
+      std::find_if(records_.begin(), records_.end(), [&](const auto& r) { return r.id == id; });
   return it == records_.end() ? nullptr : &*it;
 }
 
 const PeerRecord* PeerBook::find(const core::ObserverId& id) const {
-  auto it = std::find_if(records_.begin(), records_.end(), [&](const auto& r) { return r.id == id; });
+  auto it =
+      std::find_if(records_.begin(), records_.end(), [&](const auto& r) { return r.id == id; });
   return it == records_.end() ? nullptr : &*it;
 }
 
@@ -93,7 +100,8 @@ Acceptance PeerBook::accept(const PeerMessage& m, const CertIdentity& sender,
     }
     if (m.boot_id != r->boot_id) {
       r->retired_boots.push_back(r->boot_id);
-      if (r->retired_boots.size() > kRetiredBootsKept) r->retired_boots.erase(r->retired_boots.begin());
+      if (r->retired_boots.size() > kRetiredBootsKept)
+        r->retired_boots.erase(r->retired_boots.begin());
     }
   }
   r->seen = true;

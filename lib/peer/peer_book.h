@@ -59,15 +59,15 @@ struct Acceptance {
 // What the book keeps per configured peer.
 struct PeerRecord {
   core::ObserverId id;
-  bool seen = false;                        // a message passed rules 1-3 at least once
-  std::uint64_t boot_id = 0;                // of the last message that passed rules 1-3
+  bool seen = false;          // a message passed rules 1-3 at least once
+  std::uint64_t boot_id = 0;  // of the last message that passed rules 1-3
   std::uint64_t sequence = 0;
-  std::vector<std::uint64_t> retired_boots;  // earlier boot ids, newest last, bounded
+  std::vector<std::uint64_t> retired_boots;      // earlier boot ids, newest last, bounded
   std::optional<core::TimePoint> last_received;  // of the last message that passed rules 1-3
-  std::int64_t sent_unix_ms = 0;            // its wall-clock stamp, display only
-  std::string fingerprint;                  // its config fingerprint
-  bool config_mismatch = false;             // rule 4 applied to the last such message
-  std::vector<RegionVerdict> verdicts;      // accepted verdicts (empty on mismatch)
+  std::int64_t sent_unix_ms = 0;                 // its wall-clock stamp, display only
+  std::string fingerprint;                       // its config fingerprint
+  bool config_mismatch = false;                  // rule 4 applied to the last such message
+  std::vector<RegionVerdict> verdicts;           // accepted verdicts (empty on mismatch)
   std::optional<core::TimePoint> verdicts_received;
 };
 

@@ -74,8 +74,10 @@ TEST_SUITE("peer.message") {
     auto text = peer::encode(sample());
     CHECK(text.rfind(R"({"v":1,"observer":"obs-a","boot_id":"3f9a0c1d2e4b5a69","sequence":17,)",
                      0) == 0);
-    CHECK(text.find(R"("verdicts":[{"region":"use1","verdict":"down","reason":"2 of 3 endpoints down"})") !=
-          std::string::npos);
+    CHECK(
+        text.find(
+            R"("verdicts":[{"region":"use1","verdict":"down","reason":"2 of 3 endpoints down"})") !=
+        std::string::npos);
   }
 
   TEST_CASE("extreme but valid values round-trip") {
@@ -98,50 +100,97 @@ TEST_SUITE("peer.message") {
   }
 
   TEST_CASE("malformed input is refused with a reason that names the problem") {
-    SUBCASE("too large") { check_refused(std::string(peer::kMaxMessageBytes + 1, ' '), "limit"); }
-    SUBCASE("empty") { check_refused("", "not valid JSON"); }
-    SUBCASE("garbage") { check_refused("\x01\x02garbage", "not valid JSON"); }
+    SUBCASE("too large") {
+      check_refused(std::string(peer::kMaxMessageBytes + 1, ' '), "limit");
+    }
+    SUBCASE("empty") {
+      check_refused("", "not valid JSON");
+    }
+    SUBCASE("garbage") {
+      check_refused("\x01\x02garbage", "not valid JSON");
+    }
     SUBCASE("truncated") {
       auto s = peer::encode(sample());
       check_refused(s.substr(0, s.size() / 2), "not valid JSON");
     }
-    SUBCASE("trailing data") { check_refused(peer::encode(sample()) + "{}", "not valid JSON"); }
-    SUBCASE("not an object") { check_refused("[1,2]", "expected a JSON object, got an array"); }
-    SUBCASE("too deep") { check_refused(edited(R"("reason":"")", R"("reason":[[[[1]]]])"), "JSON"); }
-    SUBCASE("unknown field") { check_refused(edited(R"("v":1)", R"("v":1,"extra":true)"), "unknown field 'extra'"); }
-    SUBCASE("missing field") { check_refused(edited(R"("sequence":17,)", ""), "missing field 'sequence'"); }
-    SUBCASE("wrong version") { check_refused(edited(R"("v":1)", R"("v":2)"), "unsupported message version 2"); }
-    SUBCASE("version as string") { check_refused(edited(R"("v":1)", R"("v":"1")"), "'v' must be an integer"); }
-    SUBCASE("bad observer id") { check_refused(edited("obs-a", "obs a"), "field 'observer'"); }
-    SUBCASE("empty observer id") { check_refused(edited(R"("obs-a")", R"("")"), "field 'observer'"); }
-    SUBCASE("short boot id") { check_refused(edited("3f9a0c1d2e4b5a69", "3f9a"), "boot_id"); }
-    SUBCASE("upper-case boot id") { check_refused(edited("3f9a0c1d2e4b5a69", "3F9A0C1D2E4B5A69"), "boot_id"); }
-    SUBCASE("sequence zero") { check_refused(edited(R"("sequence":17)", R"("sequence":0)"), "sequence"); }
-    SUBCASE("negative sequence") { check_refused(edited(R"("sequence":17)", R"("sequence":-1)"), "sequence"); }
-    SUBCASE("fractional sequence") { check_refused(edited(R"("sequence":17)", R"("sequence":1.5)"), "sequence"); }
+    SUBCASE("trailing data") {
+      check_refused(peer::encode(sample()) + "{}", "not valid JSON");
+    }
+    SUBCASE("not an object") {
+      check_refused("[1,2]", "expected a JSON object, got an array");
+    }
+    SUBCASE("too deep") {
+      check_refused(edited(R"("reason":"")", R"("reason":[[[[1]]]])"), "JSON");
+    }
+    SUBCASE("unknown field") {
+      check_refused(edited(R"("v":1)", R"("v":1,"extra":true)"), "unknown field 'extra'");
+    }
+    SUBCASE("missing field") {
+      check_refused(edited(R"("sequence":17,)", ""), "missing field 'sequence'");
+    }
+    SUBCASE("wrong version") {
+      check_refused(edited(R"("v":1)", R"("v":2)"), "unsupported message version 2");
+    }
+    SUBCASE("version as string") {
+      check_refused(edited(R"("v":1)", R"("v":"1")"), "'v' must be an integer");
+    }
+    SUBCASE("bad observer id") {
+      check_refused(edited("obs-a", "obs a"), "field 'observer'");
+    }
+    SUBCASE("empty observer id") {
+      check_refused(edited(R"("obs-a")", R"("")"), "field 'observer'");
+    }
+    SUBCASE("short boot id") {
+      check_refused(edited("3f9a0c1d2e4b5a69", "3f9a"), "boot_id");
+    }
+    SUBCASE("upper-case boot id") {
+      check_refused(edited("3f9a0c1d2e4b5a69", "3F9A0C1D2E4B5A69"), "boot_id");
+    }
+    SUBCASE("sequence zero") {
+      check_refused(edited(R"("sequence":17)", R"("sequence":0)"), "sequence");
+    }
+    SUBCASE("negative sequence") {
+      check_refused(edited(R"("sequence":17)", R"("sequence":-1)"), "sequence");
+    }
+    SUBCASE("fractional sequence") {
+      check_refused(edited(R"("sequence":17)", R"("sequence":1.5)"), "sequence");
+    }
     SUBCASE("sequence too large") {
       check_refused(edited(R"("sequence":17)", R"("sequence":18446744073709551616)"), "sequence");
     }
-    SUBCASE("bad fingerprint") { check_refused(edited(std::string(64, 'a'), "abc"), "config_fingerprint"); }
+    SUBCASE("bad fingerprint") {
+      check_refused(edited(std::string(64, 'a'), "abc"), "config_fingerprint");
+    }
     SUBCASE("negative time") {
-      check_refused(edited(R"("sent_unix_ms":1795000000000)", R"("sent_unix_ms":-5)"), "sent_unix_ms");
+      check_refused(edited(R"("sent_unix_ms":1795000000000)", R"("sent_unix_ms":-5)"),
+                    "sent_unix_ms");
     }
     SUBCASE("verdicts not an array") {
       check_refused(edited(R"("verdicts":[)", R"("verdicts":{"x":[)") + "}", "must be an array");
     }
     SUBCASE("verdict entry not an object") {
-      check_refused(edited(R"("verdicts":[)", R"("verdicts":[1,)"), "expected an object in verdicts[0]");
+      check_refused(edited(R"("verdicts":[)", R"("verdicts":[1,)"),
+                    "expected an object in verdicts[0]");
     }
-    SUBCASE("unknown verdict word") { check_refused(edited(R"("down")", R"("dead")"), "verdicts[0]"); }
-    SUBCASE("bad region id") { check_refused(edited(R"("use1")", R"("use/1")"), "field 'region' in verdicts[0]"); }
-    SUBCASE("duplicate region") { check_refused(edited(R"("euw1")", R"("use1")"), "appears twice"); }
+    SUBCASE("unknown verdict word") {
+      check_refused(edited(R"("down")", R"("dead")"), "verdicts[0]");
+    }
+    SUBCASE("bad region id") {
+      check_refused(edited(R"("use1")", R"("use/1")"), "field 'region' in verdicts[0]");
+    }
+    SUBCASE("duplicate region") {
+      check_refused(edited(R"("euw1")", R"("use1")"), "appears twice");
+    }
     SUBCASE("reason too long") {
       check_refused(edited("2 of 3 endpoints down", std::string(peer::kMaxReasonBytes + 1, 'x')),
                     "longer than");
     }
-    SUBCASE("invalid UTF-8 in a string") { check_refused(edited("2 of 3", "2 \xff 3"), "not valid JSON"); }
+    SUBCASE("invalid UTF-8 in a string") {
+      check_refused(edited("2 of 3", "2 \xff 3"), "not valid JSON");
+    }
     SUBCASE("extra field in a verdict") {
-      check_refused(edited(R"("reason":"")", R"("reason":"","weight":1)"), "unknown field 'weight' in verdicts[1]");
+      check_refused(edited(R"("reason":"")", R"("reason":"","weight":1)"),
+                    "unknown field 'weight' in verdicts[1]");
     }
   }
 
@@ -195,23 +244,45 @@ TEST_SUITE("peer.fingerprint") {
       c.cluster->cert_file = "/etc/other.pem";
       c.admin.listen.port = 1;
     }
-    SUBCASE("secret file paths") { c.services[0].target.rfc2136.tsig_secret_file = "/elsewhere"; }
-    SUBCASE("order of regions in the file") { std::swap(c.regions[0], c.regions[1]); }
-    SUBCASE("control endpoints") { c.control.push_back(c.regions[0].endpoints[0]); }
+    SUBCASE("secret file paths") {
+      c.services[0].target.rfc2136.tsig_secret_file = "/elsewhere";
+    }
+    SUBCASE("order of regions in the file") {
+      std::swap(c.regions[0], c.regions[1]);
+    }
+    SUBCASE("control endpoints") {
+      c.control.push_back(c.regions[0].endpoints[0]);
+    }
     CHECK(peer::config_fingerprint(c) == base);
   }
 
   TEST_CASE("settings every observer must share change the fingerprint") {
     auto base = peer::config_fingerprint(sample_config());
     auto c = sample_config();
-    SUBCASE("an endpoint URL") { c.regions[0].endpoints[0].http.url = "https://other/"; }
-    SUBCASE("an endpoint's fall count") { c.regions[0].endpoints[0].fall = 9; }
-    SUBCASE("a region's min_up") { c.regions[1].min_up = 2; }
-    SUBCASE("a region added") { c.regions.push_back(c.regions[0]), c.regions.back().name = core::RegionId("x"); }
-    SUBCASE("the quorum") { c.cluster->quorum = 3; }
-    SUBCASE("the set of observers") { c.cluster->peers.pop_back(); }
-    SUBCASE("service region order") { std::swap(c.services[0].regions[0], c.services[0].regions[1]); }
-    SUBCASE("the target zone") { c.services[0].target.rfc2136.zone = "example.net."; }
+    SUBCASE("an endpoint URL") {
+      c.regions[0].endpoints[0].http.url = "https://other/";
+    }
+    SUBCASE("an endpoint's fall count") {
+      c.regions[0].endpoints[0].fall = 9;
+    }
+    SUBCASE("a region's min_up") {
+      c.regions[1].min_up = 2;
+    }
+    SUBCASE("a region added") {
+      c.regions.push_back(c.regions[0]), c.regions.back().name = core::RegionId("x");
+    }
+    SUBCASE("the quorum") {
+      c.cluster->quorum = 3;
+    }
+    SUBCASE("the set of observers") {
+      c.cluster->peers.pop_back();
+    }
+    SUBCASE("service region order") {
+      std::swap(c.services[0].regions[0], c.services[0].regions[1]);
+    }
+    SUBCASE("the target zone") {
+      c.services[0].target.rfc2136.zone = "example.net.";
+    }
     CHECK(peer::config_fingerprint(c) != base);
   }
 }

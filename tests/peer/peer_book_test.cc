@@ -56,7 +56,8 @@ TEST_SUITE("peer.rules") {
 
   TEST_CASE("verdicts count until verdict_ttl after local receive time, then give no vote") {
     auto b = book();
-    REQUIRE(b.accept(message("obs-b", 7, 1), cert("obs-b"), kT0).outcome == peer::Outcome::Accepted);
+    REQUIRE(b.accept(message("obs-b", 7, 1), cert("obs-b"), kT0).outcome ==
+            peer::Outcome::Accepted);
     CHECK(b.votes(kT0 + 5s).size() == 1);
     CHECK(b.votes(kT0 + 5s + 1ms).empty());
     // A newer message refreshes them.
@@ -95,7 +96,8 @@ TEST_SUITE("peer.rules") {
 
   TEST_CASE("a replayed or older sequence of the same boot is rejected") {
     auto b = book();
-    REQUIRE(b.accept(message("obs-b", 7, 5), cert("obs-b"), kT0).outcome == peer::Outcome::Accepted);
+    REQUIRE(b.accept(message("obs-b", 7, 5), cert("obs-b"), kT0).outcome ==
+            peer::Outcome::Accepted);
     for (std::uint64_t seq : {5u, 4u, 1u}) {
       auto a = b.accept(message("obs-b", 7, seq, core::Verdict::Up), cert("obs-b"), kT0 + 1s);
       CHECK(a.outcome == peer::Outcome::Rejected);
@@ -112,7 +114,8 @@ TEST_SUITE("peer.rules") {
 
   TEST_CASE("a restarted sender (new boot id) is accepted and its old boot is refused after") {
     auto b = book();
-    REQUIRE(b.accept(message("obs-b", 7, 50), cert("obs-b"), kT0).outcome == peer::Outcome::Accepted);
+    REQUIRE(b.accept(message("obs-b", 7, 50), cert("obs-b"), kT0).outcome ==
+            peer::Outcome::Accepted);
     CHECK(b.accept(message("obs-b", 9, 1), cert("obs-b"), kT0 + 1s).outcome ==
           peer::Outcome::Accepted);
     auto old = b.accept(message("obs-b", 7, 51), cert("obs-b"), kT0 + 2s);
@@ -130,8 +133,10 @@ TEST_SUITE("peer.rules") {
 
   TEST_CASE("a peer running a different config gives no vote and is flagged") {
     auto b = book();
-    REQUIRE(b.accept(message("obs-b", 7, 1), cert("obs-b"), kT0).outcome == peer::Outcome::Accepted);
-    auto a = b.accept(message("obs-b", 7, 2, core::Verdict::Down, kTheirs), cert("obs-b"), kT0 + 1s);
+    REQUIRE(b.accept(message("obs-b", 7, 1), cert("obs-b"), kT0).outcome ==
+            peer::Outcome::Accepted);
+    auto a =
+        b.accept(message("obs-b", 7, 2, core::Verdict::Down, kTheirs), cert("obs-b"), kT0 + 1s);
     CHECK(a.outcome == peer::Outcome::NoVote);
     CHECK(a.reason == peer::Reason::ConfigMismatch);
     CHECK(a.detail.find("different config") != std::string::npos);
@@ -143,7 +148,8 @@ TEST_SUITE("peer.rules") {
     // It is still authentic: replay protection advanced.
     CHECK(b.accept(message("obs-b", 7, 2), cert("obs-b"), kT0 + 2s).reason == peer::Reason::Replay);
     // Back on our config: votes again, flag cleared.
-    CHECK(b.accept(message("obs-b", 7, 3), cert("obs-b"), kT0 + 3s).outcome == peer::Outcome::Accepted);
+    CHECK(b.accept(message("obs-b", 7, 3), cert("obs-b"), kT0 + 3s).outcome ==
+          peer::Outcome::Accepted);
     CHECK_FALSE(b.find(core::ObserverId("obs-b"))->config_mismatch);
     CHECK(b.votes(kT0 + 3s).size() == 1);
   }
