@@ -14,6 +14,7 @@
 
 #include "actuate/exec_hook.h"
 #include "actuate/haproxy.h"
+#include "actuate/local_fence.h"
 #include "actuate/powerdns.h"
 #include "actuate/reconcile.h"
 #include "actuate/rfc2136.h"
@@ -95,6 +96,20 @@ std::string_view kind_name(config::ProbeKind k) {
     case config::ProbeKind::Dns: return "dns";
   }
   return "http";
+}
+
+// What an exec target is taken to hold before its first write: the first region's values.
+std::vector<actuate::LiveMember> initial_members(const config::Service& s) {
+  std::vector<actuate::LiveMember> out;
+  core::RegionId first = !s.regions.empty()        ? s.regions.front()
+                         : !s.weights.empty()      ? s.weights.begin()->first
+                                                   : core::RegionId{};
+  auto it = s.publish.find(first);
+  if (it != s.publish.end()) {
+    for (const auto& v : it->second) out.push_back({v, 1});
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.value < b.value; });
+  return out;
 }
 
 core::LiveState to_core_live(const config::Service& s, const actuate::LiveState& live) {
@@ -306,11 +321,16 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
         case config::TargetKind::PowerDns:
           s.actuator = std::make_unique<actuate::PowerDnsActuator>(executor, s.config, core_.id());
           break;
+        // HAProxy and exec keep no fence: each observer is the only writer of its own, so the
+        // fence lives in memory (see local_fence.h).
         case config::TargetKind::HaProxy:
-          s.actuator = std::make_unique<actuate::HaProxyActuator>(executor, s.config);
+          s.actuator = std::make_unique<actuate::LocalFenceActuator>(
+              std::make_unique<actuate::HaProxyActuator>(executor, s.config), core_.id().str());
           break;
         case config::TargetKind::Exec:
-          s.actuator = std::make_unique<actuate::ExecActuator>(executor, s.config, core_.id());
+          s.actuator = std::make_unique<actuate::LocalFenceActuator>(
+              std::make_unique<actuate::ExecActuator>(executor, s.config, core_.id()),
+              core_.id().str(), initial_members(s.config));
           break;
       }
     } catch (const std::exception& e) {

@@ -1002,7 +1002,7 @@ address = "h:1"
     const Config& c = *r.config;
     CHECK(c.observer.id.str() == "demo");
     CHECK(c.admin.listen == HostPort{"127.0.0.1", 8649});
-    CHECK(c.admin.token_file.empty());
+    CHECK(c.admin.token_file == (dir.path() / "demo-admin.token").string());
     CHECK_FALSE(c.cluster.has_value());
     REQUIRE(c.regions.size() == 2);
     CHECK(c.regions[0].name.str() == "east");
