@@ -197,17 +197,26 @@ bool Daemon::reload(const std::string& path) {
   }
 
   // The new engine re-reads every target before it may write (R1), so swapping it is safe; its
-  // endpoint health starts over from pending.
+  // endpoint health starts over from pending. The old one stops first: they may share the
+  // cluster listener's port. If the new one cannot start, the old configuration is started again.
+  impl_->engine_->stop();
   auto engine = std::make_unique<Engine>(impl_->io_, next, impl_->metrics_);
   if (auto err = engine->start()) {
     engine->stop();
+    engine.reset();
+    auto previous = std::make_unique<Engine>(impl_->io_, *impl_->config_, impl_->metrics_);
+    if (auto again = previous->start()) {
+      log::error("cannot restart the previous configuration either", {{"error", *again}});
+    }
+    impl_->engine_ = std::move(previous);
+    impl_->api_ = std::make_unique<admin::Api>(impl_->engine_->control(), std::move(tokens),
+                                               admin::ApiOptions{impl_->config_->admin.rate_limit_per_second});
     log::error("reload rejected; previous configuration still in force",
                {{"config", path}, {"error", *err}});
     return finish(false);
   }
 
   // Commit: nothing below can fail.
-  impl_->engine_->stop();
   impl_->engine_ = std::move(engine);
   impl_->api_ = std::make_unique<admin::Api>(impl_->engine_->control(), std::move(tokens),
                                              admin::ApiOptions{next.admin.rate_limit_per_second});

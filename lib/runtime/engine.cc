@@ -21,6 +21,8 @@
 #include "actuate/tsig.h"
 #include "core/observer.h"
 #include "log/log.h"
+#include "peer/exchange.h"
+#include "peer/message.h"
 #include "probe/dns_probe.h"
 #include "probe/scheduler.h"
 #include "state/atomic_file.h"
@@ -153,6 +155,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
   core::ObserverEngine core_;
   probe::DnsProber dns_;
   std::unique_ptr<probe::Scheduler> scheduler_;
+  std::unique_ptr<peer::PeerExchange> peers_;  // only with a [cluster] table
   std::map<core::EndpointId, metrics::EndpointSeries*> series_;
   std::map<core::ServiceId, std::unique_ptr<ServiceRuntime>> services_;
   std::size_t endpoints_total_ = 0;
@@ -242,6 +245,14 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
   void step() {
     if (stopped_) return;
     const auto now = Clock::now();
+    if (peers_) {
+      // Votes carry their local receive time; the quorum judges their freshness by it.
+      for (const auto& vote : peers_->votes(now)) core_.receive(vote, vote.received);
+      for (const auto& p : peers_->status()) {
+        metrics_.peer_age(p.id.str(), p.last_seen ? std::chrono::duration<double>(now - *p.last_seen).count()
+                                                  : -1.0);
+      }
+    }
     auto result = core_.step(now);
     handle(result.events);
     for (auto& plan : result.plans) hand_to_reconciler(std::move(plan), now);
@@ -300,6 +311,8 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
       if (lag > kLagNoise) {
         self->handle(self->core_.report_loop_lag(lag, now));
         self->request_step();
+      } else if (self->peers_) {
+        self->request_step();  // take in peers' votes even when no local probe finished
       }
       self->arm_lag_timer();
     });
@@ -425,6 +438,22 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
     auto imp = core_.view().impairment();
     o["impaired"] = imp ? json::value(*imp) : json::value(nullptr);
     o["services"] = std::move(services);
+    if (peers_) {
+      json::array peers;
+      const auto now = Clock::now();
+      for (const auto& p : peers_->status()) {
+        json::object po;
+        po["id"] = p.id.str();
+        po["address"] = p.address;
+        po["last_seen_seconds_ago"] =
+            p.last_seen ? json::value(std::chrono::duration<double>(now - *p.last_seen).count())
+                        : json::value(nullptr);
+        po["last_error"] = p.last_error;
+        po["config_mismatch"] = p.config_mismatch;
+        peers.push_back(std::move(po));
+      }
+      o["peers"] = std::move(peers);
+    }
     return o;
   }
 
@@ -603,6 +632,27 @@ std::optional<std::string> Engine::start() {
       });
   for (const auto& err : im.scheduler_->errors()) log::error("endpoint cannot be probed", {{"error", err}});
 
+  if (cfg.cluster) {
+    peer::ExchangeOptions po;
+    po.self = cfg.observer.id;
+    po.cluster = *cfg.cluster;
+    po.config_fingerprint = peer::config_fingerprint(cfg);
+    im.peers_ = std::make_unique<peer::PeerExchange>(im.io_, po, [weak] {
+      std::vector<peer::RegionVerdict> out;
+      auto self = weak.lock();
+      if (!self) return out;
+      const auto reason = self->core_.view().impairment();
+      for (const auto& [region, verdict] : self->core_.view().verdicts()) {
+        out.push_back({region, verdict, reason.value_or("")});
+      }
+      return out;
+    });
+    if (auto err = im.peers_->start()) return "cluster listener: " + *err;
+    log::info("cluster listening", {{"port", im.peers_->local_port()},
+                                    {"peers", cfg.cluster->peers.size()},
+                                    {"quorum", cfg.quorum()}});
+  }
+
   im.scheduler_->start();
   im.arm_lag_timer();
   for (auto& [name, s] : im.services_) {
@@ -618,6 +668,7 @@ void Engine::stop() {
   if (im.stopped_) return;
   im.stopped_ = true;
   if (im.scheduler_) im.scheduler_->stop();
+  if (im.peers_) im.peers_->stop();
   im.step_timer_.cancel();
   im.lag_timer_.cancel();
   for (auto& [name, s] : im.services_) s->wake.cancel();

@@ -1,0 +1,293 @@
+#!/usr/bin/env python3
+"""Three failoverd observers as a cluster, on 127.0.0.1 with mutual TLS between them (a throwaway
+CA made here with the openssl CLI), probing two nginx "regions" and writing to a real BIND9.
+
+When the primary region dies for everyone, the quorum confirms it and exactly one failover is
+written: the fence goes from generation 1 to 2 (never 3: the other observers' CAS writes of the
+same decision fail their prerequisite), and the answer is never empty. Every observer reports its
+peers as seen.
+
+usage: cluster_test.py PATH/TO/failoverd PATH/TO/failoverctl
+Only 127.0.0.1. Every wait is bounded. Stops only the processes it started, by PID.
+"""
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.request
+
+FAILOVERD = FAILOVERCTL = None
+OBSERVERS = ["obs-a", "obs-b", "obs-c"]
+TOKEN = "cluster-test-token-0123456789abcdef"
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout, step=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return False
+
+
+def dig(port, name, rtype):
+    r = subprocess.run(["dig", "+short", "+time=1", "+tries=1", "@127.0.0.1", "-p", str(port),
+                        name, rtype], capture_output=True, text=True, timeout=5)
+    return sorted(line for line in r.stdout.splitlines() if line.strip())
+
+
+def run(*cmd, cwd=None):
+    subprocess.run(cmd, check=True, cwd=cwd, capture_output=True, timeout=60)
+
+
+class Cluster(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="failoverd-cluster-")
+        self.dir = self.tmp.name
+        self.procs = {}
+        self.addCleanup(self.cleanup)
+        self.make_certs()
+        self.start_regions()
+        self.start_bind()
+        self.start_observers()
+
+    def cleanup(self):
+        for name, p in self.procs.items():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for name, p in self.procs.items():
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=10)
+        self.tmp.cleanup()
+
+    def path(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    def start(self, name, cmd, **kw):
+        log = open(self.path(name + ".log"), "w")
+        self.addCleanup(log.close)
+        self.procs[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, **kw)
+
+    def log(self, name):
+        with open(self.path(name + ".log")) as f:
+            return f.read()
+
+    # --- the world --------------------------------------------------------------------------
+    def make_certs(self):
+        d = self.path("pki")
+        os.mkdir(d)
+        run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=test cluster CA",
+            cwd=d)
+        for obs in OBSERVERS:
+            with open(os.path.join(d, obs + ".ext"), "w") as f:
+                f.write(f"subjectAltName=DNS:{obs},IP:127.0.0.1\n"
+                        "extendedKeyUsage=serverAuth,clientAuth\n")
+            run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", obs + ".key", "-out", obs + ".csr", "-subj", "/CN=" + obs, cwd=d)
+            run("openssl", "x509", "-req", "-in", obs + ".csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                "-CAcreateserial", "-out", obs + ".crt", "-days", "2", "-extfile", obs + ".ext", cwd=d)
+            os.chmod(os.path.join(d, obs + ".key"), 0o600)
+
+    def start_regions(self):
+        self.region_port = {"east": free_port(), "west": free_port()}
+        for region, port in self.region_port.items():
+            d = self.path("nginx-" + region)
+            os.makedirs(os.path.join(d, "logs"))
+            with open(os.path.join(d, "nginx.conf"), "w") as f:
+                f.write(f"""daemon off;
+pid {d}/nginx.pid;
+error_log {d}/logs/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+  access_log off;
+  server {{ listen 127.0.0.1:{port}; location /healthz {{ return 200 "{region} ok\\n"; }} }}
+}}
+""")
+            self.start("nginx-" + region, ["/usr/sbin/nginx", "-c", os.path.join(d, "nginx.conf"),
+                                           "-p", d])
+
+    def start_bind(self):
+        d = self.path("bind")
+        os.mkdir(d)
+        self.dns_port = free_port()
+        self.secret = base64.b64encode(os.urandom(32)).decode()
+        with open(self.path("tsig.key"), "w") as f:
+            f.write(self.secret + "\n")
+        os.chmod(self.path("tsig.key"), 0o600)
+        with open(os.path.join(d, "named.conf"), "w") as f:
+            f.write(f"""options {{
+  directory "{d}"; pid-file "{d}/named.pid";
+  listen-on port {self.dns_port} {{ 127.0.0.1; }}; listen-on-v6 {{ none; }};
+  recursion no; allow-transfer {{ none; }};
+}};
+key "cluster-key." {{ algorithm hmac-sha256; secret "{self.secret}"; }};
+zone "cluster.test." {{ type primary; file "{d}/cluster.test.zone"; allow-update {{ key "cluster-key."; }}; }};
+""")
+        with open(os.path.join(d, "cluster.test.zone"), "w") as f:
+            f.write("""$TTL 5
+@ IN SOA ns.cluster.test. hostmaster.cluster.test. ( 1 60 60 3600 5 )
+@ IN NS ns.cluster.test.
+ns IN A 127.0.0.1
+www IN A 127.0.0.11
+_failoverd.www IN TXT "gen=1 writer=bootstrap"
+""")
+        self.start("named", ["/usr/sbin/named", "-g", "-c", os.path.join(d, "named.conf")])
+        ok = wait_until(lambda: dig(self.dns_port, "cluster.test.", "SOA") != [], 20, 0.1)
+        self.assertTrue(ok, self.log("named"))
+
+    def start_observers(self):
+        self.admin_port = {o: free_port() for o in OBSERVERS}
+        self.cluster_port = {o: free_port() for o in OBSERVERS}
+        with open(self.path("admin.token"), "w") as f:
+            f.write("test:" + TOKEN + "\n")
+        os.chmod(self.path("admin.token"), 0o600)
+        for obs in OBSERVERS:
+            peers = "".join(
+                f'\n[[cluster.peers]]\nid = "{p}"\naddress = "127.0.0.1:{self.cluster_port[p]}"\n'
+                for p in OBSERVERS if p != obs)
+            pki = self.path("pki")
+            config = f"""
+[observer]
+id = "{obs}"
+state_dir = "{self.path(obs)}"
+
+[admin]
+listen = "127.0.0.1:{self.admin_port[obs]}"
+token_file = "{self.path('admin.token')}"
+
+[cluster]
+listen = "127.0.0.1:{self.cluster_port[obs]}"
+exchange_interval = "200ms"
+verdict_ttl = "1s"
+ca_file = "{pki}/ca.crt"
+cert_file = "{pki}/{obs}.crt"
+key_file = "{pki}/{obs}.key"
+{peers}
+[probe_defaults]
+interval = "200ms"
+timeout = "150ms"
+rise = 2
+fall = 2
+
+[regions.east]
+[[regions.east.endpoints]]
+name = "east-web"
+kind = "http"
+url = "http://127.0.0.1:{self.region_port['east']}/healthz"
+
+[regions.west]
+[[regions.west.endpoints]]
+name = "west-web"
+kind = "http"
+url = "http://127.0.0.1:{self.region_port['west']}/healthz"
+
+[services.www]
+policy = "priority"
+regions = ["east", "west"]
+failback = "manual"
+hold_down = "30s"
+
+[services.www.publish]
+east = ["127.0.0.11"]
+west = ["127.0.0.12"]
+
+[services.www.target]
+kind = "rfc2136"
+server = "127.0.0.1:{self.dns_port}"
+zone = "cluster.test."
+name = "www.cluster.test."
+ttl = 5
+tsig_key_name = "cluster-key."
+tsig_secret_file = "{self.path('tsig.key')}"
+"""
+            os.mkdir(self.path(obs))
+            with open(self.path(obs + ".toml"), "w") as f:
+                f.write(config)
+            check = subprocess.run([FAILOVERD, "--check-config", self.path(obs + ".toml")],
+                                   capture_output=True, text=True, timeout=30)
+            self.assertEqual(check.returncode, 0, check.stderr)
+            self.start(obs, [FAILOVERD, "--config", self.path(obs + ".toml")])
+
+    # --- helpers ----------------------------------------------------------------------------
+    def ctl(self, obs, *args):
+        r = subprocess.run([FAILOVERCTL, "--admin", f"127.0.0.1:{self.admin_port[obs]}", "--json",
+                            *args], capture_output=True, text=True, timeout=10,
+                           env=dict(os.environ, FAILOVERD_TOKEN=TOKEN))
+        if r.returncode != 0:
+            return None
+        return json.loads(r.stdout)
+
+    def confirmed(self, obs, region):
+        why = self.ctl(obs, "why", "www")
+        if not why:
+            return None
+        for r in why["regions"]:
+            if r["name"] == region:
+                return r["confirmed"]
+        return None
+
+    def fence(self):
+        return dig(self.dns_port, "_failoverd.www.cluster.test.", "TXT")
+
+    # --- the test ---------------------------------------------------------------------------
+    def test_primary_down_fails_over_exactly_once(self):
+        # Every observer: both regions confirmed up by the quorum, and all peers seen.
+        for obs in OBSERVERS:
+            for region in ("east", "west"):
+                ok = wait_until(lambda: self.confirmed(obs, region) == "up", 30)
+                self.assertTrue(ok, f"{obs} never confirmed {region} up\n" + self.log(obs))
+            status = self.ctl(obs, "status")
+            self.assertEqual(len(status["peers"]), 2)
+            for p in status["peers"]:
+                self.assertIsNotNone(p["last_seen_seconds_ago"], (obs, p))
+                self.assertLess(p["last_seen_seconds_ago"], 2.0, (obs, p))
+                self.assertFalse(p["config_mismatch"], (obs, p))
+        self.assertEqual(dig(self.dns_port, "www.cluster.test.", "A"), ["127.0.0.11"])
+
+        east = self.procs.pop("nginx-east")
+        east.send_signal(signal.SIGTERM)
+        east.wait(timeout=10)
+
+        # Watch the authoritative answer every 10 ms: never empty, and it must move to west.
+        deadline = time.monotonic() + 20
+        answer = None
+        while time.monotonic() < deadline:
+            answer = dig(self.dns_port, "www.cluster.test.", "A")
+            self.assertNotEqual(answer, [], "empty answer")
+            if answer == ["127.0.0.12"]:
+                break
+            time.sleep(0.01)
+        self.assertEqual(answer, ["127.0.0.12"], "no failover\n" + self.log("obs-a"))
+
+        # Give the other observers time to try the same decision; their CAS must fail.
+        time.sleep(3)
+        fence = self.fence()
+        self.assertEqual(len(fence), 1, fence)
+        self.assertTrue(fence[0].startswith('"gen=2 writer=obs-'), fence)
+        self.assertEqual(dig(self.dns_port, "www.cluster.test.", "A"), ["127.0.0.12"])
+        for obs in OBSERVERS:
+            status = self.ctl(obs, "status")
+            svc = status["services"][0]
+            self.assertEqual(svc["active"], ["west"], (obs, svc))
+            self.assertEqual(svc["generation"], 2, (obs, svc))
+
+
+if __name__ == "__main__":
+    FAILOVERD, FAILOVERCTL = sys.argv[1], sys.argv[2]
+    unittest.main(argv=[sys.argv[0], "-v"])
