@@ -20,6 +20,7 @@ packages=(
   bind9 bind9-dnsutils knot knot-dnsutils
   pdns-server pdns-backend-sqlite3 sqlite3
   haproxy nginx-light
+  prometheus  # promtool, to check the /metrics exposition
 )
 
 if [ "$(id -u)" -ne 0 ]; then

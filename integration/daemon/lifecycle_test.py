@@ -190,6 +190,18 @@ class Lifecycle(unittest.TestCase):
         self.assertTrue(self.drain_notify("READY=1"), self.messages)
         self.assertTrue(self.drain_notify("WATCHDOG=1"), self.messages)
 
+    def test_metrics_pass_promtool(self):
+        self.assertTrue(wait_until(lambda: self.healthy(self.port)), self.daemon.text())
+        # After a probe round the endpoint's histogram and result counters exist.
+        self.assertTrue(wait_until(
+            lambda: "failoverd_probe_results_total{" in http_get(self.port, "/metrics")[1], 10))
+        status, body = http_get(self.port, "/metrics")
+        self.assertEqual(status, 200)
+        self.assertIn('failoverd_probe_results_total{endpoint="east-1",kind="tcp",reason="refused",region="east"}', body)
+        r = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
     def test_sighup_with_a_good_config_moves_the_listener(self):
         self.assertTrue(wait_until(lambda: self.healthy(self.port)), self.daemon.text())
         new_port = free_port()
