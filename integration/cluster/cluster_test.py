@@ -245,7 +245,65 @@ tsig_secret_file = "{self.path('tsig.key')}"
     def fence(self):
         return dig(self.dns_port, "_failoverd.www.cluster.test.", "TXT")
 
-    # --- the test ---------------------------------------------------------------------------
+    def ctl_raw(self, obs, *args, token=TOKEN):
+        return subprocess.run([FAILOVERCTL, "--admin", f"127.0.0.1:{self.admin_port[obs]}", *args],
+                              capture_output=True, text=True, timeout=10,
+                              env=dict(os.environ, FAILOVERD_TOKEN=token))
+
+    def all_confirmed_up(self):
+        for obs in OBSERVERS:
+            for region in ("east", "west"):
+                ok = wait_until(lambda: self.confirmed(obs, region) == "up", 30)
+                self.assertTrue(ok, f"{obs} never confirmed {region} up\n" + self.log(obs))
+
+    # --- the tests --------------------------------------------------------------------------
+    def test_operator_actions_and_their_errors(self):
+        self.all_confirmed_up()
+        # Errors, each with its exit code: 4 not authorised, 1 refused (404), 2 bad request.
+        r = self.ctl_raw("obs-a", "status", token="wrong-token-wrong-token")
+        self.assertEqual(r.returncode, 4, r.stderr)
+        self.assertIn("HTTP 401", r.stderr)
+        r = self.ctl_raw("obs-a", "why", "nope")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("HTTP 404", r.stderr)
+        r = self.ctl_raw("obs-a", "failover", "www", "--to", "nowhere", "--reason", "typo")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("HTTP 400", r.stderr)
+        r = self.ctl_raw("obs-a", "approve", "www")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("HTTP 409", r.stderr)
+
+        # Freeze and unfreeze are journaled with who and why.
+        self.assertEqual(self.ctl_raw("obs-a", "freeze", "www", "--reason", "maintenance").returncode, 0)
+        self.assertTrue(self.ctl("obs-a", "status")["services"][0]["frozen"])
+        self.assertEqual(self.ctl_raw("obs-a", "unfreeze", "www").returncode, 0)
+        self.assertFalse(self.ctl("obs-a", "status")["services"][0]["frozen"])
+
+        # A manual failover to a healthy region: one CAS write, the answer moves.
+        r = self.ctl_raw("obs-b", "failover", "www", "--to", "west", "--reason", "drill")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(wait_until(
+            lambda: dig(self.dns_port, "www.cluster.test.", "A") == ["127.0.0.12"], 10, 0.01))
+        self.assertEqual(self.fence(), ['"gen=2 writer=obs-b"'])
+
+        # Now east is healthy but not active; kill it: a manual failover to it is refused (422)
+        # once the quorum confirms it down, unless forced.
+        east = self.procs.pop("nginx-east")
+        east.send_signal(signal.SIGTERM)
+        east.wait(timeout=10)
+        self.assertTrue(wait_until(lambda: self.confirmed("obs-a", "east") == "down", 10))
+        r = self.ctl_raw("obs-a", "failover", "www", "--to", "east", "--reason", "oops")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("HTTP 422", r.stderr)
+        self.assertIn("target_confirmed_down", r.stderr)
+        self.assertEqual(dig(self.dns_port, "www.cluster.test.", "A"), ["127.0.0.12"])
+
+        events = self.ctl("obs-a", "events", "--limit", "50")["events"]
+        kinds = [(e["kind"], e["who"]) for e in events]
+        self.assertIn(("admin_freeze", "test"), kinds)
+        self.assertIn(("admin_unfreeze", "test"), kinds)
+        self.assertIn(("admin_failover", "test"), kinds)
+
     def test_primary_down_fails_over_exactly_once(self):
         # Every observer: both regions confirmed up by the quorum, and all peers seen.
         for obs in OBSERVERS:
