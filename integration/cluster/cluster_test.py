@@ -304,6 +304,26 @@ tsig_secret_file = "{self.path('tsig.key')}"
         self.assertIn(("admin_unfreeze", "test"), kinds)
         self.assertIn(("admin_failover", "test"), kinds)
 
+    def test_state_survives_kill_9_and_nothing_is_written_on_restart(self):
+        self.all_confirmed_up()
+        r = self.ctl_raw("obs-a", "freeze", "www", "--reason", "persist me")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        victim = self.procs["obs-a"]
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
+        self.start("obs-a", [FAILOVERD, "--config", self.path("obs-a.toml")])
+        self.assertTrue(wait_until(lambda: self.ctl("obs-a", "status") is not None, 20),
+                        self.log("obs-a"))
+        svc = self.ctl("obs-a", "status")["services"][0]
+        self.assertTrue(svc["frozen"], svc)
+        self.assertIn("persist me", svc["note"])
+        events = self.ctl("obs-a", "events", "--limit", "100")["events"]
+        self.assertIn(("admin_freeze", "test"), [(e["kind"], e["who"]) for e in events])
+        # The restarted observer re-reads the target and writes nothing: the fence is untouched.
+        self.assertTrue(wait_until(lambda: self.confirmed("obs-a", "east") == "up", 20))
+        self.assertEqual(self.fence(), ['"gen=1 writer=bootstrap"'])
+        self.assertEqual(dig(self.dns_port, "www.cluster.test.", "A"), ["127.0.0.11"])
+
     def test_primary_down_fails_over_exactly_once(self):
         # Every observer: both regions confirmed up by the quorum, and all peers seen.
         for obs in OBSERVERS:

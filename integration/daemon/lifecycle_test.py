@@ -133,6 +133,23 @@ class CommandLine(unittest.TestCase):
             self.assertRegex(r.stderr, rf"{path}:\d+:\d+: regions\.east\.endpoints\[0\]\.intervall: ")
             self.assertIn("1 error", r.stderr)
 
+    def test_a_corrupt_state_file_is_set_aside_not_fatal(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            port = free_port()
+            path = os.path.join(tmp, "failoverd.toml")
+            with open(path, "w") as f:
+                f.write(config_text(port, tmp))
+            with open(os.path.join(tmp, "state.json"), "w") as f:
+                f.write("{not json")
+            d = Daemon(path)
+            try:
+                self.assertTrue(d.wait_log("admin listening"), d.text())
+                self.assertIn("state file unusable", d.text())
+                self.assertTrue(os.path.exists(os.path.join(tmp, "state.json.corrupt")))
+                self.assertEqual(http_get(port)[0], 200)
+            finally:
+                d.stop()
+
     def test_start_with_invalid_config_exits_one(self):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "bad.toml")

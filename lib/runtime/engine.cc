@@ -8,7 +8,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
+#include <cstdio>
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -167,12 +169,101 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
   bool stopped_ = false;
   std::deque<JournalEntry> journal_;
   std::uint64_t next_journal_id_ = 1;
+  std::string state_path_;    // state_dir/state.json
+  std::string saved_state_;   // what is on disk, to skip identical writes
 
   // --- journal -------------------------------------------------------------------------------
   void journal(std::string service, std::string kind, std::string who, std::string detail) {
     journal_.push_front({next_journal_id_++, wall_time(), std::move(service), std::move(kind),
                          std::move(who), std::move(detail)});
     if (journal_.size() > kJournalSize) journal_.pop_back();
+  }
+
+  // --- persisted state (R1) ------------------------------------------------------------------
+  // What survives a restart: per service the operator's freeze and the last known good set (for
+  // `restore`), and the recent journal. Live routing is never taken from here: it is re-read from
+  // the target before anything is written.
+  static constexpr std::size_t kPersistedJournal = 200;
+
+  void save_state() {
+    if (state_path_.empty()) return;
+    json::object services;
+    for (const auto& [name, s] : services_) {
+      json::object o;
+      const auto* p = core_.policy(name);
+      o["frozen"] = p != nullptr && p->frozen();
+      o["frozen_reason"] = p != nullptr ? p->frozen_reason() : std::string();
+      json::array lkg;
+      if (const auto& l = s->reconciler.last_known_good()) {
+        for (const auto& m : *l) lkg.push_back(json::object{{"value", m.value}, {"weight", m.weight}});
+      }
+      o["last_known_good"] = std::move(lkg);
+      services[name.str()] = std::move(o);
+    }
+    json::array journal;
+    for (const auto& e : journal_) {
+      if (journal.size() == kPersistedJournal) break;
+      journal.push_back(json::object{{"id", e.id}, {"time", e.time}, {"service", e.service},
+                                     {"kind", e.kind}, {"who", e.who}, {"detail", e.detail}});
+    }
+    json::object root{{"version", 1}, {"observer", core_.id().str()},
+                      {"services", std::move(services)}, {"journal", std::move(journal)},
+                      {"next_journal_id", next_journal_id_}};
+    std::string text = json::serialize(root);
+    if (text == saved_state_) return;
+    if (auto err = state::write_file_atomic(state_path_, text)) {
+      log::error("cannot save state", {{"error", *err}});
+      return;
+    }
+    saved_state_ = std::move(text);
+  }
+
+  void load_state(TimePoint now) {
+    auto file = state::read_file(state_path_, 16 * 1024 * 1024);
+    if (file.missing) return;
+    auto set_aside = [&](const std::string& why) {
+      log::error("state file unusable; starting without it", {{"file", state_path_}, {"error", why}});
+      std::rename(state_path_.c_str(), (state_path_ + ".corrupt").c_str());
+    };
+    if (!file.contents) return set_aside(file.error);
+    boost::system::error_code ec;
+    json::value root = json::parse(*file.contents, ec);
+    if (ec || !root.is_object()) return set_aside("not a JSON object");
+    try {
+      const auto& o = root.as_object();
+      if (auto* svcs = o.if_contains("services")) {
+        for (const auto& [name, v] : svcs->as_object()) {
+          auto it = services_.find(core::ServiceId{std::string(name)});
+          if (it == services_.end()) continue;  // no longer configured
+          const auto& so = v.as_object();
+          if (so.at("frozen").as_bool()) {
+            core::AdminAction a;
+            a.kind = core::AdminAction::Kind::Freeze;
+            a.service = it->first;
+            a.reason = std::string(so.at("frozen_reason").as_string());
+            handle(core_.admin(a, now).events);
+          }
+          std::vector<actuate::LiveMember> lkg;
+          for (const auto& m : so.at("last_known_good").as_array()) {
+            lkg.push_back({std::string(m.at("value").as_string()),
+                           static_cast<std::uint32_t>(m.at("weight").to_number<std::uint64_t>())});
+          }
+          if (!lkg.empty()) it->second->reconciler.set_last_known_good(std::move(lkg));
+        }
+      }
+      if (auto* j = o.if_contains("journal")) {
+        for (const auto& e : j->as_array()) {
+          journal_.push_back({e.at("id").to_number<std::uint64_t>(), std::string(e.at("time").as_string()),
+                              std::string(e.at("service").as_string()), std::string(e.at("kind").as_string()),
+                              std::string(e.at("who").as_string()), std::string(e.at("detail").as_string())});
+        }
+      }
+      if (auto* n = o.if_contains("next_journal_id")) next_journal_id_ = n->to_number<std::uint64_t>();
+    } catch (const std::exception& e) {
+      journal_.clear();
+      return set_aside(std::string("unexpected shape: ") + e.what());
+    }
+    log::info("state restored", {{"file", state_path_}, {"journal_entries", journal_.size()}});
   }
 
   // --- core events ---------------------------------------------------------------------------
@@ -396,6 +487,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
         s.reconciler.on_write(w, Clock::now());
       }
       handle_reconcile(s);
+      save_state();
       if (const auto& live = s.reconciler.live()) {
         handle(core_.set_live(s.config.name, to_core_live(s.config, *live), Clock::now()));
         request_step();
@@ -515,6 +607,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
                                  {"action", what}, {"reason", req.reason}, {"outcome", message}});
       admin::ActionResult r{kind, message, std::move(rule), {}};
       r.body = json::object{{"message", message}, {"service", req.service}};
+      save_state();
       return r;
     };
 
@@ -602,6 +695,14 @@ std::optional<std::string> Engine::start() {
     auto s = std::make_unique<ServiceRuntime>(im.io_, svc, o, seed++);
     if (auto err = im.build_actuator(*s)) return "service " + svc.name.str() + ": " + *err;
     im.services_.emplace(svc.name, std::move(s));
+  }
+
+  if (!cfg.observer.state_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(cfg.observer.state_dir, ec);
+    if (ec) return "state_dir " + cfg.observer.state_dir + ": " + ec.message();
+    im.state_path_ = cfg.observer.state_dir + "/state.json";
+    im.load_state(Clock::now());
   }
 
   std::vector<config::Endpoint> endpoints;
