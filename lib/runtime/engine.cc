@@ -22,6 +22,7 @@
 #include "actuate/rfc2136.h"
 #include "actuate/tsig.h"
 #include "core/observer.h"
+#include "core/writer.h"
 #include "log/log.h"
 #include "peer/exchange.h"
 #include "peer/message.h"
@@ -128,11 +129,13 @@ core::LiveState to_core_live(const config::Service& s, const actuate::LiveState&
 struct ServiceRuntime {
   ServiceRuntime(asio::io_context& io, const config::Service& s, actuate::ReconcileOptions o,
                  std::uint64_t seed)
-      : config(s), reconciler(std::move(o), seed), wake(io) {}
+      : config(s), reconciler(std::move(o), seed), wake(io), defer(io) {}
   const config::Service& config;
   std::unique_ptr<actuate::Actuator> actuator;
   actuate::Reconciler reconciler;
   asio::steady_timer wake;
+  asio::steady_timer defer;            // holds an automatic plan while a lower-ranked peer writes
+  std::optional<core::Plan> deferred;
   core::Trigger last_trigger = core::Trigger::Automatic;
   std::string last_outcome;  // the reconciler's last event, for status
 };
@@ -358,10 +361,40 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
     }
   }
 
+  // Automatic plans for a shared target wait rank * stagger (core/writer.h) so that the lowest
+  // observer id writes and the others find the plan live when they re-read. Manual plans and
+  // local targets go at once.
   void hand_to_reconciler(core::Plan plan, TimePoint now) {
     auto it = services_.find(plan.service);
     if (it == services_.end()) return;
     ServiceRuntime& s = *it->second;
+    if (peers_ && plan.trigger == core::Trigger::Automatic &&
+        s.config.target.scope == config::TargetScope::Shared) {
+      const auto rank = core::writer_rank(core_.id(), plan);
+      if (rank > 0) {
+        const auto stagger = std::clamp<core::Duration>(cfg_.cluster->exchange_interval,
+                                                        std::chrono::milliseconds(100),
+                                                        std::chrono::seconds(2));
+        log::info("deferring to a lower observer id",
+                  {{"service", plan.service.str()}, {"generation", plan.generation},
+                   {"rank", rank}});
+        s.deferred = std::move(plan);
+        s.defer.expires_after(stagger * static_cast<int>(rank));
+        s.defer.async_wait([self = shared_from_this(), &s](const boost::system::error_code& ec) {
+          if (ec || self->stopped_ || !s.deferred) return;
+          auto p = std::move(*s.deferred);
+          s.deferred.reset();
+          self->set_desired(s, std::move(p), Clock::now());
+        });
+        return;
+      }
+    }
+    s.defer.cancel();
+    s.deferred.reset();
+    set_desired(s, std::move(plan), now);
+  }
+
+  void set_desired(ServiceRuntime& s, core::Plan plan, TimePoint now) {
     log::info("plan handed to actuator",
               {{"service", plan.service.str()}, {"generation", plan.generation},
                {"active", join_regions(plan.active)}, {"trigger", core::to_string(plan.trigger)},
@@ -772,7 +805,10 @@ void Engine::stop() {
   if (im.peers_) im.peers_->stop();
   im.step_timer_.cancel();
   im.lag_timer_.cancel();
-  for (auto& [name, s] : im.services_) s->wake.cancel();
+  for (auto& [name, s] : im.services_) {
+    s->wake.cancel();
+    s->defer.cancel();
+  }
 }
 
 admin::Control& Engine::control() { return *impl_; }
