@@ -329,6 +329,51 @@ tsig_secret_file = "{self.path('tsig.key')}"
         self.assertEqual(self.fence(), ['"gen=1 writer=bootstrap"'])
         self.assertEqual(dig(self.dns_port, "www.cluster.test.", "A"), ["127.0.0.11"])
 
+    def test_one_observers_down_vote_changes_nothing(self):
+        self.all_confirmed_up()
+        # Restart obs-c as `nobody` and cut only that user off from region east with an nftables
+        # rule (loopback traffic passes the output hook): obs-c alone sees east down.
+        obs_c = self.procs.pop("obs-c")
+        obs_c.send_signal(signal.SIGTERM)
+        obs_c.wait(timeout=10)
+        os.chmod(self.dir, 0o755)
+        for f in (self.path("pki", "obs-c.key"), self.path("tsig.key"), self.path("admin.token")):
+            os.chown(f, 65534, 65534)  # root (obs-a, obs-b) still reads them
+        for root, dirs, files in os.walk(self.path("obs-c")):
+            for n in dirs + files:
+                os.chown(os.path.join(root, n), 65534, 65534)
+        os.chown(self.path("obs-c"), 65534, 65534)
+        table = f"failoverd_test_{os.getpid()}"
+        east = self.region_port["east"]
+        run("nft", "add", "table", "inet", table)
+        self.addCleanup(subprocess.run, ["nft", "delete", "table", "inet", table], timeout=10)
+        run("nft", "add", "chain", "inet", table, "out",
+            "{ type filter hook output priority 0 ; policy accept ; }")
+        run("nft", "add", "rule", "inet", table, "out", "meta", "skuid", "65534", "tcp", "dport",
+            str(east), "reject", "with", "tcp", "reset")
+        self.start("obs-c", [FAILOVERD, "--config", self.path("obs-c.toml")], user=65534,
+                   group=65534)
+
+        def local_east(obs):
+            why = self.ctl(obs, "why", "www")
+            return why and [r["local"] for r in why["regions"] if r["name"] == "east"][0]
+        self.assertTrue(wait_until(lambda: local_east("obs-c") == "down", 20), self.log("obs-c"))
+
+        # obs-a sees obs-c's down vote among the evidence, and east stays confirmed up.
+        def obs_c_vote_seen():
+            why = self.ctl("obs-a", "why", "www")
+            east_row = [r for r in why["regions"] if r["name"] == "east"][0]
+            return east_row["confirmed"] == "up" and \
+                {"observer": "obs-c", "verdict": "down"}.items() <= \
+                next((v for v in east_row["votes"] if v["observer"] == "obs-c"), {}).items()
+        self.assertTrue(wait_until(obs_c_vote_seen, 10), self.ctl("obs-a", "why", "www"))
+        time.sleep(3)
+        self.assertEqual(self.fence(), ['"gen=1 writer=bootstrap"'])
+        self.assertEqual(dig(self.dns_port, "www.cluster.test.", "A"), ["127.0.0.11"])
+        self.assertEqual(self.log("named").count('signer "cluster-key" approved'), 0)
+        for obs in OBSERVERS:
+            self.assertEqual(self.confirmed(obs, "east"), "up", obs)
+
     def test_primary_down_fails_over_exactly_once(self):
         # Every observer: both regions confirmed up by the quorum, and all peers seen.
         for obs in OBSERVERS:
