@@ -66,6 +66,17 @@ bool valid_name(std::string_view s) {
   return true;
 }
 
+// Request text echoed in an error, made printable ASCII: the reply must stay valid JSON (UTF-8)
+// and readable whatever bytes the client sent. At most 64 characters.
+std::string printable(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 64)) {
+    auto u = static_cast<unsigned char>(c);
+    out += (u >= 0x20 && u < 0x7f) ? c : '?';
+  }
+  return out;
+}
+
 std::string client_address(const std::string& peer) {
   // "127.0.0.1:5000" or "[::1]:5000" -> the address without the port.
   auto colon = peer.rfind(':');
@@ -237,7 +248,7 @@ Response Api::handle(const Request& request, std::chrono::steady_clock::time_poi
       return json_response(200, *s);
     }
     auto action = parse_action(parts[3]);
-    if (!action) return json_error(404, "unknown action '" + std::string(parts[3]) + "'");
+    if (!action) return json_error(404, "unknown action '" + printable(parts[3]) + "'");
     if (!post) return json_error(405, "use POST");
 
     ActionRequest req;
@@ -257,7 +268,7 @@ Response Api::handle(const Request& request, std::chrono::steady_clock::time_poi
         } else if (key == "force" && value.is_bool()) {
           req.force = value.as_bool();
         } else {
-          return json_error(400, "unexpected field '" + std::string(key) +
+          return json_error(400, "unexpected field '" + printable(key) +
                                      "' (allowed: region string, reason string, force bool)");
         }
       }

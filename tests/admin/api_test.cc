@@ -142,6 +142,13 @@ TEST_SUITE("admin.api") {
     CHECK(f.control.calls == 0);
   }
 
+  TEST_CASE("request bytes echoed in an error keep the reply valid JSON") {
+    Fixture f;
+    auto r = f.call("POST", "/v1/services/www/fai\xealover");
+    CHECK(r.status == 404);
+    CHECK(body(r).at("error") == "unknown action 'fai?lover'");
+  }
+
   TEST_CASE("events pass cursor and limit through") {
     Fixture f;
     auto b = body(f.call("GET", "/v1/events?cursor=17&limit=5"));
