@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.error
 import urllib.request
 
 FAILOVERD = FAILOVERCTL = None
@@ -303,6 +304,29 @@ tsig_secret_file = "{self.path('tsig.key')}"
         self.assertIn("target_confirmed_down", r.stderr)
         self.assertEqual(dig(self.dns_port, "www.cluster.test.", "A"), ["127.0.0.12"])
 
+        # 413: a body over admin.max_request_bytes; 429: over the per-client rate.
+        def post(path, body):
+            req = urllib.request.Request(f"http://127.0.0.1:{self.admin_port['obs-a']}{path}",
+                                         data=body, method="POST",
+                                         headers={"Authorization": "Bearer " + TOKEN})
+            try:
+                with urllib.request.urlopen(req, timeout=5) as resp:
+                    return resp.status
+            except urllib.error.HTTPError as e:
+                return e.code
+        self.assertEqual(post("/v1/services/www/freeze", b"x" * (100 * 1024)), 413)
+        codes = []
+        for _ in range(120):
+            req = urllib.request.Request(f"http://127.0.0.1:{self.admin_port['obs-a']}/v1/status",
+                                         headers={"Authorization": "Bearer " + TOKEN})
+            try:
+                with urllib.request.urlopen(req, timeout=5) as resp:
+                    codes.append(resp.status)
+            except urllib.error.HTTPError as e:
+                codes.append(e.code)
+        self.assertIn(429, codes)
+        self.assertIn(200, codes)
+
         events = self.ctl("obs-a", "events", "--limit", "50")["events"]
         kinds = [(e["kind"], e["who"]) for e in events]
         self.assertIn(("admin_freeze", "test"), kinds)
@@ -373,6 +397,41 @@ tsig_secret_file = "{self.path('tsig.key')}"
         self.assertEqual(self.log("named").count('signer "cluster-key" approved'), 0)
         for obs in OBSERVERS:
             self.assertEqual(self.confirmed(obs, "east"), "up", obs)
+
+    def test_a_peer_with_a_certificate_from_another_ca_gets_no_vote(self):
+        self.all_confirmed_up()
+        # An impostor takes obs-b's place with a certificate for "obs-b" from another CA.
+        d = self.path("rogue")
+        os.mkdir(d)
+        run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=rogue CA",
+            cwd=d)
+        with open(os.path.join(d, "ext"), "w") as f:
+            f.write("subjectAltName=DNS:obs-b,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n")
+        run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", "obs-b.key", "-out", "obs-b.csr", "-subj", "/CN=obs-b", cwd=d)
+        run("openssl", "x509", "-req", "-in", "obs-b.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "obs-b.crt", "-days", "2", "-extfile", "ext", cwd=d)
+        os.chmod(os.path.join(d, "obs-b.key"), 0o600)
+        with open(self.path("obs-b.toml")) as f:
+            text = f.read().replace(self.path("pki") + "/", d + "/")
+        with open(self.path("rogue.toml"), "w") as f:
+            f.write(text.replace(f'state_dir = "{self.path("obs-b")}"',
+                                 f'state_dir = "{d}"'))
+        real = self.procs.pop("obs-b")
+        real.send_signal(signal.SIGTERM)
+        real.wait(timeout=10)
+        self.start("rogue", [FAILOVERD, "--config", self.path("rogue.toml")])
+
+        def rejected():
+            status = self.ctl("obs-a", "status")
+            b = [p for p in status["peers"] if p["id"] == "obs-b"][0]
+            return b["last_error"] != "" and (b["last_seen_seconds_ago"] or 99) > 1.0
+        self.assertTrue(wait_until(rejected, 15), self.ctl("obs-a", "status"))
+        # No vote from the impostor: obs-a's evidence for east holds only obs-a and obs-c.
+        why = self.ctl("obs-a", "why", "www")
+        voters = {v["observer"] for r in why["regions"] for v in r["votes"]}
+        self.assertEqual(voters, {"obs-a", "obs-c"}, why)
 
     def test_primary_down_fails_over_exactly_once(self):
         # Every observer: both regions confirmed up by the quorum, and all peers seen.
