@@ -123,6 +123,11 @@ class CommandLine(unittest.TestCase):
                     else:
                         self.assertEqual(r.returncode, 0, r.stderr)
 
+    def test_shipped_alert_rules_pass_promtool(self):
+        r = subprocess.run(["promtool", "check", "rules", os.path.join(REPO, "config", "alerts.yml")],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
     def test_check_config_names_file_line_column_and_key(self):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "bad.toml")
