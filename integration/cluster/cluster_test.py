@@ -152,6 +152,8 @@ zone "cluster.test." {{ type primary; file "{d}/cluster.test.zone"; allow-update
 ns IN A 127.0.0.1
 www IN A 127.0.0.11
 _failoverd.www IN TXT "gen=1 writer=bootstrap"
+api IN A 127.0.0.21
+_failoverd.api IN TXT "gen=1 writer=bootstrap"
 """)
         self.start("named", ["/usr/sbin/named", "-g", "-c", os.path.join(d, "named.conf")])
         ok = wait_until(lambda: dig(self.dns_port, "cluster.test.", "SOA") != [], 20, 0.1)
@@ -208,6 +210,7 @@ policy = "priority"
 regions = ["east", "west"]
 failback = "manual"
 hold_down = "30s"
+reconcile_interval = "1s"
 
 [services.www.publish]
 east = ["127.0.0.11"]
@@ -218,6 +221,26 @@ kind = "rfc2136"
 server = "127.0.0.1:{self.dns_port}"
 zone = "cluster.test."
 name = "www.cluster.test."
+ttl = 5
+tsig_key_name = "cluster-key."
+tsig_secret_file = "{self.path('tsig.key')}"
+
+[services.api]
+policy = "priority"
+mode = "propose"
+regions = ["east", "west"]
+failback = "manual"
+hold_down = "30s"
+
+[services.api.publish]
+east = ["127.0.0.21"]
+west = ["127.0.0.22"]
+
+[services.api.target]
+kind = "rfc2136"
+server = "127.0.0.1:{self.dns_port}"
+zone = "cluster.test."
+name = "api.cluster.test."
 ttl = 5
 tsig_key_name = "cluster-key."
 tsig_secret_file = "{self.path('tsig.key')}"
@@ -247,6 +270,10 @@ tsig_secret_file = "{self.path('tsig.key')}"
             if r["name"] == region:
                 return r["confirmed"]
         return None
+
+    def service(self, obs, name="www"):
+        status = self.ctl(obs, "status")
+        return next(x for x in status["services"] if x["name"] == name) if status else None
 
     def fence(self):
         return dig(self.dns_port, "_failoverd.www.cluster.test.", "TXT")
@@ -281,9 +308,9 @@ tsig_secret_file = "{self.path('tsig.key')}"
 
         # Freeze and unfreeze are journaled with who and why.
         self.assertEqual(self.ctl_raw("obs-a", "freeze", "www", "--reason", "maintenance").returncode, 0)
-        self.assertTrue(self.ctl("obs-a", "status")["services"][0]["frozen"])
+        self.assertTrue(self.service("obs-a")["frozen"])
         self.assertEqual(self.ctl_raw("obs-a", "unfreeze", "www").returncode, 0)
-        self.assertFalse(self.ctl("obs-a", "status")["services"][0]["frozen"])
+        self.assertFalse(self.service("obs-a")["frozen"])
 
         # A manual failover to a healthy region: one CAS write, the answer moves.
         r = self.ctl_raw("obs-b", "failover", "www", "--to", "west", "--reason", "drill")
@@ -343,7 +370,7 @@ tsig_secret_file = "{self.path('tsig.key')}"
         self.start("obs-a", [FAILOVERD, "--config", self.path("obs-a.toml")])
         self.assertTrue(wait_until(lambda: self.ctl("obs-a", "status") is not None, 20),
                         self.log("obs-a"))
-        svc = self.ctl("obs-a", "status")["services"][0]
+        svc = self.service("obs-a")
         self.assertTrue(svc["frozen"], svc)
         self.assertIn("persist me", svc["note"])
         events = self.ctl("obs-a", "events", "--limit", "100")["events"]
@@ -433,6 +460,45 @@ tsig_secret_file = "{self.path('tsig.key')}"
         voters = {v["observer"] for r in why["regions"] for v in r["votes"]}
         self.assertEqual(voters, {"obs-a", "obs-c"}, why)
 
+    def test_propose_waits_for_approve_and_restore_repairs_an_emptied_set(self):
+        self.all_confirmed_up()
+        east = self.procs.pop("nginx-east")
+        east.send_signal(signal.SIGTERM)
+        east.wait(timeout=10)
+        # www (auto) moves by itself; api (propose) waits for a human.
+        self.assertTrue(wait_until(
+            lambda: dig(self.dns_port, "www.cluster.test.", "A") == ["127.0.0.12"], 20, 0.02))
+        self.assertTrue(wait_until(
+            lambda: "awaits approval" in (self.service("obs-a", "api")["note"] or ""), 10),
+            self.service("obs-a", "api"))
+        time.sleep(1)
+        self.assertEqual(dig(self.dns_port, "api.cluster.test.", "A"), ["127.0.0.21"])
+        r = self.ctl_raw("obs-a", "approve", "api", "--reason", "looks right")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(wait_until(
+            lambda: dig(self.dns_port, "api.cluster.test.", "A") == ["127.0.0.22"], 10, 0.02))
+        self.assertEqual(dig(self.dns_port, "_failoverd.api.cluster.test.", "TXT"),
+                         ['"gen=2 writer=obs-a"'])
+
+        # Someone empties www's RRset by hand: detected within the reconcile interval, frozen.
+        nsupdate = subprocess.run(
+            ["nsupdate", "-y", f"hmac-sha256:cluster-key.:{self.secret}"],
+            input=f"server 127.0.0.1 {self.dns_port}\nzone cluster.test.\n"
+                  "update delete www.cluster.test. A\nsend\n",
+            capture_output=True, text=True, timeout=10)
+        self.assertEqual(nsupdate.returncode, 0, nsupdate.stderr)
+        self.assertEqual(dig(self.dns_port, "www.cluster.test.", "A"), [])
+        self.assertTrue(wait_until(lambda: self.service("obs-a")["frozen"], 10),
+                        self.service("obs-a"))
+        self.assertIn("empty", self.service("obs-a")["note"])
+        # restore puts the last known good set back by CAS.
+        r = self.ctl_raw("obs-a", "restore", "www")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(wait_until(
+            lambda: dig(self.dns_port, "www.cluster.test.", "A") == ["127.0.0.12"], 10, 0.02))
+        self.assertTrue(wait_until(lambda: not self.service("obs-a")["frozen"], 10),
+                        self.service("obs-a"))
+
     def test_primary_down_fails_over_exactly_once(self):
         # Every observer: both regions confirmed up by the quorum, and all peers seen.
         for obs in OBSERVERS:
@@ -471,8 +537,7 @@ tsig_secret_file = "{self.path('tsig.key')}"
         self.assertEqual(updates, 1, self.log("named"))
         self.assertEqual(dig(self.dns_port, "www.cluster.test.", "A"), ["127.0.0.12"])
         for obs in OBSERVERS:
-            status = self.ctl(obs, "status")
-            svc = status["services"][0]
+            svc = self.service(obs)
             self.assertEqual(svc["active"], ["west"], (obs, svc))
             self.assertEqual(svc["generation"], 2, (obs, svc))
 
