@@ -398,7 +398,16 @@ tsig_secret_file = "{self.path('tsig.key')}"
         self.assertIn(429, codes)
         self.assertIn(200, codes)
 
-        events = self.ctl("obs-a", "events", "--limit", "50")["events"]
+        # The bucket refills at the configured rate; wait for it instead of racing it.
+        got = []
+
+        def events_once_allowed():
+            r = self.ctl("obs-a", "events", "--limit", "50")
+            if r:
+                got.append(r)
+            return bool(r)
+        self.assertTrue(wait_until(events_once_allowed, 10, 0.2))
+        events = got[0]["events"]
         kinds = [(e["kind"], e["who"]) for e in events]
         self.assertIn(("admin_freeze", "test"), kinds)
         self.assertIn(("admin_unfreeze", "test"), kinds)
@@ -447,6 +456,24 @@ tsig_secret_file = "{self.path('tsig.key')}"
         self.assertEqual(self.log("named").count('signer "cluster-key" approved'), 0)
         for obs in OBSERVERS:
             self.assertEqual(self.confirmed(obs, "east"), "up", obs)
+
+    def readyz(self, obs):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port[obs]}/readyz",
+                                        timeout=2) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def test_readyz_needs_enough_peers_for_a_quorum(self):
+        self.all_confirmed_up()
+        self.assertEqual(self.readyz("obs-a")[0], 200)
+        for obs in ("obs-b", "obs-c"):
+            p = self.procs.pop(obs)
+            p.send_signal(signal.SIGTERM)
+            p.wait(timeout=10)
+        self.assertTrue(wait_until(lambda: self.readyz("obs-a")[0] == 503, 10))
+        self.assertIn("needed for a quorum", self.readyz("obs-a")[1])
 
     def test_a_peer_with_a_certificate_from_another_ca_gets_no_vote(self):
         self.all_confirmed_up()

@@ -81,11 +81,12 @@ struct Daemon::Impl {
     } else if (path.starts_with("/v1/")) {
       return api_->handle(req, std::chrono::steady_clock::now());
     } else if (path == "/readyz") {
-      if (engine_ && engine_->first_round_done()) {
+      auto why = engine_ ? engine_->not_ready_reason() : std::optional<std::string>("starting");
+      if (!why) {
         r.body = "ready\n";
       } else {
         r.status = 503;
-        r.body = "not ready: first probe round not done\n";
+        r.body = "not ready: " + *why + "\n";
       }
     } else if (path == "/metrics") {
       r.content_type = std::string(metrics::Metrics::kContentType);

@@ -813,8 +813,25 @@ void Engine::stop() {
 
 admin::Control& Engine::control() { return *impl_; }
 
-bool Engine::first_round_done() const {
-  return impl_->probed_once_.size() >= impl_->endpoints_total_;
+std::optional<std::string> Engine::not_ready_reason() const {
+  const Impl& im = *impl_;
+  if (im.probed_once_.size() < im.endpoints_total_) {
+    return "first probe round not done (" + std::to_string(im.probed_once_.size()) + " of " +
+           std::to_string(im.endpoints_total_) + " endpoints probed)";
+  }
+  if (im.peers_) {
+    const auto now = Clock::now();
+    std::size_t fresh = 0;
+    for (const auto& p : im.peers_->status()) {
+      if (p.last_seen && now - *p.last_seen <= im.cfg_.cluster->verdict_ttl) ++fresh;
+    }
+    const std::size_t needed = im.cfg_.quorum() > 0 ? im.cfg_.quorum() - 1 : 0;
+    if (fresh < needed) {
+      return "only " + std::to_string(fresh) + " peers heard from within verdict_ttl; " +
+             std::to_string(needed) + " needed for a quorum";
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace failoverd::runtime

@@ -39,8 +39,10 @@ class Engine {
 
   // The admin API's view of this observer.
   admin::Control& control();
-  // True once every endpoint has been probed at least once (for /readyz).
-  bool first_round_done() const;
+  // Why this observer is not ready (for /readyz), or nullopt when it is: every endpoint has
+  // been probed once and, in a cluster, enough peers have been heard from recently to form a
+  // quorum with this observer.
+  std::optional<std::string> not_ready_reason() const;
 
  private:
   struct Impl;
