@@ -126,7 +126,7 @@ Nginx::Nginx(NginxOptions options) : options_(std::move(options)) {
   if (options_.ipv6) conf << "    listen [::1]:" << http_port_ << ";\n";
   std::ofstream(p + "/big.txt") << std::string(100 * 1024, 'b');
   conf << http_locations() << "      location = /big { default_type text/plain; alias " << p
-       << "/big.txt; }\n  }\n";
+       << "/big.txt; }\n" << options_.extra_http << "  }\n";
   conf << "  server {\n    listen 127.0.0.1:" << status_port_
        << ";\n    location / { stub_status; }\n  }\n";
   if (!options_.tls_cert.empty()) {

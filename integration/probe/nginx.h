@@ -23,6 +23,7 @@ struct NginxOptions {
   std::string client_ca;    // mTLS server (needs tls_cert)
   int worker_connections = 4096;
   bool ipv6 = false;        // also listen on [::1]:http_port
+  std::string extra_http;   // appended inside the plain-http server block (more locations)
 };
 
 // Every server answers: /health -> 200 "ok\n", /fail -> 503 "down\n", /big -> 200 with 100 KiB,

@@ -7,13 +7,16 @@
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wnull-dereference"
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
 #pragma GCC diagnostic pop
+#include <array>
 #include <map>
 #include <memory>
 #include <optional>
 
 #include "nginx.h"
 #include "probe/prober.h"
+#include "probe/resolver.h"
 #include "probe/scheduler.h"
 #include "support/hostile_server.h"
 #include "support/test_ca.h"
@@ -42,6 +45,13 @@ struct Lab {
     o.tls_key = server.key;
     o.client_ca = ca.cert_file();
     o.ipv6 = have_ipv6_loopback();
+    o.extra_http = R"(
+      location = /moved { return 302 /health; }
+      location = /moved2 { return 301 /moved; }
+      location = /loop { return 302 /loop; }
+      location = /rel/a { absolute_redirect off; return 302 /health; }
+      location = /other { return 302 https://127.0.0.1/health; }
+)";
     nginx = std::make_unique<Nginx>(o);
   }
 };
@@ -77,7 +87,147 @@ ProbeResult run(const config::Endpoint& ep) {
   return *got;
 }
 
+// A fake name server on 127.0.0.1:<port>: A queries get 127.0.0.1 (TTL 60 s), AAAA queries no
+// record, and names starting with "nowhere." NXDOMAIN.
+class FakeDns {
+ public:
+  using UdpSocket = asio::basic_datagram_socket<asio::ip::udp, asio::io_context::executor_type>;
+  explicit FakeDns(asio::io_context& io)
+      : socket_(io.get_executor(), {asio::ip::address_v4::loopback(), 0}) {
+    receive();
+  }
+  std::uint16_t port() const { return socket_.local_endpoint().port(); }
+  int queries = 0;
+
+ private:
+  void receive() {
+    socket_.async_receive_from(asio::buffer(buf_), peer_,
+                               [this](const boost::system::error_code& ec, std::size_t n) {
+                                 if (ec) return;
+                                 ++queries;
+                                 respond(n);
+                                 receive();
+                               });
+  }
+  void respond(std::size_t n) {
+    if (n < 17) return;
+    std::size_t at = 12;
+    std::string first_label(reinterpret_cast<const char*>(&buf_[13]), buf_[12]);
+    while (at < n && buf_[at] != 0) at += 1 + buf_[at];
+    if (at + 5 > n) return;
+    int qtype = buf_[at + 1] << 8 | buf_[at + 2];
+    std::vector<std::uint8_t> out(buf_.begin(), buf_.begin() + static_cast<long>(at + 5));
+    out[2] = static_cast<std::uint8_t>(0x84 | (out[2] & 0x01));  // QR AA, RD copied
+    out[3] = first_label == "nowhere" ? 3 : 0;
+    out[6] = out[7] = out[8] = out[9] = out[10] = out[11] = 0;
+    if (qtype == 1 && first_label != "nowhere") {
+      out[7] = 1;
+      out.insert(out.end(), {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1});
+    }
+    boost::system::error_code ignored;
+    socket_.send_to(asio::buffer(out), peer_, 0, ignored);
+  }
+  UdpSocket socket_;
+  asio::ip::udp::endpoint peer_;
+  std::array<std::uint8_t, 512> buf_{};
+};
+
+ProbeResult run_on(asio::io_context& io, Prober& prober, const config::Endpoint& ep) {
+  PrepareResult prep = prober.prepare(ep);
+  REQUIRE_MESSAGE(prep.spec.has_value(), prep.error);
+  std::optional<ProbeResult> got;
+  prober.start(*prep.spec, [&](ProbeResult&& r) { got = std::move(r); });
+  for (int i = 0; i < 300 && !got; ++i) io.run_one_for(100ms);
+  REQUIRE(got.has_value());
+  return *got;
+}
+
 }  // namespace
+
+TEST_SUITE("probe.integration.resolve") {
+  TEST_CASE("host names are resolved on the loop, through the resolver's cache") {
+    asio::io_context io;
+    FakeDns dns(io);
+    Resolver resolver(io, {.servers = "127.0.0.1:" + std::to_string(dns.port())});
+    Prober prober(io, &resolver);
+    const std::string port = std::to_string(lab().nginx->http_port());
+
+    auto local = run_on(io, prober, http("http://localhost:" + port + "/health"));
+    CHECK_MESSAGE(local.outcome.reason == ProbeReason::Ok, local.detail);
+    CHECK(resolver.queries_sent() == 0);  // localhost is answered without a query
+
+    auto named = run_on(io, prober, http("http://health.probe.test:" + port + "/health"));
+    CHECK_MESSAGE(named.outcome.reason == ProbeReason::Ok, named.detail);
+    const auto sent = resolver.queries_sent();
+    CHECK(sent > 0);
+    auto again = run_on(io, prober, http("http://health.probe.test:" + port + "/health"));
+    CHECK(again.outcome.reason == ProbeReason::Ok);
+    CHECK(resolver.queries_sent() == sent);  // the cached answer is still fresh
+
+    auto gone = run_on(io, prober, http("http://nowhere.probe.test:" + port + "/health"));
+    CHECK(gone.outcome.reason == ProbeReason::ResolveError);
+    CHECK(gone.detail.find("nowhere.probe.test") != std::string::npos);
+  }
+
+  TEST_CASE("without a resolver a host name is a ResolveError") {
+    auto r = run(http("http://localhost:" + std::to_string(lab().nginx->http_port()) + "/"));
+    CHECK(r.outcome.reason == ProbeReason::ResolveError);
+  }
+}
+
+TEST_SUITE("probe.integration.redirects") {
+  TEST_CASE("redirects are followed when configured, up to max_redirects") {
+    const auto port = lab().nginx->http_port();
+    auto ep = http(url(port, "/moved"));
+    ep.http.follow_redirects = true;
+    ep.http.max_redirects = 3;
+    SUBCASE("one hop (nginx sends an absolute Location)") {
+      auto r = run(ep);
+      CHECK_MESSAGE(r.outcome.reason == ProbeReason::Ok, r.detail);
+      CHECK(r.http_status == 200);
+    }
+    SUBCASE("two hops") {
+      ep.http.url = url(port, "/moved2");
+      CHECK(run(ep).outcome.reason == ProbeReason::Ok);
+    }
+    SUBCASE("a relative Location") {
+      ep.http.url = url(port, "/rel/a");
+      CHECK(run(ep).outcome.reason == ProbeReason::Ok);
+    }
+    SUBCASE("a body check applies to the final response") {
+      ep.http.expect_body = "ok";
+      CHECK(run(ep).outcome.reason == ProbeReason::Ok);
+    }
+    SUBCASE("more hops than max_redirects") {
+      ep.http.url = url(port, "/moved2");
+      ep.http.max_redirects = 1;
+      auto r = run(ep);
+      CHECK(r.outcome.reason == ProbeReason::ProtocolError);
+      CHECK(r.detail == "too many redirects");
+    }
+    SUBCASE("a loop") {
+      ep.http.url = url(port, "/loop");
+      ep.http.max_redirects = 10;
+      auto r = run(ep);
+      CHECK(r.outcome.reason == ProbeReason::ProtocolError);
+      CHECK(r.detail == "too many redirects");
+    }
+    SUBCASE("another scheme is not followed") {
+      ep.http.url = url(port, "/other");
+      CHECK(run(ep).outcome.reason == ProbeReason::ProtocolError);
+    }
+  }
+
+  TEST_CASE("without follow_redirects a 302 is classified by expect_status") {
+    auto ep = http(url(lab().nginx->http_port(), "/moved"));
+    ep.http.expect_status = {{200, 299}};
+    auto r = run(ep);
+    CHECK(r.outcome.reason == ProbeReason::BadStatus);
+    CHECK(r.http_status == 302);
+    ep.http.expect_status = {{302, 302}};
+    CHECK(run(ep).outcome.reason == ProbeReason::Ok);
+  }
+}
 
 TEST_SUITE("probe.integration.nginx") {
   TEST_CASE("http: ok, bad status, body match and mismatch") {

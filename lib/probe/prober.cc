@@ -30,6 +30,7 @@
 #include <map>
 
 #include "probe/classify.h"
+#include "probe/resolver.h"
 
 namespace failoverd::probe {
 
@@ -154,11 +155,12 @@ void set_quickack_off(int fd) {
 }  // namespace
 
 struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
-  explicit Impl(asio::io_context& ctx) : io(ctx) {}
+  Impl(asio::io_context& ctx, Resolver* r) : io(ctx), resolver(r) {}
 
   struct Conn;
 
   asio::io_context& io;
+  Resolver* resolver;
   std::vector<std::shared_ptr<Conn>> all;
   std::vector<Conn*> free;
   std::map<std::string, std::shared_ptr<TlsClientContext>> tls_contexts;
@@ -183,7 +185,7 @@ class ResponseReader final : public http::basic_parser<false> {
     ec = http::error::bad_method;
   }
   void on_response_impl(int code, beast_sv, int, error_code&) override { status = code; }
-  void on_field_impl(http::field, beast_sv, beast_sv, error_code&) override {}
+  void on_field_impl(http::field name, beast_sv, beast_sv value, error_code&) override;
   void on_header_impl(error_code& ec) override;
   void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
   std::size_t on_body_impl(beast_sv body, error_code& ec) override;
@@ -220,6 +222,20 @@ struct Prober::Impl::Conn : std::enable_shared_from_this<Conn> {
   bool truncated = false;
   std::optional<ProbeReason> decided;
   std::optional<int> cert_days;
+  bool resolving = false;  // waiting for the Resolver: a deadline now is a resolve timeout
+  std::uint16_t port = 0;  // the port connected to (the spec's, or a redirect's)
+  // Redirects (follow_redirects only): the hop's request, host and target; empty: the spec's.
+  bool redirect = false;  // the response just read is a redirect to `location`
+  std::string location;
+  std::uint32_t hops = 0;
+  std::string hop_request;
+  std::string hop_host;
+  std::string hop_target;
+  std::string hop_host_header;
+  std::vector<std::string> visited;
+
+  const std::string& request() const { return hop_request.empty() ? spec->request : hop_request; }
+  const std::string& cur_host() const { return hops == 0 ? spec->host : hop_host; }
 
   tcp::socket& lowest() { return tls ? tls->next_layer() : *sock; }
 
@@ -247,16 +263,48 @@ struct Prober::Impl::Conn : std::enable_shared_from_this<Conn> {
     decided.reset();
     cert_days.reset();
     window.clear();
+    resolving = false;
+    port = s.port;
+    if (s.follow_redirects) {
+      redirect = false;
+      location.clear();
+      hops = 0;
+      hop_request.clear();
+      visited.clear();
+    }
 
     if (s.tls) {
       tls.emplace(owner->io, s.tls->ctx);
     } else {
       sock.emplace(owner->io);
     }
+    if (s.address) return connect(*s.address);
+    resolve(s.host);
+  }
+
+  void resolve(const std::string& host) {
+    // A host name: the resolver answers later (from its cache or the wire), never inline.
+    resolving = true;
+    arm(deadline);
+    owner->resolver->resolve(host, guard([](Conn& c, const Resolution& r) { c.on_resolved(r); }));
+  }
+
+  void on_resolved(const Resolution& r) {
+    resolving = false;
+    if (r.status != ResolveStatus::Ok || r.addresses.empty()) {
+      return finish(ProbeReason::ResolveError,
+                    "resolve " + cur_host() + ": " + (r.detail.empty() ? "no address" : r.detail));
+    }
+    // A records come first: IPv4 is preferred (see prober.h).
+    connect(r.addresses.front());
+  }
+
+  void connect(const asio::ip::address& address) {
+    const ProbeSpec& s = *spec;
     // The socket is made and connected with plain syscalls, then handed to Asio for readiness
     // only: Asio's async_connect would add an ioctl(FIONBIO), a poll() and a getsockopt() per
     // probe (see bench.cc's figures); SOCK_NONBLOCK and one readiness wait do the same job.
-    tcp::endpoint ep(*s.address, s.port);
+    tcp::endpoint ep(address, port);
     int fd = ::socket(ep.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return post_fail(errno);
     // Only when we speak first or never complete the handshake: a server-speaks-first check would
@@ -276,7 +324,9 @@ struct Prober::Impl::Conn : std::enable_shared_from_this<Conn> {
       ::close(fd);
       return post_fail(ec.value());
     }
-    arm(started + std::min(s.connect_timeout, s.timeout));
+    // After a lookup the connect gets its own connect_timeout, still within the whole deadline.
+    core::TimePoint from = s.address && hops == 0 ? started : core::Clock::now();
+    arm(std::min(from + s.connect_timeout, deadline));
     lowest().async_wait(tcp::socket::wait_write,
                         guard([](Conn& c, const error_code& e) { c.on_connect(e); }));
   }
@@ -305,6 +355,7 @@ struct Prober::Impl::Conn : std::enable_shared_from_this<Conn> {
   }
 
   void on_deadline() {
+    if (resolving) return finish(ProbeReason::Timeout, "resolve timeout");
     if (stage == Stage::Connect && core::Clock::now() < deadline) {
       finish(ProbeReason::Timeout, "connect timeout");
     } else {
@@ -337,17 +388,21 @@ struct Prober::Impl::Conn : std::enable_shared_from_this<Conn> {
   void handshake() {
     stage = Stage::TlsHandshake;
     SSL* ssl = tls->native_handle();
-    if (!spec->tls_name.empty() && !spec->tls_name_is_ip) {
+    // A redirect to another host verifies that host's name instead of the configured one.
+    bool other_host = hops > 0 && hop_host != spec->host;
+    const std::string& name = other_host ? hop_host : spec->tls_name;
+    bool name_is_ip = other_host ? literal_address(hop_host).has_value() : spec->tls_name_is_ip;
+    if (!name.empty() && !name_is_ip) {
       SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-               const_cast<char*>(spec->tls_name.c_str()));
+               const_cast<char*>(name.c_str()));
     }
-    if (spec->verify && !spec->tls_name.empty()) {
+    if (spec->verify && !name.empty()) {
       X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
       X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-      if (spec->tls_name_is_ip) {
-        X509_VERIFY_PARAM_set1_ip_asc(param, spec->tls_name.c_str());
+      if (name_is_ip) {
+        X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str());
       } else {
-        X509_VERIFY_PARAM_set1_host(param, spec->tls_name.c_str(), spec->tls_name.size());
+        X509_VERIFY_PARAM_set1_host(param, name.c_str(), name.size());
       }
     }
     tls->async_handshake(ssl::stream_base::client,
@@ -374,9 +429,9 @@ struct Prober::Impl::Conn : std::enable_shared_from_this<Conn> {
     if (raw()) return send_raw(0);
     auto h = guard([](Conn& c, const error_code& e, std::size_t) { c.on_sent(e); });
     if (tls) {
-      asio::async_write(*tls, asio::buffer(spec->request), std::move(h));
+      asio::async_write(*tls, asio::buffer(request()), std::move(h));
     } else {
-      asio::async_write(*sock, asio::buffer(spec->request), std::move(h));
+      asio::async_write(*sock, asio::buffer(request()), std::move(h));
     }
   }
 
@@ -385,7 +440,8 @@ struct Prober::Impl::Conn : std::enable_shared_from_this<Conn> {
     if (spec->kind == config::ProbeKind::Tcp && spec->expect.empty()) {
       return finish(ProbeReason::Ok, {});
     }
-    if (spec->kind != config::ProbeKind::Tcp && spec->expect.empty() && !spec->body_regex) {
+    if (spec->kind != config::ProbeKind::Tcp && spec->expect.empty() && !spec->body_regex &&
+        !spec->follow_redirects) {
       // No body check: find the end of the header and read the status line ourselves; Beast's
       // field-by-field parse would cost more than the rest of the probe's user time.
       http_fast = true;
@@ -400,7 +456,7 @@ struct Prober::Impl::Conn : std::enable_shared_from_this<Conn> {
   }
 
   void send_raw(std::size_t sent) {
-    const std::string& r = spec->request;
+    const std::string& r = request();
     while (sent < r.size()) {
       ssize_t n = ::send(sock->native_handle(), r.data() + sent, r.size() - sent, MSG_NOSIGNAL);
       if (n > 0) {
@@ -522,7 +578,11 @@ struct Prober::Impl::Conn : std::enable_shared_from_this<Conn> {
   // Called by the reader once the header is complete.
   void on_header(int code) {
     status = code;
-    if (!status_expected(status, spec->expect_status)) {
+    if (spec->follow_redirects && !location.empty() &&
+        (code == 301 || code == 302 || code == 303 || code == 307 || code == 308)) {
+      redirect = true;
+      decided = ProbeReason::Ok;  // enough read: conclude() follows it
+    } else if (!status_expected(status, spec->expect_status)) {
       decided = ProbeReason::BadStatus;
     } else if (spec->expect.empty() && !spec->body_regex) {
       decided = ProbeReason::Ok;  // no body check: no need to read it
@@ -574,7 +634,112 @@ struct Prober::Impl::Conn : std::enable_shared_from_this<Conn> {
     receive();
   }
 
+  // The next hop's host, port and target from `location`, relative to the current request; an
+  // empty optional (with `why`) when it cannot or must not be followed.
+  struct Hop {
+    std::string host;
+    std::uint16_t port = 0;
+    std::string target;
+    std::string host_header;
+  };
+  std::optional<Hop> next_hop(std::string& why) const {
+    std::string loc = location.substr(0, location.find('#'));
+    bool tls_scheme = spec->kind == config::ProbeKind::Https;
+    if (loc.starts_with("//")) loc.insert(0, tls_scheme ? "https:" : "http:");
+    Hop h;
+    if (loc.starts_with("http://") || loc.starts_with("https://")) {
+      auto u = parse_url(loc, why);
+      if (!u) return std::nullopt;
+      if (u->tls != tls_scheme) {
+        why = "redirect to another scheme is not followed";
+        return std::nullopt;
+      }
+      h.host = u->host;
+      h.port = u->port;
+      h.target = u->target;
+      h.host_header = u->bracketed ? "[" + u->host + "]" : u->host;
+      if (u->port != (u->tls ? 443 : 80)) h.host_header += ":" + std::to_string(u->port);
+      // The configured Host header stays while the redirect stays on the configured host.
+      if (h.host == spec->host && h.port == spec->port) h.host_header = spec->host_header;
+      return h;
+    }
+    if (loc.empty() || loc.find_first_of("\r\n \t") != std::string::npos) {
+      why = "bad redirect location";
+      return std::nullopt;
+    }
+    h.host = cur_host();
+    h.port = port;
+    h.host_header = hops == 0 ? spec->host_header : hop_host_header;
+    const std::string& base = hops == 0 ? spec->target : hop_target;
+    const std::string path = base.substr(0, base.find('?'));
+    if (loc.front() == '/') {
+      h.target = loc;
+    } else if (loc.front() == '?') {
+      h.target = path + loc;
+    } else {
+      // "health" relative to "/a/b?x" is "/a/health".
+      h.target = path.substr(0, path.rfind('/') + 1) + loc;
+    }
+    return h;
+  }
+
+  void follow() {
+    redirect = false;
+    std::string why;
+    auto hop = next_hop(why);
+    location.clear();
+    if (!hop) return finish(ProbeReason::ProtocolError, why);
+    if (visited.empty()) {
+      visited.push_back(spec->host + ":" + std::to_string(spec->port) + spec->target);
+    }
+    std::string key = hop->host + ":" + std::to_string(hop->port) + hop->target;
+    if (hops >= spec->max_redirects ||
+        std::find(visited.begin(), visited.end(), key) != visited.end()) {
+      return finish(ProbeReason::ProtocolError, "too many redirects");
+    }
+    visited.push_back(std::move(key));
+    ++hops;
+    // The redirect's connection ends like a finished probe's (RST); every handler still queued
+    // for it becomes stale.
+    ++gen;
+    error_code ignored;
+    timer.cancel();
+    lowest().set_option(asio::socket_base::linger(true, 0), ignored);
+    lowest().close(ignored);
+    reader.reset();
+    tls.reset();
+    sock.reset();
+    used = 0;
+    scanned = 0;
+    matched = truncated = false;
+    decided.reset();
+    cert_days.reset();
+    window.clear();
+    bool see_other = status == 303 && !spec->head;
+    status = 0;
+    hop_host = std::move(hop->host);
+    hop_target = std::move(hop->target);
+    hop_host_header = std::move(hop->host_header);
+    port = hop->port;
+    hop_request.clear();
+    hop_request.append(see_other ? "GET" : spec->method).append(" ").append(hop_target);
+    hop_request.append(" HTTP/1.1\r\nHost: ").append(hop_host_header).append("\r\n");
+    hop_request.append(spec->request_fields);
+    stage = Stage::Connect;
+    if (spec->tls) {
+      tls.emplace(owner->io, spec->tls->ctx);
+    } else {
+      sock.emplace(owner->io);
+    }
+    if (auto a = literal_address(hop_host)) return connect(*a);
+    if (owner->resolver == nullptr) {
+      return finish(ProbeReason::ResolveError, "host name not resolved: " + hop_host);
+    }
+    resolve(hop_host);
+  }
+
   void conclude() {
+    if (redirect) return follow();
     ProbeReason r = *decided;
     std::string detail;
     if (r == ProbeReason::BadStatus) detail = "status " + std::to_string(status);
@@ -628,6 +793,11 @@ struct Prober::Impl::Conn : std::enable_shared_from_this<Conn> {
   }
 };
 
+void ResponseReader::on_field_impl(http::field name, beast_sv, beast_sv value, error_code&) {
+  if (name == http::field::location && conn_.spec->follow_redirects) {
+    conn_.location.assign(value.data(), value.size());
+  }
+}
 void ResponseReader::on_header_impl(error_code&) {
   header_done = true;
   conn_.on_header(status);
@@ -679,7 +849,7 @@ std::shared_ptr<TlsClientContext> Prober::Impl::tls_context(const config::TlsSet
 
 void Prober::Impl::start(const ProbeSpec& spec, Completion done) {
   stats.started++;
-  if (!spec.address) {
+  if (!spec.address && resolver == nullptr) {
     ProbeResult r;
     r.endpoint = spec.endpoint;
     r.started = core::Clock::now();
@@ -704,7 +874,8 @@ void Prober::Impl::start(const ProbeSpec& spec, Completion done) {
   c->begin(spec, std::move(done));
 }
 
-Prober::Prober(asio::io_context& io) : impl_(std::make_shared<Impl>(io)) {}
+Prober::Prober(asio::io_context& io, Resolver* resolver)
+    : impl_(std::make_shared<Impl>(io, resolver)) {}
 
 Prober::~Prober() {
   impl_->closing = true;
@@ -738,11 +909,6 @@ PrepareResult Prober::prepare(const config::Endpoint& ep) {
         out.error = "url scheme does not match kind";
         return out;
       }
-      if (ep.http.follow_redirects) {
-        // Refused loudly rather than silently probing the redirect response itself.
-        out.error = "follow_redirects is not supported by this prober";
-        return out;
-      }
       wants_tls = url->tls;
       s.host = url->host;
       s.port = url->port;
@@ -760,6 +926,7 @@ PrepareResult Prober::prepare(const config::Endpoint& ep) {
       r.reserve(128);
       r.append(ep.http.method).append(" ").append(url->target).append(" HTTP/1.1\r\n");
       r.append("Host: ").append(host_header).append("\r\n");
+      const std::size_t fields_at = r.size();
       bool user_agent = false, connection = false, accept = false;
       for (const auto& [name, value] : ep.http.headers) {
         if (has_crlf(name) || has_crlf(value) || name.empty() ||
@@ -779,6 +946,14 @@ PrepareResult Prober::prepare(const config::Endpoint& ep) {
       if (!connection) r.append("Connection: close\r\n");
       r.append("\r\n");
       r.shrink_to_fit();
+      if (ep.http.follow_redirects) {
+        s.follow_redirects = true;
+        s.max_redirects = ep.http.max_redirects;
+        s.method = ep.http.method;
+        s.target = url->target;
+        s.host_header = host_header;
+        s.request_fields = r.substr(fields_at);
+      }
       s.head = iequals(ep.http.method, "HEAD");
       s.expect = ep.http.expect_body;
       if (!ep.http.expect_body_regex.empty()) {

@@ -12,6 +12,23 @@
 // Deadlines: `connect_timeout` bounds the TCP connect, `timeout` the whole probe; the header is
 // limited to kHeaderLimit bytes and at most `body_limit` body bytes are ever kept.
 //
+// Redirects (http.follow_redirects): a 301/302/303/307/308 with a Location is followed on a new
+// connection, within the same overall deadline, for at most http.max_redirects hops; more hops, or
+// a URL seen before in this probe (a loop), is ProtocolError "too many redirects". Absolute
+// http(s) URLs, "//host" and relative paths are understood. Only same-scheme redirects are
+// followed (http -> https would need a TLS context the spec may not have): another scheme is
+// ProtocolError. A redirect to another host is resolved like the spec's own host; for https its
+// name becomes the SNI and verified name. A 303 turns the method into GET (HEAD stays HEAD). The
+// final response is classified as usual. Without follow_redirects a 3xx is just a status.
+//
+// Host names: with a Resolver (see the constructor) a spec whose host is a name is resolved at
+// the start of every probe, through the resolver's TTL cache (no query while the cache is fresh),
+// on the same loop; the lookup counts against `timeout` (it ends as Timeout, "resolve timeout").
+// The first address is used, and the resolver lists A records before AAAA: IPv4 is preferred,
+// IPv6 is used only when the name has no A record (no fallback to the next address on a failed
+// connect). A failed lookup is ResolveError with the resolver's reason. IP literals never touch
+// the resolver (the default path is unchanged).
+//
 // Threading: everything runs on the io_context's (single) thread; nothing blocks.
 #pragma once
 
@@ -34,6 +51,8 @@ class io_context;
 
 namespace failoverd::probe {
 
+class Resolver;
+
 // Largest HTTP response header (status line + fields) accepted; larger is TooLarge.
 inline constexpr std::size_t kHeaderLimit = 8 * 1024;
 
@@ -47,8 +66,8 @@ struct ProbeSpec {
   config::ProbeKind kind = config::ProbeKind::Http;
   std::string host;  // as written in the URL/address, without IPv6 brackets
   std::uint16_t port = 0;
-  // The address connected to. nullopt when `host` is a name: the caller resolves it (see
-  // with_address()); a probe of an unresolved spec ends with ResolveError.
+  // The address connected to. nullopt when `host` is a name: each probe then resolves it with the
+  // Prober's Resolver; without one the probe ends with ResolveError.
   std::optional<boost::asio::ip::address> address;
   std::string request;  // http(s): the whole request; tcp: the bytes to send (may be empty)
   std::string expect;   // http(s): body substring; tcp: expected reply substring
@@ -64,6 +83,13 @@ struct ProbeSpec {
   bool tls_name_is_ip = false;
   bool verify = true;
   std::shared_ptr<TlsClientContext> tls;  // https/tls only
+  // http(s) with follow_redirects only: what a redirect hop needs to rebuild the request.
+  bool follow_redirects = false;
+  std::uint32_t max_redirects = 0;
+  std::string method;
+  std::string target;          // the request target of `request`
+  std::string host_header;     // the Host value of `request`
+  std::string request_fields;  // `request` after its Host line, through the final empty line
 };
 
 // prepare()'s answer: a spec, or why the endpoint cannot be probed (bad URL, unreadable CA...).
@@ -87,7 +113,9 @@ class Prober {
   // Called exactly once per start(), on the io_context thread, never from inside start().
   using Completion = std::function<void(ProbeResult&&)>;
 
-  explicit Prober(boost::asio::io_context& io);
+  // `resolver` (optional, not owned, must outlive the Prober and run on `io`) resolves host
+  // names; nullptr: only IP literals can be probed.
+  explicit Prober(boost::asio::io_context& io, Resolver* resolver = nullptr);
   // Closes in-flight connections; their completions are never called.
   ~Prober();
   Prober(const Prober&) = delete;

@@ -56,8 +56,8 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
   };
 
   Impl(asio::io_context& ctx, SchedulerOptions opts, ResultHandler handler)
-      : io(ctx), prober(ctx), timer(ctx), options(std::move(opts)), on_result(std::move(handler)),
-        rng(options.seed) {}
+      : io(ctx), prober(ctx, opts.resolver), timer(ctx), options(std::move(opts)),
+        on_result(std::move(handler)), rng(options.seed) {}
 
   asio::io_context& io;
   Prober prober;

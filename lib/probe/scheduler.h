@@ -38,6 +38,9 @@ struct SchedulerOptions {
   // Probes endpoints the Prober does not handle (kind dns): must call `done` exactly once, on the
   // io_context thread, not from inside the call. Unset: such endpoints report Internal.
   std::function<void(const config::Endpoint&, Prober::Completion done)> external_probe;
+  // Resolves host names in http/https/tcp/tls endpoints (see Prober). Not owned; must outlive
+  // the Scheduler. nullptr: only IP literals can be probed.
+  Resolver* resolver = nullptr;
 };
 
 struct LatenessStats {

@@ -27,6 +27,7 @@
 #include "peer/exchange.h"
 #include "peer/message.h"
 #include "probe/dns_probe.h"
+#include "probe/resolver.h"
 #include "probe/scheduler.h"
 #include "state/atomic_file.h"
 
@@ -151,13 +152,15 @@ struct JournalEntry {
 
 struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control {
   Impl(asio::io_context& io, const config::Config& c, metrics::Metrics& m)
-      : io_(io), cfg_(c), metrics_(m), core_(c, Clock::now()), dns_(io), step_timer_(io),
+      : io_(io), cfg_(c), metrics_(m), core_(c, Clock::now()), resolver_(io), dns_(io, &resolver_),
+        step_timer_(io),
         lag_timer_(io) {}
 
   asio::io_context& io_;
   const config::Config cfg_;
   metrics::Metrics& metrics_;
   core::ObserverEngine core_;
+  probe::Resolver resolver_;  // shared by the DnsProber and the Scheduler's Prober
   probe::DnsProber dns_;
   std::unique_ptr<probe::Scheduler> scheduler_;
   std::unique_ptr<peer::PeerExchange> peers_;  // only with a [cluster] table
@@ -754,6 +757,7 @@ std::optional<std::string> Engine::start() {
 
   probe::SchedulerOptions so;
   so.seed = seed;
+  so.resolver = &im.resolver_;
   std::weak_ptr<Impl> weak = impl_;
   so.external_probe = [weak](const config::Endpoint& e, probe::Prober::Completion done) {
     auto self = weak.lock();

@@ -7,9 +7,11 @@
 #pragma GCC diagnostic ignored "-Wnull-dereference"
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/udp.hpp>
 #pragma GCC diagnostic pop
 
 #include "probe/probe_support.h"
+#include "probe/resolver.h"
 #include "support/hostile_server.h"
 #include "support/test_ca.h"
 
@@ -188,7 +190,7 @@ TEST_SUITE("probe.http") {
     CHECK_FALSE(prober.prepare(ep).spec);
     ep = http_endpoint("http://127.0.0.1/");
     ep.http.follow_redirects = true;
-    CHECK(prober.prepare(ep).error.find("follow_redirects") != std::string::npos);
+    CHECK(prober.prepare(ep).spec);  // followed since redirects are implemented
     ep = http_endpoint("https://127.0.0.1/");
     ep.kind = config::ProbeKind::Http;
     CHECK_FALSE(prober.prepare(ep).spec);
@@ -199,6 +201,67 @@ TEST_SUITE("probe.http") {
     Prober prober(io);
     auto r = run_probe(io, prober, http_endpoint("http://db.example.invalid/"));
     CHECK(r.outcome.reason == ProbeReason::ResolveError);
+  }
+
+  TEST_CASE("with a resolver, localhost is probed without a DNS query") {
+    asio::io_context io;
+    HostileServer server(io, canned(http_response(200, "fine")));
+    Resolver resolver(io, {.servers = "127.0.0.1:9"});
+    Prober prober(io, &resolver);
+    auto r = run_probe(io, prober,
+                       http_endpoint("http://localhost:" + std::to_string(server.port()) + "/"));
+    CHECK_MESSAGE(r.outcome.reason == ProbeReason::Ok, r.detail);
+    CHECK(resolver.queries_sent() == 0);
+  }
+
+  TEST_CASE("a lookup that does not answer counts against the probe's timeout") {
+    asio::io_context io;
+    // A name server that reads nothing and answers nothing.
+    asio::basic_datagram_socket<asio::ip::udp, asio::io_context::executor_type> silent(
+        io.get_executor(), {asio::ip::address_v4::loopback(), 0});
+    Resolver resolver(
+        io, {.servers = "127.0.0.1:" + std::to_string(silent.local_endpoint().port())});
+    Prober prober(io, &resolver);
+    auto r = run_probe(io, prober, http_endpoint("http://db.example.test/", 300ms));
+    CHECK(r.outcome.reason == ProbeReason::Timeout);
+    CHECK(r.detail == "resolve timeout");
+    CHECK(r.outcome.latency >= 300ms);
+    CHECK(r.outcome.latency < 300ms + kSlack);
+  }
+}
+
+TEST_SUITE("probe.http.redirects") {
+  const std::string kSelf =
+      "HTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Length: 0\r\n\r\n";
+
+  TEST_CASE("a redirect loop or a hop past max_redirects is ProtocolError") {
+    asio::io_context io;
+    HostileServer server(io, canned(kSelf));
+    Prober prober(io);
+    auto ep = http_endpoint(local_url(server.port(), "/y"));
+    ep.http.follow_redirects = true;
+    SUBCASE("max_redirects 0") { ep.http.max_redirects = 0; }
+    SUBCASE("a loop ends before the limit") { ep.http.max_redirects = 50; }
+    ProbeResult r = run_probe(io, prober, ep);
+    CHECK(r.outcome.reason == ProbeReason::ProtocolError);
+    CHECK(r.detail == "too many redirects");
+    CHECK(r.http_status == 302);
+  }
+
+  TEST_CASE("without follow_redirects a 302 is only a status") {
+    asio::io_context io;
+    HostileServer server(io, canned(kSelf));
+    Prober prober(io);
+    auto ep = http_endpoint(local_url(server.port(), "/x"));
+    // The default expect_status (200-399) takes the redirect itself as healthy, never following it.
+    ProbeResult r = run_probe(io, prober, ep);
+    CHECK(r.outcome.reason == ProbeReason::Ok);
+    CHECK(r.http_status == 302);
+    CHECK(server.accepted() == 1);
+    ep.http.expect_status = {{200, 299}};
+    r = run_probe(io, prober, ep);
+    CHECK(r.outcome.reason == ProbeReason::BadStatus);
+    CHECK(r.http_status == 302);
   }
 }
 
