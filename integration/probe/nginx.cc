@@ -190,11 +190,12 @@ void Nginx::stop() {
   pid_ = -1;
 }
 
-std::uint64_t Nginx::requests() const {
+Nginx::StubStatus Nginx::stub_status() const {
+  StubStatus st;
   sockaddr_storage ss;
   socklen_t len;
   int fd = loopback_socket(false, status_port_, ss, len);
-  if (fd < 0) return 0;
+  if (fd < 0) return st;
   std::string text;
   if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) {
     static const char req[] = "GET / HTTP/1.0\r\n\r\n";
@@ -207,12 +208,16 @@ std::uint64_t Nginx::requests() const {
   ::close(fd);
   // "...server accepts handled requests\n A H R \n..."
   auto at = text.find("requests\n");
-  if (at == std::string::npos) return 0;
+  if (at == std::string::npos) return st;
   std::istringstream in(text.substr(at + 9));
-  std::uint64_t a = 0, h = 0, r = 0;
-  in >> a >> h >> r;
-  return r;
+  std::uint64_t handled = 0;
+  in >> st.accepts >> handled >> st.requests;
+  return st;
 }
+
+std::uint64_t Nginx::requests() const { return stub_status().requests; }
+
+std::uint64_t Nginx::accepts() const { return stub_status().accepts; }
 
 std::uint64_t Nginx::cpu_us() const {
   std::uint64_t total = process_cpu_us(pid_);

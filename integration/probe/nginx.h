@@ -41,10 +41,17 @@ class Nginx {
   std::uint16_t mtls_port() const { return mtls_port_; }
   // Total requests nginx has handled (stub_status), including the status request itself.
   std::uint64_t requests() const;
+  // Total connections nginx has accepted (stub_status), including the status request's own.
+  std::uint64_t accepts() const;
   // CPU time (user+sys) of the master and its worker(s), in microseconds, from /proc.
   std::uint64_t cpu_us() const;
 
  private:
+  struct StubStatus {
+    std::uint64_t accepts = 0;
+    std::uint64_t requests = 0;
+  };
+  StubStatus stub_status() const;
   void stop();
 
   NginxOptions options_;

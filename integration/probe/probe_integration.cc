@@ -229,6 +229,42 @@ TEST_SUITE("probe.integration.redirects") {
   }
 }
 
+TEST_SUITE("probe.integration.keepalive") {
+  // Five probes of one endpoint on one Prober; returns how many connections nginx accepted for
+  // them (its stub_status counts its own request's connection too: one is taken off).
+  std::uint64_t connections_for_five(config::Endpoint ep, ProberStats& stats) {
+    asio::io_context io;
+    Prober prober(io);
+    PrepareResult prep = prober.prepare(ep);
+    REQUIRE_MESSAGE(prep.spec.has_value(), prep.error);
+    std::uint64_t before = lab().nginx->accepts();
+    for (int n = 0; n < 5; ++n) {
+      std::optional<ProbeResult> got;
+      prober.start(*prep.spec, [&](ProbeResult&& r) { got = std::move(r); });
+      for (int i = 0; i < 300 && !got; ++i) io.run_one_for(100ms);
+      REQUIRE(got.has_value());
+      CHECK_MESSAGE(got->outcome.reason == ProbeReason::Ok, got->detail);
+      if (ep.kind == config::ProbeKind::Https) CHECK(got->cert_days_left.has_value());
+    }
+    stats = prober.stats();
+    return lab().nginx->accepts() - before - 1;
+  }
+
+  TEST_CASE("http and https: keepalive sends five probes on one connection, the default on five") {
+    for (bool tls : {false, true}) {
+      CAPTURE(tls);
+      auto ep = http(url(tls ? lab().nginx->https_port() : lab().nginx->http_port(), "/health", tls));
+      ep.http.expect_body = "ok";
+      ProberStats stats;
+      CHECK(connections_for_five(ep, stats) == 5);
+      CHECK(stats.reused == 0);
+      ep.http.keepalive = true;
+      CHECK(connections_for_five(ep, stats) == 1);
+      CHECK(stats.reused == 4);
+    }
+  }
+}
+
 TEST_SUITE("probe.integration.nginx") {
   TEST_CASE("http: ok, bad status, body match and mismatch") {
     auto port = lab().nginx->http_port();

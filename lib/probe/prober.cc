@@ -164,6 +164,13 @@ struct Prober::Impl : std::enable_shared_from_this<Prober::Impl> {
   std::vector<std::shared_ptr<Conn>> all;
   std::vector<Conn*> free;
   std::map<std::string, std::shared_ptr<TlsClientContext>> tls_contexts;
+  // Kept-alive connections, one per endpoint, waiting for its next probe (see prober.h).
+  struct Idle {
+    std::optional<tcp::socket> sock;
+    std::optional<ssl::stream<tcp::socket>> tls;
+    std::optional<int> cert_days;
+  };
+  std::map<core::EndpointId, Idle> idle;
   ProberStats stats;
   bool closing = false;
 
@@ -222,6 +229,11 @@ struct Prober::Impl::Conn : std::enable_shared_from_this<Conn> {
   bool truncated = false;
   std::optional<ProbeReason> decided;
   std::optional<int> cert_days;
+  // Keep-alive: this probe reuses an idle connection / already retried on a fresh one; body bytes
+  // the reader has seen (a response read to its end may leave the connection reusable).
+  bool reused = false;
+  bool retried = false;
+  std::size_t body_seen = 0;
   bool resolving = false;  // waiting for the Resolver: a deadline now is a resolve timeout
   std::uint16_t port = 0;  // the port connected to (the spec's, or a redirect's)
   // Redirects (follow_redirects only): the hop's request, host and target; empty: the spec's.
@@ -264,6 +276,8 @@ struct Prober::Impl::Conn : std::enable_shared_from_this<Conn> {
     cert_days.reset();
     window.clear();
     resolving = false;
+    reused = retried = false;
+    body_seen = 0;
     port = s.port;
     if (s.follow_redirects) {
       redirect = false;
@@ -273,6 +287,20 @@ struct Prober::Impl::Conn : std::enable_shared_from_this<Conn> {
       visited.clear();
     }
 
+    if (s.keepalive && take_idle()) {
+      // Connected (and shaken hands) already: straight to the request. Posted, since a
+      // completion must never run inside start().
+      reused = true;
+      owner->stats.reused++;
+      arm(deadline);
+      asio::post(owner->io, guard([](Conn& c) { c.send(); }));
+      return;
+    }
+    open_fresh();
+  }
+
+  void open_fresh() {
+    const ProbeSpec& s = *spec;
     if (s.tls) {
       tls.emplace(owner->io, s.tls->ctx);
     } else {
@@ -280,6 +308,54 @@ struct Prober::Impl::Conn : std::enable_shared_from_this<Conn> {
     }
     if (s.address) return connect(*s.address);
     resolve(s.host);
+  }
+
+  // Takes this endpoint's idle connection if the server has not closed it and sent nothing since.
+  bool take_idle() {
+    auto it = owner->idle.find(spec->endpoint);
+    if (it == owner->idle.end()) return false;
+    Idle held = std::move(it->second);
+    owner->idle.erase(it);
+    owner->stats.idle_connections = owner->idle.size();
+    tcp::socket& low = held.tls ? held.tls->next_layer() : *held.sock;
+    char byte;
+    ssize_t n = ::recv(low.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) return false;  // closed, or stray bytes
+    sock = std::move(held.sock);
+    tls = std::move(held.tls);
+    cert_days = held.cert_days;
+    return true;
+  }
+
+  // A reused connection the server closed just as we sent: once, a fresh connection instead.
+  bool retry_fresh() {
+    if (!reused || retried || used > 0 || (reader && reader->header_done)) return false;
+    reused = false;
+    retried = true;
+    ++gen;  // handlers queued on the old connection are stale
+    error_code ignored;
+    timer.cancel();
+    lowest().close(ignored);
+    reader.reset();
+    tls.reset();
+    sock.reset();
+    cert_days.reset();
+    stage = Stage::Connect;
+    arm(deadline);
+    open_fresh();
+    return true;
+  }
+
+  // Keep-alive: the verdict is known but the response is not read to its end yet; reading on lets
+  // the connection be reused.
+  bool draining() const {
+    return spec->keepalive && hops == 0 && reader && !reader->is_done() &&
+           body_seen <= spec->body_limit;
+  }
+
+  bool reusable() const {
+    return spec->keepalive && hops == 0 && !redirect && reader && reader->is_done() &&
+           reader->keep_alive() && used == 0 && decided.has_value();
   }
 
   void resolve(const std::string& host) {
@@ -356,6 +432,7 @@ struct Prober::Impl::Conn : std::enable_shared_from_this<Conn> {
 
   void on_deadline() {
     if (resolving) return finish(ProbeReason::Timeout, "resolve timeout");
+    if (decided) return conclude();  // keep-alive drain cut short: the verdict stands
     if (stage == Stage::Connect && core::Clock::now() < deadline) {
       finish(ProbeReason::Timeout, "connect timeout");
     } else {
@@ -363,7 +440,11 @@ struct Prober::Impl::Conn : std::enable_shared_from_this<Conn> {
     }
   }
 
-  void fail(const error_code& ec) { finish(classify_error(stage, ec), ec.message()); }
+  void fail(const error_code& ec) {
+    if (decided) return conclude();  // keep-alive drain cut short: the verdict stands
+    if (retry_fresh()) return;
+    finish(classify_error(stage, ec), ec.message());
+  }
 
   void on_connect(error_code ec) {
     if (ec) return fail(ec);
@@ -441,7 +522,7 @@ struct Prober::Impl::Conn : std::enable_shared_from_this<Conn> {
       return finish(ProbeReason::Ok, {});
     }
     if (spec->kind != config::ProbeKind::Tcp && spec->expect.empty() && !spec->body_regex &&
-        !spec->follow_redirects) {
+        !spec->follow_redirects && !spec->keepalive) {
       // No body check: find the end of the header and read the status line ourselves; Beast's
       // field-by-field parse would cost more than the rest of the probe's user time.
       http_fast = true;
@@ -516,16 +597,21 @@ struct Prober::Impl::Conn : std::enable_shared_from_this<Conn> {
     if (spec->kind == config::ProbeKind::Tcp) return on_tcp_bytes(eof);
     if (http_fast) return on_fast_bytes(eof);
     parse();
-    if (decided) return conclude();
+    if (decided && (eof || !draining())) return conclude();
     if (eof) {
       error_code pec;
-      reader->put_eof(pec);
+      // Beast requires some input before put_eof; with none there is nothing to finish.
+      if (reader->got_some()) reader->put_eof(pec);
       if (decided) return conclude();
+      if (retry_fresh()) return;
       return finish(ProbeReason::ProtocolError,
                     reader->header_done ? "connection closed inside the body"
                                         : "connection closed before a complete header");
     }
-    if (used == kReadBuffer) return finish(ProbeReason::TooLarge, "header too large");
+    if (used == kReadBuffer) {
+      if (decided) return conclude();
+      return finish(ProbeReason::TooLarge, "header too large");
+    }
     receive();
   }
 
@@ -557,17 +643,17 @@ struct Prober::Impl::Conn : std::enable_shared_from_this<Conn> {
   }
 
   void parse() {
-    while (used > 0 && !decided) {
+    while (used > 0 && (!decided || draining())) {
       error_code pec;
       std::size_t n = reader->put(asio::buffer(buf.get(), used), pec);
       if (n > 0) {
         std::memmove(buf.get(), buf.get() + n, used - n);
         used -= n;
       }
-      if (decided) return;
+      if (decided && !draining()) return;
       if (pec == http::error::need_more) return;
       if (pec) {
-        decided = classify_error(Stage::Receive, pec);
+        if (!decided) decided = classify_error(Stage::Receive, pec);
         return;
       }
       if (reader->is_done()) return;
@@ -746,15 +832,21 @@ struct Prober::Impl::Conn : std::enable_shared_from_this<Conn> {
     else if (r == ProbeReason::BodyMismatch) detail = "body does not match";
     else if (r == ProbeReason::TooLarge) detail = truncated ? "no match in body_limit" : "header too large";
     else if (r == ProbeReason::ProtocolError) detail = "malformed response";
-    finish(r, std::move(detail));
+    finish(r, std::move(detail), reusable());
   }
 
-  void finish(ProbeReason reason, std::string detail) {
+  void finish(ProbeReason reason, std::string detail, bool keep = false) {
     ++gen;  // every handler still queued for this probe is now stale
     error_code ignored;
     timer.cancel();
     tcp::socket& s = lowest();
-    if (s.is_open()) {
+    if (keep && s.is_open()) {
+      Idle& slot = owner->idle[spec->endpoint];
+      slot.sock = std::move(sock);
+      slot.tls = std::move(tls);
+      slot.cert_days = cert_days;
+      owner->stats.idle_connections = owner->idle.size();
+    } else if (s.is_open()) {
       // A connect-only check without reset_after_connect closes politely with a FIN.
       bool polite = spec->kind == config::ProbeKind::Tcp && !spec->reset_after_connect;
       // RST instead of FIN: no TIME_WAIT on either side and the target's app is not left with a
@@ -803,6 +895,7 @@ void ResponseReader::on_header_impl(error_code&) {
   conn_.on_header(status);
 }
 std::size_t ResponseReader::on_body_impl(beast_sv body, error_code&) {
+  conn_.body_seen += body.size();
   if (!conn_.decided) conn_.on_body(std::string_view(body.data(), body.size()));
   return body.size();
 }
@@ -879,6 +972,7 @@ Prober::Prober(asio::io_context& io, Resolver* resolver)
 
 Prober::~Prober() {
   impl_->closing = true;
+  impl_->idle.clear();
   for (auto& c : impl_->all) {
     c->owner = nullptr;
     error_code ignored;
@@ -942,8 +1036,9 @@ PrepareResult Prober::prepare(const config::Endpoint& ep) {
       }
       if (!user_agent) r.append("User-Agent: failoverd\r\n");
       if (!accept) r.append("Accept: */*\r\n");
-      // Always a fresh connection for now (keepalive is not implemented): say so to the server.
-      if (!connection) r.append("Connection: close\r\n");
+      // A fresh connection per probe unless keep-alive is asked for: say so to the server.
+      if (!connection && !ep.http.keepalive) r.append("Connection: close\r\n");
+      s.keepalive = ep.http.keepalive;
       r.append("\r\n");
       r.shrink_to_fit();
       if (ep.http.follow_redirects) {

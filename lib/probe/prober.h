@@ -29,6 +29,16 @@
 // connect). A failed lookup is ResolveError with the resolver's reason. IP literals never touch
 // the resolver (the default path is unchanged).
 //
+// Keep-alive (http.keepalive): the request leaves out "Connection: close", the whole response is
+// read (up to body_limit bytes of body, within the deadline) and, when the server allows it, the
+// connection is kept idle for the endpoint's next probe (one idle connection per endpoint, nothing
+// read from it while idle). The next probe first checks the idle socket without blocking: closed by
+// the server, or bytes waiting that nobody asked for, and it is dropped for a fresh connection. A
+// reused connection that fails before any response byte (the server closed it just then) is
+// retried once on a fresh connection within the same deadline. A reused probe's latency is the
+// request/response time only; a TLS one reports the certificate days seen at its handshake. Redirect
+// hops never keep their connections. Default off: a health check should see what a new client sees.
+//
 // Threading: everything runs on the io_context's (single) thread; nothing blocks.
 #pragma once
 
@@ -90,6 +100,7 @@ struct ProbeSpec {
   std::string target;          // the request target of `request`
   std::string host_header;     // the Host value of `request`
   std::string request_fields;  // `request` after its Host line, through the final empty line
+  bool keepalive = false;      // http(s): keep the connection for the next probe (see above)
 };
 
 // prepare()'s answer: a spec, or why the endpoint cannot be probed (bad URL, unreadable CA...).
@@ -106,6 +117,8 @@ struct ProberStats {
   std::size_t in_flight = 0;
   std::size_t pooled_connections = 0;  // connection objects allocated (in use + free)
   std::size_t peak_buffered_bytes = 0;
+  std::uint64_t reused = 0;         // probes sent on a kept-alive connection
+  std::size_t idle_connections = 0;  // kept-alive connections waiting for their next probe
 };
 
 class Prober {

@@ -230,6 +230,115 @@ TEST_SUITE("probe.http") {
   }
 }
 
+TEST_SUITE("probe.http.empty_reply") {
+  TEST_CASE("a server that closes without a byte is a ProtocolError, with or without body check") {
+    asio::io_context io;
+    HostileServer server(io, canned(""));
+    Prober prober(io);
+    auto ep = http_endpoint(local_url(server.port()));
+    SUBCASE("status only") {}
+    SUBCASE("body check") { ep.http.expect_body = "ok"; }
+    ProbeResult r = run_probe(io, prober, ep);
+    CHECK(r.outcome.reason == ProbeReason::ProtocolError);
+    CHECK(r.detail == "connection closed before a complete header");
+  }
+}
+
+TEST_SUITE("probe.http.keepalive") {
+  HostileOptions keepalive_server(std::string response, unsigned answers = 0) {
+    HostileOptions o;
+    o.mode = HostileMode::KeepAlive;
+    o.canned = std::move(response);
+    o.answers_per_connection = answers;
+    return o;
+  }
+
+  TEST_CASE("keepalive reuses one connection; the default opens one per probe") {
+    asio::io_context io;
+    HostileServer server(io, keepalive_server(http_response(200, "fine")));
+    Prober prober(io);
+    auto ep = http_endpoint(local_url(server.port()));
+    ep.http.expect_body = "fine";
+    SUBCASE("keepalive") {
+      ep.http.keepalive = true;
+      for (int i = 0; i < 3; ++i) {
+        ProbeResult r = run_probe(io, prober, ep);
+        CHECK_MESSAGE(r.outcome.reason == ProbeReason::Ok, r.detail);
+      }
+      CHECK(server.accepted() == 1);
+      CHECK(server.requests() == 3);
+      CHECK(prober.stats().reused == 2);
+      CHECK(prober.stats().idle_connections == 1);
+      CHECK(server.last_request().find("Connection: close") == std::string::npos);
+    }
+    SUBCASE("default") {
+      for (int i = 0; i < 3; ++i) CHECK(run_probe(io, prober, ep).outcome.reason == ProbeReason::Ok);
+      CHECK(server.accepted() == 3);
+      CHECK(prober.stats().reused == 0);
+      CHECK(prober.stats().idle_connections == 0);
+      CHECK(server.last_request().find("Connection: close\r\n") != std::string::npos);
+    }
+  }
+
+  TEST_CASE("a kept connection the server closes on the next request is retried once, fresh") {
+    asio::io_context io;
+    HostileServer server(io, keepalive_server(http_response(200, "fine"), 1));
+    Prober prober(io);
+    auto ep = http_endpoint(local_url(server.port()));
+    ep.http.keepalive = true;
+    for (int i = 0; i < 3; ++i) {
+      ProbeResult r = run_probe(io, prober, ep);
+      CHECK_MESSAGE(r.outcome.reason == ProbeReason::Ok, r.detail);
+    }
+    // Each later probe: the kept connection is closed unanswered, a fresh one answers.
+    CHECK(server.accepted() == 3);
+    CHECK(prober.stats().reused == 2);
+  }
+
+  TEST_CASE("a server that says Connection: close, or a failed check, is not reused") {
+    asio::io_context io;
+    SUBCASE("Connection: close") {
+      HostileServer server(
+          io, keepalive_server(http_response(200, "fine", "Connection: close\r\n")));
+      Prober prober(io);
+      auto ep = http_endpoint(local_url(server.port()));
+      ep.http.keepalive = true;
+      for (int i = 0; i < 2; ++i) CHECK(run_probe(io, prober, ep).outcome.reason == ProbeReason::Ok);
+      CHECK(server.accepted() == 2);
+      CHECK(prober.stats().reused == 0);
+    }
+    SUBCASE("body larger than body_limit") {
+      // More than the read buffer holds: the rest of the body is never read, so not reusable.
+      HostileServer server(io,
+                           keepalive_server(http_response(200, std::string(1024 * 1024, 'x'))));
+      Prober prober(io);
+      auto ep = http_endpoint(local_url(server.port()));
+      ep.http.keepalive = true;
+      ep.http.expect_body = "not there";
+      ep.http.body_limit = 100;
+      for (int i = 0; i < 2; ++i) {
+        CHECK(run_probe(io, prober, ep).outcome.reason == ProbeReason::TooLarge);
+      }
+      CHECK(server.accepted() == 2);
+      CHECK(prober.stats().idle_connections == 0);
+    }
+  }
+
+  TEST_CASE("a bad status is still read to the end and the connection kept") {
+    asio::io_context io;
+    HostileServer server(io, keepalive_server(http_response(503, "busy")));
+    Prober prober(io);
+    auto ep = http_endpoint(local_url(server.port()));
+    ep.http.keepalive = true;
+    for (int i = 0; i < 2; ++i) {
+      ProbeResult r = run_probe(io, prober, ep);
+      CHECK(r.outcome.reason == ProbeReason::BadStatus);
+      CHECK(r.http_status == 503);
+    }
+    CHECK(server.accepted() == 1);
+  }
+}
+
 TEST_SUITE("probe.http.redirects") {
   const std::string kSelf =
       "HTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Length: 0\r\n\r\n";

@@ -149,6 +149,15 @@ struct HostileServer::Impl : std::enable_shared_from_this<HostileServer::Impl> {
         }
         break;
       }
+      case HostileMode::KeepAlive: {
+        for (unsigned answered = 0; !stopped && co_await read_request(*sock); ++answered) {
+          if (options.answers_per_connection > 0 && answered == options.answers_per_connection) {
+            break;
+          }
+          if (!co_await send(*sock, options.canned.data(), options.canned.size())) break;
+        }
+        break;
+      }
       case HostileMode::Echo: {
         char buf[4096];
         for (;;) {

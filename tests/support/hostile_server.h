@@ -12,6 +12,9 @@
 //   Canned            read the request header, send `canned` verbatim, close
 //   TlsCanned         as Canned over TLS with the given certificate (tls_cert/tls_key)
 //   Echo              echo back whatever arrives (TCP checks)
+//   KeepAlive         Canned, request after request on one connection, until the client closes;
+//                     with `answers_per_connection` N > 0, the (N+1)th request gets no answer: the
+//                     connection is closed, as a server whose keep-alive timer just fired does
 #pragma once
 
 #include <chrono>
@@ -35,6 +38,7 @@ enum class HostileMode {
   Canned,
   TlsCanned,
   Echo,
+  KeepAlive,
 };
 
 struct HostileOptions {
@@ -45,6 +49,7 @@ struct HostileOptions {
   std::string tls_client_ca;  // TlsCanned: require a client certificate signed by this CA
   std::chrono::milliseconds drip_every{1000};
   bool ipv6 = false;  // listen on ::1 instead of 127.0.0.1
+  unsigned answers_per_connection = 0;  // KeepAlive: 0 = no limit
 };
 
 class HostileServer {
