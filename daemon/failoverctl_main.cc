@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -43,7 +44,12 @@ void usage(FILE* to) {
       "\n"
       "options:\n"
       "  --config FILE       read the admin address and token file from a failoverd config\n"
-      "  --admin HOST:PORT   admin address (default 127.0.0.1:8649)\n"
+      "  --admin [https://]HOST:PORT\n"
+      "                      admin address (default 127.0.0.1:8649); https:// for a TLS listener\n"
+      "  --cacert FILE       CA that signed the admin listener's certificate (implies https;\n"
+      "                      default with https: the system store)\n"
+      "  --cert FILE         client certificate, for a listener that requires one (mTLS)\n"
+      "  --key FILE          its private key (default: in --cert)\n"
       "  --token-file FILE   file of name:token lines; the first (or --token-name) is used\n"
       "  --token-name NAME   which token of the file to use\n"
       "  --json              print the daemon's JSON answer as is\n"
@@ -55,6 +61,7 @@ void usage(FILE* to) {
 
 struct Options {
   config::HostPort admin{"127.0.0.1", 8649};
+  std::optional<admin::ClientTls> tls;
   std::string token;
   bool json_output = false;
   std::chrono::milliseconds timeout{5000};
@@ -86,6 +93,8 @@ std::string read_token(const std::string& file, const std::string& name) {
 Options parse(int argc, char** argv) {
   Options o;
   std::string config_file, token_file, token_name;
+  bool https = false;
+  admin::ClientTls tls;
   std::vector<std::string> args(argv + 1, argv + argc);
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -102,9 +111,24 @@ Options parse(int argc, char** argv) {
     } else if (a == "--config") {
       config_file = value();
     } else if (a == "--admin") {
-      auto hp = config::parse_host_port(value());
-      if (!hp) die(kExitUsage, "--admin takes HOST:PORT");
+      std::string v = value();
+      if (v.starts_with("https://")) {
+        https = true;
+        v.erase(0, 8);
+      } else if (v.starts_with("http://")) {
+        v.erase(0, 7);
+      }
+      auto hp = config::parse_host_port(v);
+      if (!hp) die(kExitUsage, "--admin takes [https://]HOST:PORT");
       o.admin = *hp;
+    } else if (a == "--cacert") {
+      tls.ca_file = value();
+      https = true;
+    } else if (a == "--cert") {
+      tls.cert_file = value();
+      https = true;
+    } else if (a == "--key") {
+      tls.key_file = value();
     } else if (a == "--token-file") {
       token_file = value();
     } else if (a == "--token-name") {
@@ -142,7 +166,10 @@ Options parse(int argc, char** argv) {
     }
     o.admin = loaded.config->admin.listen;
     if (token_file.empty()) token_file = loaded.config->admin.token_file;
+    if (!loaded.config->admin.tls_cert_file.empty()) https = true;
   }
+  if (!tls.key_file.empty() && tls.cert_file.empty()) die(kExitUsage, "--key needs --cert");
+  if (https) o.tls = tls;
   if (!token_file.empty()) {
     o.token = read_token(token_file, token_name);
   } else if (const char* env = std::getenv("FAILOVERD_TOKEN")) {
@@ -158,7 +185,7 @@ Options parse(int argc, char** argv) {
 // Sends a request; maps transport and HTTP failures to exit codes with a clear message.
 json::value call(const Options& o, const std::string& method, const std::string& target,
                  const std::string& body = {}) {
-  auto r = admin::http_request(o.admin, method, target, o.token, body, o.timeout);
+  auto r = admin::http_request(o.admin, method, target, o.token, body, o.timeout, o.tls);
   if (!r.response) die(kExitUnreachable, "cannot reach failoverd: " + r.error);
   boost::system::error_code ec;
   json::value v = json::parse(r.response->body, ec);

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """The real failoverd binary as a process: command line, start-up, SIGHUP reload (good and bad
-config), SIGTERM, exit codes, and the systemd notify protocol (READY/RELOADING/STOPPING/WATCHDOG).
+config), SIGTERM, exit codes, the systemd notify protocol (READY/RELOADING/STOPPING/WATCHDOG), and
+the admin listener over HTTPS with client certificates, driven by the real failoverctl.
 
-usage: lifecycle_test.py PATH/TO/failoverd REPO_ROOT
+usage: lifecycle_test.py PATH/TO/failoverd REPO_ROOT PATH/TO/failoverctl
 Talks only to 127.0.0.1. Every wait is bounded. Stops only the processes it started, by PID.
 """
+import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -17,6 +20,7 @@ import urllib.request
 
 FAILOVERD = None
 REPO = None
+FAILOVERCTL = None
 
 
 def free_port():
@@ -267,6 +271,128 @@ class Lifecycle(unittest.TestCase):
         self.assertTrue(self.drain_notify("STOPPING=1"), self.messages)
 
 
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def make_ca(d, name):
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", name + ".key", "-out", name + ".crt", "-days", "2", "-subj", "/CN=" + name,
+            cwd=d)
+
+
+def issue(d, ca, name, san, usage):
+    with open(os.path.join(d, name + ".ext"), "w") as f:
+        f.write(f"subjectAltName={san}\nextendedKeyUsage={usage}\n")
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+            name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name, cwd=d)
+    openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".crt", "-CAkey", ca + ".key",
+            "-CAcreateserial", "-out", name + ".crt", "-days", "2", "-extfile", name + ".ext", cwd=d)
+    os.chmod(os.path.join(d, name + ".key"), 0o600)
+
+
+class AdminTls(unittest.TestCase):
+    """admin.tls_cert_file/tls_key_file/client_ca_file: HTTPS only, client certificates from the
+    configured CA only, bearer tokens on top; failoverctl --cacert/--cert/--key."""
+
+    TOKEN = "s3cret-admin-token-0123456789"
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        d = self.d = self.tmp.name
+        make_ca(d, "ca")
+        make_ca(d, "other-ca")
+        issue(d, "ca", "server", "IP:127.0.0.1,DNS:localhost", "serverAuth")
+        issue(d, "ca", "ops", "DNS:ops", "clientAuth")
+        issue(d, "other-ca", "stranger", "DNS:ops", "clientAuth")
+        with open(os.path.join(d, "tokens"), "w") as f:
+            f.write(f"ops:{self.TOKEN}\n")
+        os.chmod(os.path.join(d, "tokens"), 0o600)
+        self.port = free_port()
+        self.config = os.path.join(d, "failoverd.toml")
+        text = config_text(self.port, d).replace(
+            "[admin]\n", f"""[admin]
+token_file = "{d}/tokens"
+tls_cert_file = "{d}/server.crt"
+tls_key_file = "{d}/server.key"
+client_ca_file = "{d}/ca.crt"
+""")
+        with open(self.config, "w") as f:
+            f.write(text)
+        self.daemon = Daemon(self.config)
+        self.addCleanup(self.daemon.stop)
+        self.assertTrue(self.daemon.wait_log("admin listening"), self.daemon.text())
+
+    def ctl(self, *args):
+        return subprocess.run([FAILOVERCTL, "--admin", f"https://127.0.0.1:{self.port}", "--json",
+                               *args], capture_output=True, text=True, timeout=30,
+                              env=dict(os.environ, FAILOVERD_TOKEN=self.TOKEN))
+
+    def path(self, name):
+        return os.path.join(self.d, name)
+
+    def test_failoverctl_with_a_client_certificate_from_the_ca_is_served(self):
+        r = self.ctl("--cacert", self.path("ca.crt"), "--cert", self.path("ops.crt"),
+                     "--key", self.path("ops.key"), "status")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("services", json.loads(r.stdout))
+
+    def test_no_certificate_or_another_cas_is_refused_at_the_handshake(self):
+        r = self.ctl("--cacert", self.path("ca.crt"), "status")
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertIn("cannot reach failoverd", r.stderr)
+        r = self.ctl("--cacert", self.path("ca.crt"), "--cert", self.path("stranger.crt"),
+                     "--key", self.path("stranger.key"), "status")
+        self.assertEqual(r.returncode, 3, r.stderr)
+        # Plain HTTP gets no HTTP answer at all.
+        with self.assertRaises(OSError):
+            http_get(self.port)
+        # The daemon is still there for the right client.
+        r = self.ctl("--cacert", self.path("ca.crt"), "--cert", self.path("ops.crt"),
+                     "--key", self.path("ops.key"), "status")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_failoverctl_verifies_the_servers_certificate(self):
+        r = self.ctl("--cacert", self.path("other-ca.crt"), "--cert", self.path("ops.crt"),
+                     "--key", self.path("ops.key"), "status")
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertIn("certificate verify failed", r.stderr)
+
+    def test_the_token_still_applies_over_mtls(self):
+        r = subprocess.run([FAILOVERCTL, "--admin", f"https://127.0.0.1:{self.port}",
+                            "--cacert", self.path("ca.crt"), "--cert", self.path("ops.crt"),
+                            "--key", self.path("ops.key"), "status"],
+                           capture_output=True, text=True, timeout=30,
+                           env=dict(os.environ, FAILOVERD_TOKEN="wrong-token-wrong-token"))
+        self.assertEqual(r.returncode, 4, r.stderr)
+        self.assertIn("HTTP 401", r.stderr)
+
+    def served_certificate(self):
+        ctx = ssl.create_default_context(cafile=self.path("ca.crt"))
+        ctx.load_cert_chain(self.path("ops.crt"), self.path("ops.key"))
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                return tls.getpeercert(binary_form=True)
+
+    def test_sighup_picks_up_a_renewed_certificate_at_the_same_path(self):
+        before = self.served_certificate()
+        issue(self.d, "ca", "server", "IP:127.0.0.1,DNS:localhost", "serverAuth")
+        self.daemon.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(self.daemon.wait_log("configuration reloaded"), self.daemon.text())
+        after = None
+        for _ in range(100):
+            try:
+                after = self.served_certificate()
+                break
+            except OSError:
+                time.sleep(0.05)
+        self.assertIsNotNone(after)
+        self.assertNotEqual(before, after)
+        with open(self.path("server.crt")) as f:
+            self.assertEqual(after, ssl.PEM_cert_to_DER_cert(f.read()))
+
+
 if __name__ == "__main__":
-    FAILOVERD, REPO = sys.argv[1], sys.argv[2]
+    FAILOVERD, REPO, FAILOVERCTL = sys.argv[1], sys.argv[2], sys.argv[3]
     unittest.main(argv=[sys.argv[0], "-v"])

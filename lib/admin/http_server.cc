@@ -5,6 +5,9 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -12,6 +15,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <optional>
 #include <unordered_map>
 
 namespace failoverd::admin {
@@ -30,6 +34,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   ServerOptions options_;
   Handler handler_;
   tcp::acceptor acceptor_;
+  std::optional<asio::ssl::context> tls_;  // set: HTTPS only
   bool stopped_ = false;
   std::uint64_t next_connection_id_ = 0;
   // Open connections, so stop() can close them. Owned by their coroutines.
@@ -37,6 +42,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> serve(tcp::socket socket);
+  template <typename Stream>
+  asio::awaitable<void> session(Stream& stream, beast::tcp_stream& raw, const std::string& peer);
+  std::optional<std::string> make_tls();
 };
 
 namespace {
@@ -97,17 +105,38 @@ asio::awaitable<void> HttpServer::Impl::serve(tcp::socket socket) {
   beast::tcp_stream stream(std::move(socket));
   const std::uint64_t id = next_connection_id_++;
   connections_.emplace(id, &stream);
+  if (tls_) {
+    asio::ssl::stream<beast::tcp_stream&> secure(stream, *tls_);
+    stream.expires_after(options_.io_timeout);
+    auto [hs_ec] = co_await secure.async_handshake(asio::ssl::stream_base::server, kNoThrow);
+    // A failed handshake (no or wrong client certificate, plain HTTP, a scanner) ends here.
+    if (!hs_ec) {
+      co_await session(secure, stream, peer);
+      stream.expires_after(std::chrono::seconds(1));
+      co_await secure.async_shutdown(kNoThrow);
+    }
+  } else {
+    co_await session(stream, stream, peer);
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+  connections_.erase(id);
+  stream.close();
+}
 
+template <typename Stream>
+asio::awaitable<void> HttpServer::Impl::session(Stream& stream, beast::tcp_stream& raw,
+                                                const std::string& peer) {
   beast::flat_buffer buffer(options_.max_header_bytes + options_.max_body_bytes);
   for (std::uint32_t n = 0; n < options_.max_requests_per_connection && !stopped_; ++n) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
     parser.body_limit(options_.max_body_bytes);
-    stream.expires_after(options_.io_timeout);
+    raw.expires_after(options_.io_timeout);
     auto [read_ec, bytes] = co_await http::async_read(stream, buffer, parser, kNoThrow);
     (void)bytes;
     if (read_ec == http::error::end_of_stream || read_ec == beast::error::timeout ||
-        read_ec == asio::error::operation_aborted || read_ec == asio::error::connection_reset) {
+        read_ec == asio::error::operation_aborted || read_ec == asio::error::connection_reset ||
+        read_ec == asio::error::eof || read_ec == asio::ssl::error::stream_truncated) {
       break;
     }
     Response response;
@@ -132,14 +161,50 @@ asio::awaitable<void> HttpServer::Impl::serve(tcp::socket socket) {
       response = handler_(request);
     }
     auto res = to_beast(response, version, keep_alive);
-    stream.expires_after(options_.io_timeout);
+    raw.expires_after(options_.io_timeout);
     auto [write_ec, written] = co_await http::async_write(stream, res, kNoThrow);
     (void)written;
     if (write_ec || !keep_alive) break;
   }
-  connections_.erase(id);
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-  stream.close();
+}
+
+namespace {
+
+// Builds the server's TLS context from the options' files; an error text names the file.
+std::optional<std::string> load_tls(const ServerOptions& o, std::optional<asio::ssl::context>& out) {
+  std::string step = "certificate " + o.tls_cert_file;
+  try {
+    asio::ssl::context ctx(asio::ssl::context::tls_server);
+    ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                    asio::ssl::context::no_tlsv1_1);
+    ctx.use_certificate_chain_file(o.tls_cert_file);
+    step = "key " + o.tls_key_file;
+    ctx.use_private_key_file(o.tls_key_file.empty() ? o.tls_cert_file : o.tls_key_file,
+                             asio::ssl::context::pem);
+    if (!o.client_ca_file.empty()) {
+      step = "client CA " + o.client_ca_file;
+      ctx.load_verify_file(o.client_ca_file);
+      ctx.set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
+    }
+    out.emplace(std::move(ctx));
+  } catch (const boost::system::system_error& e) {
+    return "tls: cannot load " + step + ": " + e.code().message();
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> HttpServer::Impl::make_tls() {
+  if (options_.tls_cert_file.empty()) return std::nullopt;
+  return load_tls(options_, tls_);
+}
+
+std::optional<std::string> HttpServer::check_tls(const ServerOptions& options) {
+  if (options.tls_cert_file.empty()) return std::nullopt;
+  std::optional<asio::ssl::context> ctx;
+  return load_tls(options, ctx);
 }
 
 HttpServer::HttpServer(asio::io_context& io, ServerOptions options, Handler handler)
@@ -153,6 +218,7 @@ std::optional<std::string> HttpServer::start() {
   beast::error_code ec;
   auto address = asio::ip::make_address(listen.host, ec);
   if (ec) return "listen address " + where + " is not an IP address";
+  if (auto bad = impl_->make_tls()) return bad;
   tcp::endpoint endpoint(address, listen.port);
   auto& acceptor = impl_->acceptor_;
   acceptor.open(endpoint.protocol(), ec);

@@ -27,6 +27,9 @@ admin::ServerOptions admin_options(const config::Config& c) {
   admin::ServerOptions o;
   o.listen = c.admin.listen;
   o.max_body_bytes = c.admin.max_request_bytes;
+  o.tls_cert_file = c.admin.tls_cert_file;
+  o.tls_key_file = c.admin.tls_key_file;
+  o.client_ca_file = c.admin.client_ca_file;
   return o;
 }
 
@@ -187,10 +190,18 @@ bool Daemon::reload(const std::string& path) {
   }
 
   // Bind the new admin listener before dropping the old one, so a bad address keeps the old.
+  // On the same address it can only be swapped at commit; its TLS files (re-read on every reload,
+  // so a renewed certificate takes effect) are checked now.
   std::unique_ptr<admin::HttpServer> new_admin;
-  if (!(next.admin.listen == impl_->config_->admin.listen)) {
+  const config::Admin& was = impl_->config_->admin;
+  const bool same_listen = next.admin.listen == was.listen;
+  const bool rebuild_admin = !same_listen || !next.admin.tls_cert_file.empty() ||
+                             !was.tls_cert_file.empty() ||
+                             next.admin.max_request_bytes != was.max_request_bytes;
+  if (rebuild_admin) {
     new_admin = impl_->make_admin(next);
-    if (auto err = new_admin->start()) {
+    auto err = same_listen ? admin::HttpServer::check_tls(admin_options(next)) : new_admin->start();
+    if (err) {
       log::error("reload rejected; previous configuration still in force",
                  {{"config", path}, {"error", "admin listener: " + *err}});
       return finish(false);
@@ -225,6 +236,13 @@ bool Daemon::reload(const std::string& path) {
   impl_->config_ = std::make_shared<const config::Config>(std::move(*result.config));
   if (new_admin) {
     impl_->admin_->stop();
+    if (same_listen) {
+      // The old acceptor is closed, so the port is free; should binding fail anyway, say so loudly
+      // (/healthz then fails too, which is what a supervisor watches).
+      if (auto err = new_admin->start()) {
+        log::error("admin listener could not be re-opened", {{"error", *err}});
+      }
+    }
     impl_->admin_ = std::move(new_admin);
     log::info("admin listening", {{"address", impl_->admin_->local_address()}});
   }
