@@ -40,6 +40,9 @@ void usage(FILE* to) {
       "  unfreeze SERVICE [--reason T]\n"
       "  approve SERVICE [--reason T]             carry out a proposed plan (mode = \"propose\")\n"
       "  restore SERVICE [--reason T]             put back the last known good set by CAS\n"
+      "  pin SERVICE --to REGION --reason T [--force]\n"
+      "                                           fail over and hold: no automatic change until unpin\n"
+      "  unpin SERVICE [--reason T]\n"
       "  events [--limit N] [--follow]            the decision journal, newest first\n"
       "\n"
       "options:\n"
@@ -329,17 +332,18 @@ int run(const Options& o) {
     }
     return 0;
   }
-  static const std::vector<std::string> kActions{"failover", "failback", "freeze",
-                                                 "unfreeze", "approve",  "restore"};
+  static const std::vector<std::string> kActions{"failover", "failback", "freeze", "unfreeze",
+                                                 "approve",  "restore",  "pin",    "unpin"};
   if (std::find(kActions.begin(), kActions.end(), o.command) != kActions.end()) {
     const std::string& service = need_service();
     json::object body;
-    if (o.command == "failover") {
-      if (o.to.empty()) die(kExitUsage, "failover needs --to REGION");
+    if (o.command == "failover" || o.command == "pin") {
+      if (o.to.empty()) die(kExitUsage, o.command + " needs --to REGION");
       body["region"] = o.to;
       if (o.force) body["force"] = true;
     }
-    if ((o.command == "failover" || o.command == "freeze") && o.reason.empty()) {
+    if ((o.command == "failover" || o.command == "freeze" || o.command == "pin") &&
+        o.reason.empty()) {
       die(kExitUsage, o.command + " needs --reason TEXT (it is journaled)");
     }
     if (!o.reason.empty()) body["reason"] = o.reason;

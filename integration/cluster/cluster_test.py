@@ -13,11 +13,14 @@ Only 127.0.0.1. Every wait is bounded. Stops only the processes it started, by P
 import base64
 import json
 import os
+import http.server
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.error
@@ -417,6 +420,10 @@ tsig_secret_file = "{self.path('tsig.key')}"
         self.all_confirmed_up()
         r = self.ctl_raw("obs-a", "freeze", "www", "--reason", "persist me")
         self.assertEqual(r.returncode, 0, r.stderr)
+        # A pin to the region already active: nothing to write, but it holds from now on.
+        r = self.ctl_raw("obs-a", "pin", "www", "--to", "east", "--reason", "hold east")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.service("obs-a")["pinned"], "east")
         victim = self.procs["obs-a"]
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=10)
@@ -426,6 +433,7 @@ tsig_secret_file = "{self.path('tsig.key')}"
         svc = self.service("obs-a")
         self.assertTrue(svc["frozen"], svc)
         self.assertIn("persist me", svc["note"])
+        self.assertEqual(svc["pinned"], "east", svc)
         events = self.ctl("obs-a", "events", "--limit", "100")["events"]
         self.assertIn(("admin_freeze", "test"), [(e["kind"], e["who"]) for e in events])
         # The restarted observer re-reads the target and writes nothing: the fence is untouched.
@@ -474,6 +482,56 @@ tsig_secret_file = "{self.path('tsig.key')}"
             p.wait(timeout=10)
         self.assertTrue(wait_until(lambda: self.readyz("obs-a")[0] == 503, 10))
         self.assertIn("needed for a quorum", self.readyz("obs-a")[1])
+
+    def test_a_replayed_message_from_a_peer_is_rejected(self):
+        self.all_confirmed_up()
+        pki = self.path("pki")
+        # Record one of obs-b's messages, fetched the way a peer does (mTLS as obs-a).
+        ctx = ssl.create_default_context(cafile=os.path.join(pki, "ca.crt"))
+        ctx.load_cert_chain(os.path.join(pki, "obs-a.crt"), os.path.join(pki, "obs-a.key"))
+        ctx.check_hostname = False  # the certificate names obs-b; we dial 127.0.0.1
+        with urllib.request.urlopen(
+                f"https://127.0.0.1:{self.cluster_port['obs-b']}/v1/peer/verdicts",
+                context=ctx, timeout=5) as r:
+            recorded = r.read()
+        self.assertIn(b'"observer":"obs-b"', recorded)
+        # obs-a accepts newer ones meanwhile (one every exchange_interval).
+        time.sleep(1)
+        real = self.procs.pop("obs-b")
+        real.send_signal(signal.SIGTERM)
+        real.wait(timeout=10)
+
+        # Someone in the middle with obs-b's own certificate now answers with the old message.
+        class Replay(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(recorded)))
+                self.end_headers()
+                self.wfile.write(recorded)
+
+            def log_message(self, *args):
+                pass
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", self.cluster_port["obs-b"]), Replay)
+        sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        sctx.load_cert_chain(os.path.join(pki, "obs-b.crt"), os.path.join(pki, "obs-b.key"))
+        sctx.load_verify_locations(os.path.join(pki, "ca.crt"))
+        sctx.verify_mode = ssl.CERT_REQUIRED
+        server.socket = sctx.wrap_socket(server.socket, server_side=True)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                                  daemon=True)
+        thread.start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+
+        def rejected_as_replay():
+            status = self.ctl("obs-a", "status")
+            b = [p for p in status["peers"] if p["id"] == "obs-b"][0]
+            return b["last_error"].startswith("replay") and (b["last_seen_seconds_ago"] or 99) > 1.0
+        self.assertTrue(wait_until(rejected_as_replay, 15), self.ctl("obs-a", "status"))
+        why = self.ctl("obs-a", "why", "www")
+        voters = {v["observer"] for r in why["regions"] for v in r["votes"]}
+        self.assertEqual(voters, {"obs-a", "obs-c"}, why)
 
     def test_a_peer_with_a_certificate_from_another_ca_gets_no_vote(self):
         self.all_confirmed_up()

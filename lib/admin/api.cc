@@ -139,13 +139,15 @@ std::string_view to_string(Action a) {
     case Action::Unfreeze: return "unfreeze";
     case Action::Approve: return "approve";
     case Action::Restore: return "restore";
+    case Action::Pin: return "pin";
+    case Action::Unpin: return "unpin";
   }
   return "freeze";
 }
 
 std::optional<Action> parse_action(std::string_view s) {
   for (Action a : {Action::Failover, Action::Failback, Action::Freeze, Action::Unfreeze,
-                   Action::Approve, Action::Restore}) {
+                   Action::Approve, Action::Restore, Action::Pin, Action::Unpin}) {
     if (to_string(a) == s) return a;
   }
   return std::nullopt;
@@ -273,10 +275,12 @@ Response Api::handle(const Request& request, std::chrono::steady_clock::time_poi
         }
       }
     }
-    if (req.action == Action::Failover && req.region.empty()) {
-      return json_error(400, "failover needs a \"region\"");
+    if ((req.action == Action::Failover || req.action == Action::Pin) && req.region.empty()) {
+      return json_error(400, std::string(to_string(req.action)) + " needs a \"region\"");
     }
-    if ((req.action == Action::Failover || req.action == Action::Freeze) && req.reason.empty()) {
+    if ((req.action == Action::Failover || req.action == Action::Freeze ||
+         req.action == Action::Pin) &&
+        req.reason.empty()) {
       return json_error(400, std::string(to_string(req.action)) + " needs a \"reason\"");
     }
     ActionResult result = control_.act(req);

@@ -46,14 +46,14 @@ class TokenSet {
   std::vector<Entry> tokens_;
 };
 
-enum class Action { Failover, Failback, Freeze, Unfreeze, Approve, Restore };
+enum class Action { Failover, Failback, Freeze, Unfreeze, Approve, Restore, Pin, Unpin };
 std::string_view to_string(Action a);
 std::optional<Action> parse_action(std::string_view s);
 
 struct ActionRequest {
   std::string service;
   Action action = Action::Freeze;
-  std::string region;   // failover: the region to move to
+  std::string region;   // failover, pin: the region to move to
   std::string reason;   // free text, journaled
   bool force = false;   // failover to a region the quorum thinks down
   std::string who;      // the token's name

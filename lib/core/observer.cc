@@ -102,6 +102,10 @@ Decision ObserverEngine::admin(const AdminAction& a, TimePoint now) {
   return {};
 }
 
+void ObserverEngine::restore_pin(const ServiceId& service, const RegionId& region) {
+  if (ServicePolicy* p = find(service)) p->restore_pin(region);
+}
+
 TimePoint ObserverEngine::next_due(TimePoint now) const {
   TimePoint due = std::min(view_.next_due(), quorum_.next_due());
   for (const auto& p : policies_) due = std::min(due, p.next_due(now));

@@ -69,6 +69,8 @@ class ObserverEngine {
   std::vector<Vote> votes(TimePoint now) const;
   // An operator action on one service.
   Decision admin(const AdminAction& action, TimePoint now);
+  // A persisted pin, set again after a restart without a plan (ServicePolicy::restore_pin).
+  void restore_pin(const ServiceId& service, const RegionId& region);
 
   const LocalView& view() const { return view_; }
   const Quorum& quorum() const { return quorum_; }

@@ -463,6 +463,10 @@ Decision ServicePolicy::pin(const RegionId& region, bool force, const Confirmed&
   return d;
 }
 
+void ServicePolicy::restore_pin(const RegionId& region) {
+  if (in_service(region)) pinned_ = region;
+}
+
 Decision ServicePolicy::unpin(TimePoint now) {
   Decision d;
   if (!pinned_) return d;

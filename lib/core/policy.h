@@ -94,6 +94,9 @@ class ServicePolicy {
   Decision pin(const RegionId& region, bool force, const Confirmed& confirmed, TimePoint now);
   Decision unpin(TimePoint now);
   Decision approve(TimePoint now);
+  // A pin persisted before a restart: set again without a plan (the live target, re-read, says
+  // where the service is; the pin only stops automatic changes). An unknown region is ignored.
+  void restore_pin(const RegionId& region);
 
   const config::Service& service() const { return service_; }
   bool frozen() const { return frozen_; }

@@ -199,6 +199,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
       const auto* p = core_.policy(name);
       o["frozen"] = p != nullptr && p->frozen();
       o["frozen_reason"] = p != nullptr ? p->frozen_reason() : std::string();
+      if (p != nullptr && p->pinned()) o["pinned"] = p->pinned()->str();
       json::array lkg;
       if (const auto& l = s->reconciler.last_known_good()) {
         for (const auto& m : *l) lkg.push_back(json::object{{"value", m.value}, {"weight", m.weight}});
@@ -248,6 +249,9 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
             a.service = it->first;
             a.reason = std::string(so.at("frozen_reason").as_string());
             handle(core_.admin(a, now).events);
+          }
+          if (auto* pin = so.if_contains("pinned"); pin && pin->is_string()) {
+            core_.restore_pin(it->first, core::RegionId{std::string(pin->as_string())});
           }
           std::vector<actuate::LiveMember> lkg;
           for (const auto& m : so.at("last_known_good").as_array()) {
@@ -543,6 +547,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
     o["active"] = region_array(p->active());
     o["generation"] = p->live_known() ? json::value(p->live().generation) : json::value(nullptr);
     o["frozen"] = p->frozen() || s.reconciler.frozen();
+    o["pinned"] = p->pinned() ? json::value(p->pinned()->str()) : json::value(nullptr);
     std::string note;
     if (p->frozen()) note = "frozen: " + p->frozen_reason();
     if (s.reconciler.frozen()) note = "frozen by the reconciler: " + s.last_outcome;
@@ -666,6 +671,8 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
       case admin::Action::Freeze: a.kind = core::AdminAction::Kind::Freeze; break;
       case admin::Action::Unfreeze: a.kind = core::AdminAction::Kind::Unfreeze; break;
       case admin::Action::Approve: a.kind = core::AdminAction::Kind::Approve; break;
+      case admin::Action::Pin: a.kind = core::AdminAction::Kind::Pin; break;
+      case admin::Action::Unpin: a.kind = core::AdminAction::Kind::Unpin; break;
       case admin::Action::Restore: break;  // handled above
     }
     core::Decision d = core_.admin(a, now);

@@ -108,6 +108,12 @@ TEST_SUITE("admin.api") {
     CHECK(f.control.last.reason == "drill");
     CHECK(f.control.last.force);
     CHECK(f.control.last.who == "alice");
+    CHECK(f.call("POST", "/v1/services/www/pin", R"({"region":"west","reason":"dr"})").status ==
+          200);
+    CHECK(f.control.last.action == Action::Pin);
+    CHECK(f.control.last.region == "west");
+    CHECK(f.call("POST", "/v1/services/www/unpin").status == 200);
+    CHECK(f.control.last.action == Action::Unpin);
   }
 
   TEST_CASE("the control's answers map to the documented status codes") {
@@ -131,6 +137,8 @@ TEST_SUITE("admin.api") {
     CHECK(f.call("POST", "/v1/services/www/failover", R"({"region":"w"})").status == 400);
     CHECK(f.call("POST", "/v1/services/www/freeze", R"({"reason":"x","extra":1})").status == 400);
     CHECK(f.call("POST", "/v1/services/www/freeze", R"({"reason":7})").status == 400);
+    CHECK(f.call("POST", "/v1/services/www/pin", R"({"reason":"x"})").status == 400);
+    CHECK(f.call("POST", "/v1/services/www/pin", R"({"region":"w"})").status == 400);
     CHECK(f.call("GET", "/v1/services/w%20w").status == 400);
     CHECK(f.call("GET", "/v1/events?cursor=abc").status == 400);
     CHECK(f.call("GET", "/v1/events?limit=0").status == 400);

@@ -317,6 +317,17 @@ TEST_SUITE("core.policy") {
     CHECK(h.decide("UDU", 101s).plan);
   }
 
+  TEST_CASE("a pin restored after a restart holds without writing anything") {
+    Harness h;
+    h.policy->restore_pin(kWest);
+    h.policy->restore_pin(RegionId{"atlantis"});  // no longer configured: ignored
+    CHECK(h.policy->pinned() == kWest);
+    h.live(1, kEast, 0s);
+    Decision d = h.decide("DUU", 10s);
+    CHECK_FALSE(d.plan);
+    CHECK(d.refused == Rule::Pinned);
+  }
+
   TEST_CASE("weighted: down regions get 0, degraded ones a share, weights renormalised") {
     Harness h(config::Policy::Weighted);  // east 2 (two values), west 1, south 1
     std::vector<std::pair<RegionId, double>> all{{kEast, 2}, {kWest, 1}, {kSouth, 1}};
