@@ -32,7 +32,7 @@ check "package name is failoverd" grep -qE '^ Package: failoverd$' "$tmp/info"
 check "maintainer" grep -qE '^ Maintainer: failoverd maintainers$' "$tmp/info"
 check "shlibdeps filled Depends (libc6, libssl3)" grep -qE 'libc6.*libssl3|libssl3.*libc6' "$tmp/depends"
 for s in postinst prerm postrm conffiles; do
-  check "control member $s" grep -qE "^ .* $s\$" "$tmp/info"
+  check "control member $s" grep -qE "^ .*[[:space:]]$s([[:space:]]|\$)" "$tmp/info"
 done
 for f in /etc/failoverd/edge.toml /etc/failoverd/three-observers.toml; do
   check "conffile $f" grep -qx "$f" "$tmp/conffiles"
