@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Builds the failoverd .deb with CPack, checks its metadata and contents, unpacks it with
-# `dpkg -x` into a scratch root and runs the packaged binaries from there. It never installs the
-# package system-wide.
+# `dpkg -x` into a scratch root, verifies the unpacked unit with verify_unit.sh and runs the
+# packaged binaries from there. It never installs the package system-wide.
 #
-#   deb_test.sh BUILD_DIR
+#   deb_test.sh BUILD_DIR VERIFY_UNIT_SH
 set -euo pipefail
 build=$(cd "$1" && pwd)
+verify_unit=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail=0
@@ -47,8 +48,11 @@ done
 # Unpack (not install) and run from the scratch root.
 root="$tmp/root"
 dpkg -x "$deb" "$root"
-check "failoverd --version" "$root/usr/sbin/failoverd" --version
-check "failoverctl --version" "$root/usr/bin/failoverctl" --version
+version=$(dpkg-deb -f "$deb" Version)
+check "failoverd --version is $version" test "$("$root/usr/sbin/failoverd" --version)" = "failoverd $version"
+check "failoverctl --version is $version" test "$("$root/usr/bin/failoverctl" --version)" = "failoverctl $version"
+check "unpacked unit passes systemd-analyze verify" \
+  bash "$verify_unit" "$root/lib/systemd/system/failoverd.service" "$root/usr/sbin/failoverd"
 check "man page failoverd.8.gz readable" sh -c "gzip -dc '$root/usr/share/man/man8/failoverd.8.gz' | grep -q '^.SH NAME'"
 demo="$tmp/demo"
 mkdir "$demo"
@@ -56,9 +60,17 @@ cp "$root/usr/share/doc/failoverd/examples/demo.toml" "$root/usr/share/doc/failo
    "$root/usr/share/doc/failoverd/examples/demo-admin.token" "$demo/"
 chmod 600 "$demo/demo-tsig.key" "$demo/demo-admin.token"
 check "failoverd --check-config demo.toml" "$root/usr/sbin/failoverd" --check-config "$demo/demo.toml"
+# The conffile examples name secret files under /etc/failoverd that the operator writes: they must
+# fail (exit 1) with errors about those files only; any other error is a broken example.
+only_missing_secrets() { # OUTPUT_FILE EXIT_CODE
+  [ "$2" = 1 ] && grep -q 'does not exist' "$1" \
+    && ! grep -vE -e 'secret file "/etc/failoverd/[^"]+" does not exist$' -e ': [0-9]+ errors?$' "$1"
+}
 for f in edge.toml three-observers.toml; do
-  # These reference secrets under /etc/failoverd that an operator writes; only report.
-  "$root/usr/sbin/failoverd" --check-config "$root/etc/failoverd/$f" || echo "deb_test: note: $f needs its secret files (expected)"
+  rc=0
+  "$root/usr/sbin/failoverd" --check-config "$root/etc/failoverd/$f" >"$tmp/check.out" 2>&1 || rc=$?
+  cat "$tmp/check.out"
+  check "$f: exit 1, every error a missing secret file" only_missing_secrets "$tmp/check.out" "$rc"
 done
 
 [ "$fail" = 0 ] && echo "deb_test: all checks passed"
