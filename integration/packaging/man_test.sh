@@ -28,18 +28,20 @@ help_options() { # PROGRAM [ARGS...]
   "$@" --help | grep -oE '(^|[[:space:][])(--[a-z][a-z-]*|-[a-zA-Z])\b' | tr -d ' [' | sort -u
 }
 
-check_page() { # PAGE PROGRAM "SOURCES..." "HELP COMMANDS" (one per line)
-  local page=$1 program=$2 sources=$3 helps=$4 opt
+check_page() { # PAGE PROGRAM "SOURCES..." "SUB-COMMANDS WITH A --help OF THEIR OWN"
+  local page=$1 program=$2 sources=$3 subcommands=$4 opt
   local name
   name=$(basename "$page")
-  while IFS= read -r cmd; do
-    [ -n "$cmd" ] || continue
+  local cmd helped=0
+  for cmd in "" $subcommands; do
     # shellcheck disable=SC2086
     for opt in $(help_options "$program" $cmd); do
+      helped=$((helped + 1))
       grep -qF -- "$(printf '%s' "$opt" | sed 's/-/\\-/g')" "$page" \
-        || { echo "man_test: $name does not document $opt (listed by --help of ${cmd:-the program})"; fail=1; }
+        || { echo "man_test: $name does not document $opt (listed by $(basename "$program")${cmd:+ $cmd} --help)"; fail=1; }
     done
-  done <<<"$helps"
+  done
+  [ "$helped" -gt 0 ] || { echo "man_test: no options found in $(basename "$program") --help"; fail=1; }
   for opt in $(man_options "$page" SYNOPSIS OPTIONS COMMANDS); do
     # shellcheck disable=SC2086
     grep -qF -- "\"$opt\"" $sources \
@@ -50,12 +52,12 @@ check_page() { # PAGE PROGRAM "SOURCES..." "HELP COMMANDS" (one per line)
   got=$("$program" --version | awk '{print $2}')
   [ -n "$want" ] && [ "$want" = "$got" ] \
     || { echo "man_test: $name says version '$want', $(basename "$program") --version says '$got'"; fail=1; }
-  echo "man_test: checked $name ($(man_options "$page" SYNOPSIS OPTIONS COMMANDS | wc -l) options)"
+  echo "man_test: checked $name: $helped options from --help, $(man_options "$page" SYNOPSIS OPTIONS COMMANDS | wc -l) from the page"
 }
 
 check_page "$src/packaging/man/failoverd.8" "$failoverd" \
-  "$src/daemon/failoverd_main.cc $src/daemon/failoverd_simulate.cc" $'\nsimulate'
-check_page "$src/packaging/man/failoverctl.1" "$failoverctl" "$src/daemon/failoverctl_main.cc" $'\n'
+  "$src/daemon/failoverd_main.cc $src/daemon/failoverd_simulate.cc" simulate
+check_page "$src/packaging/man/failoverctl.1" "$failoverctl" "$src/daemon/failoverctl_main.cc" ""
 
 [ "$fail" = 0 ] && echo "man_test: ok"
 exit "$fail"
