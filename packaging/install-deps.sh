@@ -21,6 +21,8 @@ packages=(
   pdns-server pdns-backend-sqlite3 sqlite3
   haproxy nginx-light
   prometheus  # promtool, to check the /metrics exposition
+  # packaging checks: systemd-analyze/sysusers/tmpfiles, man page lint, .deb build (dpkg-shlibdeps)
+  systemd groff-base man-db dpkg-dev file
 )
 
 if [ "$(id -u)" -ne 0 ]; then

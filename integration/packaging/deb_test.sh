@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Builds the failoverd .deb with CPack, checks its metadata and contents, unpacks it with
+# `dpkg -x` into a scratch root, verifies the unpacked unit with verify_unit.sh and runs the
+# packaged binaries from there. It never installs the package system-wide.
+#
+#   deb_test.sh BUILD_DIR VERIFY_UNIT_SH
+set -euo pipefail
+build=$(cd "$1" && pwd)
+verify_unit=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+check() { # check DESCRIPTION COMMAND...
+  local what=$1; shift
+  if "$@"; then echo "deb_test: ok: $what"; else echo "deb_test: FAIL: $what"; fail=1; fi
+}
+
+# The binaries and gzipped man pages the package needs (a no-op after a full build).
+cmake --build "$build" --target failoverd failoverctl failoverd_man
+# With Ninja, CPack has no "preinstall" build step: it installs what was built above.
+(cd "$build" && cpack --config "$build/CPackConfig.cmake" -G DEB -B "$tmp/out" >"$tmp/cpack.log" 2>&1) \
+  || { cat "$tmp/cpack.log"; echo "deb_test: cpack failed"; exit 1; }
+deb=$(ls "$tmp"/out/failoverd_*_amd64.deb 2>/dev/null | head -1)
+[ -n "$deb" ] || { cat "$tmp/cpack.log"; ls -l "$tmp/out"; echo "deb_test: no failoverd_<version>_amd64.deb"; exit 1; }
+echo "deb_test: built $(basename "$deb")"
+
+dpkg-deb -I "$deb" | tee "$tmp/info"
+dpkg-deb -c "$deb" | tee "$tmp/contents"
+dpkg-deb -f "$deb" Depends >"$tmp/depends"
+dpkg-deb --ctrl-tarfile "$deb" | tar -x -C "$tmp" ./conffiles
+check "package name is failoverd" grep -qE '^ Package: failoverd$' "$tmp/info"
+check "maintainer" grep -qE '^ Maintainer: failoverd maintainers$' "$tmp/info"
+check "shlibdeps filled Depends (libc6, libssl3)" grep -qE 'libc6.*libssl3|libssl3.*libc6' "$tmp/depends"
+for s in postinst prerm postrm conffiles; do
+  check "control member $s" grep -qE "^ .*[[:space:]]$s([[:space:]]|\$)" "$tmp/info"
+done
+for f in /etc/failoverd/edge.toml /etc/failoverd/three-observers.toml; do
+  check "conffile $f" grep -qx "$f" "$tmp/conffiles"
+done
+for f in ./usr/sbin/failoverd ./usr/bin/failoverctl ./lib/systemd/system/failoverd.service \
+         ./usr/lib/sysusers.d/failoverd.conf ./usr/lib/tmpfiles.d/failoverd.conf \
+         ./usr/share/man/man8/failoverd.8.gz ./usr/share/man/man1/failoverctl.1.gz \
+         ./etc/failoverd/edge.toml ./etc/failoverd/three-observers.toml \
+         ./usr/share/doc/failoverd/README.md ./usr/share/doc/failoverd/examples/demo.toml; do
+  check "contains $f" grep -qE " $f\$" "$tmp/contents"
+done
+
+# Unpack (not install) and run from the scratch root.
+root="$tmp/root"
+dpkg -x "$deb" "$root"
+version=$(dpkg-deb -f "$deb" Version)
+check "failoverd --version is $version" test "$("$root/usr/sbin/failoverd" --version)" = "failoverd $version"
+check "failoverctl --version is $version" test "$("$root/usr/bin/failoverctl" --version)" = "failoverctl $version"
+check "unpacked unit passes systemd-analyze verify" \
+  bash "$verify_unit" "$root/lib/systemd/system/failoverd.service" "$root/usr/sbin/failoverd"
+check "man page failoverd.8.gz readable" sh -c "gzip -dc '$root/usr/share/man/man8/failoverd.8.gz' | grep -q '^.SH NAME'"
+demo="$tmp/demo"
+mkdir "$demo"
+cp "$root/usr/share/doc/failoverd/examples/demo.toml" "$root/usr/share/doc/failoverd/examples/demo-tsig.key" \
+   "$root/usr/share/doc/failoverd/examples/demo-admin.token" "$demo/"
+chmod 600 "$demo/demo-tsig.key" "$demo/demo-admin.token"
+check "failoverd --check-config demo.toml" "$root/usr/sbin/failoverd" --check-config "$demo/demo.toml"
+# The conffile examples name secret files under /etc/failoverd that the operator writes: they must
+# fail (exit 1) with errors about those files only; any other error is a broken example.
+only_missing_secrets() { # OUTPUT_FILE EXIT_CODE
+  [ "$2" = 1 ] && grep -q 'does not exist' "$1" \
+    && ! grep -vE -e 'secret file "/etc/failoverd/[^"]+" does not exist$' -e ': [0-9]+ errors?$' "$1"
+}
+for f in edge.toml three-observers.toml; do
+  rc=0
+  "$root/usr/sbin/failoverd" --check-config "$root/etc/failoverd/$f" >"$tmp/check.out" 2>&1 || rc=$?
+  cat "$tmp/check.out"
+  check "$f: exit 1, every error a missing secret file" only_missing_secrets "$tmp/check.out" "$rc"
+done
+
+[ "$fail" = 0 ] && echo "deb_test: all checks passed"
+exit "$fail"
