@@ -23,7 +23,7 @@ void print_help() {
   std::printf(
       "usage: failoverd [--config FILE] [--log-format logfmt|json]\n"
       "       failoverd --check-config FILE\n"
-      "       failoverd simulate --config FILE --scenario FILE [--format text|json]\n"
+      "       failoverd simulate [--config FILE] --scenario FILE [--format text|json]\n"
       "       failoverd --version | --help\n"
       "\n"
       "Multi-region health-check and failover daemon.\n"
@@ -64,6 +64,8 @@ int run(const std::string& path, const std::string& log_format_override) {
 
   boost::asio::io_context io(1);
   runtime::Daemon daemon(io, std::move(*result.config));
+  if (log_format_override == "json") daemon.override_log_format(config::LogFormat::Json);
+  if (log_format_override == "logfmt") daemon.override_log_format(config::LogFormat::Logfmt);
   if (auto err = daemon.start()) {
     log::error("cannot start", {{"error", *err}});
     return 1;

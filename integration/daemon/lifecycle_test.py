@@ -63,10 +63,10 @@ def wait_until(predicate, timeout=10.0, step=0.05):
 class Daemon:
     """A failoverd process whose stderr is collected into a file."""
 
-    def __init__(self, config_path, env=None):
+    def __init__(self, config_path, env=None, extra=()):
         self.log_path = config_path + ".log"
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([FAILOVERD, "--config", config_path], stdout=self.log,
+        self.proc = subprocess.Popen([FAILOVERD, "--config", config_path, *extra], stdout=self.log,
                                      stderr=subprocess.STDOUT, env=env)
 
     def text(self):
@@ -239,6 +239,21 @@ class Lifecycle(unittest.TestCase):
         self.assertTrue(wait_until(lambda: not self.healthy(self.port)))
         self.assertTrue(self.drain_notify("RELOADING=1"), self.messages)
         self.assertIsNone(self.daemon.proc.poll())
+
+    def test_log_format_from_the_command_line_survives_a_reload(self):
+        self.daemon.stop()
+        self.daemon = Daemon(self.config, extra=("--log-format", "json"))
+        self.assertTrue(wait_until(lambda: self.healthy(self.port)), self.daemon.text())
+        self.daemon.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(self.daemon.wait_log("configuration reloaded"), self.daemon.text())
+        self.daemon.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.daemon.proc.wait(timeout=10), 0)
+        lines = [line for line in self.daemon.text().splitlines() if line.strip()]
+        reloaded = [i for i, line in enumerate(lines) if "configuration reloaded" in line][0]
+        self.assertGreater(len(lines) - reloaded, 1)  # the reload and the stop, at least
+        for line in lines[reloaded:]:
+            self.assertTrue(line.startswith("{"), line)
+            self.assertIn("msg", json.loads(line))
 
     def test_sighup_with_a_bad_config_keeps_the_old_one_running(self):
         self.assertTrue(wait_until(lambda: self.healthy(self.port)), self.daemon.text())

@@ -74,6 +74,7 @@ struct Daemon::Impl {
   std::unique_ptr<admin::Api> api_;
   std::optional<std::chrono::microseconds> watchdog_interval_;
   bool stopped_ = false;
+  std::optional<config::LogFormat> log_format_override_;
 
   admin::Response handle(const admin::Request& req) {
     std::string_view path(req.target);
@@ -232,7 +233,9 @@ bool Daemon::reload(const std::string& path) {
   impl_->engine_ = std::move(engine);
   impl_->api_ = std::make_unique<admin::Api>(impl_->engine_->control(), std::move(tokens),
                                              admin::ApiOptions{next.admin.rate_limit_per_second});
-  log::configure(log_options(next.observer));
+  config::Observer logging = next.observer;
+  if (impl_->log_format_override_) logging.log_format = *impl_->log_format_override_;
+  log::configure(log_options(logging));
   impl_->config_ = std::make_shared<const config::Config>(std::move(*result.config));
   if (new_admin) {
     impl_->admin_->stop();
@@ -250,6 +253,10 @@ bool Daemon::reload(const std::string& path) {
                                        {"regions", impl_->config_->regions.size()},
                                        {"services", impl_->config_->services.size()}});
   return finish(true);
+}
+
+void Daemon::override_log_format(config::LogFormat format) {
+  impl_->log_format_override_ = format;
 }
 
 void Daemon::stop() {

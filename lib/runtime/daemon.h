@@ -34,6 +34,8 @@ class Daemon {
 
   // Reloads from `path`. Returns true when the new config is in force; false leaves the old one.
   bool reload(const std::string& path);
+  // A log format from the command line: kept over observer.log_format across reloads.
+  void override_log_format(config::LogFormat format);
 
   // Stops listeners and timers; the io_context then runs out of work and returns.
   void stop();
