@@ -7,13 +7,13 @@
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wnull-dereference"
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/udp.hpp>
 #pragma GCC diagnostic pop
 #include <array>
 #include <map>
 #include <memory>
 #include <optional>
 
+#include "bind_server.h"
 #include "nginx.h"
 #include "probe/prober.h"
 #include "probe/resolver.h"
@@ -87,50 +87,17 @@ ProbeResult run(const config::Endpoint& ep) {
   return *got;
 }
 
-// A fake name server on 127.0.0.1:<port>: A queries get 127.0.0.1 (TTL 60 s), AAAA queries no
-// record, and names starting with "nowhere." NXDOMAIN.
-class FakeDns {
- public:
-  using UdpSocket = asio::basic_datagram_socket<asio::ip::udp, asio::io_context::executor_type>;
-  explicit FakeDns(asio::io_context& io)
-      : socket_(io.get_executor(), {asio::ip::address_v4::loopback(), 0}) {
-    receive();
-  }
-  std::uint16_t port() const { return socket_.local_endpoint().port(); }
-  int queries = 0;
-
- private:
-  void receive() {
-    socket_.async_receive_from(asio::buffer(buf_), peer_,
-                               [this](const boost::system::error_code& ec, std::size_t n) {
-                                 if (ec) return;
-                                 ++queries;
-                                 respond(n);
-                                 receive();
-                               });
-  }
-  void respond(std::size_t n) {
-    if (n < 17) return;
-    std::size_t at = 12;
-    std::string first_label(reinterpret_cast<const char*>(&buf_[13]), buf_[12]);
-    while (at < n && buf_[at] != 0) at += 1 + buf_[at];
-    if (at + 5 > n) return;
-    int qtype = buf_[at + 1] << 8 | buf_[at + 2];
-    std::vector<std::uint8_t> out(buf_.begin(), buf_.begin() + static_cast<long>(at + 5));
-    out[2] = static_cast<std::uint8_t>(0x84 | (out[2] & 0x01));  // QR AA, RD copied
-    out[3] = first_label == "nowhere" ? 3 : 0;
-    out[6] = out[7] = out[8] = out[9] = out[10] = out[11] = 0;
-    if (qtype == 1 && first_label != "nowhere") {
-      out[7] = 1;
-      out.insert(out.end(), {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1});
-    }
-    boost::system::error_code ignored;
-    socket_.send_to(asio::buffer(out), peer_, 0, ignored);
-  }
-  UdpSocket socket_;
-  asio::ip::udp::endpoint peer_;
-  std::array<std::uint8_t, 512> buf_{};
-};
+// A real BIND 9 serving probe.test: health.probe.test has an A record (127.0.0.1, TTL 60 s) and
+// no AAAA; nowhere.probe.test does not exist (NXDOMAIN).
+integration::BindServer& bind9() {
+  static integration::BindServer server(std::map<std::string, std::string>{{"probe.test", R"($TTL 60
+@        IN SOA   ns1.probe.test. hostmaster.probe.test. 1 3600 600 86400 60
+@        IN NS    ns1.probe.test.
+ns1      IN A     127.0.0.1
+health   IN A     127.0.0.1
+)"}});
+  return server;
+}
 
 ProbeResult run_on(asio::io_context& io, Prober& prober, const config::Endpoint& ep) {
   PrepareResult prep = prober.prepare(ep);
@@ -147,8 +114,7 @@ ProbeResult run_on(asio::io_context& io, Prober& prober, const config::Endpoint&
 TEST_SUITE("probe.integration.resolve") {
   TEST_CASE("host names are resolved on the loop, through the resolver's cache") {
     asio::io_context io;
-    FakeDns dns(io);
-    Resolver resolver(io, {.servers = "127.0.0.1:" + std::to_string(dns.port())});
+    Resolver resolver(io, {.servers = bind9().address()});
     Prober prober(io, &resolver);
     const std::string port = std::to_string(lab().nginx->http_port());
 
