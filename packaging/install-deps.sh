@@ -3,17 +3,20 @@
 # demo need. Idempotent: a second run installs nothing new. Run as root.
 #
 #   packaging/install-deps.sh            # build + test + demo packages
+#   packaging/install-deps.sh --build    # only what compiling needs (the container's build stage)
 #
-# Servers pulled in here (BIND9, Knot, PowerDNS, HAProxy, nginx, gdnsd) are used by the tests,
+# Servers pulled in here (BIND9, Knot, PowerDNS, HAProxy, nginx) are used by the tests,
 # which start and stop their own instances on loopback ports. Their packaged system services are
 # not started by this script (a temporary policy-rc.d denies it while installing).
 set -euo pipefail
 
-packages=(
-  # build
+build_packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost1.81-dev libboost-json1.81-dev libssl-dev libc-ares-dev
   prometheus-cpp-dev libtomlplusplus-dev doctest-dev libsystemd-dev
+)
+packages=(
+  "${build_packages[@]}"
   clang libclang-rt-14-dev
   # tests, demo and benchmarks: real servers and clients
   python3 openssl curl ca-certificates iproute2 nftables procps psmisc
@@ -23,7 +26,14 @@ packages=(
   prometheus  # promtool, to check the /metrics exposition
   # packaging checks: systemd-analyze/sysusers/tmpfiles, man page lint, .deb build (dpkg-shlibdeps)
   systemd groff-base man-db dpkg-dev file
+  # container tests: the image's runtime root, and the Kubernetes API models for the manifests
+  debootstrap python3-kubernetes
 )
+case "${1:-}" in
+  "") ;;
+  --build) packages=("${build_packages[@]}") ;;
+  *) echo "usage: install-deps.sh [--build]" >&2; exit 2 ;;
+esac
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps: run as root (it calls apt-get)" >&2

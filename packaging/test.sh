@@ -15,5 +15,6 @@ echo "test.sh: build done after $(( $(date +%s) - start ))s"
 # Secrets in config/ are shipped without their 0600 mode (git keeps only the x bit).
 find config -type f \( -name '*.key' -o -name '*.token' -o -name '*.secret' \) -exec chmod 600 {} +
 
-ctest --test-dir build/release --output-on-failure --no-tests=error -j 2 --timeout 900
+# Tests labelled `network` (the container image root, built with debootstrap) are left out.
+ctest --test-dir build/release --output-on-failure --no-tests=error -j 2 --timeout 900 -LE network
 echo "test.sh: all suites passed in $(( $(date +%s) - start ))s"
