@@ -17,16 +17,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 if [ "$(id -u)" -ne 0 ]; then echo "image_root_test: needs root (chroot); skipped"; exit 77; fi
 command -v debootstrap >/dev/null || bash "$src/packaging/install-deps.sh"
 
-cache=$build/container/bookworm-minbase
-if [ ! -f "$cache/.complete" ]; then
-  echo "== debootstrap --variant=minbase bookworm (cached in $cache)"
-  rm -rf "$cache" "$cache.tmp"
-  mkdir -p "$build/container"
-  timeout 1200 debootstrap --variant=minbase bookworm "$cache.tmp" http://deb.debian.org/debian \
-    >"$build/container/debootstrap.log" 2>&1 || { tail -20 "$build/container/debootstrap.log"; fail "debootstrap"; }
-  touch "$cache.tmp/.complete"
-  mv "$cache.tmp" "$cache"
-fi
+cache=$("$src/integration/container/bookworm_root.sh" "$build")
 
 root=$build/container/image-root
 stage=$build/container/build-stage
