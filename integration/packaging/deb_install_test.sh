@@ -4,7 +4,8 @@
 # works there: the package's dependencies resolve, postinst creates the failoverd user and
 # /etc/failoverd, /var/lib/failoverd with their owners and modes, and, as the failoverd user,
 # `failoverd --check-config` accepts the packaged demo configuration laid out in /etc/failoverd
-# and `failoverd simulate` passes a packaged scenario. Then the package is purged again.
+# and `failoverd simulate` passes a packaged scenario; installing it again (an upgrade) keeps the
+# operator's file modes. Then the package is purged again.
 #   deb_install_test.sh SOURCE_DIR BUILD_DIR
 # Needs root (chroot) and the Debian mirror (dependencies). Exit 77 (skipped) when not root.
 set -euo pipefail
@@ -62,6 +63,13 @@ as_daemon failoverctl --version | grep -E '^failoverctl [0-9]' || fail "failover
 sim=$(as_daemon failoverd simulate --scenario $ex/scenario-f1-primary-down.toml) || fail "simulate exited $?"
 tail -3 <<<"$sim"
 grep -q 'result: PASS' <<<"$sim" || fail "simulate did not pass"
+
+echo "== an upgrade (the same .deb again) keeps the operator's modes"
+in_root chmod 0600 /etc/failoverd/edge.toml
+in_root dpkg -i /tmp/failoverd.deb >"$build/packaging/upgrade.log" 2>&1 \
+  || { tail -20 "$build/packaging/upgrade.log"; fail "dpkg -i over the installed package"; }
+[ "$(mode /etc/failoverd/edge.toml)" = "root:failoverd 600" ] \
+  || fail "upgrade changed /etc/failoverd/edge.toml to $(mode /etc/failoverd/edge.toml)"
 
 echo "== purge"
 in_root apt-get purge -y -q failoverd >"$build/packaging/purge.log" 2>&1 \
