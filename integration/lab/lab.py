@@ -514,23 +514,51 @@ tsig_secret_file = "{self.path('tsig.key')}"
             run("ip", "netns", "exec", ns, "nft", "add", "table", "inet", "lab")
             run("ip", "netns", "exec", ns, "nft", "add", "chain", "inet", "lab", "out",
                 "{ type filter hook output priority 0 ; policy accept ; }")
+            # blip(): addresses added with a timeout; the kernel ends the cut on time.
+            run("ip", "netns", "exec", ns, "nft", "add", "set", "inet", "lab", "blip",
+                "{ type ipv4_addr ; flags timeout ; }")
+            run("ip", "netns", "exec", ns, "nft", "add", "rule", "inet", "lab", "out", "ip",
+                "daddr", "@blip", "drop")
             self.tables.add(ns)
+
+    @staticmethod
+    def _verdict(mode):
+        return ["drop"] if mode == "drop" else ["reject", "with", "icmpx", "type",
+                                                 "port-unreachable"]
 
     def cut(self, a, b, mode="drop", both=True):
         """Cuts traffic from node a to node(s) b (and back, when `both`), with nftables rules in
-        the senders' output hooks. drop: silent (timeouts); reject: refused (RST / ICMP)."""
+        the senders' output hooks: one rule per sender. drop: silent (timeouts); reject: refused
+        (ICMP port unreachable: connection refused)."""
         targets = [b] if isinstance(b, str) else list(b)
-        pairs = [(a, t) for t in targets] + ([(t, a) for t in targets] if both else [])
-        verdict = ["drop"] if mode == "drop" else ["reject", "with", "icmpx", "type",
-                                                    "port-unreachable"]
-        for src, dst in pairs:
+        senders = {a: targets}
+        if both:
+            for t in targets:
+                senders.setdefault(t, []).append(a)
+        for src, dsts in senders.items():
             self._table(src)
-            addrs = "{ " + ", ".join(node_addrs(dst)) + " }"
+            addrs = "{ " + ", ".join(x for d in dsts for x in node_addrs(d)) + " }"
             r = run("ip", "netns", "exec", self.ns(src), "nft", "--echo", "--handle", "add",
-                    "rule", "inet", "lab", "out", "ip", "daddr", addrs, *verdict)
+                    "rule", "inet", "lab", "out", "ip", "daddr", addrs, *self._verdict(mode))
             handle = r.stdout.strip().rsplit("# handle", 1)[-1].strip()
-            self.handles.setdefault(src, []).append((handle, dst))
+            self.handles.setdefault(src, []).append((handle, dsts))
         self.mark(f"cut {a} {'<->' if both else '->'} {','.join(targets)} ({mode})")
+
+    def blip(self, src, dsts, seconds):
+        """Drops src -> dsts for `seconds`: the addresses go into an nftables set with a
+        timeout, so the kernel ends the cut on time however slow the machine is. Returns
+        (start, end) on the monotonic clock; the start is known to within the nft call."""
+        self._table(src)
+        ms = int(seconds * 1000)
+        elements = "{ " + ", ".join(f"{x} timeout {ms}ms" for d in dsts for x in node_addrs(d)) + " }"
+        t0 = time.monotonic()
+        run("ip", "netns", "exec", self.ns(src), "nft", "add", "element", "inet", "lab", "blip",
+            elements)
+        t1 = time.monotonic()
+        self.timeline.append((t1, f"cut {src} -> {','.join(dsts)} (drop) for {ms} ms "
+                                  f"(started within {t1 - t0:.3f}s before)"))
+        self.timeline.append((t1 + seconds, f"cut {src} -> {','.join(dsts)} expired"))
+        return t0, t1 + seconds
 
     def heal(self, nodes=None):
         """Removes every cut whose sender is in `nodes` (all when None)."""
