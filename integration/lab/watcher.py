@@ -5,7 +5,8 @@ Each round sends two UDP queries (the managed A RRset and its fence TXT record) 
 JSON line: {"t": monotonic seconds, "a": [addresses] | null, "rcode": int | null,
 "gen": int | null, "writer": str | null, "err": str | null}. null means no usable answer
 (timeout, malformed); an empty list means the server answered with no A records (NOERROR/NODATA
-or NXDOMAIN) - exactly what the lab asserts never happens.
+or NXDOMAIN) - exactly what the lab asserts never happens. The two queries are not one
+snapshot: for one sample around a write, the old answer can show up with the new fence.
 
 usage: watcher.py SERVER NAME FENCE_NAME OUT_FILE [--interval 0.01] [--max-seconds 900]
 Runs until SIGTERM/SIGINT or --max-seconds. Python 3 stdlib only; run it inside the client
