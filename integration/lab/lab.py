@@ -689,6 +689,9 @@ def main():
         print(f"removed {len(gone)} namespaces: {' '.join(gone)}")
         return
     build = os.path.abspath(args.build)
+    for prog in ("failoverd", "failoverctl"):
+        if not os.access(os.path.join(build, "daemon", prog), os.X_OK):
+            sys.exit(f"lab.py: no {build}/daemon/{prog}; build first or pass --build DIR")
     lab = Lab(os.path.join(build, "daemon", "failoverd"),
               os.path.join(build, "daemon", "failoverctl"))
     lab.up()
