@@ -522,14 +522,19 @@ tsig_secret_file = "{self.path('tsig.key')}"
             self.tables.add(ns)
 
     @staticmethod
-    def _verdict(mode):
-        return ["drop"] if mode == "drop" else ["reject", "with", "icmpx", "type",
-                                                 "port-unreachable"]
+    def _verdicts(mode):
+        """The rule tails for a cut. reject: TCP gets a reset (a locally generated ICMP error
+        does not reach the local socket, a reset does), anything else ICMP port unreachable."""
+        if mode == "drop":
+            return [["drop"]]
+        if mode == "reject":
+            return [["meta", "l4proto", "tcp", "reject", "with", "tcp", "reset"],
+                    ["reject", "with", "icmpx", "type", "port-unreachable"]]
+        raise ValueError("mode is drop or reject: " + mode)
 
     def cut(self, a, b, mode="drop", both=True):
         """Cuts traffic from node a to node(s) b (and back, when `both`), with nftables rules in
-        the senders' output hooks: one rule per sender. drop: silent (timeouts); reject: refused
-        (ICMP port unreachable: connection refused)."""
+        the senders' output hooks. drop: silent (timeouts); reject: refused (TCP reset)."""
         targets = [b] if isinstance(b, str) else list(b)
         senders = {a: targets}
         if both:
@@ -538,10 +543,11 @@ tsig_secret_file = "{self.path('tsig.key')}"
         for src, dsts in senders.items():
             self._table(src)
             addrs = "{ " + ", ".join(x for d in dsts for x in node_addrs(d)) + " }"
-            r = run("ip", "netns", "exec", self.ns(src), "nft", "--echo", "--handle", "add",
-                    "rule", "inet", "lab", "out", "ip", "daddr", addrs, *self._verdict(mode))
-            handle = r.stdout.strip().rsplit("# handle", 1)[-1].strip()
-            self.handles.setdefault(src, []).append((handle, dsts))
+            for tail in self._verdicts(mode):
+                r = run("ip", "netns", "exec", self.ns(src), "nft", "--echo", "--handle", "add",
+                        "rule", "inet", "lab", "out", "ip", "daddr", addrs, *tail)
+                handle = r.stdout.strip().rsplit("# handle", 1)[-1].strip()
+                self.handles.setdefault(src, []).append((handle, dsts))
         self.mark(f"cut {a} {'<->' if both else '->'} {','.join(targets)} ({mode})")
 
     def blip(self, src, dsts, seconds):

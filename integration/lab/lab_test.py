@@ -131,6 +131,19 @@ class LabTest(unittest.TestCase):
         self.assertEqual(self.watch.answers(), [PUBLISH["r1"]])
         self.assert_invariants()
 
+    def test_p2_a_minority_refused_by_the_primary(self):
+        lab = self.lab
+        # One of three observers is a minority; this time one-way and refused, not silent.
+        lab.cut("o2", "r1", "reject", both=False)
+        self.wait("obs-b sees r1 down itself", lambda: self.local("o2", "r1") == "down", 15)
+        self.assertGreater(lab.metric("o2", "failoverd_probe_results_total", reason="refused"), 0)
+        self.quiet_for(QUIET, approved=0)
+        for node in OBSERVERS:
+            self.assertEqual(self.confirmed(node, "r1"), "up", node)
+        self.assertEqual(lab.fence(), (1, "bootstrap"))
+        self.assertEqual(self.watch.answers(), [PUBLISH["r1"]])
+        self.assert_invariants()
+
     def test_f1_primary_region_hard_down(self):
         lab = self.lab
         lab.region_down("r1")
@@ -175,14 +188,15 @@ class LabTest(unittest.TestCase):
         self.assert_invariants()
 
     def test_f2x_every_region_down_at_once(self):
-        """Known issue, not in CTest: when every region dies within one probe interval, r1 can
-        be confirmed down while r2's endpoints have failed fewer than `fall` probes, so r2 is
-        still confirmed up and gets the traffic (one write to a dead region). Run with
-        --only F2X."""
+        """Known issue, not in CTest: when every region dies within one probe interval (here
+        150 ms apart), r1 can be confirmed down while r2's endpoints have failed fewer than
+        `fall` probes, so r2 is still confirmed up and gets the traffic (one write to a dying
+        region). Run with --only F2X."""
         lab = self.lab
         seen = self.last_event_ids()
         for region in REGIONS:
             lab.region_down(region)
+            time.sleep(0.15)  # the fault: regions die 150 ms apart (less than a probe interval)
         for node in OBSERVERS:
             self.wait(f"{OBSERVERS[node]} alerts", lambda: any(
                 k == "alert" for k, _ in self.alerts(node, seen)), 15)
