@@ -426,6 +426,10 @@ def main():
     if os.geteuid() != 0:
         print("lab_test.py: needs root (network namespaces, nftables): skipped", file=sys.stderr)
         sys.exit(77)
+    # SIGTERM (an impatient runner) ends like Ctrl-C: at exit each Lab removes its world.
+    def interrupted(*_):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, interrupted)
     loader = unittest.TestLoader()
     suite = unittest.TestSuite()
     for case in (LabTest, LabFlapping, LabTwoRegionService):
