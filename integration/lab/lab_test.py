@@ -15,6 +15,7 @@ import sys
 import time
 import unittest
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab as labmod  # noqa: E402
 from lab import Lab, OBSERVERS, REGIONS, region_addrs, wait_until  # noqa: E402
