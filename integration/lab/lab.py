@@ -1,0 +1,723 @@
+#!/usr/bin/env python3
+"""The multi-region fault lab: a world of network namespaces running the real failoverd.
+
+  core     a bridge (br0) every other namespace is joined to by a veth pair; no address
+  r1..r3   regions: two nginx endpoints each, 10.77.R.11 and 10.77.R.12, GET /healthz -> 200
+  o1..o3   observers obs-a..obs-c at 10.77.10.1..3: failoverd with mutual TLS between them
+           (a throwaway CA made with the openssl CLI), admin API on 127.0.0.1:8649 inside each
+  dns      BIND9 at 10.77.53.1:53, primary for lab.test. with a TSIG key (hmac-sha256); the
+           service www.lab.test. A with its fence _failoverd.www.lab.test. TXT
+  client   10.77.99.1: where the watcher (watcher.py) asks the DNS server every 10 ms
+
+Every namespace name starts with a per-run prefix (flab<8 hex>-), so parallel runs and
+leftovers never collide; nothing is added to the root namespace (veth pairs are created inside
+`core` with their peer placed straight into the other namespace). Faults: cut(a, b) drops (or
+rejects) packets with nftables inside the namespaces; stop/kill/SIGSTOP of processes by PID.
+
+As a library: Lab(failoverd, failoverctl).up() ... .down() (also run at exit).
+As a tool (root):
+  lab.py up [--build build/release] [--detach]   build the world; Ctrl-C (or `down`) removes it
+  lab.py down --prefix PREFIX                    remove a (leftover) world: its processes, by
+                                                 PID from `ip netns pids`, and its namespaces
+  lab.py list                                    lab namespaces present on this host
+Every wait is bounded in count and time. Python 3 stdlib only.
+"""
+import argparse
+import atexit
+import base64
+import glob
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REGIONS = ["r1", "r2", "r3"]
+OBSERVERS = {"o1": "obs-a", "o2": "obs-b", "o3": "obs-c"}
+TOKEN = "lab-admin-token-0123456789abcdef"
+ZONE = "lab.test."
+NAME = "www.lab.test."
+FENCE = "_failoverd.www.lab.test."
+TSIG_KEY = "lab-key."
+DNS_ADDR = "10.77.53.1"
+CLIENT_ADDR = "10.77.99.1"
+
+
+def region_addrs(region):
+    r = int(region[1:])
+    return [f"10.77.{r}.11", f"10.77.{r}.12"]
+
+
+def observer_addr(node):
+    return f"10.77.10.{int(node[1:])}"
+
+
+def node_addrs(node):
+    """The addresses a node of the world owns (on its eth0)."""
+    if node in REGIONS:
+        return region_addrs(node)
+    if node in OBSERVERS:
+        return [observer_addr(node)]
+    if node == "dns":
+        return [DNS_ADDR]
+    if node == "client":
+        return [CLIENT_ADDR]
+    raise ValueError("unknown node " + node)
+
+
+NODES = REGIONS + list(OBSERVERS) + ["dns", "client"]
+
+
+def run(*cmd, check=True, timeout=30, **kw):
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: exit {r.returncode}: {r.stderr.strip()}")
+    return r
+
+
+def wait_until(predicate, timeout, step=0.05):
+    """Calls predicate until it is truthy or `timeout` seconds have passed; returns its value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(step)
+
+
+def lab_namespaces(prefix=""):
+    out = run("ip", "netns", "list").stdout
+    names = [line.split()[0] for line in out.splitlines() if line.strip()]
+    return [n for n in names if n.startswith("flab") and n.startswith(prefix)]
+
+
+def remove_world(prefix):
+    """Kills every process inside the namespaces of `prefix` (by PID) and deletes them.
+    Only namespaces named PREFIX-... are touched. Returns the namespaces removed."""
+    if not prefix.startswith("flab") or len(prefix) < 8:
+        raise ValueError("not a lab prefix: " + prefix)
+    gone = []
+    for ns in lab_namespaces(prefix + "-"):
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            pids = [int(p) for p in run("ip", "netns", "pids", ns, check=False).stdout.split()]
+            for pid in pids:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            if not wait_until(lambda: not run("ip", "netns", "pids", ns, check=False).stdout.strip(),
+                              5, 0.05):
+                continue
+            break
+        run("ip", "netns", "del", ns, check=False)
+        gone.append(ns)
+    for d in glob.glob(os.path.join(tempfile.gettempdir(), f"failoverd-{prefix}-*")):
+        shutil.rmtree(d, ignore_errors=True)
+    return gone
+
+
+class Lab:
+    """One world. Options change the observers' config (see observer_config)."""
+
+    def __init__(self, failoverd, failoverctl, prefix=None, service=None, keep_dir=None,
+                 quiet=False):
+        self.failoverd = os.path.abspath(failoverd)
+        self.failoverctl = os.path.abspath(failoverctl)
+        self.prefix = prefix or "flab" + os.urandom(4).hex()
+        self.service_opts = dict(service or {})
+        self.keep_dir = keep_dir
+        self.quiet = quiet
+        self.dir = tempfile.mkdtemp(prefix=f"failoverd-{self.prefix}-")
+        os.chmod(self.dir, 0o755)
+        self.procs = {}  # name -> Popen (only processes this Lab started)
+        self.handles = {}  # ns -> [(rule handle, description)]
+        self.tables = set()
+        self.created = []
+        self.t0 = time.monotonic()
+        self.timeline = []
+        self.watcher = None
+        self.down_done = False
+        atexit.register(self.down)
+
+    # --- naming and bookkeeping ------------------------------------------------------------
+    def ns(self, node):
+        return f"{self.prefix}-{node}"
+
+    def path(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    def mark(self, event):
+        """Adds an event to the timeline (seconds since the world was built)."""
+        self.timeline.append((time.monotonic(), event))
+        if not self.quiet:
+            print(f"  [{time.monotonic() - self.t0:7.3f}s] {event}", file=sys.stderr, flush=True)
+
+    def log(self, name):
+        try:
+            with open(self.path(name + ".log"), errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    # --- building ---------------------------------------------------------------------------
+    def up(self):
+        try:
+            self._network()
+            self._certs()
+            self._bind()
+            for region in REGIONS:
+                self.start_region(region)
+            self._observers()
+            self.wait_ready()
+            self.t0 = time.monotonic()
+            self.mark("world up: prefix " + self.prefix)
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def _network(self):
+        for node in ["core"] + NODES:
+            run("ip", "netns", "add", self.ns(node))
+            self.created.append(self.ns(node))
+            run("ip", "-n", self.ns(node), "link", "set", "lo", "up")
+        core = self.ns("core")
+        run("ip", "-n", core, "link", "add", "br0", "type", "bridge")
+        run("ip", "-n", core, "link", "set", "br0", "up")
+        for node in NODES:
+            veth = "v-" + node
+            run("ip", "-n", core, "link", "add", veth, "type", "veth", "peer", "name", "eth0",
+                "netns", self.ns(node))
+            run("ip", "-n", core, "link", "set", veth, "master", "br0", "up")
+            for addr in node_addrs(node):
+                run("ip", "-n", self.ns(node), "addr", "add", addr + "/16", "dev", "eth0")
+            run("ip", "-n", self.ns(node), "link", "set", "eth0", "up")
+
+    def _certs(self):
+        d = self.path("pki")
+        os.mkdir(d)
+        run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj",
+            "/CN=failoverd lab CA " + self.prefix, cwd=d)
+        for node, obs in OBSERVERS.items():
+            with open(os.path.join(d, obs + ".ext"), "w") as f:
+                f.write(f"subjectAltName=DNS:{obs},IP:{observer_addr(node)}\n"
+                        "extendedKeyUsage=serverAuth,clientAuth\n")
+            run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-nodes", "-keyout", obs + ".key", "-out", obs + ".csr", "-subj", "/CN=" + obs,
+                cwd=d)
+            run("openssl", "x509", "-req", "-in", obs + ".csr", "-CA", "ca.crt", "-CAkey",
+                "ca.key", "-CAcreateserial", "-out", obs + ".crt", "-days", "2", "-extfile",
+                obs + ".ext", cwd=d)
+            os.chmod(os.path.join(d, obs + ".key"), 0o600)
+
+    def start(self, name, node, cmd):
+        """Starts cmd inside node's namespace (ip netns exec execs it: the PID is cmd's)."""
+        log = open(self.path(name + ".log"), "a")
+        try:
+            self.procs[name] = subprocess.Popen(["ip", "netns", "exec", self.ns(node), *cmd],
+                                                stdout=log, stderr=subprocess.STDOUT,
+                                                stdin=subprocess.DEVNULL, start_new_session=True)
+        finally:
+            log.close()
+        return self.procs[name]
+
+    def _bind(self):
+        d = self.path("bind")
+        os.mkdir(d)
+        self.secret = base64.b64encode(os.urandom(32)).decode()
+        with open(self.path("tsig.key"), "w") as f:
+            f.write(self.secret + "\n")
+        os.chmod(self.path("tsig.key"), 0o600)
+        with open(os.path.join(d, "named.conf"), "w") as f:
+            f.write(f"""options {{
+  directory "{d}"; pid-file "{d}/named.pid";
+  listen-on port 53 {{ {DNS_ADDR}; 127.0.0.1; }}; listen-on-v6 {{ none; }};
+  recursion no; allow-transfer {{ none; }};
+}};
+key "{TSIG_KEY}" {{ algorithm hmac-sha256; secret "{self.secret}"; }};
+zone "{ZONE}" {{ type primary; file "{d}/lab.test.zone"; allow-update {{ key "{TSIG_KEY}"; }}; }};
+""")
+        a, b = region_addrs(self.service_regions()[0])
+        with open(os.path.join(d, "lab.test.zone"), "w") as f:
+            f.write(f"""$TTL 5
+@ IN SOA ns.lab.test. hostmaster.lab.test. ( 1 60 60 3600 5 )
+@ IN NS ns.lab.test.
+ns IN A {DNS_ADDR}
+www IN A {a}
+www IN A {b}
+_failoverd.www IN TXT "gen=1 writer=bootstrap"
+""")
+        self.start("named", "dns", ["/usr/sbin/named", "-g", "-c", os.path.join(d, "named.conf")])
+        if not wait_until(lambda: self.dig("lab.test.", "SOA"), 20, 0.1):
+            raise RuntimeError("BIND did not answer\n" + self.log("named"))
+
+    def start_region(self, region, which=(0, 1)):
+        """Starts the region's nginx endpoints (one process each, master_process off)."""
+        for i in which:
+            addr = region_addrs(region)[i]
+            name = f"nginx-{region}-{i}"
+            d = self.path(name)
+            os.makedirs(os.path.join(d, "logs"), exist_ok=True)
+            with open(os.path.join(d, "nginx.conf"), "w") as f:
+                f.write(f"""daemon off;
+master_process off;
+pid {d}/nginx.pid;
+error_log {d}/logs/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+  access_log off;
+  server {{ listen {addr}:80; location /healthz {{ default_type text/plain; return 200 "{region} {addr} ok\\n"; }} }}
+}}
+""")
+            self.start(name, region, ["/usr/sbin/nginx", "-c", os.path.join(d, "nginx.conf"),
+                                      "-p", d])
+        for i in which:
+            addr = region_addrs(region)[i]
+            ok = wait_until(lambda: run("ip", "netns", "exec", self.ns(region), "curl", "-sf",
+                                        "-m", "1", f"http://{addr}/healthz",
+                                        check=False).returncode == 0, 10, 0.05)
+            if not ok:
+                raise RuntimeError(f"nginx {region} {addr} not serving\n"
+                                   + self.log(f"nginx-{region}-{i}"))
+
+    def service_regions(self):
+        return self.service_opts.get("regions", REGIONS)
+
+    def observer_config(self, node):
+        obs = OBSERVERS[node]
+        peers = "".join(f'\n[[cluster.peers]]\nid = "{OBSERVERS[p]}"\n'
+                        f'address = "{observer_addr(p)}:8650"\n'
+                        for p in OBSERVERS if p != node)
+        regions = ""
+        for region in REGIONS:
+            regions += f"\n[regions.{region}]\n"
+            for i, addr in enumerate(region_addrs(region)):
+                regions += (f'[[regions.{region}.endpoints]]\nname = "{region}-web-{i}"\n'
+                            f'kind = "http"\nurl = "http://{addr}/healthz"\n')
+        svc = {"policy": "priority", "regions": self.service_regions(), "mode": "auto",
+               "failback": "manual", "hold_down": "30s", "min_targets": 2,
+               "reconcile_interval": "1s", "max_decision_age": "10s"}
+        svc.update({k: v for k, v in self.service_opts.items()})
+        service = "".join(f"{k} = {json.dumps(v)}\n" for k, v in svc.items())
+        publish = "".join(f"{r} = {json.dumps(region_addrs(r))}\n" for r in REGIONS
+                          if r in svc["regions"])
+        pki = self.path("pki")
+        return f"""# failoverd lab observer {obs} (namespace {self.ns(node)})
+[observer]
+id = "{obs}"
+state_dir = "{self.path(obs)}"
+log_level = "debug"
+
+[admin]
+listen = "127.0.0.1:8649"
+token_file = "{self.path('admin.token')}"
+
+[cluster]
+listen = "{observer_addr(node)}:8650"
+exchange_interval = "200ms"
+verdict_ttl = "1s"
+ca_file = "{pki}/ca.crt"
+cert_file = "{pki}/{obs}.crt"
+key_file = "{pki}/{obs}.key"
+{peers}
+[probe_defaults]
+interval = "200ms"
+timeout = "150ms"
+connect_timeout = "150ms"
+rise = 2
+fall = 3
+
+# This observer's own view of the network: the DNS server must answer.
+[[control]]
+name = "ctl-dns"
+kind = "dns"
+server = "{DNS_ADDR}:53"
+query_name = "{ZONE}"
+query_type = "SOA"
+{regions}
+[services.www]
+{service}
+[services.www.publish]
+{publish}
+[services.www.target]
+kind = "rfc2136"
+server = "{DNS_ADDR}:53"
+zone = "{ZONE}"
+name = "{NAME}"
+ttl = 5
+tsig_key_name = "{TSIG_KEY}"
+tsig_secret_file = "{self.path('tsig.key')}"
+"""
+
+    def _observers(self):
+        with open(self.path("admin.token"), "w") as f:
+            f.write("lab:" + TOKEN + "\n")
+        os.chmod(self.path("admin.token"), 0o600)
+        for node, obs in OBSERVERS.items():
+            os.mkdir(self.path(obs))
+            with open(self.path(obs + ".toml"), "w") as f:
+                f.write(self.observer_config(node))
+            check = run(self.failoverd, "--check-config", self.path(obs + ".toml"), check=False)
+            if check.returncode != 0:
+                raise RuntimeError(f"{obs}.toml rejected:\n{check.stdout}{check.stderr}")
+        for node in OBSERVERS:
+            self.start_observer(node)
+
+    def start_observer(self, node):
+        obs = OBSERVERS[node]
+        return self.start(obs, node, [self.failoverd, "--config", self.path(obs + ".toml")])
+
+    def wait_ready(self, timeout=40):
+        """Every observer: every region confirmed up, every peer seen, the live target read."""
+        def ready(node):
+            why = self.ctl(node, "why", "www")
+            status = self.ctl(node, "status")
+            if not why or not status:
+                return False
+            regions_up = all(r["confirmed"] == "up" for r in why["regions"])
+            peers_seen = all((p["last_seen_seconds_ago"] is not None
+                              and p["last_seen_seconds_ago"] < 1.0) for p in status["peers"])
+            svc = next(s for s in status["services"] if s["name"] == "www")
+            return regions_up and peers_seen and svc["generation"] >= 1
+        for node in OBSERVERS:
+            if not wait_until(lambda: ready(node), timeout, 0.1):
+                raise RuntimeError(f"{OBSERVERS[node]} not ready: {self.ctl(node, 'why', 'www')}"
+                                   f"\n{self.log(OBSERVERS[node])[-4000:]}")
+
+    # --- tearing down -----------------------------------------------------------------------
+    def stop(self, name, sig=signal.SIGTERM, timeout=10):
+        """Stops one process this Lab started, by PID; SIGKILL when it outlives `timeout`."""
+        p = self.procs.pop(name, None)
+        if p is None:
+            return
+        if p.poll() is None:
+            try:
+                os.kill(p.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(p.pid, signal.SIGKILL)
+                p.wait(timeout=10)
+
+    def down(self):
+        if self.down_done:
+            return
+        self.down_done = True
+        if self.watcher:
+            self.watcher.stop()
+        for name in list(self.procs):
+            try:
+                self.stop(name, signal.SIGTERM, timeout=5)
+            except Exception as e:  # keep going: the namespaces must go
+                print(f"lab: stopping {name}: {e}", file=sys.stderr)
+        for ns in reversed(self.created):
+            run("ip", "netns", "del", ns, check=False)
+        self.created = []
+        if self.keep_dir:
+            dest = self.keep_dir
+            shutil.copytree(self.dir, dest, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("*.key", "tsig.key", "admin.token"))
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    # --- looking at it ----------------------------------------------------------------------
+    def nsexec(self, node, *cmd, timeout=10):
+        return run("ip", "netns", "exec", self.ns(node), *cmd, check=False, timeout=timeout)
+
+    def dig(self, name, rtype):
+        r = self.nsexec("client", "dig", "+short", "+time=1", "+tries=1", "@" + DNS_ADDR, name,
+                        rtype)
+        return sorted(line for line in r.stdout.splitlines() if line.strip())
+
+    def answer(self):
+        return self.dig(NAME, "A")
+
+    def fence(self):
+        """(generation, writer) of the live fence, read from the client namespace."""
+        texts = self.dig(FENCE, "TXT")
+        gen = writer = None
+        for t in texts:
+            for field in t.strip('"').split():
+                if field.startswith("gen="):
+                    gen = int(field[4:])
+                elif field.startswith("writer="):
+                    writer = field[7:]
+        return gen, writer
+
+    def approved_updates(self):
+        """UPDATEs BIND accepted (one log line per signed, approved update)."""
+        return self.log("named").count(f'signer "{TSIG_KEY.rstrip(".")}" approved')
+
+    def ctl(self, node, *args):
+        r = self.ctl_raw(node, "--json", *args)
+        if r.returncode != 0:
+            return None
+        try:
+            return json.loads(r.stdout)
+        except ValueError:
+            return None
+
+    def ctl_raw(self, node, *args, token=TOKEN):
+        return run("ip", "netns", "exec", self.ns(node), "env", "FAILOVERD_TOKEN=" + token,
+                   self.failoverctl, "--admin", "127.0.0.1:8649", *args, check=False, timeout=10)
+
+    def region_row(self, node, region):
+        why = self.ctl(node, "why", "www")
+        if not why:
+            return None
+        return next((r for r in why["regions"] if r["name"] == region), None)
+
+    def service(self, node):
+        status = self.ctl(node, "status")
+        return next(s for s in status["services"] if s["name"] == "www") if status else None
+
+    def metrics(self, node):
+        """Parsed /metrics of an observer: {(name, frozenset(labels)): value}."""
+        r = self.nsexec(node, "curl", "-sf", "-m", "3", "http://127.0.0.1:8649/metrics")
+        out = {}
+        for line in r.stdout.splitlines():
+            if not line or line.startswith("#"):
+                continue
+            head, _, value = line.rpartition(" ")
+            name, _, labels = head.partition("{")
+            pairs = []
+            for part in labels.rstrip("}").split(","):
+                if "=" in part:
+                    k, _, v = part.partition("=")
+                    pairs.append((k.strip(), v.strip().strip('"')))
+            try:
+                out[(name, frozenset(pairs))] = float(value)
+            except ValueError:
+                pass
+        return out
+
+    def metric(self, node, name, **labels):
+        """Sum of a metric over the series that carry the given labels."""
+        want = set(labels.items())
+        return sum(v for (n, ls), v in self.metrics(node).items() if n == name and want <= ls)
+
+    def events(self, node, limit=200):
+        r = self.ctl(node, "events", "--limit", str(limit))
+        return r["events"] if r else []
+
+    # --- faults -----------------------------------------------------------------------------
+    def _table(self, node):
+        ns = self.ns(node)
+        if ns not in self.tables:
+            run("ip", "netns", "exec", ns, "nft", "add", "table", "inet", "lab")
+            run("ip", "netns", "exec", ns, "nft", "add", "chain", "inet", "lab", "out",
+                "{ type filter hook output priority 0 ; policy accept ; }")
+            # blip(): addresses added with a timeout; the kernel ends the cut on time.
+            run("ip", "netns", "exec", ns, "nft", "add", "set", "inet", "lab", "blip",
+                "{ type ipv4_addr ; flags timeout ; }")
+            run("ip", "netns", "exec", ns, "nft", "add", "rule", "inet", "lab", "out", "ip",
+                "daddr", "@blip", "drop")
+            self.tables.add(ns)
+
+    @staticmethod
+    def _verdicts(mode):
+        """The rule tails for a cut. reject: TCP gets a reset (a locally generated ICMP error
+        does not reach the local socket, a reset does), anything else ICMP port unreachable."""
+        if mode == "drop":
+            return [["drop"]]
+        if mode == "reject":
+            return [["meta", "l4proto", "tcp", "reject", "with", "tcp", "reset"],
+                    ["reject", "with", "icmpx", "type", "port-unreachable"]]
+        raise ValueError("mode is drop or reject: " + mode)
+
+    def cut(self, a, b, mode="drop", both=True):
+        """Cuts traffic from node a to node(s) b (and back, when `both`), with nftables rules in
+        the senders' output hooks. drop: silent (timeouts); reject: refused (TCP reset)."""
+        targets = [b] if isinstance(b, str) else list(b)
+        senders = {a: targets}
+        if both:
+            for t in targets:
+                senders.setdefault(t, []).append(a)
+        for src, dsts in senders.items():
+            self._table(src)
+            addrs = "{ " + ", ".join(x for d in dsts for x in node_addrs(d)) + " }"
+            for tail in self._verdicts(mode):
+                r = run("ip", "netns", "exec", self.ns(src), "nft", "--echo", "--handle", "add",
+                        "rule", "inet", "lab", "out", "ip", "daddr", addrs, *tail)
+                handle = r.stdout.strip().rsplit("# handle", 1)[-1].strip()
+                self.handles.setdefault(src, []).append((handle, dsts))
+        self.mark(f"cut {a} {'<->' if both else '->'} {','.join(targets)} ({mode})")
+
+    def blip(self, src, dsts, seconds):
+        """Drops src -> dsts for `seconds`: the addresses go into an nftables set with a
+        timeout, so the kernel ends the cut on time however slow the machine is. Returns
+        (start, end) on the monotonic clock; the start is known to within the nft call."""
+        self._table(src)
+        ms = int(seconds * 1000)
+        elements = "{ " + ", ".join(f"{x} timeout {ms}ms" for d in dsts for x in node_addrs(d)) + " }"
+        t0 = time.monotonic()
+        run("ip", "netns", "exec", self.ns(src), "nft", "add", "element", "inet", "lab", "blip",
+            elements)
+        t1 = time.monotonic()
+        self.timeline.append((t1, f"cut {src} -> {','.join(dsts)} (drop) for {ms} ms "
+                                  f"(started within {t1 - t0:.3f}s before)"))
+        self.timeline.append((t1 + seconds, f"cut {src} -> {','.join(dsts)} expired"))
+        return t0, t1 + seconds
+
+    def heal(self, nodes=None):
+        """Removes every cut whose sender is in `nodes` (all when None)."""
+        for src in list(self.handles):
+            if nodes is not None and src not in nodes:
+                continue
+            for handle, _ in self.handles.pop(src):
+                run("ip", "netns", "exec", self.ns(src), "nft", "delete", "rule", "inet", "lab",
+                    "out", "handle", handle)
+        self.mark("heal " + ("all" if nodes is None else ",".join(nodes)))
+
+    def pause(self, name):
+        """SIGSTOP to a process this Lab started (resume() sends SIGCONT)."""
+        os.kill(self.procs[name].pid, signal.SIGSTOP)
+        self.mark(f"SIGSTOP {name}")
+
+    def resume(self, name):
+        os.kill(self.procs[name].pid, signal.SIGCONT)
+        self.mark(f"SIGCONT {name}")
+
+    def region_down(self, region, sig=signal.SIGKILL):
+        for i in (0, 1):
+            self.stop(f"nginx-{region}-{i}", sig)
+        self.mark(f"region {region} down (nginx killed)")
+
+    def region_up(self, region):
+        self.start_region(region)
+        self.mark(f"region {region} up (nginx started)")
+
+    # --- the watcher ------------------------------------------------------------------------
+    def watch(self):
+        self.watcher = Watcher(self)
+        return self.watcher
+
+    def print_timeline(self, title):
+        rows = list(self.timeline)
+        if self.watcher:
+            rows += self.watcher.transitions()
+        rows.sort(key=lambda r: r[0])
+        print(f"\ntimeline: {title}", file=sys.stderr)
+        for t, event in rows:
+            print(f"  {t - self.t0:8.3f}s  {event}", file=sys.stderr)
+        sys.stderr.flush()
+
+
+class Watcher:
+    """watcher.py in the client namespace; samples() reads what it wrote so far."""
+
+    def __init__(self, lab):
+        self.lab = lab
+        self.out = lab.path("watch.jsonl")
+        self.proc = lab.start("watcher", "client", [
+            sys.executable, os.path.join(HERE, "watcher.py"), DNS_ADDR + ":53", NAME, FENCE,
+            self.out, "--interval", "0.01"])
+        if not wait_until(lambda: any(s["a"] for s in self.samples()), 10, 0.05):
+            raise RuntimeError("watcher got no answer\n" + lab.log("watcher"))
+
+    def stop(self):
+        self.lab.stop("watcher", signal.SIGTERM, timeout=5)
+
+    def samples(self):
+        try:
+            with open(self.out) as f:
+                return [json.loads(line) for line in f if line.endswith("\n")]
+        except FileNotFoundError:
+            return []
+
+    def transitions(self):
+        rows, last = [], None
+        for s in self.samples():
+            if s["err"]:
+                continue
+            key = (tuple(s["a"]), s["gen"], s["writer"])
+            if key != last:
+                rows.append((s["t"], f"dns answer {','.join(s['a']) or 'EMPTY'} "
+                                     f"fence gen={s['gen']} writer={s['writer']}"))
+                last = key
+        return rows
+
+    def answers(self):
+        """Distinct successive answers, in order."""
+        out = []
+        for s in self.samples():
+            if s["a"] is not None and (not out or out[-1] != s["a"]):
+                out.append(s["a"])
+        return out
+
+    def violations(self, publish):
+        """The invariants over every sample so far: never empty, generation never decreasing,
+        at most one region active (every answer within one region's published set)."""
+        problems, gen = [], None
+        for s in self.samples():
+            if s["err"]:
+                continue
+            if not s["a"]:
+                problems.append(f"t={s['t']}: empty answer (rcode {s['rcode']})")
+                continue
+            owners = [r for r, addrs in publish.items() if set(s["a"]) <= set(addrs)]
+            if len(owners) != 1:
+                problems.append(f"t={s['t']}: answer {s['a']} is not one region's set")
+            if s["gen"] is None:
+                problems.append(f"t={s['t']}: no fence")
+            elif gen is not None and s["gen"] < gen:
+                problems.append(f"t={s['t']}: fence generation went {gen} -> {s['gen']}")
+            else:
+                gen = s["gen"]
+        return problems
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    u = sub.add_parser("up")
+    u.add_argument("--build", default=os.path.join(HERE, "..", "..", "build", "release"))
+    u.add_argument("--detach", action="store_true", help="leave it running; remove with down")
+    d = sub.add_parser("down")
+    d.add_argument("--prefix", required=True)
+    sub.add_parser("list")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("lab.py: run as root (network namespaces, nftables)")
+    if args.cmd == "list":
+        for ns in lab_namespaces():
+            print(ns)
+        return
+    if args.cmd == "down":
+        gone = remove_world(args.prefix)
+        print(f"removed {len(gone)} namespaces: {' '.join(gone)}")
+        return
+    build = os.path.abspath(args.build)
+    for prog in ("failoverd", "failoverctl"):
+        if not os.access(os.path.join(build, "daemon", prog), os.X_OK):
+            sys.exit(f"lab.py: no {build}/daemon/{prog}; build first or pass --build DIR")
+    lab = Lab(os.path.join(build, "daemon", "failoverd"),
+              os.path.join(build, "daemon", "failoverctl"))
+    lab.up()
+    print(f"lab {lab.prefix} up; files in {lab.dir}")
+    for node in NODES:
+        print(f"  {lab.ns(node):24} {' '.join(node_addrs(node))}")
+    print(f"  try: ip netns exec {lab.ns('o1')} env FAILOVERD_TOKEN={TOKEN} "
+          f"{lab.failoverctl} why www")
+    print(f"       ip netns exec {lab.ns('client')} dig @{DNS_ADDR} {NAME} A")
+    if args.detach:
+        atexit.unregister(lab.down)
+        print(f"detached; remove with: {sys.argv[0]} down --prefix {lab.prefix}")
+        return
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    print("Ctrl-C removes it")
+    while not stop:
+        time.sleep(0.2)
+    lab.down()
+
+
+if __name__ == "__main__":
+    main()
