@@ -45,6 +45,7 @@ HealthTracker::HealthTracker(HealthParams params, TimePoint start)
 Transition HealthTracker::observe(const ProbeOutcome& outcome, TimePoint now) {
   const Health from = state_;
   if (outcome.ok()) {
+    last_success_ = now - outcome.latency;
     ++successes_;
     if (params_.forgive_after == 0 || successes_ >= params_.forgive_after) failures_ = 0;
     const bool slow = params_.degraded_latency > Duration::zero() &&

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "config/config.h"
@@ -72,6 +73,9 @@ class HealthTracker {
   Duration next_interval() const;
   // When the next probe is due.
   TimePoint next_due() const { return next_due_; }
+  // When the last successful probe started (observation time minus its latency); nullopt before
+  // the first success.
+  std::optional<TimePoint> last_success() const { return last_success_; }
 
  private:
   HealthParams params_;
@@ -79,6 +83,7 @@ class HealthTracker {
   std::uint32_t successes_ = 0;  // in a row
   std::uint32_t failures_ = 0;   // consecutive, or since last forgiven (forgive_after > 0)
   TimePoint next_due_;
+  std::optional<TimePoint> last_success_;
 };
 
 }  // namespace failoverd::core

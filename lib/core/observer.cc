@@ -75,7 +75,8 @@ StepResult ObserverEngine::step(TimePoint now) {
   }
   append(out.events, quorum_.evaluate(now));
   for (auto& p : policies_) {
-    Decision d = p.decide(quorum_.confirmed(), now);
+    Decision d = p.decide(quorum_.confirmed(), now,
+                          ServicePolicy::LocalEvidence{view_.suspects(), view_.seen_serving()});
     append(out.events, std::move(d.events));
     if (d.plan) out.plans.push_back(std::move(*d.plan));
   }

@@ -39,7 +39,8 @@ bool alerts(Rule rule) {
     case Rule::NoPendingProposal:
     case Rule::LiveUnknown:
     case Rule::Pinned:
-    case Rule::UnknownService: return false;
+    case Rule::UnknownService:
+    case Rule::TargetSuspect: return false;
   }
   return true;
 }
@@ -177,16 +178,32 @@ ServicePolicy::Wanted ServicePolicy::want_priority(const Confirmed& c, TimePoint
     if (to != current) add_evidence(w.evidence, c, to);
   };
   switch (state_of(c, current)) {
-    case Verdict::Down:
+    case Verdict::Down: {
+      bool waiting = false;
       for (const auto& r : service_.regions) {
-        if (r != current && state_of(c, r) == Verdict::Up) {
-          go_to(r, "failover: " + current.str() + " confirmed down, " + r.str() +
-                       " confirmed up");
-          return w;
+        if (r == current || state_of(c, r) != Verdict::Up) continue;
+        if (local_) {
+          // Confirmed up, but failing probes here: skip it. Not seen serving here since
+          // `current` went down: wait for its next probe rather than pass it over.
+          if (suspect(r)) {
+            waiting = true;
+            continue;
+          }
+          auto seen = local_->seen_serving.find(r);
+          auto down = down_since_.find(current);
+          const bool fresh = seen != local_->seen_serving.end() &&
+                             (down == down_since_.end() || seen->second >= down->second);
+          if (!fresh) {
+            waiting = true;
+            break;
+          }
         }
+        go_to(r, "failover: " + current.str() + " confirmed down, " + r.str() + " confirmed up");
+        return w;
       }
-      w.blocked = Rule::TargetNotConfirmedUp;
+      w.blocked = waiting ? Rule::TargetSuspect : Rule::TargetNotConfirmedUp;
       return w;
+    }
     case Verdict::Unknown: w.blocked = Rule::NoQuorum; return w;
     case Verdict::Up:
     case Verdict::Degraded:
@@ -194,7 +211,8 @@ ServicePolicy::Wanted ServicePolicy::want_priority(const Confirmed& c, TimePoint
         for (const auto& r : service_.regions) {
           if (r == current) break;
           auto since = up_since_.find(r);
-          if (since != up_since_.end() && now - since->second >= service_.failback_delay) {
+          if (since != up_since_.end() && now - since->second >= service_.failback_delay &&
+              !suspect(r)) {
             go_to(r, "failback: " + r.str() + " confirmed up for failback_delay");
             return w;
           }
@@ -220,7 +238,9 @@ ServicePolicy::Wanted ServicePolicy::want_weighted(const Confirmed& c,
     switch (v) {
       case Verdict::Down: break;
       case Verdict::Up:
-        if (live || allow_additions) shares.emplace_back(region, weight);
+        if (live || (allow_additions && !suspect(region))) {
+          shares.emplace_back(region, weight);
+        }
         break;
       case Verdict::Degraded:
         if (live) shares.emplace_back(region, weight * service_.degraded_weight_factor);
@@ -292,8 +312,10 @@ Decision ServicePolicy::hand_out(Plan plan, TimePoint now) {
   return d;
 }
 
-Decision ServicePolicy::decide(const Confirmed& c, TimePoint now) {
+Decision ServicePolicy::decide(const Confirmed& c, TimePoint now,
+                               const std::optional<LocalEvidence>& local) {
   Decision d;
+  local_ = local;
   if (tilt_until_ && now >= *tilt_until_) {
     tilt_until_.reset();
     d.events.push_back(event(EventKind::TiltLeft, now));
@@ -313,6 +335,11 @@ Decision ServicePolicy::decide(const Confirmed& c, TimePoint now) {
     } else {
       up_since_.erase(region);
     }
+    if (q.state == Verdict::Down) {
+      down_since_.try_emplace(region, now);
+    } else {
+      down_since_.erase(region);
+    }
   }
   if (!live_known_) return refuse(std::move(d), Rule::LiveUnknown, now);
 
@@ -320,7 +347,8 @@ Decision ServicePolicy::decide(const Confirmed& c, TimePoint now) {
   switch (service_.policy) {
     case config::Policy::Priority: w = want_priority(c, now); break;
     case config::Policy::Weighted: {
-      QuietKey key{{}, live_.generation, manual_hold_};
+      QuietKey key{{}, local_ ? local_->suspects : std::set<RegionId>{}, live_.generation,
+                   manual_hold_};
       for (const auto& [region, weight] : service_.weights) key.states.push_back(state_of(c, region));
       if (quiet_ == key) return d;
       w = want_weighted(c, !manual_hold_);

@@ -34,6 +34,7 @@
 
 #include <deque>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -79,7 +80,23 @@ class ServicePolicy {
 
   // The automatic decision at `now` from the confirmed states. Call it after every quorum
   // evaluation; it is cheap when nothing changes.
-  Decision decide(const Confirmed& confirmed, TimePoint now);
+  // `local`: what this observer's own probes say now (ObserverEngine always passes it; nullopt
+  // leaves these checks out). Automatic changes never move traffic to a region that is
+  //   - suspect here (failing probes, short of `fall`): not as a failover target, not as a
+  //     failback target, not as a weighted addition;
+  //   - or, for a failover, not seen serving here since the active region was confirmed down
+  //     (a probe that started after that moment succeeded on enough of its endpoints): the
+  //     policy waits for that region's next probe rather than pass it over for a later one,
+  // even if the quorum confirms it up: when every region dies within one probe interval, a
+  // standby is still confirmed up for a moment after it died. The plan waits (rule
+  // target_suspect, no alert) at most about one probe interval of the standby, until its next
+  // probes tell. Operators' actions ignore this.
+  struct LocalEvidence {
+    std::set<RegionId> suspects;                 // LocalView::suspects()
+    std::map<RegionId, TimePoint> seen_serving;  // LocalView::seen_serving()
+  };
+  Decision decide(const Confirmed& confirmed, TimePoint now,
+                  const std::optional<LocalEvidence>& local = std::nullopt);
 
   // The shell saw a clock jump or an event-loop stall: suspend automatic actions for
   // observer.tilt_period from `now` (extended by each new report).
@@ -147,10 +164,16 @@ class ServicePolicy {
   std::optional<Rule> last_refusal_;
   bool seen_quorum_ = false;  // no_quorum only alerts once a quorum has existed (not at start)
   std::map<RegionId, TimePoint> up_since_;
+  std::optional<LocalEvidence> local_;  // as given to the last decide()
+  std::map<RegionId, TimePoint> down_since_;  // first seen confirmed down, while it stays so
+  bool suspect(const RegionId& region) const {
+    return local_ && local_->suspects.count(region) != 0;
+  }
   // Weighted policy: the inputs of the last decision that wanted no change. The wanted set only
   // depends on them, so an unchanged key skips rebuilding and comparing the member list.
   struct QuietKey {
     std::vector<Verdict> states;
+    std::set<RegionId> suspects;
     Generation generation = 0;
     bool manual_hold = false;
     bool operator==(const QuietKey&) const = default;

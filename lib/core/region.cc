@@ -72,6 +72,9 @@ void LocalView::report_loop_lag(Duration lag, TimePoint now) {
 
 Events LocalView::evaluate(TimePoint now) {
   std::vector<HealthCounts> counts(regions_.size());
+  std::vector<std::vector<TimePoint>> successes(regions_.size());  // last success per endpoint
+  // The same counts with every serving endpoint on a failing streak taken as down.
+  std::vector<HealthCounts> pessimistic(regions_.size());
   bool control_down = false;
   for (const auto& t : tracked_) {
     Health h = t.tracker.state();
@@ -80,18 +83,39 @@ Events LocalView::evaluate(TimePoint now) {
       continue;
     }
     HealthCounts& c = counts[t.region];
+    HealthCounts& p = pessimistic[t.region];
+    if (auto s = t.tracker.last_success()) successes[t.region].push_back(*s);
+    const bool failing = (h == Health::Up || h == Health::Degraded) && t.tracker.suspect();
     switch (h) {
-      case Health::Pending: ++c.pending; break;
-      case Health::Up: ++c.up; break;
-      case Health::Degraded: ++c.degraded; break;
-      case Health::Down: ++c.down; break;
+      case Health::Pending: ++c.pending; ++p.pending; break;
+      case Health::Up: ++c.up; ++(failing ? p.down : p.up); break;
+      case Health::Degraded: ++c.degraded; ++(failing ? p.down : p.degraded); break;
+      case Health::Down: ++c.down; ++p.down; break;
     }
   }
   bool all_down = !regions_.empty();
+  std::set<RegionId> suspects;
+  seen_serving_.clear();
   for (std::size_t r = 0; r < regions_.size(); ++r) {
+    // The needed-th most recent success: since then, `needed` endpoints have answered.
+    const std::size_t total = counts[r].total();
+    const std::size_t needed = std::max<std::size_t>(
+        std::max<std::size_t>(regions_[r].min_up, fraction_of(regions_[r].min_up_fraction, total)),
+        1);
+    auto& s = successes[r];
+    if (s.size() >= needed) {
+      std::nth_element(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(needed - 1), s.end(),
+                       std::greater<>());
+      seen_serving_[regions_[r].name] = s[needed - 1];
+    }
     Verdict v = region_verdict(regions_[r], counts[r]);
     raw_[regions_[r].name] = v;
     all_down = all_down && v == Verdict::Down;
+    const bool serving = v == Verdict::Up || v == Verdict::Degraded;
+    const Verdict worst = region_verdict(regions_[r], pessimistic[r]);
+    if (serving && worst != Verdict::Up && worst != Verdict::Degraded) {
+      suspects.insert(regions_[r].name);
+    }
   }
 
   std::optional<std::string> impairment;
@@ -102,6 +126,8 @@ Events LocalView::evaluate(TimePoint now) {
   } else if (all_down) {
     impairment = "every region looks down from here";
   }
+
+  suspects_ = impairment ? std::set<RegionId>{} : std::move(suspects);
 
   Events events;
   if (impairment != impairment_) {

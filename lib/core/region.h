@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <map>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "config/config.h"
@@ -61,6 +62,15 @@ class LocalView {
   Verdict raw_verdict(const RegionId& region) const;
   // Why the observer abstains, or nullopt.
   std::optional<std::string> impairment() const { return impairment_; }
+  // Regions judged up or degraded that would not be if every endpoint now on a failing streak
+  // (a failed probe since its last success, fewer than `fall`) were down: "suspect" here. The
+  // policy does not move traffic to such a region (see ServicePolicy::decide). As of the last
+  // evaluate(); empty while the observer abstains.
+  const std::set<RegionId>& suspects() const { return suspects_; }
+  // Per region, the latest time T such that enough endpoints to serve it (min_up /
+  // min_up_fraction) had a probe that started at or after T succeed: "seen serving since T".
+  // Regions without enough successes yet are absent. As of the last evaluate().
+  const std::map<RegionId, TimePoint>& seen_serving() const { return seen_serving_; }
 
   // Endpoints whose probe is due at `now`, and the earliest due time of any probe.
   std::vector<EndpointId> due(TimePoint now) const;
@@ -85,6 +95,8 @@ class LocalView {
   std::map<RegionId, Verdict> raw_;
   std::map<RegionId, Verdict> verdicts_;
   std::optional<std::string> impairment_;
+  std::set<RegionId> suspects_;
+  std::map<RegionId, TimePoint> seen_serving_;
 };
 
 }  // namespace failoverd::core

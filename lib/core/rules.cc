@@ -23,6 +23,7 @@ std::string_view to_string(Rule r) {
     case Rule::LiveUnknown: return "live_unknown";
     case Rule::Pinned: return "pinned";
     case Rule::UnknownService: return "unknown_service";
+    case Rule::TargetSuspect: return "target_suspect";
   }
   return "unknown_rule";
 }

@@ -28,6 +28,7 @@ enum class Rule {
   LiveUnknown,           // "live_unknown": the live generation has not been read yet (R1)
   Pinned,                // "pinned": an operator pinned the service to a region
   UnknownService,        // "unknown_service": an operator action names no configured service
+  TargetSuspect,         // "target_suspect": the standby is confirmed up but failing probes here
 };
 std::string_view to_string(Rule r);
 

@@ -44,18 +44,25 @@ TEST_SUITE("core.observer") {
     ObserverEngine o(test::cluster_config(), at(0s));
     o.set_live(ServiceId{"www"}, LiveState{1, {{RegionId{"east"}, "192.0.2.1", 1}}}, at(0s));
     StepResult r;
-    for (int s = 0; s < 5 && r.plans.empty(); ++s) {
+    Events seen;
+    int planned_at = -1, confirmed_at = -1;
+    for (int s = 0; s < 6 && r.plans.empty(); ++s) {
       const Duration now = std::chrono::seconds(s);
       for (const char* region : {"east", "west", "south"}) {
         Verdict v = s >= 2 && region[0] == 'e' ? Verdict::Down : Verdict::Up;
         o.receive(Vote{ObserverId{"obs-b"}, RegionId{region}, v, {}}, at(now));
       }
       r = tick(o, s >= 2 ? ProbeReason::Timeout : ProbeReason::Ok, now);
+      if (o.quorum().state(RegionId{"east"}) == Verdict::Down && confirmed_at < 0) confirmed_at = s;
+      if (!r.plans.empty()) planned_at = s;
+      seen.insert(seen.end(), r.events.begin(), r.events.end());
     }
     REQUIRE(r.plans.size() == 1);
     CHECK(r.plans[0].active == std::vector<RegionId>{RegionId{"west"}});
-    CHECK(has(r.events, EventKind::QuorumChanged));
+    CHECK(has(seen, EventKind::QuorumChanged));
     CHECK(has(r.events, EventKind::PlanMade));
+    // West must answer a probe started after east was confirmed down: one probe round later.
+    CHECK(planned_at == confirmed_at + 1);
   }
 
   TEST_CASE("a stall reported by the shell means TILT and abstaining") {

@@ -62,6 +62,14 @@ struct Harness {
   }
 };
 
+// This observer's own evidence: `suspects` failing here, every region seen serving since `seen`.
+ServicePolicy::LocalEvidence local(std::set<RegionId> suspects, Duration seen) {
+  ServicePolicy::LocalEvidence e;
+  e.suspects = std::move(suspects);
+  for (const auto& r : {kEast, kWest, kSouth}) e.seen_serving[r] = at(seen);
+  return e;
+}
+
 bool has(const Decision& d, EventKind kind, std::optional<Rule> rule = std::nullopt) {
   return std::any_of(d.events.begin(), d.events.end(), [&](const Event& e) {
     return e.kind == kind && (!rule || e.rule == rule);
@@ -101,6 +109,69 @@ TEST_SUITE("core.policy") {
     CHECK(p.decided_at == at(21s));
     CHECK(p.evidence.size() == 4);
     CHECK(has(d, EventKind::PlanMade));
+  }
+
+  TEST_CASE("no failover to a standby that is failing probes here, even if confirmed up") {
+    Harness h;
+    h.live(7, kEast, 0s);
+    // west and south both confirmed up, both failing here: wait, without an alert.
+    Decision d = h.policy->decide(confirmed("DUU", 21s), at(21s), local({kWest, kSouth}, 0s));
+    CHECK_FALSE(d.plan);
+    CHECK(d.refused == Rule::TargetSuspect);
+    CHECK_FALSE(has(d, EventKind::Alert));
+    // Only west is: the next standby that is not suspect gets the traffic.
+    d = h.policy->decide(confirmed("DUU", 22s), at(22s), local({kWest}, 22s));
+    REQUIRE(d.plan);
+    CHECK(d.plan->active == std::vector<RegionId>{kSouth});
+  }
+
+  TEST_CASE("no failover to a standby not seen serving here since the primary went down") {
+    Harness h;
+    h.live(7, kEast, 0s);
+    // east confirmed down at 21 s; west's last good probe here started at 20 s: wait.
+    Decision d = h.policy->decide(confirmed("DUD", 21s), at(21s), local({}, 20s));
+    CHECK_FALSE(d.plan);
+    CHECK(d.refused == Rule::TargetSuspect);
+    // A probe of west that started at 21.2 s succeeded: go.
+    d = h.policy->decide(confirmed("DUD", 21400ms), at(21400ms), local({}, 21200ms));
+    REQUIRE(d.plan);
+    CHECK(d.plan->active == std::vector<RegionId>{kWest});
+    // A later standby seen serving does not jump the queue while the first one is unprobed.
+    ServicePolicy::LocalEvidence e = local({}, 21200ms);
+    e.seen_serving[kWest] = at(20s);
+    Harness later;
+    later.live(7, kEast, 0s);
+    d = later.policy->decide(confirmed("DUU", 21s), at(21s), e);
+    d = later.policy->decide(confirmed("DUU", 21400ms), at(21400ms), e);
+    CHECK_FALSE(d.plan);
+    CHECK(d.refused == Rule::TargetSuspect);
+    // Without local evidence (nullopt) the policy decides on the quorum alone.
+    Harness q;
+    q.live(7, kEast, 0s);
+    CHECK(q.decide("DUD", 21s).plan);
+  }
+
+  TEST_CASE("a suspect standby becomes a target again once its probes succeed") {
+    Harness h;
+    h.live(7, kEast, 0s);
+    CHECK(h.policy->decide(confirmed("DUD", 21s), at(21s), local({kWest}, 21s)).refused == Rule::TargetSuspect);
+    // Its streak ended in down: nothing to fail over to (the usual alert).
+    Decision down = h.policy->decide(confirmed("DDD", 22s), at(22s), local({}, 22s));
+    CHECK(down.refused == Rule::AllRegionsDown);
+    // Or it recovered: the failover goes ahead.
+    Decision d = h.policy->decide(confirmed("DUD", 23s), at(23s), local({}, 23s));
+    REQUIRE(d.plan);
+    CHECK(d.plan->active == std::vector<RegionId>{kWest});
+  }
+
+  TEST_CASE("weighted: a suspect region is not added") {
+    Harness h(config::Policy::Weighted);
+    h.live(3, kEast, 0s);
+    Decision d = h.policy->decide(confirmed("UUD", 21s), at(21s), local({kWest}, 21s));
+    CHECK_FALSE(d.plan);
+    d = h.policy->decide(confirmed("UUD", 22s), at(22s), local({}, 22s));
+    REQUIRE(d.plan);
+    CHECK(std::find(d.plan->active.begin(), d.plan->active.end(), kWest) != d.plan->active.end());
   }
 
   TEST_CASE("fail static when no standby is confirmed up, once per reason, with an alert") {

@@ -76,6 +76,34 @@ TEST_SUITE("core.region") {
     CHECK_FALSE(v.impairment());
   }
 
+  TEST_CASE("a serving region whose endpoints are failing, short of fall, is suspect") {
+    config::Config c = test::cluster_config();  // two endpoints a region, min_up 1, fall 2
+    LocalView v(c, at(0s));
+    probe_all(v, c, "", kOk, 0s);
+    probe_all(v, c, "", kOk, 1s);
+    v.evaluate(at(1s));
+    CHECK(v.suspects().empty());
+    // One endpoint of west fails once: west would still serve with the other one.
+    v.observe(EndpointId{"w1"}, kFail, at(2s));
+    v.evaluate(at(2s));
+    CHECK(v.suspects().empty());
+    // Both fail once: still up (fall 2), but it would be down if the streaks went on.
+    v.observe(EndpointId{"w2"}, kFail, at(2s));
+    v.evaluate(at(2s));
+    CHECK(v.verdicts().at(RegionId{"west"}) == Verdict::Up);
+    CHECK(v.suspects() == std::set<RegionId>{RegionId{"west"}});
+    // A success ends w1's streak: west is no longer suspect.
+    v.observe(EndpointId{"w1"}, kOk, at(3s));
+    v.evaluate(at(3s));
+    CHECK(v.suspects().empty());
+    // A region already down is down, not suspect.
+    probe_all(v, c, "east", kFail, 4s);
+    probe_all(v, c, "east", kFail, 5s);
+    v.evaluate(at(5s));
+    CHECK(v.verdicts().at(RegionId{"east"}) == Verdict::Down);
+    CHECK(v.suspects().empty());
+  }
+
   TEST_CASE("an observer that sees every region down abstains") {
     config::Config c = test::cluster_config();
     LocalView v(c, at(0s));
