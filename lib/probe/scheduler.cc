@@ -47,6 +47,7 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
     std::uint32_t seq = 0;  // heap entries with another seq are stale
     bool in_flight = false;
     bool queued = false;
+    std::optional<TimePoint> owed;  // a round came due while in flight: its due time
   };
   struct Entry {
     TimePoint due;
@@ -123,6 +124,7 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
       push(e.slot);
       if (s.in_flight || s.queued) {
         ++skipped;
+        if (s.in_flight && !s.owed) s.owed = due;
         continue;
       }
       s.last_due = due;
@@ -143,11 +145,11 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
     late_max = std::max(late_max, late);
   }
 
-  void launch(std::uint32_t i, TimePoint now) {
+  void launch(std::uint32_t i, TimePoint now, bool count_lateness = true) {
     Slot& s = slots[i];
     s.in_flight = true;
-    s.last_lateness = now - s.last_due;
-    record_lateness(s.last_lateness);
+    s.last_lateness = count_lateness ? now - s.last_due : Duration::zero();
+    if (count_lateness) record_lateness(s.last_lateness);
     ++in_flight;
     auto done = [this, i](ProbeResult&& r) { on_done(i, std::move(r)); };
     if (s.spec) {
@@ -173,6 +175,18 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
     r.scheduled = s.last_due;
     r.lateness = s.last_lateness;
     if (on_result) on_result(r);
+    if (running && s.owed && !s.in_flight && !s.queued) {
+      // The round that came due during the probe: now, not one interval later.
+      s.last_due = *s.owed;
+      s.owed.reset();
+      if (in_flight < options.max_in_flight) {
+        launch(i, Clock::now(), false);
+      } else {
+        s.queued = true;
+        waiting.push_back(i);
+      }
+    }
+    s.owed.reset();
     drain();
     // Already awake: start what is due (the timer stays armed for the rest).
     if (running && !heap.empty()) {

@@ -8,7 +8,11 @@
 //   at once (a shorter interval pulls the next probe in).
 // - At most max_in_flight probes run at once; due probes beyond that wait in FIFO order. An
 //   endpoint never has two probes in flight: if it is still in flight when due, that round is
-//   skipped. There are no retries, so failing targets never draw more traffic.
+//   owed and starts the moment the probe in flight ends (its result carries the owed round's due
+//   time as `scheduled`; it is not counted as lateness), and further rounds missed meanwhile are
+//   skipped. So a target that makes probes time out is still probed once per interval when its
+//   timeout is as long as the interval, never more often. There are no retries, so failing
+//   targets never draw more traffic than healthy ones.
 // - Lateness (actual start minus due time) is measured for every probe, carried in the
 //   ProbeResult and summarised (p50/p99/max) by lateness(). A probe due within 0.5 ms is started
 //   early when the loop is awake anyway (saves a wakeup), so a result's lateness can be slightly

@@ -99,6 +99,30 @@ TEST_SUITE("probe.scheduler") {
     CHECK(server.accepted() <= 18);
   }
 
+  TEST_CASE("a round that comes due while a probe times out starts when it ends, not skipped") {
+    asio::io_context io;
+    HostileOptions silent;
+    silent.mode = HostileMode::Silent;
+    HostileServer server(io, silent);
+    // Timeout as long as the interval: every round comes due while the last probe still runs.
+    std::vector<core::TimePoint> scheduled;
+    Scheduler sched(io, endpoints(server.port(), 1, 100ms, 100ms), {}, [&](const ProbeResult& r) {
+      CHECK(r.outcome.reason == ProbeReason::Timeout);
+      scheduled.push_back(r.scheduled);
+    });
+    sched.start();
+    for (int i = 0; i < 100 && scheduled.size() < 8; ++i) io.run_for(50ms);
+    sched.stop();
+    REQUIRE(scheduled.size() >= 8);
+    // Each probe stands for the round after the previous one (the schedule's due times, which
+    // do not depend on how busy the machine is): one interval apart (±5 % jitter), never two.
+    for (std::size_t k = 1; k < scheduled.size(); ++k) {
+      CHECK_MESSAGE(scheduled[k] - scheduled[k - 1] < 150ms, k);
+    }
+    CHECK(sched.skipped() >= scheduled.size() - 2);
+    CHECK(server.accepted() <= scheduled.size() + 1);  // one connection per probe, no retries
+  }
+
   TEST_CASE("set_interval takes effect at once and rejects unknown endpoints") {
     asio::io_context io;
     HostileServer server(io, canned_ok());
