@@ -26,8 +26,8 @@ Benchmarks are not timed tests: nothing here asserts a time. It exits 1 when a s
 failed over (or never failed back) within a bounded time, 77 when not root (nftables).
 
 usage: ttf_bench.py [--failoverd PATH] [--failoverctl PATH] [--runs 20] [--intervals 1s,200ms]
-                    [--failures refuse,drop] [--fall 3] [--rise 2] [--flap-seconds 30]
-                    [--flap-down 3] [--flap-up 3] [--keep-logs DIR]
+                    [--failures refuse,drop] [--fall 3] [--rise 2] [--fo-timeout-ratio 1]
+                    [--flap-seconds 30] [--flap-down 3] [--flap-up 3] [--keep-logs DIR]
 """
 import argparse
 import base64
@@ -417,9 +417,11 @@ class Settings:
     def __init__(self, interval, args):
         self.interval = interval
         self.fall, self.rise = args.fall, args.rise
-        # failoverd: any interval; timeout may not exceed it.
+        # failoverd: any interval; timeout may not exceed it. A tick that comes while the last
+        # probe is still in flight is skipped, so with timeout == interval a blackholed endpoint
+        # is probed every 2 intervals: --fo-timeout-ratio below 1 avoids that.
         self.fo_interval = interval
-        self.fo_timeout = min(1.0, interval)
+        self.fo_timeout = min(1.0, round(interval * args.fo_timeout_ratio, 3))
         self.fo_failback_delay = parse_duration(args.failback_delay)
         self.fo_hold_down = parse_duration(args.hold_down)
         self.fo_exchange = 0.2
@@ -846,6 +848,8 @@ def main():
     ap.add_argument("--rise", type=int, default=2)
     ap.add_argument("--failback-delay", default="1s", help="failoverd's, auto failback")
     ap.add_argument("--hold-down", default="1s", help="failoverd's")
+    ap.add_argument("--fo-timeout-ratio", type=float, default=1.0,
+                    help="failoverd's probe timeout = min(1 s, ratio x interval); default 1")
     ap.add_argument("--flap-seconds", type=float, default=30)
     ap.add_argument("--flap-down", type=float, default=3)
     ap.add_argument("--flap-up", type=float, default=3)
