@@ -5,7 +5,7 @@
 #   packaging/install-deps.sh            # build + test + demo packages
 #   packaging/install-deps.sh --build    # only what compiling needs (the container's build stage)
 #
-# Servers pulled in here (BIND9, Knot, PowerDNS, HAProxy, nginx) are used by the tests,
+# Servers pulled in here (BIND9, Knot, PowerDNS, gdnsd, HAProxy, nginx) are used by the tests,
 # which start and stop their own instances on loopback ports. Their packaged system services are
 # not started by this script (a temporary policy-rc.d denies it while installing).
 set -euo pipefail
@@ -22,6 +22,7 @@ packages=(
   python3 openssl curl ca-certificates iproute2 nftables procps psmisc
   bind9 bind9-dnsutils knot knot-dnsutils
   pdns-server pdns-backend-sqlite3 sqlite3
+  gdnsd  # the time-to-failover benchmark's peer (integration/ttf)
   haproxy nginx-light
   prometheus  # promtool, to check the /metrics exposition
   # packaging checks: systemd-analyze/sysusers/tmpfiles, man page lint, .deb build (dpkg-shlibdeps)
