@@ -74,9 +74,11 @@ StepResult ObserverEngine::step(TimePoint now) {
     quorum_.record(cfg_.observer.id, region, verdict, now);
   }
   append(out.events, quorum_.evaluate(now));
+  // This observer's own evidence, built once for every service's policy.
+  const std::optional<ServicePolicy::LocalEvidence> local{
+      std::in_place, ServicePolicy::LocalEvidence{view_.suspects(), view_.seen_serving()}};
   for (auto& p : policies_) {
-    Decision d = p.decide(quorum_.confirmed(), now,
-                          ServicePolicy::LocalEvidence{view_.suspects(), view_.seen_serving()});
+    Decision d = p.decide(quorum_.confirmed(), now, local);
     append(out.events, std::move(d.events));
     if (d.plan) out.plans.push_back(std::move(*d.plan));
   }

@@ -315,7 +315,12 @@ Decision ServicePolicy::hand_out(Plan plan, TimePoint now) {
 Decision ServicePolicy::decide(const Confirmed& c, TimePoint now,
                                const std::optional<LocalEvidence>& local) {
   Decision d;
-  local_ = local;
+  // Borrowed for this call only (no copy of the sets on every step).
+  struct Borrow {
+    const LocalEvidence*& slot;
+    ~Borrow() { slot = nullptr; }
+  } borrow{local_};
+  local_ = local ? &*local : nullptr;
   if (tilt_until_ && now >= *tilt_until_) {
     tilt_until_.reset();
     d.events.push_back(event(EventKind::TiltLeft, now));

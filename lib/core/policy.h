@@ -164,7 +164,7 @@ class ServicePolicy {
   std::optional<Rule> last_refusal_;
   bool seen_quorum_ = false;  // no_quorum only alerts once a quorum has existed (not at start)
   std::map<RegionId, TimePoint> up_since_;
-  std::optional<LocalEvidence> local_;  // as given to the last decide()
+  const LocalEvidence* local_ = nullptr;  // what decide() was given, while it runs; else null
   std::map<RegionId, TimePoint> down_since_;  // first seen confirmed down, while it stays so
   bool suspect(const RegionId& region) const {
     return local_ && local_->suspects.count(region) != 0;

@@ -72,7 +72,10 @@ void LocalView::report_loop_lag(Duration lag, TimePoint now) {
 
 Events LocalView::evaluate(TimePoint now) {
   std::vector<HealthCounts> counts(regions_.size());
-  std::vector<std::vector<TimePoint>> successes(regions_.size());  // last success per endpoint
+  // Last success per endpoint, by region; kept between calls so a step allocates nothing.
+  std::vector<std::vector<TimePoint>>& successes = success_scratch_;
+  successes.resize(regions_.size());
+  for (auto& v : successes) v.clear();
   // The same counts with every serving endpoint on a failing streak taken as down.
   std::vector<HealthCounts> pessimistic(regions_.size());
   bool control_down = false;

@@ -97,6 +97,7 @@ class LocalView {
   std::optional<std::string> impairment_;
   std::set<RegionId> suspects_;
   std::map<RegionId, TimePoint> seen_serving_;
+  std::vector<std::vector<TimePoint>> success_scratch_;  // evaluate()'s working space
 };
 
 }  // namespace failoverd::core
