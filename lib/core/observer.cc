@@ -81,6 +81,16 @@ StepResult ObserverEngine::step(TimePoint now) {
     Decision d = p.decide(quorum_.confirmed(), now, local);
     append(out.events, std::move(d.events));
     if (d.plan) out.plans.push_back(std::move(*d.plan));
+    for (const RegionId& r : d.probe_now) {
+      for (const auto& region : cfg_.regions) {
+        if (region.name != r) continue;
+        for (const auto& ep : region.endpoints) {
+          if (std::find(out.probe_now.begin(), out.probe_now.end(), ep.name) == out.probe_now.end()) {
+            out.probe_now.push_back(ep.name);
+          }
+        }
+      }
+    }
   }
   return out;
 }

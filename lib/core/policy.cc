@@ -195,6 +195,7 @@ ServicePolicy::Wanted ServicePolicy::want_priority(const Confirmed& c, TimePoint
                              (down == down_since_.end() || seen->second >= down->second);
           if (!fresh) {
             waiting = true;
+            w.awaiting.emplace(r, down == down_since_.end() ? now : down->second);
             break;
           }
         }
@@ -364,6 +365,10 @@ Decision ServicePolicy::decide(const Confirmed& c, TimePoint now,
       }
       break;
     }
+  }
+  if (w.awaiting && probe_asked_ != w.awaiting) {
+    probe_asked_ = w.awaiting;
+    d.probe_now.push_back(w.awaiting->first);
   }
   if (w.blocked) return refuse(std::move(d), *w.blocked, now);
   if (!w.change) {

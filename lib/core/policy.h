@@ -67,6 +67,9 @@ struct Decision {
   std::optional<Plan> plan;     // to hand to the actuator (which re-checks the guards)
   std::optional<Rule> refused;  // why no plan, when a change was wanted or asked for
   Events events;
+  // Regions this observer should probe at once: the plan waits to see one of them serving
+  // (target_suspect). Asked once per wait, so it costs at most one extra probe per endpoint.
+  std::vector<RegionId> probe_now;
 };
 
 class ServicePolicy {
@@ -89,8 +92,9 @@ class ServicePolicy {
   //     policy waits for that region's next probe rather than pass it over for a later one,
   // even if the quorum confirms it up: when every region dies within one probe interval, a
   // standby is still confirmed up for a moment after it died. The plan waits (rule
-  // target_suspect, no alert) at most about one probe interval of the standby, until its next
-  // probes tell. Operators' actions ignore this.
+  // target_suspect, no alert) until its next probes tell; it asks for them at once
+  // (Decision::probe_now), so the wait is one probe of the standby, not one interval. Operators'
+  // actions ignore this.
   struct LocalEvidence {
     std::set<RegionId> suspects;                 // LocalView::suspects()
     std::map<RegionId, TimePoint> seen_serving;  // LocalView::seen_serving()
@@ -137,6 +141,8 @@ class ServicePolicy {
     std::vector<RegionId> active;
     std::string reason;
     std::vector<Vote> evidence;
+    // Waiting to see this standby serving since `current` was confirmed down at `since`.
+    std::optional<std::pair<RegionId, TimePoint>> awaiting;
   };
 
   Wanted want_priority(const Confirmed& c, TimePoint now) const;
@@ -166,6 +172,8 @@ class ServicePolicy {
   std::map<RegionId, TimePoint> up_since_;
   const LocalEvidence* local_ = nullptr;  // what decide() was given, while it runs; else null
   std::map<RegionId, TimePoint> down_since_;  // first seen confirmed down, while it stays so
+  // The wait for which a probe was last asked (Decision::probe_now): never asked twice.
+  std::optional<std::pair<RegionId, TimePoint>> probe_asked_;
   bool suspect(const RegionId& region) const {
     return local_ && local_->suspects.count(region) != 0;
   }

@@ -81,6 +81,7 @@ struct Node {
   std::deque<std::pair<TimePoint, std::shared_ptr<const std::vector<Vote>>>> inbox;
   std::vector<Plan> queued;  // written when the target is reachable again
   std::vector<Generation> read_generation;  // per service, the last fence generation read
+  std::vector<EndpointId> probe_now;        // asked by the last step: probed next tick
 };
 
 struct FakeTarget {
@@ -385,7 +386,12 @@ class Sim {
       for (const Vote& v : *n.inbox.front().second) n.engine.receive(v, now);
       n.inbox.pop_front();
     }
-    for (const EndpointId& ep : n.engine.due(now)) {
+    std::vector<EndpointId> due = n.engine.due(now);
+    for (const EndpointId& ep : n.probe_now) {
+      if (std::find(due.begin(), due.end(), ep) == due.end()) due.push_back(ep);
+    }
+    n.probe_now.clear();
+    for (const EndpointId& ep : due) {
       record(n, now, n.engine.observe(ep, outcome(i, endpoint_index_.at(ep)), now));
     }
   }
@@ -400,6 +406,7 @@ class Sim {
     }
     StepResult step = n.engine.step(now);
     record(n, now, std::move(step.events));
+    n.probe_now = std::move(step.probe_now);
     for (auto& plan : step.plans) {
       const std::size_t s = service_index(plan.service);
       check_emitted(i, plan, before[s].first, before[s].second, now);

@@ -301,6 +301,24 @@ bool Scheduler::set_interval(const core::EndpointId& endpoint, core::Duration in
   return true;
 }
 
+bool Scheduler::probe_now(const core::EndpointId& endpoint) {
+  Impl& m = *impl_;
+  auto it = m.index.find(endpoint);
+  if (it == m.index.end() || !m.running) return false;
+  Impl::Slot& s = m.slots[it->second];
+  const TimePoint now = Clock::now();
+  if (s.in_flight) {
+    if (!s.owed) s.owed = now;
+    return true;
+  }
+  if (s.queued) return true;
+  s.due = now;
+  m.push(it->second);
+  m.fire_due(now);
+  m.arm();
+  return true;
+}
+
 LatenessStats Scheduler::lateness() const {
   const Impl& m = *impl_;
   return LatenessStats{m.late_count, m.percentile(0.50), m.percentile(0.99), m.late_max};

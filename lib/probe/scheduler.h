@@ -76,6 +76,12 @@ class Scheduler {
   // The interval for the endpoint's next probes (the core's fast/down interval). Returns false
   // for an unknown endpoint or a non-positive interval.
   bool set_interval(const core::EndpointId& endpoint, core::Duration interval);
+  // Probes the endpoint now, out of its turn (the core waits to see its region serving): its
+  // later rounds follow one interval after this one. If a probe is in flight, the next one
+  // starts the moment it ends; if it is queued behind max_in_flight, nothing changes. Returns
+  // false for an unknown endpoint or when stopped. The caller bounds how often it asks (the
+  // core asks once per wait).
+  bool probe_now(const core::EndpointId& endpoint);
 
   LatenessStats lateness() const;
   void reset_lateness();

@@ -356,6 +356,10 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
     }
     auto result = core_.step(now);
     handle(result.events);
+    for (const auto& endpoint : result.probe_now) {
+      log::debug("probing out of turn", {{"endpoint", endpoint.str()}});
+      if (scheduler_) scheduler_->probe_now(endpoint);
+    }
     for (auto& plan : result.plans) hand_to_reconciler(std::move(plan), now);
     publish_state_metrics();
     // Wake again when the core has something time-driven (vote expiry, hold-down end, ...).

@@ -61,8 +61,42 @@ TEST_SUITE("core.observer") {
     CHECK(r.plans[0].active == std::vector<RegionId>{RegionId{"west"}});
     CHECK(has(seen, EventKind::QuorumChanged));
     CHECK(has(r.events, EventKind::PlanMade));
-    // West must answer a probe started after east was confirmed down: one probe round later.
+    // West must answer a probe started after east was confirmed down: one probe round later,
+    // when nobody probes it out of turn (this test ignores probe_now).
     CHECK(planned_at == confirmed_at + 1);
+  }
+
+  TEST_CASE("the step that waits to see the standby serving asks to probe it at once") {
+    ObserverEngine o(test::cluster_config(), at(0s));
+    o.set_live(ServiceId{"www"}, LiveState{1, {{RegionId{"east"}, "192.0.2.1", 1}}}, at(0s));
+    StepResult r;
+    Duration now{};
+    for (int s = 0; s < 6 && r.probe_now.empty(); ++s) {
+      now = std::chrono::seconds(s);
+      for (const char* region : {"east", "west", "south"}) {
+        Verdict v = s >= 2 && region[0] == 'e' ? Verdict::Down : Verdict::Up;
+        o.receive(Vote{ObserverId{"obs-b"}, RegionId{region}, v, {}}, at(now));
+      }
+      r = tick(o, s >= 2 ? ProbeReason::Timeout : ProbeReason::Ok, now);
+      CHECK(r.plans.empty());
+    }
+    REQUIRE(o.quorum().state(RegionId{"east"}) == Verdict::Down);
+    // Every endpoint of west (the first standby), nothing else.
+    std::vector<EndpointId> west;
+    for (const auto& region : o.config().regions) {
+      if (region.name == RegionId{"west"}) {
+        for (const auto& ep : region.endpoints) west.push_back(ep.name);
+      }
+    }
+    REQUIRE_FALSE(west.empty());
+    CHECK(r.probe_now == west);
+    // The next step, with nothing new, does not ask again.
+    CHECK(o.step(at(now + 10ms)).probe_now.empty());
+    // Those probes, started 20 ms after confirmation, succeed: the plan goes out then.
+    for (const EndpointId& e : west) o.observe(e, ProbeOutcome{ProbeReason::Ok, 5ms}, at(now + 25ms));
+    r = o.step(at(now + 25ms));
+    REQUIRE(r.plans.size() == 1);
+    CHECK(r.plans[0].active == std::vector<RegionId>{RegionId{"west"}});
   }
 
   TEST_CASE("a stall reported by the shell means TILT and abstaining") {

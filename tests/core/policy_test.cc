@@ -128,10 +128,16 @@ TEST_SUITE("core.policy") {
   TEST_CASE("no failover to a standby not seen serving here since the primary went down") {
     Harness h;
     h.live(7, kEast, 0s);
-    // east confirmed down at 21 s; west's last good probe here started at 20 s: wait.
+    // east confirmed down at 21 s; west's last good probe here started at 20 s: wait, and ask
+    // for a probe of west now rather than at its next turn.
     Decision d = h.policy->decide(confirmed("DUD", 21s), at(21s), local({}, 20s));
     CHECK_FALSE(d.plan);
     CHECK(d.refused == Rule::TargetSuspect);
+    CHECK(d.probe_now == std::vector<RegionId>{kWest});
+    // Asked once per wait: the steps that follow (one per probe result) do not ask again.
+    d = h.policy->decide(confirmed("DUD", 21100ms), at(21100ms), local({}, 20s));
+    CHECK(d.refused == Rule::TargetSuspect);
+    CHECK(d.probe_now.empty());
     // A probe of west that started at 21.2 s succeeded: go.
     d = h.policy->decide(confirmed("DUD", 21400ms), at(21400ms), local({}, 21200ms));
     REQUIRE(d.plan);
@@ -155,6 +161,7 @@ TEST_SUITE("core.policy") {
     Harness h;
     h.live(7, kEast, 0s);
     CHECK(h.policy->decide(confirmed("DUD", 21s), at(21s), local({kWest}, 21s)).refused == Rule::TargetSuspect);
+    CHECK(h.policy->decide(confirmed("DUD", 21s), at(21s), local({kWest}, 21s)).probe_now.empty());
     // Its streak ended in down: nothing to fail over to (the usual alert).
     Decision down = h.policy->decide(confirmed("DDD", 22s), at(22s), local({}, 22s));
     CHECK(down.refused == Rule::AllRegionsDown);

@@ -139,6 +139,38 @@ TEST_SUITE("probe.scheduler") {
     CHECK(count["e1"] <= 1);
   }
 
+  TEST_CASE("probe_now starts a probe out of turn, or right after the one in flight") {
+    asio::io_context io;
+    HostileOptions silent;
+    silent.mode = HostileMode::Silent;
+    HostileServer server(io, silent);
+    std::map<std::string, std::vector<core::TimePoint>> started;
+    // 1000 s interval: without probe_now, nothing here would be probed (p = 0.001).
+    Scheduler sched(io, endpoints(server.port(), 2, 1000s, 200ms), {}, [&](const ProbeResult& r) {
+      CHECK(r.outcome.reason == ProbeReason::Timeout);
+      started[r.endpoint.str()].push_back(r.started);
+    });
+    CHECK_FALSE(sched.probe_now(core::EndpointId("e0")));  // not started yet
+    sched.start();
+    CHECK_FALSE(sched.probe_now(core::EndpointId("nope")));
+    io.run_for(20ms);
+    const auto asked = core::Clock::now();
+    CHECK(sched.probe_now(core::EndpointId("e0")));
+    CHECK(sched.in_flight() >= 1);
+    // Asked again while that probe runs: one more, the moment it ends; asking a third time
+    // meanwhile adds nothing.
+    CHECK(sched.probe_now(core::EndpointId("e0")));
+    CHECK(sched.probe_now(core::EndpointId("e0")));
+    for (int i = 0; i < 40 && started["e0"].size() < 2; ++i) io.run_for(25ms);
+    io.run_for(300ms);  // room for a third probe, which must not come
+    sched.stop();
+    const auto& e0 = started["e0"];
+    REQUIRE(e0.size() == 2);
+    CHECK(e0[0] >= asked);
+    CHECK(e0[1] - e0[0] >= 190ms);  // the second waited for the first to time out
+    CHECK(started["e1"].empty());
+  }
+
   TEST_CASE("endpoints that cannot be prepared report Internal instead of vanishing") {
     asio::io_context io;
     auto eps = endpoints(1, 1, 50ms);
