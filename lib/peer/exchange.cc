@@ -120,6 +120,9 @@ struct PeerExchange::Impl : std::enable_shared_from_this<PeerExchange::Impl> {
     PeerStatus status;
     std::unique_ptr<asio::steady_timer> timer;
     beast::tcp_stream* inflight = nullptr;  // the fetch in progress, so stop() can close it
+    bool resting = false;                   // waiting on `timer` between two fetches
+    core::TimePoint last_fetch{};           // when the last fetch ended
+    core::TimePoint next_fetch{};           // while resting: when the next one starts
   };
 
   Impl(asio::io_context& io, ExchangeOptions o, VerdictSource s)
@@ -165,6 +168,7 @@ struct PeerExchange::Impl : std::enable_shared_from_this<PeerExchange::Impl> {
   asio::awaitable<Fetched> fetch(Slot& slot);
   void record(Slot& slot, Fetched fetched, core::TimePoint now);
   void fail(Slot& slot, std::string error, bool rejected);
+  void hurry(core::Duration every, core::TimePoint until);
 
   asio::io_context& io_;
   ExchangeOptions options_;
@@ -179,6 +183,8 @@ struct PeerExchange::Impl : std::enable_shared_from_this<PeerExchange::Impl> {
   bool started_ = false;
   bool stopped_ = false;
   std::vector<Slot> slots_;  // never resized after construction: coroutines hold references
+  core::Duration hurry_every_{};
+  core::TimePoint hurry_until_{};
   std::uint64_t next_connection_id_ = 0;
   std::unordered_map<std::uint64_t, beast::tcp_stream*> connections_;
   ServerStats stats_;
@@ -505,14 +511,40 @@ asio::awaitable<void> PeerExchange::Impl::poll(std::size_t index) {
   while (!stopped_) {
     Fetched fetched = co_await fetch(slot);
     if (stopped_) break;
-    record(slot, std::move(fetched), core::Clock::now());
+    const auto now = core::Clock::now();
+    slot.last_fetch = now;
+    record(slot, std::move(fetched), now);
     core::Duration delay = interval;
     if (slot.status.consecutive_failures > 0) {
       delay += core::backoff_delay(core::BackoffPolicy{interval, options_.backoff_cap},
                                    slot.status.consecutive_failures - 1, rng_);
+    } else if (now < hurry_until_) {
+      delay = std::min(delay, hurry_every_);
     }
-    slot.timer->expires_after(delay);
-    co_await slot.timer->async_wait(kNoThrow);
+    // hurry() may bring next_fetch forward; it wakes the wait, which then waits for the rest.
+    slot.next_fetch = now + delay;
+    slot.resting = true;
+    while (!stopped_ && core::Clock::now() < slot.next_fetch) {
+      slot.timer->expires_at(slot.next_fetch);
+      co_await slot.timer->async_wait(kNoThrow);
+    }
+    slot.resting = false;
+  }
+}
+
+void PeerExchange::Impl::hurry(core::Duration every, core::TimePoint until) {
+  if (stopped_ || !started_ || every <= core::Duration::zero()) return;
+  hurry_every_ = every;
+  hurry_until_ = std::max(hurry_until_, until);
+  const auto now = core::Clock::now();
+  for (auto& slot : slots_) {
+    // Only a peer between two fetches that answered its last one: never one in backoff (no
+    // retry storm), never one still in its first, spread-out wait (K2).
+    if (!slot.resting || slot.status.consecutive_failures > 0) continue;
+    const auto sooner = std::max(now, slot.last_fetch + every);
+    if (sooner >= slot.next_fetch) continue;
+    slot.next_fetch = sooner;
+    slot.timer->cancel();
   }
 }
 
@@ -529,6 +561,10 @@ std::optional<std::string> PeerExchange::start() {
 
 void PeerExchange::stop() {
   if (impl_) impl_->stop();
+}
+
+void PeerExchange::hurry(core::Duration every, core::TimePoint until) {
+  impl_->hurry(every, until);
 }
 
 std::uint16_t PeerExchange::local_port() const {

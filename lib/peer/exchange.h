@@ -87,6 +87,13 @@ class PeerExchange {
   void stop();
   std::uint16_t local_port() const;  // 0 before start()
 
+  // This observer's own verdict just changed: fetch every peer that answers now (not one in
+  // backoff, not one still in its first, spread-out wait) at once, or `every` after its last
+  // fetch if that was more recent, and then every `every` instead of exchange_interval until
+  // `until`, so that a peer that agrees is heard within `every` rather than a whole interval.
+  // Repeated calls extend the window.
+  void hurry(core::Duration every, core::TimePoint until);
+
   // Fresh votes of all peers at `now` (steady clock); see PeerBook::votes.
   std::vector<core::Vote> votes(core::TimePoint now) const;
   std::vector<PeerStatus> status() const;  // one per configured peer, in config order

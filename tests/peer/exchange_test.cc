@@ -181,12 +181,13 @@ struct Node {
   Node(asio::io_context& io, const std::string& self, std::uint16_t port,
        std::vector<std::pair<std::string, std::uint16_t>> peers,
        const std::string& fingerprint = kFingerprint, std::string cert_name = "",
-       std::chrono::milliseconds request_timeout = 1000ms) {
+       std::chrono::milliseconds request_timeout = 1000ms,
+       std::chrono::milliseconds exchange_interval = 50ms) {
     if (cert_name.empty()) cert_name = self;
     peer::ExchangeOptions o;
     o.self = core::ObserverId(self);
     o.cluster.listen = {"127.0.0.1", port};
-    o.cluster.exchange_interval = 50ms;
+    o.cluster.exchange_interval = exchange_interval;
     o.cluster.verdict_ttl = 2s;
     o.cluster.ca_file = pki().ca();
     o.cluster.cert_file = pki().cert(cert_name);
@@ -382,6 +383,36 @@ TEST_SUITE("peer.exchange") {
       b.exchange->stop();
       c.exchange->stop();
       CHECK(a.exchange->votes(core::Clock::now() + 3s).empty());
+    }
+    drain(io);
+  }
+
+  TEST_CASE("hurry asks answering peers at once, then often for a while, then as before") {
+    asio::io_context io;
+    const auto pa = free_port(), pb = free_port();
+    const auto closed = free_port();
+    {
+      // A 1.5 s interval: without hurry, obs-a would ask obs-b about once in the 1.2 s below.
+      Node a(io, "obs-a", pa, {{"obs-b", pb}, {"obs-d", closed}}, kFingerprint, "", 1000ms,
+             1500ms);
+      Node b(io, "obs-b", pb, {{"obs-a", pa}}, kFingerprint, "", 1000ms, 1500ms);
+      REQUIRE(run_until(io, [&] { return a.status("obs-b").fetches >= 1 &&
+                                         a.status("obs-d").fetches >= 1; }, 4000ms));
+      // obs-d refused: it is in backoff and hurry leaves it there.
+      const auto d_fetches = a.status("obs-d").fetches;
+      io.run_for(60ms);
+      const auto before = a.status("obs-b").fetches;
+      const auto asked = core::Clock::now();
+      a.exchange->hurry(100ms, asked + 500ms);
+      REQUIRE(run_until(io, [&] { return a.status("obs-b").fetches > before; }, 200ms));
+      // Every 100 ms until the window ends at 500 ms, then back to 1.5 s.
+      const auto hurried = core::Clock::now();
+      CHECK(hurried - asked < 150ms);
+      io.run_for(1200ms);
+      const auto after = a.status("obs-b").fetches - before;
+      CHECK(after >= 4);   // at once, then about 100, 200, 300, 400 (, 500) ms later
+      CHECK(after <= 8);   // and not after the window
+      CHECK(a.status("obs-d").fetches <= d_fetches + 1);
     }
     drain(io);
   }
