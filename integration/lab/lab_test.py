@@ -327,6 +327,11 @@ class LabTest(unittest.TestCase):
                         token="not-the-token-not-the-token")
         self.assertEqual(r.returncode, 4, r.stderr)
         lab.mark("admin: unreachable from the client namespace, 401 without a token")
+        # Every region off by hand, even forced: refused by the never-empty rule.
+        r = lab.ctl_raw("o1", "failover", "www", "--to", "none", "--force", "--reason", "lab")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("empty_set", r.stderr)
+        lab.mark("manual 'every region off' (--to none --force) refused: empty_set")
         # A manual failover to a region the quorum sees down is refused without --force.
         lab.region_down("r2")
         for node in OBSERVERS:

@@ -25,6 +25,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/types.h"
@@ -157,6 +158,10 @@ struct Endpoint {
   TcpCheck tcp;      // kind tcp/tls (address)
   DnsCheck dns;      // kind dns
 };
+
+// A name no region may have: `failover --to none` asks for every region off, which the
+// never-empty guard refuses.
+inline constexpr std::string_view kNoRegion = "none";
 
 struct Region {
   core::RegionId name;

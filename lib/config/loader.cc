@@ -1023,6 +1023,10 @@ void Loader::parse_regions(const toml::table& root) {
       error(key->source(), path,
             "region names must be 1 to 64 characters of [A-Za-z0-9._-], got " +
                 in_quotes(key->str()));
+    } else if (key->str() == kNoRegion) {
+      error(key->source(), path,
+            "\"none\" is reserved (failover --to none means every region off) and cannot name a "
+            "region");
     }
     const toml::table* t = node->as_table();
     if (t == nullptr) {

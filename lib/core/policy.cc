@@ -452,6 +452,11 @@ Decision ServicePolicy::failover(const RegionId& region, bool force, const Confi
                                  TimePoint now) {
   Decision d;
   if (!live_known_) return refuse(std::move(d), Rule::LiveUnknown, now);
+  if (region.str() == config::kNoRegion) {
+    Wanted off;
+    off.reason = "manual: every region off";
+    return hand_out(make_plan(std::move(off), Trigger::Manual, now), now);  // empty_set
+  }
   if (!in_service(region)) return refuse(std::move(d), Rule::UnknownRegion, now);
   if (state_of(c, region) == Verdict::Down && !force) {
     return refuse(std::move(d), Rule::TargetConfirmedDown, now);

@@ -109,6 +109,9 @@ class ServicePolicy {
   // Operator overrides. Each returns the plan to write, if any, or the rule that refused it.
   Decision freeze(const std::string& reason, TimePoint now);
   Decision unfreeze(TimePoint now);
+  // Moves the service to `region`. config::kNoRegion ("none", a name no region may have) asks
+  // for every region off: that plan publishes nothing and the never-empty guard refuses it
+  // (empty_set), forced or not, like any plan that would empty the record set.
   Decision failover(const RegionId& region, bool force, const Confirmed& confirmed,
                     TimePoint now);
   Decision failback(bool force, const Confirmed& confirmed, TimePoint now);

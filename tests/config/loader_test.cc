@@ -726,6 +726,11 @@ timeout = "30s"
         // 55: a bad [probe_defaults] is reported once, not once per endpoint
         {std::string(kWithService) + "[probe_defaults]\ninterval = \"1s\"\ntimeout = \"2s\"\n",
          {"t.toml:27:11: probe_defaults.timeout: 2s must not exceed interval 1s"}},
+        // 56: "none" is kept for `failover --to none` (every region off, always refused)
+        {"[observer]\nid = \"obs-a\"\n\n[regions.none]\n[[regions.none.endpoints]]\nname = "
+         "\"e1\"\nkind = \"tcp\"\naddress = \"127.0.0.1:80\"\n",
+         {"t.toml:4:10: regions.none: \"none\" is reserved (failover --to none means every region "
+          "off) and cannot name a region"}},
     };
 
     for (std::size_t i = 0; i < cases.size(); ++i) {

@@ -111,6 +111,20 @@ TEST_SUITE("core.policy") {
     CHECK(has(d, EventKind::PlanMade));
   }
 
+  TEST_CASE("every region off by hand is refused by the never-empty rule, forced or not") {
+    Harness h;
+    h.live(7, kEast, 0s);
+    const RegionId none{std::string(config::kNoRegion)};
+    for (bool force : {false, true}) {
+      Decision d = h.policy->failover(none, force, confirmed("UUU", 21s), at(21s));
+      CHECK_FALSE(d.plan);
+      CHECK(d.refused == Rule::EmptySet);
+    }
+    CHECK(h.policy->pin(none, true, confirmed("UUU", 21s), at(21s)).refused == Rule::EmptySet);
+    CHECK_FALSE(h.policy->pinned());
+    CHECK(h.policy->active() == std::vector<RegionId>{kEast});
+  }
+
   TEST_CASE("no failover to a standby that is failing probes here, even if confirmed up") {
     Harness h;
     h.live(7, kEast, 0s);
