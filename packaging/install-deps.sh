@@ -6,8 +6,9 @@
 #   packaging/install-deps.sh --build    # only what compiling needs (the container's build stage)
 #
 # Servers pulled in here (BIND9, Knot, PowerDNS, gdnsd, HAProxy, nginx) are used by the tests,
-# which start and stop their own instances on loopback ports. Their packaged system services are
-# not started by this script (a temporary policy-rc.d denies it while installing).
+# which start and stop their own instances on loopback ports or inside the lab's network
+# namespaces (integration/lab, integration/ttf). Their packaged system services are not started by
+# this script (a temporary policy-rc.d denies it while installing).
 set -euo pipefail
 
 build_packages=(
@@ -22,7 +23,7 @@ packages=(
   python3 openssl curl ca-certificates iproute2 nftables procps psmisc
   bind9 bind9-dnsutils knot knot-dnsutils
   pdns-server pdns-backend-sqlite3 sqlite3
-  gdnsd  # the time-to-failover benchmark's peer (integration/ttf)
+  gdnsd  # a time-to-failover benchmark peer (integration/ttf), like PowerDNS
   haproxy nginx-light
   prometheus  # promtool, to check the /metrics exposition
   # packaging checks: systemd-analyze/sysusers/tmpfiles, man page lint, .deb build (dpkg-shlibdeps)

@@ -12,9 +12,13 @@
 Every namespace name starts with a per-run prefix (flab<8 hex>-), so parallel runs and
 leftovers never collide; nothing is added to the root namespace (veth pairs are created inside
 `core` with their peer placed straight into the other namespace). Faults: cut(a, b) drops (or
-rejects) packets with nftables inside the namespaces; stop/kill/SIGSTOP of processes by PID.
+rejects) packets with nftables inside the namespaces; close_port(node, port) makes a node's TCP
+port time out (or refuse) for every client alike; stop/kill/SIGSTOP of processes by PID.
 
-As a library: Lab(failoverd, failoverctl).up() ... .down() (also run at exit).
+As a library: Lab(failoverd, failoverctl).up() ... .down() (also run at exit). Hooks for other
+programs built on it (the time-to-failover bench): config= and service= override the observers'
+config, extra_nodes= adds namespaces on the bridge, start() runs a server in one, Watcher()
+watches any DNS server from the client namespace.
 As a tool (root):
   lab.py up [--build build/release] [--detach]   build the world; Ctrl-C (or `down`) removes it
   lab.py down --prefix PREFIX                    remove a (leftover) world: its processes, by
@@ -121,20 +125,29 @@ def remove_world(prefix):
 
 
 class Lab:
-    """One world. Options change the observers' config (see observer_config)."""
+    """One world. Options change the observers' config (see observer_config): `service`
+    overrides keys of [services.www], `config` keys of other tables ({"probe_defaults":
+    {"interval": "1s"}, "cluster": {...}, "observer": {...}}). `extra_nodes` ({name:
+    [addresses]}) adds namespaces joined to the bridge like the others, for servers a caller
+    starts there itself (lab.start(name, node, cmd)); they are removed with the world."""
 
     def __init__(self, failoverd, failoverctl, prefix=None, service=None, keep_dir=None,
-                 quiet=False):
+                 quiet=False, config=None, extra_nodes=None):
         self.failoverd = os.path.abspath(failoverd)
         self.failoverctl = os.path.abspath(failoverctl)
         self.prefix = prefix or "flab" + os.urandom(4).hex()
         self.service_opts = dict(service or {})
+        self.config_opts = {k: dict(v) for k, v in (config or {}).items()}
+        self.extra_nodes = {k: list(v) for k, v in (extra_nodes or {}).items()}
+        for node in self.extra_nodes:
+            if node in NODES or node == "core":
+                raise ValueError("extra node clashes with the world's: " + node)
         self.keep_dir = keep_dir
         self.quiet = quiet
         self.dir = tempfile.mkdtemp(prefix=f"failoverd-{self.prefix}-")
         os.chmod(self.dir, 0o755)
         self.procs = {}  # name -> Popen (only processes this Lab started)
-        self.handles = {}  # ns -> [(rule handle, description)]
+        self.handles = {}  # node -> [(chain, rule handle)] of the lab table, for heal()
         self.tables = set()
         self.created = []
         self.t0 = time.monotonic()
@@ -149,6 +162,15 @@ class Lab:
 
     def path(self, *parts):
         return os.path.join(self.dir, *parts)
+
+    def nodes(self):
+        return NODES + list(self.extra_nodes)
+
+    def addrs(self, node):
+        """The addresses a node owns, extra nodes included."""
+        if node in self.extra_nodes:
+            return self.extra_nodes[node]
+        return node_addrs(node)
 
     def mark(self, event):
         """Adds an event to the timeline (seconds since the world was built)."""
@@ -181,19 +203,19 @@ class Lab:
         return self
 
     def _network(self):
-        for node in ["core"] + NODES:
+        for node in ["core"] + self.nodes():
             run("ip", "netns", "add", self.ns(node))
             self.created.append(self.ns(node))
             run("ip", "-n", self.ns(node), "link", "set", "lo", "up")
         core = self.ns("core")
         run("ip", "-n", core, "link", "add", "br0", "type", "bridge")
         run("ip", "-n", core, "link", "set", "br0", "up")
-        for node in NODES:
+        for node in self.nodes():
             veth = "v-" + node
             run("ip", "-n", core, "link", "add", veth, "type", "veth", "peer", "name", "eth0",
                 "netns", self.ns(node))
             run("ip", "-n", core, "link", "set", veth, "master", "br0", "up")
-            for addr in node_addrs(node):
+            for addr in self.addrs(node):
                 run("ip", "-n", self.ns(node), "addr", "add", addr + "/16", "dev", "eth0")
             run("ip", "-n", self.ns(node), "link", "set", "eth0", "up")
 
@@ -303,35 +325,30 @@ http {{
                "failback": "manual", "hold_down": "30s", "min_targets": 2,
                "reconcile_interval": "1s", "max_decision_age": "10s"}
         svc.update({k: v for k, v in self.service_opts.items()})
-        service = "".join(f"{k} = {json.dumps(v)}\n" for k, v in svc.items())
         publish = "".join(f"{r} = {json.dumps(region_addrs(r))}\n" for r in REGIONS
                           if r in svc["regions"])
         pki = self.path("pki")
+        observer = self._table_keys("observer", {
+            "id": obs, "state_dir": self.path(obs), "log_level": "debug"})
+        cluster = self._table_keys("cluster", {
+            "listen": f"{observer_addr(node)}:8650", "exchange_interval": "200ms",
+            "verdict_ttl": "1s", "ca_file": f"{pki}/ca.crt", "cert_file": f"{pki}/{obs}.crt",
+            "key_file": f"{pki}/{obs}.key"})
+        probe = self._table_keys("probe_defaults", {
+            "interval": "200ms", "timeout": "150ms", "connect_timeout": "150ms", "rise": 2,
+            "fall": 3})
+        service = "".join(f"{k} = {json.dumps(v)}\n" for k, v in svc.items())
         return f"""# failoverd lab observer {obs} (namespace {self.ns(node)})
 [observer]
-id = "{obs}"
-state_dir = "{self.path(obs)}"
-log_level = "debug"
-
+{observer}
 [admin]
 listen = "127.0.0.1:8649"
 token_file = "{self.path('admin.token')}"
 
 [cluster]
-listen = "{observer_addr(node)}:8650"
-exchange_interval = "200ms"
-verdict_ttl = "1s"
-ca_file = "{pki}/ca.crt"
-cert_file = "{pki}/{obs}.crt"
-key_file = "{pki}/{obs}.key"
-{peers}
+{cluster}{peers}
 [probe_defaults]
-interval = "200ms"
-timeout = "150ms"
-connect_timeout = "150ms"
-rise = 2
-fall = 3
-
+{probe}
 # This observer's own view of the network: the DNS server must answer.
 [[control]]
 name = "ctl-dns"
@@ -353,6 +370,13 @@ ttl = 5
 tsig_key_name = "{TSIG_KEY}"
 tsig_secret_file = "{self.path('tsig.key')}"
 """
+
+    def _table_keys(self, table, defaults):
+        """The key = value lines of one table: the lab's defaults, then the caller's
+        overrides (Lab(config={table: {...}}))."""
+        keys = dict(defaults)
+        keys.update(self.config_opts.get(table, {}))
+        return "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items())
 
     def _observers(self):
         with open(self.path("admin.token"), "w") as f:
@@ -513,6 +537,8 @@ tsig_secret_file = "{self.path('tsig.key')}"
             run("ip", "netns", "exec", ns, "nft", "add", "table", "inet", "lab")
             run("ip", "netns", "exec", ns, "nft", "add", "chain", "inet", "lab", "out",
                 "{ type filter hook output priority 0 ; policy accept ; }")
+            run("ip", "netns", "exec", ns, "nft", "add", "chain", "inet", "lab", "in",
+                "{ type filter hook input priority 0 ; policy accept ; }")
             # blip(): addresses added with a timeout; the kernel ends the cut on time.
             run("ip", "netns", "exec", ns, "nft", "add", "set", "inet", "lab", "blip",
                 "{ type ipv4_addr ; flags timeout ; }")
@@ -531,6 +557,16 @@ tsig_secret_file = "{self.path('tsig.key')}"
                     ["reject", "with", "icmpx", "type", "port-unreachable"]]
         raise ValueError("mode is drop or reject: " + mode)
 
+    def _add_rule(self, node, chain, *rule):
+        """Adds one rule to the lab table's chain in node's namespace; returns its handle,
+        recorded for heal()."""
+        self._table(node)
+        r = run("ip", "netns", "exec", self.ns(node), "nft", "--echo", "--handle", "add",
+                "rule", "inet", "lab", chain, *rule)
+        handle = r.stdout.strip().rsplit("# handle", 1)[-1].strip()
+        self.handles.setdefault(node, []).append((chain, handle))
+        return handle
+
     def cut(self, a, b, mode="drop", both=True):
         """Cuts traffic from node a to node(s) b (and back, when `both`), with nftables rules in
         the senders' output hooks. drop: silent (timeouts); reject: refused (TCP reset)."""
@@ -540,14 +576,23 @@ tsig_secret_file = "{self.path('tsig.key')}"
             for t in targets:
                 senders.setdefault(t, []).append(a)
         for src, dsts in senders.items():
-            self._table(src)
-            addrs = "{ " + ", ".join(x for d in dsts for x in node_addrs(d)) + " }"
+            addrs = "{ " + ", ".join(x for d in dsts for x in self.addrs(d)) + " }"
             for tail in self._verdicts(mode):
-                r = run("ip", "netns", "exec", self.ns(src), "nft", "--echo", "--handle", "add",
-                        "rule", "inet", "lab", "out", "ip", "daddr", addrs, *tail)
-                handle = r.stdout.strip().rsplit("# handle", 1)[-1].strip()
-                self.handles.setdefault(src, []).append((handle, dsts))
+                self._add_rule(src, "out", "ip", "daddr", addrs, *tail)
         self.mark(f"cut {a} {'<->' if both else '->'} {','.join(targets)} ({mode})")
+
+    def close_port(self, node, port, mode="drop"):
+        """The node's TCP port stops working for every client alike: a rule in node's input
+        hook drops what arrives for it (connections and requests time out) or, with "reject",
+        answers it with a TCP reset (connection refused). heal([node]) lifts it. Returns the
+        monotonic time just before the rule was added."""
+        if mode not in ("drop", "reject"):
+            raise ValueError("mode is drop or reject: " + mode)
+        tail = ["drop"] if mode == "drop" else ["reject", "with", "tcp", "reset"]
+        t = time.monotonic()
+        self._add_rule(node, "in", "tcp", "dport", str(port), *tail)
+        self.mark(f"close {node} tcp port {port} ({mode})")
+        return t
 
     def blip(self, src, dsts, seconds):
         """Drops src -> dsts for `seconds`: the addresses go into an nftables set with a
@@ -555,7 +600,8 @@ tsig_secret_file = "{self.path('tsig.key')}"
         (start, end) on the monotonic clock; the start is known to within the nft call."""
         self._table(src)
         ms = int(seconds * 1000)
-        elements = "{ " + ", ".join(f"{x} timeout {ms}ms" for d in dsts for x in node_addrs(d)) + " }"
+        elements = "{ " + ", ".join(f"{x} timeout {ms}ms" for d in dsts
+                                    for x in self.addrs(d)) + " }"
         t0 = time.monotonic()
         run("ip", "netns", "exec", self.ns(src), "nft", "add", "element", "inet", "lab", "blip",
             elements)
@@ -570,9 +616,9 @@ tsig_secret_file = "{self.path('tsig.key')}"
         for src in list(self.handles):
             if nodes is not None and src not in nodes:
                 continue
-            for handle, _ in self.handles.pop(src):
+            for chain, handle in self.handles.pop(src):
                 run("ip", "netns", "exec", self.ns(src), "nft", "delete", "rule", "inet", "lab",
-                    "out", "handle", handle)
+                    chain, "handle", handle)
         self.mark("heal " + ("all" if nodes is None else ",".join(nodes)))
 
     def pause(self, name):
@@ -610,26 +656,38 @@ tsig_secret_file = "{self.path('tsig.key')}"
 
 
 class Watcher:
-    """watcher.py in the client namespace; samples() reads what it wrote so far."""
+    """watcher.py in the client namespace, asking `server` (address:port) for `name` A and
+    `fence` TXT (None: no fence query) every 10 ms; samples() reads what it wrote so far.
+    Started by lab.watch() for BIND and the service; a caller may start more, each with its
+    own process name."""
 
-    def __init__(self, lab):
-        self.lab = lab
-        self.out = lab.path("watch.jsonl")
-        self.proc = lab.start("watcher", "client", [
-            sys.executable, os.path.join(HERE, "watcher.py"), DNS_ADDR + ":53", NAME, FENCE,
+    def __init__(self, lab, name="watcher", server=DNS_ADDR + ":53", qname=NAME, fence=FENCE):
+        self.lab, self.name = lab, name
+        self.out = lab.path(name + ".jsonl")
+        self.rows, self.offset = [], 0
+        self.proc = lab.start(name, "client", [
+            sys.executable, os.path.join(HERE, "watcher.py"), server, qname, fence or "-",
             self.out, "--interval", "0.01"])
         if not wait_until(lambda: any(s["a"] for s in self.samples()), 10, 0.05):
-            raise RuntimeError("watcher got no answer\n" + lab.log("watcher"))
+            raise RuntimeError(f"{name} got no answer\n" + lab.log(name))
 
     def stop(self):
-        self.lab.stop("watcher", signal.SIGTERM, timeout=5)
+        self.lab.stop(self.name, signal.SIGTERM, timeout=5)
 
     def samples(self):
+        """Every sample so far, oldest first (the list is kept and grows: do not change it).
+        Only the lines written since the last call are read."""
         try:
-            with open(self.out) as f:
-                return [json.loads(line) for line in f if line.endswith("\n")]
+            with open(self.out, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
         except FileNotFoundError:
-            return []
+            return self.rows
+        end = data.rfind(b"\n") + 1  # a line still being written waits for the next call
+        for line in data[:end].splitlines():
+            self.rows.append(json.loads(line))
+        self.offset += end
+        return self.rows
 
     def transitions(self):
         rows, last = [], None

@@ -9,6 +9,7 @@ or NXDOMAIN) - exactly what the lab asserts never happens. The two queries are n
 snapshot: for one sample around a write, the old answer can show up with the new fence.
 
 usage: watcher.py SERVER NAME FENCE_NAME OUT_FILE [--interval 0.01] [--max-seconds 900]
+FENCE_NAME "-": no fence query (a server without a fence); "gen" and "writer" stay null.
 Runs until SIGTERM/SIGINT or --max-seconds. Python 3 stdlib only; run it inside the client
 namespace (ip netns exec NS python3 watcher.py ...).
 """
@@ -137,8 +138,9 @@ def main():
             try:
                 rcode, addrs = asker.ask(args.name, TYPE_A)
                 row["rcode"], row["a"] = rcode, sorted(addrs)
-                _, texts = asker.ask(args.fence_name, TYPE_TXT)
-                row["gen"], row["writer"] = parse_fence(texts)
+                if args.fence_name != "-":
+                    _, texts = asker.ask(args.fence_name, TYPE_TXT)
+                    row["gen"], row["writer"] = parse_fence(texts)
             except (OSError, ValueError, struct.error, IndexError) as e:
                 row["err"] = type(e).__name__ + (": " + str(e) if str(e) else "")
             out.write(json.dumps(row) + "\n")
