@@ -125,7 +125,7 @@ class Settings:
                 "flip_window": "1m"}
 
     def budget(self):
-        """PERFORMANCE.md's budget for failoverd: fall x interval + one exchange + 100 ms."""
+        """failoverd's detection budget: fall x interval + one exchange + 100 ms."""
         return self.fall * self.fo_interval + self.fo_exchange + 0.1
 
     def describe(self):
@@ -138,7 +138,7 @@ class Settings:
             f"{fmt_duration(self.fo_verdict_ttl)}, failback auto, failback_delay "
             f"{fmt_duration(self.fo_failback_delay)}, hold_down {fmt_duration(self.fo_hold_down)}, "
             f"flip_budget 1000/1m; RFC 2136 + TSIG to BIND9, CAS on the fence "
-            f"(PERFORMANCE.md budget: fall x interval + exchange + 100 ms = "
+            f"(detection budget: fall x interval + exchange + 100 ms = "
             f"{self.budget() * 1000:.0f} ms at p99)",
             f"  PowerDNS 4.7: lua-health-checks-interval={self.pdns_interval} (whole seconds, "
             f"min 1{'; requested ' + i + ' not possible' if self.pdns_interval != self.interval else ''}), "
