@@ -164,6 +164,7 @@ std::optional<ReconcileAction> Reconciler::poll(core::TimePoint now) {
     a.kind = ReconcileAction::Kind::Read;
   }
   phase_ = Phase::InFlight;
+  in_flight_ = a.kind;
   return a;
 }
 

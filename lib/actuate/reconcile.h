@@ -102,6 +102,11 @@ class Reconciler {
   bool frozen() const { return frozen_; }
   bool stopped() const { return phase_ == Phase::Stopped; }
   bool busy() const;  // a plan, write or read-back is outstanding
+  // The read in flight (poll() returned it) is the read-back of a write (W5).
+  bool verifying() const {
+    return phase_ == Phase::InFlight && in_flight_ == ReconcileAction::Kind::Read &&
+           purpose_ == Purpose::ReadBack;
+  }
   const std::optional<LiveState>& live() const { return live_; }
   const std::optional<std::vector<LiveMember>>& last_known_good() const { return lkg_; }
 
@@ -125,6 +130,7 @@ class Reconciler {
   Phase phase_ = Phase::Read;
   Purpose purpose_ = Purpose::Check;
   core::TimePoint due_{};
+  ReconcileAction::Kind in_flight_ = ReconcileAction::Kind::Read;  // valid while InFlight
   std::uint32_t attempt_ = 0;
 
   std::optional<core::Plan> desired_;  // waiting for a fresh read
