@@ -89,7 +89,8 @@ std::optional<Spec> parse(std::string_view text, std::string* error) {
       action_ok = true;
     }
   }
-  if (!action_ok) return fail("unknown failpoint action '" + std::string(action) + "' (kill, stop)");
+  if (!action_ok)
+    return fail("unknown failpoint action '" + std::string(action) + "' (kill, stop)");
   return spec;
 }
 
@@ -114,6 +115,8 @@ std::optional<std::string> arm_from_environment() {
   return std::nullopt;
 }
 
-std::optional<Spec> armed() { return g_spec; }
+std::optional<Spec> armed() {
+  return g_spec;
+}
 
 }  // namespace failoverd::actuate::failpoint

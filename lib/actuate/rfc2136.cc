@@ -147,8 +147,8 @@ asio::awaitable<SignedReply> signed_exchange(Connection& conn, const dns::Messag
     co_return out;
   }
   std::vector<std::uint8_t> reply;
-  std::string err = co_await conn.exchange(signed_req->wire, reply,
-                                           request.header.opcode == dns::Opcode::Update);
+  std::string err =
+      co_await conn.exchange(signed_req->wire, reply, request.header.opcode == dns::Opcode::Update);
   if (!err.empty()) {
     out.detail = err;
     co_return out;

@@ -31,9 +31,9 @@ TEST_SUITE("actuate.failpoint") {
   }
 
   TEST_CASE("anything else is rejected with a reason") {
-    for (const char* text : {"", "before_send", "before_send:", ":kill", "before_send:abort",
-                             "after_reply:kill", "BEFORE_SEND:kill", "before_send:kill:stop",
-                             " before_send:kill"}) {
+    for (const char* text :
+         {"", "before_send", "before_send:", ":kill", "before_send:abort", "after_reply:kill",
+          "BEFORE_SEND:kill", "before_send:kill:stop", " before_send:kill"}) {
       CAPTURE(text);
       std::string error;
       CHECK_FALSE(failpoint::parse(text, &error));

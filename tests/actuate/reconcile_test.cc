@@ -429,8 +429,8 @@ TEST_SUITE("actuate.dns.reconcile") {
       }
       CHECK_FALSE(r.frozen());
       // Adopted as the new baseline: a plan against generation 6 is written by CAS.
-      auto w = write_of_live(r, plan(6, {"198.51.100.20"}),
-                             state({"192.0.2.10"}, Fence{6, "obs-c"}), t);
+      auto w =
+          write_of_live(r, plan(6, {"198.51.100.20"}), state({"192.0.2.10"}, Fence{6, "obs-c"}), t);
       CHECK(w.expected.fence == Fence{6, "obs-c"});
     }
     SUBCASE("emptied and the fence raised by the same hand edit: that generation is no repair") {
