@@ -6,7 +6,8 @@
 //   points  before_send     a write is due (its CAS base was just read); nothing is sent yet
 //           after_send      the UPDATE is written to the server's TCP connection; its reply is
 //                           not read yet (rfc2136 only: the one target that speaks its own wire)
-//           after_response  the write's reply arrived; its outcome is not recorded yet
+//           after_response  the write returned (with the server's reply, or with a timeout or
+//                           error); its outcome is not recorded or journaled yet
 //           during_verify   the read-back after a write has its answer; not judged yet
 //   actions kill            SIGKILL to itself: dies on the spot, nothing flushed or saved
 //           stop            SIGSTOP to itself: frozen until SIGCONT, then goes on from there
