@@ -12,7 +12,9 @@
 Every namespace name starts with a per-run prefix (flab<8 hex>-), so parallel runs and
 leftovers never collide; nothing is added to the root namespace (veth pairs are created inside
 `core` with their peer placed straight into the other namespace). Faults: cut(a, b) drops (or
-rejects) packets with nftables inside the namespaces; stop/kill/SIGSTOP of processes by PID.
+rejects) packets with nftables inside the namespaces; stop/kill/SIGSTOP of processes by PID;
+failpoints (FAILOVERD_FAILPOINT in one observer's environment) stop or kill an observer at an
+exact step of its write; nsupdate with the lab's key edits the zone by hand.
 
 As a library: Lab(failoverd, failoverctl).up() ... .down() (also run at exit).
 As a tool (root):

@@ -427,6 +427,9 @@ class LabTest(unittest.TestCase):
         self.wait_stopped(["obs-a"])
         self.wait("another observer writes generation 2 (r2)",
                   lambda: lab.fence()[0] == 2 and self.answer_is("r2"), 15)
+        # obs-b's manual plan must be made against generation 2, so it waits to have read it.
+        self.wait("obs-b reads generation 2",
+                  lambda: (lab.service("o2") or {}).get("generation") == 2, 10)
         r = lab.ctl_raw("o2", "failover", "www", "--to", "r3", "--reason", "lab: A1, g+2")
         self.assertEqual(r.returncode, 0, r.stderr)
         lab.mark("failoverctl failover www --to r3 (obs-b)")
