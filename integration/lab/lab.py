@@ -653,14 +653,14 @@ tsig_secret_file = "{self.path('observer-tsig.key')}"
                 return int(line.split("packets", 1)[1].split()[0])
         return 0
 
-    def drop_update_replies(self, node):
-        """BIND's replies to UPDATEs from `node` are dropped, nothing else: the rule matches
-        TCP from port 53 whose DNS header (after the 2-byte length) has QR set and opcode
+    def drop_update_replies(self, nodes):
+        """BIND's replies to UPDATEs from `nodes` (observers) are dropped, nothing else: the rule
+        matches TCP from port 53 whose DNS header (after the 2-byte length) has QR set and opcode
         UPDATE (5): first flags byte & 0xf8 == 0xa8. Returns the rule's handle (it counts)."""
-        handle = self.add_rule("dns", "ip", "daddr", observer_addr(node), "tcp", "sport", "53",
-                               "@ih,32,8", "&", "0xf8", "==", "0xa8", "counter", "drop",
-                               what=node)
-        self.mark(f"dns -> {node}: UPDATE replies dropped")
+        addrs = "{ " + ", ".join(observer_addr(n) for n in nodes) + " }"
+        handle = self.add_rule("dns", "ip", "daddr", addrs, "tcp", "sport", "53", "@ih,32,8",
+                               "&", "0xf8", "==", "0xa8", "counter", "drop", what=",".join(nodes))
+        self.mark(f"dns -> {','.join(nodes)}: UPDATE replies dropped")
         return handle
 
     def heal(self, nodes=None):

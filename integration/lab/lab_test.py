@@ -442,59 +442,74 @@ class LabTest(unittest.TestCase):
         self.assert_dead_writer(*self.kill_at("during_verify"))
 
     # --- A1-A5: the target misbehaves --------------------------------------------------------
-    @world(**failpoint("before_send:stop"))
+    @world(**failpoint("before_send:stop", *OBSERVERS))
     def test_a1_a_delayed_writer_fails_its_prerequisite(self):
         lab = self.lab
         lab.region_down("r1")
-        # obs-a read generation 1 for its failover and stops right before sending the UPDATE.
-        self.wait_stopped(["obs-a"])
-        self.wait("another observer writes generation 2 (r2)",
-                  lambda: lab.fence()[0] == 2 and self.answer_is("r2"), 15)
-        # obs-b's manual plan must be made against generation 2, so it waits to have read it.
-        self.wait("obs-b reads generation 2",
-                  lambda: (lab.service("o2") or {}).get("generation") == 2, 10)
-        r = lab.ctl_raw("o2", "failover", "www", "--to", "r3", "--reason", "lab: A1, g+2")
-        self.assertEqual(r.returncode, 0, r.stderr)
-        lab.mark("failoverctl failover www --to r3 (obs-b)")
-        self.wait("generation 3 by obs-b, r3 active",
-                  lambda: lab.fence() == (3, "obs-b") and self.answer_is("r3"), 10)
+        # Every observer reads generation 1 for its failover and stops right before sending.
+        self.wait_stopped(OBSERVERS.values())
+        # g+1: obs-b goes on and writes; g+2: an operator moves www to r3, by CAS too.
+        lab.resume("obs-b")
+        self.wait("obs-b writes generation 2 (r2)",
+                  lambda: lab.fence() == (2, "obs-b") and self.answer_is("r2"), 15)
+        r3 = region_addrs("r3")
+        self.assertEqual(lab.nsupdate(
+            f'prereq yxrrset {labmod.FENCE} TXT "gen=2 writer=obs-b"',
+            f"update delete {labmod.NAME} A",
+            f"update add {labmod.NAME} 5 A {r3[0]}",
+            f"update add {labmod.NAME} 5 A {r3[1]}",
+            f"update delete {labmod.FENCE} TXT",
+            f'update add {labmod.FENCE} 5 TXT "gen=3 writer=lab-operator"'), 0)
+        self.wait("generation 3 by the operator, r3 active",
+                  lambda: lab.fence() == (3, "lab-operator") and self.answer_is("r3"), 10)
         approved = lab.approved_updates()
-        lab.resume("obs-a")
-        self.wait("obs-a's delayed UPDATE fails its prerequisite at BIND",
-                  lambda: lab.named_log_count("10.77.10.1#", "prerequisite not satisfied") == 1,
-                  10)
-        self.wait("obs-a counts the write as a conflict",
-                  lambda: lab.metric("o1", "failoverd_actuator_writes_total",
-                                     status="conflict") == 1, 10)
-        self.wait("obs-a reads generation 3, r3 active",
-                  lambda: (lab.service("o1") or {}).get("generation") == 3
-                  and lab.service("o1")["active"] == ["r3"], 10)
-        self.quiet_for(QUIET, approved=approved + 1)
+        for node in ("o1", "o3"):
+            lab.resume(OBSERVERS[node])
+        for node in ("o1", "o3"):
+            obs, addr = OBSERVERS[node], labmod.observer_addr(node)
+            self.wait(f"{obs}'s delayed UPDATE fails its prerequisite at BIND",
+                      lambda: lab.named_log_count(addr + "#", "prerequisite not satisfied") == 1,
+                      10)
+            self.wait(f"{obs} counts the write as a conflict",
+                      lambda: lab.metric(node, "failoverd_actuator_writes_total",
+                                         status="conflict") == 1, 10)
+        for node in OBSERVERS:
+            self.wait(f"{OBSERVERS[node]} reads generation 3, r3 active",
+                      lambda: (lab.service(node) or {}).get("generation") == 3
+                      and lab.service(node)["active"] == ["r3"], 10)
+        self.quiet_for(QUIET, approved=approved + 2)
         self.assertEqual(lab.accepted_updates(), 2, lab.log("named")[-3000:])
-        self.assertEqual(lab.fence(), (3, "obs-b"))
+        self.assertEqual(lab.fence(), (3, "lab-operator"))
         self.assertEqual(self.generations(), [1, 2, 3])
         self.assertEqual(self.watch.answers(), [PUBLISH["r1"], PUBLISH["r2"], PUBLISH["r3"]])
         self.assert_invariants()
 
     def test_a2_update_reply_lost_after_bind_applied_it(self):
         lab = self.lab
-        dropped = lab.drop_update_replies("o1")
+        dropped = lab.drop_update_replies(list(OBSERVERS))
         lab.region_down("r1")
-        self.wait("the answer is r2's: BIND applied obs-a's UPDATE",
+        self.wait("the answer is r2's: BIND applied the writer's UPDATE",
                   lambda: self.answer_is("r2"), 15)
-        self.assertEqual(lab.fence(), (2, "obs-a"))
+        gen, obs = lab.fence()
+        self.assertEqual(gen, 2)
+        writer = next(n for n, o in OBSERVERS.items() if o == obs)
 
         def resolved():
-            kinds = [e["kind"] for e in lab.events("o1")]
+            kinds = [e["kind"] for e in lab.events(writer)]
             return "actuator_unknown" in kinds and "actuator_applied" in kinds
-        self.wait("obs-a: no reply (unknown), its read-back finds generation 2 (applied)",
-                  resolved, 15)
+        self.wait(f"{obs} (the writer): no reply (unknown), its read-back finds generation 2 "
+                  "(applied)", resolved, 15)
         self.assertGreaterEqual(lab.counter("dns", dropped), 1, "no UPDATE reply was dropped")
-        self.quiet_for(QUIET, approved=1)
-        self.assertEqual(lab.metric("o1", "failoverd_actuator_writes_total"), 1)
-        self.assertEqual(lab.metric("o1", "failoverd_actuator_writes_total", status="unknown"), 1)
-        self.assertEqual(self.journaled("o1", "actuator_retry"), 0)
-        self.assertEqual(lab.fence(), (2, "obs-a"))
+        self.quiet_for(QUIET, approved=lab.approved_updates())
+        # One UPDATE from the writer, no second one; another observer that raced it lost the
+        # compare-and-swap (its reply dropped too): never a retry.
+        self.assertEqual(lab.accepted_updates(), 1, lab.log("named")[-3000:])
+        self.assertEqual(lab.metric(writer, "failoverd_actuator_writes_total"), 1)
+        self.assertEqual(lab.metric(writer, "failoverd_actuator_writes_total", status="unknown"),
+                         1)
+        for node in OBSERVERS:
+            self.assertEqual(self.journaled(node, "actuator_retry"), 0, node)
+        self.assertEqual(lab.fence(), (2, obs))
         self.assertEqual(self.generations(), [1, 2])
         self.assertEqual(self.watch.answers(), [PUBLISH["r1"], PUBLISH["r2"]])
         self.assert_invariants()
