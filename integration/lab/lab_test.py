@@ -116,6 +116,13 @@ class LabTest(unittest.TestCase):
         """How many entries of `kind` (e.g. "actuator_refused") an observer's journal holds."""
         return sum(1 for e in self.lab.events(node, 1000) if e["kind"] == kind)
 
+    def wait_all_read(self, gen, region, timeout):
+        """Waits until every observer has read fence generation `gen` with `region` active."""
+        for node in OBSERVERS:
+            self.wait(f"{OBSERVERS[node]} reads generation {gen}, {region} active",
+                      lambda: (self.lab.service(node) or {}).get("generation") == gen
+                      and self.lab.service(node)["active"] == [region], timeout)
+
     def wait_stopped(self, names):
         for name in names:
             self.wait(f"{name} stopped by its failpoint (SIGSTOP)",
@@ -184,10 +191,7 @@ class LabTest(unittest.TestCase):
         self.wait("the answer is r2's", lambda: self.answer_is("r2"), 30)
         detection = time.monotonic() - killed
         self.assertLess(detection, DETECTION_BUDGET, "failover slower than the budget")
-        for node in OBSERVERS:
-            self.wait(f"{OBSERVERS[node]} reads generation 2, r2 active",
-                      lambda: (lab.service(node) or {}).get("generation") == 2
-                      and lab.service(node)["active"] == ["r2"], 10)
+        self.wait_all_read(2, "r2", 10)
         self.quiet_for(QUIET, approved=1)
         self.assertEqual(lab.approved_updates(), 1, lab.log("named")[-3000:])
         self.assertEqual(lab.fence()[0], 2)
@@ -402,10 +406,7 @@ class LabTest(unittest.TestCase):
             lab.start_observer(node, env={})
         lab.mark("restarted with no failpoint: " + ", ".join(OBSERVERS[n] for n in dead))
         self.wait("the answer is r2's", lambda: self.answer_is("r2"), 30)
-        for node in OBSERVERS:
-            self.wait(f"{OBSERVERS[node]} reads generation 2, r2 active",
-                      lambda: (lab.service(node) or {}).get("generation") == 2
-                      and lab.service(node)["active"] == ["r2"], 20)
+        self.wait_all_read(2, "r2", 20)
         self.quiet_for(QUIET, approved=lab.approved_updates())
         self.assertEqual(lab.accepted_updates(), 1, lab.log("named")[-3000:])
         fence = lab.fence()
@@ -473,10 +474,7 @@ class LabTest(unittest.TestCase):
             self.wait(f"{obs} counts the write as a conflict",
                       lambda: lab.metric(node, "failoverd_actuator_writes_total",
                                          status="conflict") == 1, 10)
-        for node in OBSERVERS:
-            self.wait(f"{OBSERVERS[node]} reads generation 3, r3 active",
-                      lambda: (lab.service(node) or {}).get("generation") == 3
-                      and lab.service(node)["active"] == ["r3"], 10)
+        self.wait_all_read(3, "r3", 10)
         self.quiet_for(QUIET, approved=approved + 2)
         self.assertEqual(lab.accepted_updates(), 2, lab.log("named")[-3000:])
         self.assertEqual(lab.fence(), (3, "lab-operator"))
@@ -546,10 +544,7 @@ class LabTest(unittest.TestCase):
         lab.heal()
         # Each observer's next try comes when its backoff says (capped at 30 s, R2).
         self.wait("the answer is r2's", lambda: self.answer_is("r2"), 35)
-        for node in OBSERVERS:
-            self.wait(f"{OBSERVERS[node]} reads generation 2, r2 active",
-                      lambda: (lab.service(node) or {}).get("generation") == 2
-                      and lab.service(node)["active"] == ["r2"], 35)
+        self.wait_all_read(2, "r2", 35)
         self.quiet_for(QUIET, approved=lab.approved_updates())
         self.assertEqual(lab.accepted_updates(), 1, lab.log("named")[-3000:])
         lab.mark(f"UPDATEs: {lab.approved_updates()} sent, {lab.accepted_updates()} applied")
