@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "actuate/failpoint.h"
 #include "commands.h"
 #include "config/loader.h"
 #include "log/log.h"
@@ -61,6 +62,16 @@ int run(const std::string& path, const std::string& log_format_override) {
   if (log_format_override == "json") options.format = log::Format::Json;
   if (log_format_override == "logfmt") options.format = log::Format::Logfmt;
   log::configure(options);
+  // The lab's write-path failpoints (actuate/failpoint.h); nothing is armed unless the
+  // environment asks for it.
+  if (auto err = actuate::failpoint::arm_from_environment()) {
+    log::error("cannot start", {{"error", *err}});
+    return 1;
+  }
+  if (auto fp = actuate::failpoint::armed()) {
+    log::warn("failpoint armed", {{"point", actuate::failpoint::to_string(fp->point)},
+                                  {"action", actuate::failpoint::to_string(fp->action)}});
+  }
 
   boost::asio::io_context io(1);
   runtime::Daemon daemon(io, std::move(*result.config));

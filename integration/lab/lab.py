@@ -13,7 +13,9 @@ Every namespace name starts with a per-run prefix (flab<8 hex>-), so parallel ru
 leftovers never collide; nothing is added to the root namespace (veth pairs are created inside
 `core` with their peer placed straight into the other namespace). Faults: cut(a, b) drops (or
 rejects) packets with nftables inside the namespaces; close_port(node, port) makes a node's TCP
-port time out (or refuse) for every client alike; stop/kill/SIGSTOP of processes by PID.
+port time out (or refuse) for every client alike; stop/kill/SIGSTOP of processes by PID;
+failpoints (FAILOVERD_FAILPOINT in one observer's environment) stop or kill an observer at an
+exact step of its write; nsupdate with the lab's key edits the zone by hand.
 
 As a library: Lab(failoverd, failoverctl).up() ... .down() (also run at exit). Hooks for other
 programs built on it (the time-to-failover bench): config= and service= override the observers'
@@ -32,6 +34,7 @@ import base64
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -125,14 +128,22 @@ def remove_world(prefix):
 
 
 class Lab:
-    """One world. Options change the observers' config (see observer_config): `service`
-    overrides keys of [services.www], `config` keys of other tables ({"probe_defaults":
-    {"interval": "1s"}, "cluster": {...}, "observer": {...}}). `extra_nodes` ({name:
-    [addresses]}) adds namespaces joined to the bridge like the others, for servers a caller
-    starts there itself (lab.start(name, node, cmd)); they are removed with the world."""
+    """One world. Options change the observers' config (see observer_config) and the world:
+      service          overrides of [services.www]
+      config           overrides of other tables: {"probe_defaults": {"interval": "1s"},
+                       "cluster": {...}, "observer": {...}}
+      extra_nodes      {name: [addresses]}: namespaces joined to the bridge like the others, for
+                       servers a caller starts there itself (lab.start(name, node, cmd)); they
+                       are removed with the world
+      observer_env     {node: {VAR: value}} extra environment of an observer, e.g.
+                       {"o1": {"FAILOVERD_FAILPOINT": "after_send:kill"}} (actuate/failpoint.h)
+      observer_secret  "wrong": observers sign with a TSIG secret BIND does not know (A4)
+      update_key       "other": BIND lets only another key update the zone, the observers' key
+                       may still query it (A4: REFUSED)"""
 
     def __init__(self, failoverd, failoverctl, prefix=None, service=None, keep_dir=None,
-                 quiet=False, config=None, extra_nodes=None):
+                 quiet=False, config=None, extra_nodes=None, observer_env=None,
+                 observer_secret=None, update_key=None):
         self.failoverd = os.path.abspath(failoverd)
         self.failoverctl = os.path.abspath(failoverctl)
         self.prefix = prefix or "flab" + os.urandom(4).hex()
@@ -144,6 +155,9 @@ class Lab:
                 raise ValueError("extra node clashes with the world's: " + node)
         self.keep_dir = keep_dir
         self.quiet = quiet
+        self.observer_env = dict(observer_env or {})
+        self.observer_secret = observer_secret
+        self.update_key = update_key
         self.dir = tempfile.mkdtemp(prefix=f"failoverd-{self.prefix}-")
         os.chmod(self.dir, 0o755)
         self.procs = {}  # name -> Popen (only processes this Lab started)
@@ -237,13 +251,15 @@ class Lab:
                 obs + ".ext", cwd=d)
             os.chmod(os.path.join(d, obs + ".key"), 0o600)
 
-    def start(self, name, node, cmd):
-        """Starts cmd inside node's namespace (ip netns exec execs it: the PID is cmd's)."""
+    def start(self, name, node, cmd, env=None):
+        """Starts cmd inside node's namespace (ip netns exec execs it: the PID is cmd's), with
+        `env` added to this process's environment."""
         log = open(self.path(name + ".log"), "a")
         try:
             self.procs[name] = subprocess.Popen(["ip", "netns", "exec", self.ns(node), *cmd],
                                                 stdout=log, stderr=subprocess.STDOUT,
-                                                stdin=subprocess.DEVNULL, start_new_session=True)
+                                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                                env={**os.environ, **env} if env else None)
         finally:
             log.close()
         return self.procs[name]
@@ -255,6 +271,16 @@ class Lab:
         with open(self.path("tsig.key"), "w") as f:
             f.write(self.secret + "\n")
         os.chmod(self.path("tsig.key"), 0o600)
+        with open(self.path("nsupdate.key"), "w") as f:  # the operator's key, for nsupdate -k
+            f.write(f'key "{TSIG_KEY}" {{ algorithm hmac-sha256; secret "{self.secret}"; }};\n')
+        os.chmod(self.path("nsupdate.key"), 0o600)
+        # The observers' copy: the real secret, or one BIND has never seen (observer_secret).
+        with open(self.path("observer-tsig.key"), "w") as f:
+            f.write((base64.b64encode(os.urandom(32)).decode() if self.observer_secret == "wrong"
+                     else self.secret) + "\n")
+        os.chmod(self.path("observer-tsig.key"), 0o600)
+        other = base64.b64encode(os.urandom(32)).decode()
+        updater = "lab-other-key." if self.update_key == "other" else TSIG_KEY
         with open(os.path.join(d, "named.conf"), "w") as f:
             f.write(f"""options {{
   directory "{d}"; pid-file "{d}/named.pid";
@@ -262,7 +288,8 @@ class Lab:
   recursion no; allow-transfer {{ none; }};
 }};
 key "{TSIG_KEY}" {{ algorithm hmac-sha256; secret "{self.secret}"; }};
-zone "{ZONE}" {{ type primary; file "{d}/lab.test.zone"; allow-update {{ key "{TSIG_KEY}"; }}; }};
+key "lab-other-key." {{ algorithm hmac-sha256; secret "{other}"; }};
+zone "{ZONE}" {{ type primary; file "{d}/lab.test.zone"; allow-update {{ key "{updater}"; }}; }};
 """)
         a, b = region_addrs(self.service_regions()[0])
         with open(os.path.join(d, "lab.test.zone"), "w") as f:
@@ -368,7 +395,7 @@ zone = "{ZONE}"
 name = "{NAME}"
 ttl = 5
 tsig_key_name = "{TSIG_KEY}"
-tsig_secret_file = "{self.path('tsig.key')}"
+tsig_secret_file = "{self.path('observer-tsig.key')}"
 """
 
     def _table_keys(self, table, defaults):
@@ -392,9 +419,12 @@ tsig_secret_file = "{self.path('tsig.key')}"
         for node in OBSERVERS:
             self.start_observer(node)
 
-    def start_observer(self, node):
+    def start_observer(self, node, env=None):
+        """Starts (or restarts) an observer; `env` (default: its observer_env) is added to its
+        environment, so {} starts it with no failpoint armed."""
         obs = OBSERVERS[node]
-        return self.start(obs, node, [self.failoverd, "--config", self.path(obs + ".toml")])
+        env = self.observer_env.get(node) if env is None else env
+        return self.start(obs, node, [self.failoverd, "--config", self.path(obs + ".toml")], env)
 
     def wait_ready(self, timeout=40):
         """Every observer: every region confirmed up, every peer seen, the live target read."""
@@ -407,7 +437,9 @@ tsig_secret_file = "{self.path('tsig.key')}"
             peers_seen = all((p["last_seen_seconds_ago"] is not None
                               and p["last_seen_seconds_ago"] < 1.0) for p in status["peers"])
             svc = next(s for s in status["services"] if s["name"] == "www")
-            return regions_up and peers_seen and svc["generation"] >= 1
+            # With a wrong TSIG secret the target can never be read: up and probing is all.
+            read = self.observer_secret == "wrong" or (svc["generation"] or 0) >= 1
+            return regions_up and peers_seen and read
         for node in OBSERVERS:
             if not wait_until(lambda: ready(node), timeout, 0.1):
                 raise RuntimeError(f"{OBSERVERS[node]} not ready: {self.ctl(node, 'why', 'www')}"
@@ -477,6 +509,42 @@ tsig_secret_file = "{self.path('tsig.key')}"
     def approved_updates(self):
         """UPDATEs BIND accepted (one log line per signed, approved update)."""
         return self.log("named").count(f'signer "{TSIG_KEY.rstrip(".")}" approved')
+
+    def named_log_count(self, *texts):
+        """How many lines of BIND's log contain every one of `texts`."""
+        return sum(1 for line in self.log("named").splitlines() if all(t in line for t in texts))
+
+    def accepted_updates(self):
+        """UPDATEs BIND applied: approved (signed, allowed) minus those it then turned down
+        (a failed prerequisite: a compare-and-swap that lost)."""
+        return self.approved_updates() - self.named_log_count("update unsuccessful")
+
+    def nsupdate(self, *commands):
+        """A hand edit: nsupdate with the lab's TSIG key, from the dns namespace. Returns the
+        exit code (stderr goes to the timeline when it fails)."""
+        script = f"server {DNS_ADDR}\nzone {ZONE}\n" + "".join(c + "\n" for c in commands) + "send\n"
+        r = run("ip", "netns", "exec", self.ns("dns"), "nsupdate", "-t", "3", "-k",
+                self.path("nsupdate.key"), check=False, input=script)
+        self.mark(f"nsupdate: {'; '.join(commands)} (exit {r.returncode}"
+                  + (f": {r.stderr.strip()}" if r.returncode else "") + ")")
+        return r.returncode
+
+    def proc_state(self, name):
+        """The state letter (R, S, T, ...) of a process this Lab started, from /proc; None once
+        it has exited (exit_code() tells how)."""
+        p = self.procs.get(name)
+        if p is None or p.poll() is not None:
+            return None
+        try:
+            with open(f"/proc/{p.pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, IndexError):
+            return None
+
+    def exit_code(self, name):
+        """The returncode of a process this Lab started (-9: SIGKILL), None while it runs."""
+        p = self.procs.get(name)
+        return None if p is None else p.poll()
 
     def ctl(self, node, *args):
         r = self.ctl_raw(node, "--json", *args)
@@ -558,14 +626,17 @@ tsig_secret_file = "{self.path('tsig.key')}"
         raise ValueError("mode is drop or reject: " + mode)
 
     def _add_rule(self, node, chain, *rule):
-        """Adds one rule to the lab table's chain in node's namespace; returns its handle,
-        recorded for heal()."""
+        """Appends one rule to the lab table's chain ("out" or "in") in node's namespace,
+        remembered for heal(); returns its handle. (nft --echo may print more lines after the
+        rule, e.g. "# new generation ...".)"""
         self._table(node)
-        r = run("ip", "netns", "exec", self.ns(node), "nft", "--echo", "--handle", "add",
-                "rule", "inet", "lab", chain, *rule)
-        handle = r.stdout.strip().rsplit("# handle", 1)[-1].strip()
-        self.handles.setdefault(node, []).append((chain, handle))
-        return handle
+        r = run("ip", "netns", "exec", self.ns(node), "nft", "--echo", "--handle", "add", "rule",
+                "inet", "lab", chain, *rule)
+        m = re.search(r"# handle (\d+)", r.stdout)
+        if not m:
+            raise RuntimeError(f"nft printed no rule handle: {r.stdout!r}")
+        self.handles.setdefault(node, []).append((chain, m.group(1)))
+        return m.group(1)
 
     def cut(self, a, b, mode="drop", both=True):
         """Cuts traffic from node a to node(s) b (and back, when `both`), with nftables rules in
@@ -610,6 +681,30 @@ tsig_secret_file = "{self.path('tsig.key')}"
                                   f"(started within {t1 - t0:.3f}s before)"))
         self.timeline.append((t1 + seconds, f"cut {src} -> {','.join(dsts)} expired"))
         return t0, t1 + seconds
+
+    def add_rule(self, node, *expr):
+        """Appends one rule to node's output chain (removed by heal(), like a cut); returns its
+        handle for counter()."""
+        return self._add_rule(node, "out", *expr)
+
+    def counter(self, node, handle):
+        """Packets counted so far by the rule `handle` of node's output chain (0 when gone)."""
+        r = run("ip", "netns", "exec", self.ns(node), "nft", "--handle", "list", "chain", "inet",
+                "lab", "out", check=False)
+        for line in r.stdout.splitlines():
+            if line.rstrip().endswith(f"# handle {handle}") and "packets" in line:
+                return int(line.split("packets", 1)[1].split()[0])
+        return 0
+
+    def drop_update_replies(self, nodes):
+        """BIND's replies to UPDATEs from `nodes` (observers) are dropped, nothing else: the rule
+        matches TCP from port 53 whose DNS header (after the 2-byte length) has QR set and opcode
+        UPDATE (5): first flags byte & 0xf8 == 0xa8. Returns the rule's handle (it counts)."""
+        addrs = "{ " + ", ".join(observer_addr(n) for n in nodes) + " }"
+        handle = self.add_rule("dns", "ip", "daddr", addrs, "tcp", "sport", "53", "@ih,32,8",
+                               "&", "0xf8", "==", "0xa8", "counter", "drop")
+        self.mark(f"dns -> {','.join(nodes)}: UPDATE replies dropped")
+        return handle
 
     def heal(self, nodes=None):
         """Removes every cut whose sender is in `nodes` (all when None)."""
@@ -709,21 +804,27 @@ class Watcher:
                 out.append(s["a"])
         return out
 
-    def violations(self, publish):
+    def violations(self, publish, excused=()):
         """The invariants over every sample so far: never empty, generation never decreasing,
-        at most one region active (every answer within one region's published set)."""
+        at most one region active (every answer within one region's published set).
+        excused: (start, end, what) windows, what "empty" or "no fence", in which that one
+        problem is the scenario's own doing (a hand edit) and is not reported."""
+        def excuse(t, what):
+            return any(a <= t <= b and w == what for a, b, w in excused)
         problems, gen = [], None
         for s in self.samples():
             if s["err"]:
                 continue
             if not s["a"]:
-                problems.append(f"t={s['t']}: empty answer (rcode {s['rcode']})")
+                if not excuse(s["t"], "empty"):
+                    problems.append(f"t={s['t']}: empty answer (rcode {s['rcode']})")
                 continue
             owners = [r for r, addrs in publish.items() if set(s["a"]) <= set(addrs)]
             if len(owners) != 1:
                 problems.append(f"t={s['t']}: answer {s['a']} is not one region's set")
             if s["gen"] is None:
-                problems.append(f"t={s['t']}: no fence")
+                if not excuse(s["t"], "no fence"):
+                    problems.append(f"t={s['t']}: no fence")
             elif gen is not None and s["gen"] < gen:
                 problems.append(f"t={s['t']}: fence generation went {gen} -> {s['gen']}")
             else:

@@ -8,6 +8,7 @@ generation never decreases, at most one region is active. Each test prints its t
 usage: lab_test.py FAILOVERD FAILOVERCTL [--only P1,F1] [--skip P1,F1] [unittest args]
 Runs as root. FAILOVERD_LAB_KEEP=DIR keeps each world's logs (keys excluded) under DIR.
 """
+import calendar
 import os
 import re
 import signal
@@ -30,15 +31,29 @@ QUIET = 3.0  # how long "nothing happens" is watched for, after the fault has ta
 KNOWN_ISSUES = set()
 
 
+def world(**options):
+    """Decorates a scenario with Lab options for its world (observer_env, observer_secret, ...)."""
+    def decorate(test):
+        test.lab_options = options
+        return test
+    return decorate
+
+
+def failpoint(spec, *nodes):
+    """Lab options arming FAILOVERD_FAILPOINT=spec in the given observers (default obs-a)."""
+    return {"observer_env": {n: {"FAILOVERD_FAILPOINT": spec} for n in (nodes or ("o1",))}}
+
+
 class LabTest(unittest.TestCase):
     service = None  # overrides of [services.www]
 
     def setUp(self):
         keep = os.environ.get("FAILOVERD_LAB_KEEP")
         self.started = time.monotonic()
+        options = getattr(getattr(self, self._testMethodName), "lab_options", {})
         self.lab = Lab(FAILOVERD, FAILOVERCTL, service=self.service,
                        keep_dir=os.path.join(keep, self.id().rsplit(".", 1)[-1]) if keep else None,
-                       quiet=True)
+                       quiet=True, **options)
         self.addCleanup(self.finish)
         self.lab.up()
         self.watch = self.lab.watch()
@@ -52,8 +67,8 @@ class LabTest(unittest.TestCase):
         self.assertEqual(left, [], "namespaces left behind")
 
     # --- shared checks ----------------------------------------------------------------------
-    def assert_invariants(self):
-        problems = self.watch.violations(PUBLISH)
+    def assert_invariants(self, excused=()):
+        problems = self.watch.violations(PUBLISH, excused)
         self.assertEqual(problems[:5], [], f"{len(problems)} invariant violations")
         good = [s for s in self.watch.samples() if s["a"]]
         self.assertGreater(len(good), 50, "the watcher saw too few answers")
@@ -88,6 +103,30 @@ class LabTest(unittest.TestCase):
     def answer_is(self, region):
         samples = self.watch.samples()
         return bool(samples) and samples[-1]["a"] == PUBLISH[region]
+
+    def generations(self):
+        """The fence generations the watcher saw, in order, each once."""
+        out = []
+        for s in self.watch.samples():
+            if s["gen"] is not None and (not out or out[-1] != s["gen"]):
+                out.append(s["gen"])
+        return out
+
+    def journaled(self, node, kind):
+        """How many entries of `kind` (e.g. "actuator_refused") an observer's journal holds."""
+        return sum(1 for e in self.lab.events(node, 1000) if e["kind"] == kind)
+
+    def wait_all_read(self, gen, region, timeout):
+        """Waits until every observer has read fence generation `gen` with `region` active."""
+        for node in OBSERVERS:
+            self.wait(f"{OBSERVERS[node]} reads generation {gen}, {region} active",
+                      lambda: (self.lab.service(node) or {}).get("generation") == gen
+                      and self.lab.service(node)["active"] == [region], timeout)
+
+    def wait_stopped(self, names):
+        for name in names:
+            self.wait(f"{name} stopped by its failpoint (SIGSTOP)",
+                      lambda: self.lab.proc_state(name) == "T", 20)
 
     def last_event_ids(self):
         return {n: max([e["id"] for e in self.lab.events(n)] or [0]) for n in OBSERVERS}
@@ -152,10 +191,7 @@ class LabTest(unittest.TestCase):
         self.wait("the answer is r2's", lambda: self.answer_is("r2"), 30)
         detection = time.monotonic() - killed
         self.assertLess(detection, DETECTION_BUDGET, "failover slower than the budget")
-        for node in OBSERVERS:
-            self.wait(f"{OBSERVERS[node]} reads generation 2, r2 active",
-                      lambda: (lab.service(node) or {}).get("generation") == 2
-                      and lab.service(node)["active"] == ["r2"], 10)
+        self.wait_all_read(2, "r2", 10)
         self.quiet_for(QUIET, approved=1)
         self.assertEqual(lab.approved_updates(), 1, lab.log("named")[-3000:])
         self.assertEqual(lab.fence()[0], 2)
@@ -344,6 +380,286 @@ class LabTest(unittest.TestCase):
         self.quiet_for(1.0, approved=0)
         self.assertEqual(lab.fence(), (1, "bootstrap"))
         self.assert_invariants()
+
+    # --- K1: kill -9 at each step of the failover's write (failpoints, actuate/failpoint.h) ---
+    def kill_at(self, point):
+        """Every observer is armed with `point`:kill, r1 dies: whoever writes the failover first
+        (normally obs-a, the lowest id, but one whose plan did not hold obs-a's vote yet may go
+        first) dies by SIGKILL at that step, and any other that gets there too. The answer stays
+        valid; the dead are restarted with no failpoint; exactly one UPDATE is applied overall and
+        the fence goes 1 -> 2 once. Returns (fence, killed node -> observer address)."""
+        lab = self.lab
+        lab.region_down("r1")
+
+        def killed():
+            return {n: labmod.observer_addr(n) for n, obs in OBSERVERS.items()
+                    if lab.exit_code(obs) == -signal.SIGKILL}
+        self.wait(f"a writer killed at {point}", lambda: killed(), 20)
+        self.wait("the answer is r2's, or every observer is dead",
+                  lambda: self.answer_is("r2") or len(killed()) == len(OBSERVERS), 15)
+        # The others' deferred plans (at most 2 x 200 ms of stagger) resolve before the restart.
+        settle = time.monotonic() + 1.5
+        self.wait("1.5 s more: the others' deferred plans resolved",
+                  lambda: time.monotonic() > settle, 3)
+        dead = killed()
+        for node in dead:
+            self.assertIn(f"failpoint {point}:kill reached", lab.log(OBSERVERS[node]))
+        lab.mark(f"killed at {point}: {', '.join(OBSERVERS[n] for n in dead)}")
+        sent_before_restart = {n: lab.named_log_count(addr + "#", "approved")
+                               for n, addr in dead.items()}
+        for node in dead:
+            lab.start_observer(node, env={})
+        lab.mark("restarted with no failpoint: " + ", ".join(OBSERVERS[n] for n in dead))
+        self.wait("the answer is r2's", lambda: self.answer_is("r2"), 30)
+        self.wait_all_read(2, "r2", 20)
+        self.quiet_for(QUIET, approved=lab.approved_updates())
+        self.assertEqual(lab.accepted_updates(), 1, lab.log("named")[-3000:])
+        fence = lab.fence()
+        self.assertEqual(fence[0], 2)
+        self.assertEqual(self.generations(), [1, 2])
+        self.assertEqual(self.watch.answers(), [PUBLISH["r1"], PUBLISH["r2"]])
+        self.assert_invariants()
+        return fence, dead, sent_before_restart
+
+    @world(**failpoint("before_send:kill", *OBSERVERS))
+    def test_k1_kill_before_send(self):
+        fence, dead, sent = self.kill_at("before_send")
+        # Nothing of the dead reached BIND before their restart: the one write is a survivor's,
+        # or, when all died, made after the restart.
+        self.assertEqual(sent, {n: 0 for n in dead})
+
+    def assert_dead_writer(self, fence, dead, sent):
+        """The fence is a dead observer's: its UPDATE reached BIND before it died."""
+        writer = next((n for n in dead if OBSERVERS[n] == fence[1]), None)
+        self.assertIsNotNone(writer, f"fence {fence}, killed {sorted(dead)}")
+        self.assertGreaterEqual(sent[writer], 1)
+
+    @world(**failpoint("after_send:kill", *OBSERVERS))
+    def test_k1_kill_after_send(self):
+        # The UPDATE was on the wire when its writer died: BIND applied it, nobody sent it again.
+        self.assert_dead_writer(*self.kill_at("after_send"))
+
+    @world(**failpoint("after_response:kill", *OBSERVERS))
+    def test_k1_kill_after_response(self):
+        self.assert_dead_writer(*self.kill_at("after_response"))
+
+    @world(**failpoint("during_verify:kill", *OBSERVERS))
+    def test_k1_kill_during_verify(self):
+        self.assert_dead_writer(*self.kill_at("during_verify"))
+
+    # --- A1-A5: the target misbehaves --------------------------------------------------------
+    @world(**failpoint("before_send:stop", *OBSERVERS))
+    def test_a1_a_delayed_writer_fails_its_prerequisite(self):
+        lab = self.lab
+        lab.region_down("r1")
+        # Every observer reads generation 1 for its failover and stops right before sending.
+        self.wait_stopped(OBSERVERS.values())
+        # g+1: obs-b goes on and writes; g+2: an operator moves www to r3, by CAS too.
+        lab.resume("obs-b")
+        self.wait("obs-b writes generation 2 (r2)",
+                  lambda: lab.fence() == (2, "obs-b") and self.answer_is("r2"), 15)
+        r3 = region_addrs("r3")
+        self.assertEqual(lab.nsupdate(
+            f'prereq yxrrset {labmod.FENCE} TXT "gen=2 writer=obs-b"',
+            f"update delete {labmod.NAME} A",
+            f"update add {labmod.NAME} 5 A {r3[0]}",
+            f"update add {labmod.NAME} 5 A {r3[1]}",
+            f"update delete {labmod.FENCE} TXT",
+            f'update add {labmod.FENCE} 5 TXT "gen=3 writer=lab-operator"'), 0)
+        self.wait("generation 3 by the operator, r3 active",
+                  lambda: lab.fence() == (3, "lab-operator") and self.answer_is("r3"), 10)
+        approved = lab.approved_updates()
+        for node in ("o1", "o3"):
+            lab.resume(OBSERVERS[node])
+        for node in ("o1", "o3"):
+            obs, addr = OBSERVERS[node], labmod.observer_addr(node)
+            self.wait(f"{obs}'s delayed UPDATE fails its prerequisite at BIND",
+                      lambda: lab.named_log_count(addr + "#", "prerequisite not satisfied") == 1,
+                      10)
+            self.wait(f"{obs} counts the write as a conflict",
+                      lambda: lab.metric(node, "failoverd_actuator_writes_total",
+                                         status="conflict") == 1, 10)
+        self.wait_all_read(3, "r3", 10)
+        self.quiet_for(QUIET, approved=approved + 2)
+        self.assertEqual(lab.accepted_updates(), 2, lab.log("named")[-3000:])
+        self.assertEqual(lab.fence(), (3, "lab-operator"))
+        self.assertEqual(self.generations(), [1, 2, 3])
+        self.assertEqual(self.watch.answers(), [PUBLISH["r1"], PUBLISH["r2"], PUBLISH["r3"]])
+        self.assert_invariants()
+
+    def test_a2_update_reply_lost_after_bind_applied_it(self):
+        lab = self.lab
+        dropped = lab.drop_update_replies(list(OBSERVERS))
+        lab.region_down("r1")
+        self.wait("the answer is r2's: BIND applied the writer's UPDATE",
+                  lambda: self.answer_is("r2"), 15)
+        gen, obs = lab.fence()
+        self.assertEqual(gen, 2)
+        writer = next(n for n, o in OBSERVERS.items() if o == obs)
+
+        def resolved():
+            kinds = [e["kind"] for e in lab.events(writer)]
+            return "actuator_unknown" in kinds and "actuator_applied" in kinds
+        self.wait(f"{obs} (the writer): no reply (unknown), its read-back finds generation 2 "
+                  "(applied)", resolved, 15)
+        self.assertGreaterEqual(lab.counter("dns", dropped), 1, "no UPDATE reply was dropped")
+        self.quiet_for(QUIET, approved=lab.approved_updates())
+        # One UPDATE from the writer, no second one; another observer that raced it lost the
+        # compare-and-swap (its reply dropped too): never a retry.
+        self.assertEqual(lab.accepted_updates(), 1, lab.log("named")[-3000:])
+        self.assertEqual(lab.metric(writer, "failoverd_actuator_writes_total"), 1)
+        self.assertEqual(lab.metric(writer, "failoverd_actuator_writes_total", status="unknown"),
+                         1)
+        for node in OBSERVERS:
+            self.assertEqual(self.journaled(node, "actuator_retry"), 0, node)
+        self.assertEqual(lab.fence(), (2, obs))
+        self.assertEqual(self.generations(), [1, 2])
+        self.assertEqual(self.watch.answers(), [PUBLISH["r1"], PUBLISH["r2"]])
+        self.assert_invariants()
+
+    @world(**failpoint("before_send:stop", *OBSERVERS))
+    def test_a3_dns_server_down_during_the_failover(self):
+        lab = self.lab
+        lab.region_down("r1")
+        # Every observer stops just before sending its UPDATE (obs-a first, the others after
+        # their stagger, having read generation 1 too); then BIND becomes unreachable.
+        self.wait_stopped(OBSERVERS.values())
+        syn = {n: lab.add_rule(n, "ip", "daddr", labmod.DNS_ADDR, "tcp", "dport", "53", "tcp",
+                               "flags", "syn", "counter") for n in OBSERVERS}
+        lab.cut("dns", list(OBSERVERS), "reject")
+        for name in OBSERVERS.values():
+            lab.resume(name)
+        down_at = time.monotonic()
+        for node in OBSERVERS:
+            self.wait(f"{OBSERVERS[node]} alerts: target unreachable",
+                      lambda: self.journaled(node, "actuator_unreachable") >= 1, 15)
+        self.wait("3 s with BIND unreachable", lambda: time.monotonic() > down_at + 3, 4)
+        attempts = {n: lab.counter(n, h) for n, h in syn.items()}
+        lab.mark("TCP connections tried during the cut: "
+                 + ", ".join(f"{OBSERVERS[n]} {c}" for n, c in attempts.items()))
+        for node, count in attempts.items():
+            # Refused at once, so only the backoff spaces them: a hot loop would make thousands.
+            self.assertGreaterEqual(count, 2, node)
+            self.assertLessEqual(count, 25, node)
+            gaps = self.unreachable_gaps(OBSERVERS[node])
+            lab.mark(f"{OBSERVERS[node]}: seconds between failed reads "
+                     + " ".join(f"{g:.2f}" for g in gaps))
+            self.assertGreater(max(gaps, default=0), 0.4, "the backoff never grew past its base")
+        self.assertEqual(lab.approved_updates(), 0)
+        lab.heal()
+        # Each observer's next try comes when its backoff says (capped at 30 s, R2).
+        self.wait("the answer is r2's", lambda: self.answer_is("r2"), 35)
+        self.wait_all_read(2, "r2", 35)
+        self.quiet_for(QUIET, approved=lab.approved_updates())
+        self.assertEqual(lab.accepted_updates(), 1, lab.log("named")[-3000:])
+        lab.mark(f"UPDATEs: {lab.approved_updates()} sent, {lab.accepted_updates()} applied")
+        self.assertEqual(lab.fence()[0], 2)
+        self.assertEqual(self.generations(), [1, 2])
+        self.assertEqual(self.watch.answers(), [PUBLISH["r1"], PUBLISH["r2"]])
+        self.assert_invariants()
+
+    def actuator_log_times(self, obs, event):
+        """Wall times (seconds) of an observer's actuator log lines for `event` (its log)."""
+        times = []
+        for line in self.lab.log(obs).splitlines():
+            m = re.match(r'ts=(\S+)Z level=\S+ msg=(?:actuator|"actuator alert") ', line)
+            if m and f" event={event} " in line:
+                stamp = m.group(1)
+                times.append(calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
+                             + float("0" + stamp[19:]))
+        return times
+
+    def unreachable_gaps(self, obs):
+        """Seconds between an observer's successive failed reads of the target."""
+        times = self.actuator_log_times(obs, "unreachable")
+        return [b - a for a, b in zip(times, times[1:])]
+
+    def refused_no_loop(self, bind_lines):
+        """Every observer alerted once that the target refused it and stopped; r1 then dies and
+        for QUIET seconds nothing more reaches BIND (`bind_lines` counts what BIND logged),
+        nothing is applied or assumed applied: answer and fence unchanged."""
+        lab = self.lab
+        for node in OBSERVERS:
+            self.wait(f"{OBSERVERS[node]} alerts: refused by the target",
+                      lambda: self.journaled(node, "actuator_refused") >= 1, 15)
+        lab.mark(f"BIND logged {bind_lines()} refusals")
+        self.quiet_for(1.0, approved=0)
+        seen = bind_lines()
+        lab.region_down("r1")
+        for node in OBSERVERS:
+            self.wait(f"{OBSERVERS[node]} confirms r1 down",
+                      lambda: self.confirmed(node, "r1") == "down", 15)
+        self.quiet_for(QUIET, approved=0)
+        self.assertEqual(bind_lines(), seen, "the refused observers tried again")
+        for node in OBSERVERS:
+            self.assertEqual(self.journaled(node, "actuator_refused"), 1, node)
+            self.assertEqual(self.journaled(node, "actuator_applied"), 0, node)
+        self.assertEqual(lab.fence(), (1, "bootstrap"))
+        self.assertEqual(self.watch.answers(), [PUBLISH["r1"]])
+        self.assert_invariants()
+
+    @world(observer_secret="wrong")
+    def test_a4_wrong_tsig_key(self):
+        # Reads are signed too: the first one is refused (BADSIG), so nothing is ever written.
+        self.refused_no_loop(lambda: self.lab.named_log_count("invalid signature"))
+        self.assertGreaterEqual(self.lab.named_log_count("invalid signature"), 3)
+
+    @world(update_key="other")
+    def test_a4_update_refused(self):
+        lab = self.lab
+        lab.region_down("r1")
+        # The key may query, not update: each observer's failover UPDATE is REFUSED, once.
+        for node in OBSERVERS:
+            self.wait(f"{OBSERVERS[node]} alerts: UPDATE refused",
+                      lambda: self.journaled(node, "actuator_refused") >= 1, 20)
+        self.quiet_for(QUIET, approved=0)
+        self.assertEqual(lab.named_log_count("update 'lab.test/IN' denied"), 3,
+                         lab.log("named")[-3000:])
+        for node in OBSERVERS:
+            self.assertEqual(self.journaled(node, "actuator_refused"), 1, node)
+            self.assertEqual(lab.metric(node, "failoverd_actuator_writes_total",
+                                        status="refused"), 1, node)
+        self.assertEqual(lab.fence(), (1, "bootstrap"))
+        self.assertEqual(self.watch.answers(), [PUBLISH["r1"]])
+        self.assert_invariants()
+
+    def test_a5_rrset_emptied_or_fence_deleted_by_hand(self):
+        lab = self.lab
+        excused = []
+        interval = 1.0  # reconcile_interval of the lab's service
+        for edit, damage, gen in (("update delete www.lab.test. A", "empty", 2),
+                                  ("update delete _failoverd.www.lab.test. TXT", "no fence", 3)):
+            start, wall = time.monotonic(), time.time()
+            self.assertEqual(lab.nsupdate(edit), 0)
+            for node in OBSERVERS:
+                self.wait(f"{OBSERVERS[node]} freezes www",
+                          lambda: (lab.service(node) or {}).get("frozen"), 10)
+            for node, obs in OBSERVERS.items():
+                detected = self.frozen_at(obs, wall) - wall
+                lab.mark(f"{obs} froze {detected:.3f}s after the edit (alert)")
+                self.assertLess(detected, interval + 0.5, obs)
+            # Frozen: nothing repairs it by itself.
+            self.quiet_for(1.5, approved=lab.approved_updates())
+            r = lab.ctl_raw("o1", "restore", "www", "--reason", "lab: A5")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            lab.mark("failoverctl restore www (obs-a)")
+            self.wait(f"r1's set is back, fence generation {gen} by obs-a",
+                      lambda: self.answer_is("r1") and lab.fence() == (gen, "obs-a"), 10)
+            excused.append((start, time.monotonic(), damage))
+            for node in OBSERVERS:
+                self.wait(f"{OBSERVERS[node]}: www no longer frozen, generation {gen}",
+                          lambda: (lab.service(node) or {}).get("frozen") is False
+                          and lab.service(node)["generation"] == gen, 10)
+        self.quiet_for(QUIET, approved=lab.approved_updates())
+        self.assertEqual(lab.accepted_updates(), 2 + 2, lab.log("named")[-3000:])  # edits too
+        self.assertEqual(self.watch.answers()[-1], PUBLISH["r1"])
+        self.assert_invariants(excused)
+
+    def frozen_at(self, obs, after):
+        """Wall time of an observer's first "frozen" actuator alert after `after`."""
+        times = [t for t in self.actuator_log_times(obs, "frozen") if t >= after]
+        self.assertTrue(times, f"{obs} logged no freeze after the edit")
+        return times[0]
 
 
 class LabFlapping(LabTest):

@@ -99,6 +99,7 @@ core::TimePoint Reconciler::backoff(core::TimePoint now) {
 void Reconciler::freeze(std::string why, core::TimePoint now) {
   if (!frozen_) emit(ReconcileEvent::Kind::Frozen, why, live_ ? gen_of(*live_) : 0, true);
   frozen_ = true;
+  frozen_generation_ = std::max({frozen_generation_, max_seen_, live_ ? gen_of(*live_) : 0});
   if (desired_) {
     emit(ReconcileEvent::Kind::Rejected, "plan dropped: service frozen", desired_->generation,
          false);
@@ -164,6 +165,7 @@ std::optional<ReconcileAction> Reconciler::poll(core::TimePoint now) {
     a.kind = ReconcileAction::Kind::Read;
   }
   phase_ = Phase::InFlight;
+  in_flight_ = a.kind;
   return a;
 }
 
@@ -366,7 +368,23 @@ void Reconciler::check(const LiveState& s, core::TimePoint now) {
     prepare(s, now);
     return;
   }
-  if (frozen_) return;  // monitoring only until restore()
+  if (frozen_) {
+    // Monitoring only until restore() - ours, or another observer's: a valid state whose fence
+    // is above every generation seen up to and while frozen was written through the fence after
+    // the damage (a restore elsewhere). It is adopted; restoring it again here would only be a
+    // second write. A hand edit that puts members back under the old fence is no such proof.
+    // Example: frozen on an empty RRset at gen 5; read {a} gen 5 -> still frozen; read {a}
+    // gen 6 by obs-c -> Restored (alert), {a} gen 6 is the baseline.
+    if (gen_of(s) > frozen_generation_) {
+      frozen_ = false;
+      emit(K::Restored,
+           "repaired through the fence by " + (s.fence ? s.fence->writer : std::string("?")) +
+               " at generation " + std::to_string(gen_of(s)) + "; adopted, unfrozen",
+           gen_of(s), true);
+      converged(s);
+    }
+    return;
+  }
   auto live_values = values_of(s.members);
   if (!intended_) {
     converged(s);  // first look: adopt what is there as the baseline

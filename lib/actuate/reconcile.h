@@ -17,7 +17,8 @@
 //   fence or a generation "from the future" (our own id with a generation we never wrote, or a
 //   jump above max_generation_jump) freezes the service with an alert (A5); frozen, nothing is
 //   written until restore(), which CAS-writes the last known good members with a generation
-//   above everything seen.
+//   above everything seen. A valid state whose generation is above everything seen when and
+//   while frozen (another observer's restore) is adopted and ends the freeze as well.
 // - Live members that differ from what we converged on while the fence is unchanged are drift
 //   (a hand edit): repaired by a CAS write or only reported, per config. A fence moved by another
 //   observer is adopted, not fought.
@@ -58,7 +59,8 @@ struct ReconcileEvent {
     Drift,        // live members differ from what we converged on (repairing or reporting)
     Adopted,      // another writer moved the fence; its members are now our baseline
     Frozen,       // empty / missing fence / corrupt / future generation: automation stopped
-    Restored,     // restore() put the last known good set back; unfrozen
+    Restored,     // restore() put the last known good set back, or another observer's restore
+                  // was adopted; unfrozen
     Refused,      // the target refused (auth, policy): stopped until resume()
     Invalid,      // the plan could not be expressed (a bug or config): stopped until resume()
     Rejected,     // a plan or restore was not accepted (frozen, stopped, nothing known good)
@@ -102,6 +104,11 @@ class Reconciler {
   bool frozen() const { return frozen_; }
   bool stopped() const { return phase_ == Phase::Stopped; }
   bool busy() const;  // a plan, write or read-back is outstanding
+  // The read in flight (poll() returned it) is the read-back of a write (W5).
+  bool verifying() const {
+    return phase_ == Phase::InFlight && in_flight_ == ReconcileAction::Kind::Read &&
+           purpose_ == Purpose::ReadBack;
+  }
   const std::optional<LiveState>& live() const { return live_; }
   const std::optional<std::vector<LiveMember>>& last_known_good() const { return lkg_; }
 
@@ -125,6 +132,7 @@ class Reconciler {
   Phase phase_ = Phase::Read;
   Purpose purpose_ = Purpose::Check;
   core::TimePoint due_{};
+  ReconcileAction::Kind in_flight_ = ReconcileAction::Kind::Read;  // valid while InFlight
   std::uint32_t attempt_ = 0;
 
   std::optional<core::Plan> desired_;  // waiting for a fresh read
@@ -141,6 +149,7 @@ class Reconciler {
   bool seen_any_ = false;
   std::optional<core::Generation> max_own_written_;
   bool frozen_ = false;
+  core::Generation frozen_generation_ = 0;  // highest generation seen when or while frozen
   bool drift_reported_ = false;
   std::vector<ReconcileEvent> events_;
 };

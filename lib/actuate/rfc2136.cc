@@ -29,6 +29,8 @@
 #include <set>
 #include <sstream>
 
+#include "actuate/failpoint.h"
+
 namespace failoverd::actuate {
 
 namespace asio = boost::asio;
@@ -78,9 +80,10 @@ class Connection {
     co_return "";
   }
 
-  // Sends one length-framed message and reads one framed reply (at most 65535 bytes).
+  // Sends one length-framed message and reads one framed reply (at most 65535 bytes). `update`:
+  // the message is an UPDATE (the after_send failpoint sits between its write and the read).
   asio::awaitable<std::string> exchange(const std::vector<std::uint8_t>& msg,
-                                        std::vector<std::uint8_t>& reply) {
+                                        std::vector<std::uint8_t>& reply, bool update) {
     if (msg.size() > dns::kMaxMessage) co_return "message too large";
     std::array<std::uint8_t, 2> len{static_cast<std::uint8_t>(msg.size() >> 8),
                                     static_cast<std::uint8_t>(msg.size() & 0xff)};
@@ -89,6 +92,7 @@ class Connection {
     auto w = co_await (asio::async_write(socket_, out, kUse) || timer_.async_wait(kUse));
     if (w.index() == 1) co_return "write: timeout";
     if (auto [ec, n] = std::get<0>(w); ec) co_return "write: " + ec.message();
+    if (update) failpoint::hit(failpoint::Point::AfterSend);
 
     std::array<std::uint8_t, 2> rlen{};
     timer_.expires_after(timeout_);
@@ -143,7 +147,8 @@ asio::awaitable<SignedReply> signed_exchange(Connection& conn, const dns::Messag
     co_return out;
   }
   std::vector<std::uint8_t> reply;
-  std::string err = co_await conn.exchange(signed_req->wire, reply);
+  std::string err =
+      co_await conn.exchange(signed_req->wire, reply, request.header.opcode == dns::Opcode::Update);
   if (!err.empty()) {
     out.detail = err;
     co_return out;

@@ -15,6 +15,7 @@
 #include <set>
 
 #include "actuate/exec_hook.h"
+#include "actuate/failpoint.h"
 #include "actuate/haproxy.h"
 #include "actuate/local_fence.h"
 #include "actuate/powerdns.h"
@@ -533,12 +534,17 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
         co_await s.wake.async_wait(kNoThrow);  // cancelled when a plan arrives
         continue;
       }
+      namespace fp = actuate::failpoint;
       if (action->kind == actuate::ReconcileAction::Kind::Read) {
+        const bool verifying = s.reconciler.verifying();
         auto r = co_await s.actuator->read();
+        if (verifying) fp::hit(fp::Point::DuringVerify);
         if (stopped_) break;
         s.reconciler.on_read(r, Clock::now());
       } else {
+        fp::hit(fp::Point::BeforeSend);
         auto w = co_await s.actuator->write(action->plan, action->expected);
+        fp::hit(fp::Point::AfterResponse);
         if (stopped_) break;
         metrics_.actuator_write(s.config.name.str(), s.actuator->kind(), actuate::to_string(w.status),
                                 w.rcode);

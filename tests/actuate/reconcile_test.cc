@@ -71,17 +71,23 @@ act::Reconciler started(act::ReconcileOptions o = options()) {
   return r;
 }
 
-// Feeds the new plan and returns the write action.
-ReconcileAction write_of(act::Reconciler& r, core::Plan p, core::TimePoint now = kT0) {
+// Feeds the new plan, answers its fresh read with `live` and returns the write action.
+ReconcileAction write_of_live(act::Reconciler& r, core::Plan p, LiveState live,
+                              core::TimePoint now) {
   r.set_desired(std::move(p), now);
   auto read = r.poll(now);
   REQUIRE(read);
   REQUIRE(read->kind == ReconcileAction::Kind::Read);
-  r.on_read(ok(state({"192.0.2.10"}, Fence{5, "obs-b"})), now);
+  r.on_read(ok(std::move(live)), now);
   auto w = r.poll(now);
   REQUIRE(w);
   REQUIRE(w->kind == ReconcileAction::Kind::Write);
   return *w;
+}
+
+// Feeds the new plan, reads the state started() saw and returns the write action.
+ReconcileAction write_of(act::Reconciler& r, core::Plan p, core::TimePoint now = kT0) {
+  return write_of_live(r, std::move(p), state({"192.0.2.10"}, Fence{5, "obs-b"}), now);
 }
 
 }  // namespace
@@ -398,6 +404,47 @@ TEST_SUITE("actuate.dns.reconcile") {
     CHECK(target.reads == 3);  // first look, fresh read before the write, read-back
     CHECK(target.held.fence == Fence{6, "obs-a"});
     CHECK(has(r.take_events(), Kind::Applied));
+  }
+
+  TEST_CASE("A5: another observer's restore is adopted: the freeze ends without a second write") {
+    auto r = started();
+    auto t = kT0 + std::chrono::seconds(30);
+    auto read_at = [&](LiveState s) {
+      auto a = r.poll(t);
+      REQUIRE(a);
+      REQUIRE(a->kind == ReconcileAction::Kind::Read);
+      r.on_read(ok(std::move(s)), t);
+      t += std::chrono::seconds(30);
+      return r.take_events();
+    };
+    SUBCASE("the RRset emptied, then restored by obs-c at a higher generation") {
+      REQUIRE(has(read_at(state({}, Fence{5, "obs-b"})), Kind::Frozen));
+      // Members put back by hand under the same fence: not a restore, still frozen.
+      CHECK_FALSE(has(read_at(state({"192.0.2.10"}, Fence{5, "obs-b"})), Kind::Restored));
+      CHECK(r.frozen());
+      auto ev = read_at(state({"192.0.2.10"}, Fence{6, "obs-c"}));
+      REQUIRE(has(ev, Kind::Restored));
+      for (const auto& e : ev) {
+        if (e.kind == Kind::Restored) CHECK(e.alert);
+      }
+      CHECK_FALSE(r.frozen());
+      // Adopted as the new baseline: a plan against generation 6 is written by CAS.
+      auto w =
+          write_of_live(r, plan(6, {"198.51.100.20"}), state({"192.0.2.10"}, Fence{6, "obs-c"}), t);
+      CHECK(w.expected.fence == Fence{6, "obs-c"});
+    }
+    SUBCASE("emptied and the fence raised by the same hand edit: that generation is no repair") {
+      REQUIRE(has(read_at(state({}, Fence{7, "obs-b"})), Kind::Frozen));
+      CHECK_FALSE(has(read_at(state({"192.0.2.10"}, Fence{7, "obs-b"})), Kind::Restored));
+      CHECK(r.frozen());
+      CHECK(has(read_at(state({"192.0.2.10"}, Fence{8, "obs-c"})), Kind::Restored));
+      CHECK_FALSE(r.frozen());
+    }
+    SUBCASE("a deleted fence, then restored by obs-c") {
+      REQUIRE(has(read_at(state({"192.0.2.10"}, std::nullopt)), Kind::Frozen));
+      CHECK(has(read_at(state({"192.0.2.10"}, Fence{6, "obs-c"})), Kind::Restored));
+      CHECK_FALSE(r.frozen());
+    }
   }
 
   TEST_CASE("restore without a known good set is rejected with an alert") {
