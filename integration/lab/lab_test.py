@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The fault scenarios of RELIABILITY.md, run in the namespace lab (lab.py) against the real
+"""The fault scenarios (README "The lab"), run in the namespace lab (lab.py) against the real
 failoverd, BIND9 and nginx. Each test builds a fresh world, starts the watcher (the DNS answer
 as the client namespace sees it, every 10 ms), injects its fault and checks, besides its own
 pass condition, the invariants over every sample: the answer is never empty, the fence

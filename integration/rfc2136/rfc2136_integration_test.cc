@@ -1,4 +1,4 @@
-// RFC 2136 actuator and reconciler against real BIND9 and Knot (RELIABILITY.md F1, A1-A5), and
+// RFC 2136 actuator and reconciler against real BIND9 and Knot (scenarios F1, A1-A5), and
 // rcode mapping against a fake server. A watcher polls the managed name every 10 ms throughout
 // and fails the test on an empty answer or a decreasing fence generation.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN

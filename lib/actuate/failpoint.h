@@ -1,5 +1,5 @@
 // Failpoints on the write path, so the fault lab can kill or pause an observer at an exact step
-// of a compare-and-swap write (RELIABILITY.md K1, A1, A3).
+// of a compare-and-swap write (lab scenarios K1, A1, A3).
 //
 //   FAILOVERD_FAILPOINT=<point>:<action>    read once at start-up by arm_from_environment()
 //

@@ -1,4 +1,4 @@
-// The level-triggered reconcile loop of one service against one target (RELIABILITY.md W3-W6,
+// The level-triggered reconcile loop of one service against one target (safety rules W3-W6,
 // A1-A5, R2).
 //
 // Reconciler is the pure decision part: no I/O, no clock reads. The shell asks poll(now) for the

@@ -1,5 +1,5 @@
 // The RFC 2136 DNS UPDATE actuator: one managed RRset and its fence TXT in a zone, written as
-// one TSIG-signed UPDATE over TCP whose prerequisites compare-and-swap both (RELIABILITY.md
+// one TSIG-signed UPDATE over TCP whose prerequisites compare-and-swap both (safety rules
 // W1-W5, W8).
 //
 //   read():  three TSIG-signed queries over one TCP connection to the primary: the managed RRset

@@ -1,5 +1,5 @@
 // Failover policy of one service: from the confirmed region states (quorum.h) to a plan, with
-// every pacing and safety rule of RELIABILITY.md (D3-D7) and the operator's overrides.
+// every pacing and safety rule (D3-D7) and the operator's overrides.
 //
 // Priority policy (service.regions in order):
 //   - the active region is the one the live target publishes; while it is confirmed Up or

@@ -8,7 +8,7 @@
 //   2. every running observer steps; each plan goes through the plan guards and a CAS on the
 //      fence (accepted only when base_generation == live generation), then it reads back.
 // Votes are published every cluster.exchange_interval to every peer the observer can reach.
-// After each accepted write the safety invariants of DESIGN.md are checked (see
+// After each accepted write the safety invariants are checked (see
 // SimResult::violations): never empty / below min_targets / zero weight; generations only grow;
 // at most one active region (priority); no automatic plan while frozen or in TILT; an
 // automatically added region confirmed Up by a quorum of fresh votes and a removed one confirmed

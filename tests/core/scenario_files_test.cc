@@ -1,5 +1,5 @@
 // Every config/scenario-*.toml through the parser and the simulator: the P1-P5 and F1-F5
-// scenarios of RELIABILITY.md with their pass conditions as `expect` entries.
+// fault scenarios with their pass conditions as `expect` entries.
 #include <doctest/doctest.h>
 
 #include <algorithm>

@@ -1,4 +1,4 @@
-// Safety invariants over many seeded random fault schedules (DESIGN.md "Safety invariants").
+// Safety invariants over many seeded random fault schedules (README "Safety rules").
 //
 // Each seed builds a cluster (3 or 5 observers, priority or weighted, auto or propose, random
 // thresholds and pacing) and a random timeline of faults and operator actions, runs it through
