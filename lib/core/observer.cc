@@ -69,6 +69,7 @@ std::vector<Vote> ObserverEngine::votes(TimePoint now) const {
 
 StepResult ObserverEngine::step(TimePoint now) {
   StepResult out;
+  out.probe_now = view_.take_probe_now();
   out.events = view_.evaluate(now);
   for (const auto& [region, verdict] : view_.verdicts()) {
     quorum_.record(cfg_.observer.id, region, verdict, now);

@@ -37,9 +37,10 @@ std::string_view to_string(AdminAction::Kind k);
 struct StepResult {
   Events events;
   std::vector<Plan> plans;  // to hand to the actuators, one per service at most
-  // Endpoints to probe at once, out of their turn (a policy waits to see their region serving:
-  // Decision::probe_now). Each is asked once per wait; the shell may start it when it is not
-  // already in flight, or right after the probe in flight.
+  // Endpoints to probe at once, out of their turn: a policy waits to see their region serving
+  // (Decision::probe_now, once per wait), or another endpoint of their region just started
+  // failing (LocalView::take_probe_now, at most once per interval each). The shell starts each
+  // now, or right after its probe in flight.
   std::vector<EndpointId> probe_now;
 };
 

@@ -36,7 +36,8 @@ LocalView::LocalView(const config::Config& cfg, TimePoint start)
   for (std::size_t r = 0; r < regions_.size(); ++r) {
     for (const auto& e : regions_[r].endpoints) {
       index_.emplace(e.name, tracked_.size());
-      tracked_.push_back({e.name, r, HealthTracker(health_params(e), start)});
+      tracked_.push_back({e.name, r, HealthTracker(health_params(e), start),
+                          std::chrono::duration_cast<Duration>(e.interval), std::nullopt});
     }
     regions_[r].endpoints.clear();  // only the thresholds are needed from here on
     raw_[regions_[r].name] = Verdict::Unknown;
@@ -44,7 +45,8 @@ LocalView::LocalView(const config::Config& cfg, TimePoint start)
   }
   for (const auto& e : cfg.control) {
     index_.emplace(e.name, tracked_.size());
-    tracked_.push_back({e.name, kControl, HealthTracker(health_params(e), start)});
+    tracked_.push_back({e.name, kControl, HealthTracker(health_params(e), start),
+                        std::chrono::duration_cast<Duration>(e.interval), std::nullopt});
   }
 }
 
@@ -53,7 +55,9 @@ Events LocalView::observe(const EndpointId& endpoint, const ProbeOutcome& outcom
   auto it = index_.find(endpoint);
   if (it == index_.end()) return {};
   Tracked& t = tracked_[it->second];
+  const bool serving_steady = serving(t.tracker.state()) && !t.tracker.suspect();
   Transition tr = t.tracker.observe(outcome, now);
+  if (serving_steady && !outcome.ok() && t.region != kControl) ask_siblings(it->second, now);
   if (tr.kind != Transition::Kind::Changed) return {};
   Event e;
   e.kind = EventKind::EndpointChanged;
@@ -64,6 +68,17 @@ Events LocalView::observe(const EndpointId& endpoint, const ProbeOutcome& outcom
   e.to = to_string(tr.to);
   e.detail = std::string(to_string(outcome.reason));
   return {std::move(e)};
+}
+
+void LocalView::ask_siblings(std::size_t failed, TimePoint now) {
+  for (std::size_t i = 0; i < tracked_.size(); ++i) {
+    Tracked& o = tracked_[i];
+    if (i == failed || o.region != tracked_[failed].region) continue;
+    if (!serving(o.tracker.state()) || o.tracker.suspect()) continue;  // already telling
+    if (o.asked && now - *o.asked < o.interval) continue;
+    o.asked = now;
+    probe_now_.push_back(o.name);
+  }
 }
 
 void LocalView::report_loop_lag(Duration lag, TimePoint now) {

@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <utility>
 #include <vector>
 
 #include "config/config.h"
@@ -48,7 +49,13 @@ class LocalView {
 
   // Feeds one probe outcome; returns EndpointChanged when the endpoint's health moved.
   // Unknown endpoint names are ignored.
+  // A serving endpoint's first failed probe (the start of a failing streak) asks for its
+  // region's other serving endpoints to be probed at once (take_probe_now()), so a region
+  // whose endpoints die together is judged on probes taken together rather than at each
+  // endpoint's own random phase. Each endpoint is asked at most once per its interval.
   Events observe(const EndpointId& endpoint, const ProbeOutcome& outcome, TimePoint now);
+  // The endpoints observe() asked to probe at once since the last call.
+  std::vector<EndpointId> take_probe_now() { return std::exchange(probe_now_, {}); }
 
   // The shell measured this much event-loop lateness at `now`.
   void report_loop_lag(Duration lag, TimePoint now);
@@ -83,8 +90,12 @@ class LocalView {
     EndpointId name;
     std::size_t region;  // index into regions_, or kControl
     HealthTracker tracker;
+    Duration interval{};
+    std::optional<TimePoint> asked;  // last time a sibling's failure asked to probe it now
   };
   static constexpr std::size_t kControl = static_cast<std::size_t>(-1);
+  static bool serving(Health h) { return h == Health::Up || h == Health::Degraded; }
+  void ask_siblings(std::size_t failed, TimePoint now);
 
   std::vector<config::Region> regions_;
   std::vector<Tracked> tracked_;
@@ -98,6 +109,7 @@ class LocalView {
   std::set<RegionId> suspects_;
   std::map<RegionId, TimePoint> seen_serving_;
   std::vector<std::vector<TimePoint>> success_scratch_;  // evaluate()'s working space
+  std::vector<EndpointId> probe_now_;                    // see take_probe_now()
 };
 
 }  // namespace failoverd::core

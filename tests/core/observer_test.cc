@@ -71,7 +71,7 @@ TEST_SUITE("core.observer") {
     o.set_live(ServiceId{"www"}, LiveState{1, {{RegionId{"east"}, "192.0.2.1", 1}}}, at(0s));
     StepResult r;
     Duration now{};
-    for (int s = 0; s < 6 && r.probe_now.empty(); ++s) {
+    for (int s = 0; s < 6 && o.quorum().state(RegionId{"east"}) != Verdict::Down; ++s) {
       now = std::chrono::seconds(s);
       for (const char* region : {"east", "west", "south"}) {
         Verdict v = s >= 2 && region[0] == 'e' ? Verdict::Down : Verdict::Up;
@@ -97,6 +97,39 @@ TEST_SUITE("core.observer") {
     r = o.step(at(now + 25ms));
     REQUIRE(r.plans.size() == 1);
     CHECK(r.plans[0].active == std::vector<RegionId>{RegionId{"west"}});
+  }
+
+  TEST_CASE("an endpoint's first failure asks for its region's other endpoints at once") {
+    config::Config cfg = test::cluster_config();
+    // Two endpoints in east (the fixture may have one: add a second).
+    config::Region* east = nullptr;
+    for (auto& region : cfg.regions) {
+      if (region.name == RegionId{"east"}) east = &region;
+    }
+    REQUIRE(east != nullptr);
+    if (east->endpoints.size() < 2) {
+      east->endpoints.push_back(east->endpoints.front());
+      east->endpoints.back().name = EndpointId{"e-second"};
+    }
+    const EndpointId first = east->endpoints[0].name, second = east->endpoints[1].name;
+    ObserverEngine o(cfg, at(0s));
+    for (int s = 0; s < 3; ++s) tick(o, ProbeReason::Ok, std::chrono::seconds(s));
+    REQUIRE(o.view().tracker(second)->state() == Health::Up);
+    // The first failure of `first`: `second` (serving, not failing) is asked for, nothing else.
+    o.observe(first, ProbeOutcome{ProbeReason::Refused, 1ms}, at(3100ms));
+    StepResult r = o.step(at(3100ms));
+    CHECK(r.probe_now == std::vector<EndpointId>{second});
+    // Its second failure (already on a streak) asks nothing more.
+    o.observe(first, ProbeOutcome{ProbeReason::Refused, 1ms}, at(3200ms));
+    CHECK(o.step(at(3200ms)).probe_now.empty());
+    // A new streak within one interval of the last ask: not again (at most once per interval).
+    o.observe(first, ProbeOutcome{ProbeReason::Ok, 1ms}, at(3300ms));
+    o.observe(first, ProbeOutcome{ProbeReason::Ok, 1ms}, at(3400ms));
+    o.observe(first, ProbeOutcome{ProbeReason::Refused, 1ms}, at(3500ms));
+    CHECK(o.step(at(3500ms)).probe_now.empty());
+    // A failing sibling is not asked for: it is already telling.
+    o.observe(second, ProbeOutcome{ProbeReason::Refused, 1ms}, at(5s));
+    CHECK(o.step(at(5s)).probe_now.empty());
   }
 
   TEST_CASE("a stall reported by the shell means TILT and abstaining") {
