@@ -453,9 +453,19 @@ Decision ServicePolicy::failover(const RegionId& region, bool force, const Confi
   Decision d;
   if (!live_known_) return refuse(std::move(d), Rule::LiveUnknown, now);
   if (region.str() == config::kNoRegion) {
+    // The guard every plan meets refuses it (empty_set). An operator's refused request, not an
+    // empty live set: no alert, and the automatic path's refusal memory is left alone.
     Wanted off;
     off.reason = "manual: every region off";
-    return hand_out(make_plan(std::move(off), Trigger::Manual, now), now);  // empty_set
+    const Plan plan = make_plan(std::move(off), Trigger::Manual, now);
+    d.refused = check_plan(plan, GuardParams{live_.generation, service_.min_targets,
+                                             service_.max_decision_age},
+                           now);
+    Event e = event(EventKind::PlanRefused, now);
+    e.rule = d.refused;
+    e.detail = plan.reason;
+    d.events.push_back(std::move(e));
+    return d;
   }
   if (!in_service(region)) return refuse(std::move(d), Rule::UnknownRegion, now);
   if (state_of(c, region) == Verdict::Down && !force) {

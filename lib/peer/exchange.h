@@ -89,9 +89,9 @@ class PeerExchange {
 
   // This observer's own verdict just changed: fetch every peer that answers now (not one in
   // backoff, not one still in its first, spread-out wait) at once, or `every` after its last
-  // fetch if that was more recent, and then every `every` instead of exchange_interval until
-  // `until`, so that a peer that agrees is heard within `every` rather than a whole interval.
-  // Repeated calls extend the window.
+  // fetch if that was more recent, and then `every` after each fetch ends (instead of
+  // exchange_interval) until `until`, so that a peer that agrees is heard within about `every`
+  // rather than a whole interval. Repeated calls extend the window.
   void hurry(core::Duration every, core::TimePoint until);
 
   // Fresh votes of all peers at `now` (steady clock); see PeerBook::votes.

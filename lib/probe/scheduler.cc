@@ -312,10 +312,15 @@ bool Scheduler::probe_now(const core::EndpointId& endpoint) {
     return true;
   }
   if (s.queued) return true;
-  s.due = now;
-  m.push(it->second);
-  m.fire_due(now);
-  m.arm();
+  // An extra probe: the regular rounds keep their phase (no burst of re-aligned endpoints
+  // later), and it is not counted as lateness.
+  s.last_due = now;
+  if (m.in_flight < m.options.max_in_flight) {
+    m.launch(it->second, now, false);
+  } else {
+    s.queued = true;
+    m.waiting.push_back(it->second);
+  }
   return true;
 }
 

@@ -76,11 +76,12 @@ class Scheduler {
   // The interval for the endpoint's next probes (the core's fast/down interval). Returns false
   // for an unknown endpoint or a non-positive interval.
   bool set_interval(const core::EndpointId& endpoint, core::Duration interval);
-  // Probes the endpoint now, out of its turn (the core waits to see its region serving): its
-  // later rounds follow one interval after this one. If a probe is in flight, the next one
-  // starts the moment it ends; if it is queued behind max_in_flight, nothing changes. Returns
-  // false for an unknown endpoint or when stopped. The caller bounds how often it asks (the
-  // core asks once per wait).
+  // Probes the endpoint now, out of its turn (the core wants to hear from it sooner): one extra
+  // probe; its regular rounds keep their times, so endpoints asked together do not stay
+  // aligned. If a probe is in flight, the extra one starts the moment it ends; if one is queued
+  // behind max_in_flight, nothing changes. Not counted as lateness. Returns false for an
+  // unknown endpoint or when stopped. The caller bounds how often it asks (the core: once per
+  // wait for a standby, at most once per interval for a region's other endpoints).
   bool probe_now(const core::EndpointId& endpoint);
 
   LatenessStats lateness() const;

@@ -374,12 +374,14 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
     }
   }
 
-  // This observer's verdict on a region moved (not its first one, after start or TILT): ask
-  // the peers now and four times per exchange_interval for a while, so a quorum that agrees
-  // forms within a quarter interval instead of up to a whole one.
+  // This observer's verdict on a region moved to or from down: ask the peers now and four
+  // times per exchange_interval for a while, so a quorum that agrees forms within a quarter
+  // interval instead of up to a whole one. (Not for up <-> degraded, nor for unknown after
+  // start or TILT.)
   void hurry_peers(const core::Events& events, TimePoint now) {
     const bool moved = std::any_of(events.begin(), events.end(), [](const core::Event& e) {
-      return e.kind == core::EventKind::VerdictChanged && e.from != "unknown";
+      return e.kind == core::EventKind::VerdictChanged && e.from != "unknown" &&
+             e.to != "unknown" && (e.from == "down" || e.to == "down");
     });
     if (!moved) return;
     const auto interval = std::chrono::duration_cast<core::Duration>(cfg_.cluster->exchange_interval);

@@ -119,6 +119,8 @@ TEST_SUITE("core.policy") {
       Decision d = h.policy->failover(none, force, confirmed("UUU", 21s), at(21s));
       CHECK_FALSE(d.plan);
       CHECK(d.refused == Rule::EmptySet);
+      CHECK(has(d, EventKind::PlanRefused, Rule::EmptySet));
+      CHECK_FALSE(has(d, EventKind::Alert));  // a refused request, not an empty live set
     }
     CHECK(h.policy->pin(none, true, confirmed("UUU", 21s), at(21s)).refused == Rule::EmptySet);
     CHECK_FALSE(h.policy->pinned());

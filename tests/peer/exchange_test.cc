@@ -410,7 +410,9 @@ TEST_SUITE("peer.exchange") {
       CHECK(hurried - asked < 150ms);
       io.run_for(1200ms);
       const auto after = a.status("obs-b").fetches - before;
-      CHECK(after >= 4);   // at once, then about 100, 200, 300, 400 (, 500) ms later
+      // At once, then 100 ms after each fetch ends while the window lasts (each fetch is a
+      // new TLS connection: on a slow machine one may take tens of ms). Without hurry: 0-1.
+      CHECK(after >= 3);
       CHECK(after <= 8);   // and not after the window
       CHECK(a.status("obs-d").fetches <= d_fetches + 1);
     }
