@@ -17,13 +17,9 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 if [ "$(id -u)" -ne 0 ]; then echo "image_root_test: needs root (chroot); skipped"; exit 77; fi
 command -v debootstrap >/dev/null || bash "$src/packaging/install-deps.sh"
 
-cache=$("$src/integration/container/bookworm_root.sh" "$build")
-
-root=$build/container/image-root
+root=$("$src/integration/container/bookworm_root.sh" "$build" "$build/container/image-root")
 stage=$build/container/build-stage
-rm -rf "$root" "$stage"
-cp -a "$cache" "$root"
-cp /etc/resolv.conf "$root/etc/resolv.conf"   # as a build container gets the host's resolver
+rm -rf "$stage"
 
 # The Dockerfile as a list of (stage, instruction, argument) with continuation lines joined.
 steps=$("$py" - "$src/packaging/container/Dockerfile" <<'PY'

@@ -15,13 +15,9 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 if [ "$(id -u)" -ne 0 ]; then echo "deb_install_test: needs root (chroot); skipped"; exit 77; fi
 command -v debootstrap >/dev/null || bash "$src/packaging/install-deps.sh"
 
-cache=$("$src/integration/container/bookworm_root.sh" "$build")
-root=$build/packaging/deb-root
+root=$("$src/integration/container/bookworm_root.sh" "$build" "$build/packaging/deb-root")
 out=$build/packaging/deb-out
-rm -rf "$root" "$out"
-mkdir -p "$build/packaging"
-cp -a "$cache" "$root"
-cp /etc/resolv.conf "$root/etc/resolv.conf"
+rm -rf "$out"
 
 echo "== the .deb, built by CPack from this build"
 cmake --build "$build" --target failoverd failoverctl failoverd_man >/dev/null
