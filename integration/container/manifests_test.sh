@@ -48,8 +48,9 @@ root=$tmp/pod
 mkdir -p "$root"
 layout=$("$py" "$here/pod_files.py" "$manifests" "$root" --prefix)
 config=$("$py" -c 'import json,sys; print(json.load(sys.stdin)["config"])' <<<"$layout")
-secret_dir=$root/run/failoverd/secrets
+secret_dir=$root/run/failoverd/secrets/files
 # As kubelet leaves them (group-readable through fsGroup) the loader must refuse the secrets.
+mkdir -p "$secret_dir"
 cp "$root/run/failoverd/secrets-in/"* "$secret_dir/"
 chmod 0440 "$secret_dir"/*
 if out=$("$failoverd" --check-config "$config" 2>&1); then
@@ -57,7 +58,16 @@ if out=$("$failoverd" --check-config "$config" 2>&1); then
 fi
 grep -q "open to group or others" <<<"$out" || fail "unexpected refusal: $out"
 echo "refused as expected (group-readable secrets): $(grep -m1 "open to group" <<<"$out")"
-rm -f "$secret_dir"/*
+# Private files in a directory anyone can write (as an emptyDir's root, 0777) are refused too:
+# anyone could replace them there.
+chmod 0400 "$secret_dir"/*
+chmod 0777 "$secret_dir"
+if out=$("$failoverd" --check-config "$config" 2>&1); then
+  fail "check-config accepted secrets in a world-writable directory: $out"
+fi
+grep -q "a directory any user can write" <<<"$out" || fail "unexpected refusal: $out"
+echo "refused as expected (secrets in the emptyDir's root): $(grep -m1 "any user can write" <<<"$out")"
+rm -rf "$secret_dir"
 # The init container's own command makes them usable.
 n=0
 while IFS= read -r argv; do

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "actuate/dns_wire.h"
+#include "config/secrets.h"
 
 namespace failoverd::actuate::tsig {
 
@@ -201,40 +202,7 @@ std::string_view to_string(Status s) {
 }
 
 std::optional<std::vector<std::uint8_t>> base64_decode(std::string_view text) {
-  std::vector<std::uint8_t> out;
-  std::uint32_t acc = 0;
-  int bits = 0;
-  int pad = 0;
-  for (char c : text) {
-    int v = -1;
-    if (c >= 'A' && c <= 'Z')
-      v = c - 'A';
-    else if (c >= 'a' && c <= 'z')
-      v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9')
-      v = c - '0' + 52;
-    else if (c == '+')
-      v = 62;
-    else if (c == '/')
-      v = 63;
-    else if (c == '=') {
-      ++pad;
-      continue;
-    } else if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
-      continue;
-    } else {
-      return std::nullopt;
-    }
-    if (pad > 0) return std::nullopt;  // data after padding
-    acc = (acc << 6) | static_cast<std::uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<std::uint8_t>((acc >> bits) & 0xff));
-    }
-  }
-  if (pad > 2 || bits >= 6) return std::nullopt;
-  return out;
+  return config::base64_decode(text);
 }
 
 std::optional<SignResult> sign(std::span<const std::uint8_t> wire, const Key& key,

@@ -4,6 +4,8 @@
 #include <boost/json/serialize.hpp>
 #include <charconv>
 
+#include "config/secrets.h"
+
 namespace failoverd::admin {
 
 namespace json = boost::json;
@@ -87,29 +89,10 @@ std::string client_address(const std::string& peer) {
 }  // namespace
 
 std::optional<std::string> TokenSet::parse(std::string_view text, TokenSet& out) {
+  std::vector<config::NamedToken> lines;
+  if (auto err = config::parse_token_lines(text, lines)) return err;
   TokenSet result;
-  std::size_t line_no = 0;
-  while (!text.empty()) {
-    auto nl = text.find('\n');
-    auto line = trim(text.substr(0, nl));
-    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
-    ++line_no;
-    if (line.empty() || line.front() == '#') continue;
-    auto colon = line.find(':');
-    if (colon == std::string_view::npos || colon == 0 || colon + 1 == line.size()) {
-      return "line " + std::to_string(line_no) + ": expected name:token";
-    }
-    auto name = trim(line.substr(0, colon));
-    auto token = trim(line.substr(colon + 1));
-    if (!valid_name(name)) {
-      return "line " + std::to_string(line_no) + ": token name may use only A-Z a-z 0-9 . _ -";
-    }
-    if (token.size() < 16) {
-      return "line " + std::to_string(line_no) + ": token for '" + std::string(name) +
-             "' is shorter than 16 characters";
-    }
-    result.add(std::string(name), std::string(token));
-  }
+  for (auto& t : lines) result.add(std::move(t.name), std::move(t.token));
   out = std::move(result);
   return std::nullopt;
 }

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <utility>
 
+#include "config/secrets.h"
 #include "config/values.h"
 
 namespace failoverd::config {
@@ -223,15 +224,20 @@ class Loader {
   // key written side by side are looked up in the same place.
   bool read_path(const toml::table& t, std::string_view key, const std::string& path,
                  std::string& out);
+  // What a secret file must hold beyond being private (checked so that --check-config reports
+  // what start-up would refuse).
+  enum class SecretKind { Opaque, Base64, TokenLines };
   bool read_secret(const toml::table& t, std::string_view key, const std::string& path,
-                   std::string& out);
+                   std::string& out, SecretKind kind = SecretKind::Opaque);
   template <typename E>
   bool read_enum(const toml::table& t, std::string_view key, const std::string& path,
                  const Choices<E>& choices, E& out);
 
   bool duration_of(const toml::node& n, const std::string& path, Duration& out);
   std::string resolve(const std::string& written) const;
-  void check_secret_file(const toml::node& n, const std::string& path, const std::string& file);
+  void check_secret_file(const toml::node& n, const std::string& path, const std::string& file,
+                         SecretKind kind);
+  void check_state_dir(const toml::node& n, const std::string& path, const std::string& dir);
 
   // ---- sections ----
   void parse_observer(const toml::table& root);
@@ -520,9 +526,11 @@ std::string Loader::resolve(const std::string& written) const {
 }
 
 // Secrets must exist and be private: a TSIG key or token readable by other local users lets
-// them rewrite DNS or drive the admin API.
+// them rewrite DNS or drive the admin API. Owned by this user (or root), and not in a directory
+// where another user could swap it (writable by others without the sticky bit). Their contents
+// are parsed here too, the same way the daemon parses them when it starts.
 void Loader::check_secret_file(const toml::node& n, const std::string& path,
-                               const std::string& file) {
+                               const std::string& file, SecretKind kind) {
   struct stat st {};
   if (::stat(file.c_str(), &st) != 0) {
     const int err = errno;
@@ -544,8 +552,109 @@ void Loader::check_secret_file(const toml::node& n, const std::string& path,
               ", open to group or others; run: chmod 600 " + file);
     return;
   }
+  const uid_t me = ::geteuid();
+  if (st.st_uid != me && st.st_uid != 0) {
+    error(n, path,
+          "secret file " + in_quotes(file) + " is owned by uid " + std::to_string(st.st_uid) +
+              ", not by the user running failoverd (uid " + std::to_string(me) + ") or root");
+    return;
+  }
+  const std::string dir = std::filesystem::path(file).parent_path().string();
+  struct stat dst {};
+  if (::stat(dir.empty() ? "." : dir.c_str(), &dst) == 0 && (dst.st_mode & S_IWOTH) != 0 &&
+      (dst.st_mode & S_ISVTX) == 0) {
+    error(n, path,
+          "secret file " + in_quotes(file) + " is in " + in_quotes(dir.empty() ? "." : dir) +
+              ", a directory any user can write (another user could replace the file); move it "
+              "to a directory only its owner can write");
+    return;
+  }
   if (::access(file.c_str(), R_OK) != 0) {
     error(n, path, "secret file " + in_quotes(file) + " is not readable by this user");
+    return;
+  }
+  if (kind == SecretKind::Opaque) return;
+  constexpr std::size_t kMaxSecretBytes = 64 * 1024;
+  std::string text;
+  {
+    std::ifstream in(file, std::ios::binary);
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof()) {
+      error(n, path, "cannot read secret file " + in_quotes(file));
+      return;
+    }
+  }
+  if (text.size() > kMaxSecretBytes) {
+    error(n, path,
+          "secret file " + in_quotes(file) + " is larger than " + std::to_string(kMaxSecretBytes) +
+              " bytes");
+    return;
+  }
+  if (kind == SecretKind::Base64) {
+    auto decoded = base64_decode(text);
+    if (!decoded || decoded->empty()) {
+      error(n, path, "secret file " + in_quotes(file) + " does not hold a base64 secret");
+    }
+  } else {
+    std::vector<NamedToken> tokens;
+    if (auto bad = parse_token_lines(text, tokens)) {
+      error(n, path, "token file " + in_quotes(file) + ": " + *bad);
+    }
+  }
+}
+
+// The state directory holds the freezes and pins the daemon restores at start. Another user who
+// can write it could plant a forged state file or a symbolic link, so it must be this user's (or
+// root's) and writable by nobody else. A missing one is created (mode 0700) at start-up; then its
+// nearest existing ancestor must be a directory this user can create it in.
+void Loader::check_state_dir(const toml::node& n, const std::string& path, const std::string& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    if (errno != ENOENT && errno != ENOTDIR) {
+      error(n, path, "cannot use state_dir " + in_quotes(dir) + ": " + std::strerror(errno));
+      return;
+    }
+    std::filesystem::path up = std::filesystem::path(dir).lexically_normal();
+    while (up.has_parent_path() && up.parent_path() != up) {
+      up = up.parent_path();
+      struct stat ust {};
+      if (::stat(up.c_str(), &ust) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR) continue;
+        error(n, path, "cannot create state_dir " + in_quotes(dir) + ": " + up.string() + ": " +
+                           std::strerror(errno));
+        return;
+      }
+      if (!S_ISDIR(ust.st_mode)) {
+        error(n, path, "cannot create state_dir " + in_quotes(dir) + ": " +
+                           in_quotes(up.string()) + " is not a directory");
+      } else if (::access(up.c_str(), W_OK | X_OK) != 0) {
+        error(n, path, "cannot create state_dir " + in_quotes(dir) + ": " +
+                           in_quotes(up.string()) + " is not writable by this user");
+      }
+      return;
+    }
+    return;
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    error(n, path, "state_dir " + in_quotes(dir) + " is not a directory");
+    return;
+  }
+  const uid_t me = ::geteuid();
+  if (st.st_uid != me && st.st_uid != 0) {
+    error(n, path,
+          "state_dir " + in_quotes(dir) + " is owned by uid " + std::to_string(st.st_uid) +
+              ", not by the user running failoverd (uid " + std::to_string(me) + ") or root");
+    return;
+  }
+  const unsigned mode = static_cast<unsigned>(st.st_mode) & 07777U;
+  if ((mode & 022U) != 0) {
+    error(n, path,
+          "state_dir " + in_quotes(dir) + " has mode " + format_mode(mode) +
+              ", writable by group or others; run: chmod go-w " + dir);
+    return;
+  }
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    error(n, path, "state_dir " + in_quotes(dir) + " is not writable by this user");
   }
 }
 
@@ -558,11 +667,11 @@ bool Loader::read_path(const toml::table& t, std::string_view key, const std::st
 }
 
 bool Loader::read_secret(const toml::table& t, std::string_view key, const std::string& path,
-                         std::string& out) {
+                         std::string& out, SecretKind kind) {
   std::string written;
   if (!read_string(t, key, path, written)) return false;
   out = resolve(written);
-  check_secret_file(*t.get(key), join(path, key), out);
+  check_secret_file(*t.get(key), join(path, key), out, kind);
   return true;
 }
 
@@ -586,7 +695,9 @@ void Loader::parse_observer(const toml::table& root) {
             "must be 1 to 64 characters of [A-Za-z0-9._-], got " + in_quotes(id));
     }
   }
-  read_string(*t, "state_dir", path, o.state_dir);
+  if (read_string(*t, "state_dir", path, o.state_dir)) {
+    check_state_dir(*t->get("state_dir"), join(path, "state_dir"), o.state_dir);
+  }
   read_enum(*t, "log_format", path,
             Choices<LogFormat>{{"logfmt", LogFormat::Logfmt}, {"json", LogFormat::Json}},
             o.log_format);
@@ -607,7 +718,7 @@ void Loader::parse_admin(const toml::table& root) {
   check_keys(*t, path, kAdminKeys);
   Admin& a = config_.admin;
   read_host_port(*t, "listen", path, a.listen);
-  read_secret(*t, "token_file", path, a.token_file);
+  read_secret(*t, "token_file", path, a.token_file, SecretKind::TokenLines);
   read_path(*t, "tls_cert_file", path, a.tls_cert_file);
   read_secret(*t, "tls_key_file", path, a.tls_key_file);
   read_path(*t, "client_ca_file", path, a.client_ca_file);
@@ -1362,7 +1473,7 @@ void Loader::parse_target(const toml::table& t, const std::string& path, Target&
                                      {"hmac-sha512", "hmac-sha512"}},
                 r.tsig_algorithm);
       if (require(t, "tsig_secret_file", path) != nullptr) {
-        read_secret(t, "tsig_secret_file", path, r.tsig_secret_file);
+        read_secret(t, "tsig_secret_file", path, r.tsig_secret_file, SecretKind::Base64);
       }
       read_duration(t, "timeout", path, r.timeout);
       break;

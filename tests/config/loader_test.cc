@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -239,7 +240,7 @@ TEST_SUITE("config") {
     TempDir dir;
     write_file(dir.path() / "tsig.key", "c2VjcmV0\n", kPrivate);
     write_file(dir.path() / "pdns.key", "key\n", kPrivate);
-    write_file(dir.path() / "tokens", "ops:abc\n", kPrivate);
+    write_file(dir.path() / "tokens", "ops:0123456789abcdef\n", kPrivate);
     write_file(dir.path() / "peer.key", "k\n", kPrivate);
     std::string text = R"(
 [observer]
@@ -814,24 +815,24 @@ address = "h:1"
     const std::string file = (dir.path() / "tokens").string();
 
     SUBCASE("mode 0600 passes") {
-      write_file(file, "ops:secret\n", kPrivate);
+      write_file(file, "ops:0123456789abcdef\n", kPrivate);
       const LoadResult r = load_with(file);
       CHECK(joined(error_strings(r)) == "");
       REQUIRE(r.ok());
       CHECK(r.config->admin.token_file == file);
     }
     SUBCASE("mode 0400 passes") {
-      write_file(file, "ops:secret\n", fs::perms::owner_read);
+      write_file(file, "ops:0123456789abcdef\n", fs::perms::owner_read);
       CHECK(load_with(file).ok());
     }
     SUBCASE("mode 0644 is refused with the mode and the fix") {
-      write_file(file, "ops:secret\n", kWorldReadable);
+      write_file(file, "ops:0123456789abcdef\n", kWorldReadable);
       CHECK(joined(error_strings(load_with(file))) ==
             "s.toml:4:14: admin.token_file: secret file \"" + file +
                 "\" has mode 0644, open to group or others; run: chmod 600 " + file + "\n");
     }
     SUBCASE("group access alone is refused too") {
-      write_file(file, "ops:secret\n", kPrivate | fs::perms::group_read);
+      write_file(file, "ops:0123456789abcdef\n", kPrivate | fs::perms::group_read);
       CHECK(joined(error_strings(load_with(file))) ==
             "s.toml:4:14: admin.token_file: secret file \"" + file +
                 "\" has mode 0640, open to group or others; run: chmod 600 " + file + "\n");
@@ -851,7 +852,7 @@ address = "h:1"
             "s.toml:4:14: admin.token_file: secret file \"no-such-dir/tokens\" does not exist\n");
     }
     SUBCASE("from a file, a relative path resolves against the file's directory") {
-      write_file(dir.path() / "sub" / "tokens", "ops:secret\n", kPrivate);
+      write_file(dir.path() / "sub" / "tokens", "ops:0123456789abcdef\n", kPrivate);
       std::string text = base;
       replace_all(text, "@FILE@", "tokens");
       write_file(dir.path() / "sub" / "failoverd.toml", text, kPrivate);
@@ -859,6 +860,135 @@ address = "h:1"
       REQUIRE(joined(error_strings(r)) == "");
       CHECK(r.config->admin.token_file == (dir.path() / "sub" / "tokens").string());
     }
+  }
+
+  TEST_CASE("secret files: owner, directory and contents are checked as start-up would") {
+    TempDir dir;
+    auto load = [&](const std::string& token_file, const std::string& tsig_file) {
+      std::string text = R"([observer]
+id = "a"
+[admin]
+token_file = "@TOKENS@"
+[regions.east]
+[[regions.east.endpoints]]
+name = "e1"
+kind = "tcp"
+address = "h:1"
+[services.www]
+regions = ["east"]
+publish.east = ["192.0.2.1"]
+[services.www.target]
+kind = "rfc2136"
+server = "127.0.0.1:53"
+zone = "example.com."
+name = "www.example.com."
+tsig_key_name = "k."
+tsig_secret_file = "@TSIG@"
+)";
+      replace_all(text, "@TOKENS@", token_file);
+      replace_all(text, "@TSIG@", tsig_file);
+      return joined(error_strings(load_config_string(text, "s.toml")));
+    };
+    const std::string tokens = (dir.path() / "tokens").string();
+    const std::string tsig = (dir.path() / "tsig.key").string();
+    write_file(tokens, "# operators\nops:0123456789abcdef\n", kPrivate);
+    write_file(tsig, "c2VjcmV0\n", kPrivate);
+    REQUIRE(load(tokens, tsig) == "");
+
+    SUBCASE("a TSIG secret that is not base64 is reported, not only refused at start") {
+      write_file(tsig, "not base64!\n", kPrivate);
+      CHECK(load(tokens, tsig) == "s.toml:19:20: services.www.target.tsig_secret_file: secret file \"" +
+                                      tsig + "\" does not hold a base64 secret\n");
+    }
+    SUBCASE("an empty TSIG secret is reported") {
+      write_file(tsig, "\n", kPrivate);
+      CHECK(load(tokens, tsig).find("does not hold a base64 secret") != std::string::npos);
+    }
+    SUBCASE("a token file that does not parse is reported with its line") {
+      write_file(tokens, "# operators\nops:short\n", kPrivate);
+      CHECK(load(tokens, tsig) == "s.toml:4:14: admin.token_file: token file \"" + tokens +
+                                      "\": line 2: token for 'ops' is shorter than 16 characters\n");
+    }
+    SUBCASE("a secret in a directory any user can write is refused") {
+      const fs::path open_dir = dir.path() / "open";
+      const std::string open_tokens = (open_dir / "tokens").string();
+      write_file(open_tokens, "ops:0123456789abcdef\n", kPrivate);
+      fs::permissions(open_dir, fs::perms::all, fs::perm_options::replace);
+      CHECK(load(open_tokens, tsig) ==
+            "s.toml:4:14: admin.token_file: secret file \"" + open_tokens + "\" is in \"" +
+                open_dir.string() +
+                "\", a directory any user can write (another user could replace the file); move "
+                "it to a directory only its owner can write\n");
+      // With the sticky bit (as /tmp has) others cannot replace a file they do not own.
+      fs::permissions(open_dir, fs::perms::all | fs::perms::sticky_bit, fs::perm_options::replace);
+      CHECK(load(open_tokens, tsig) == "");
+    }
+  }
+
+  TEST_CASE("a secret file owned by another user is refused" * doctest::skip(::geteuid() != 0)) {
+    // Only root can give a file away (and only root could read another user's 0600 file).
+    TempDir dir;
+    const std::string tokens = (dir.path() / "tokens").string();
+    write_file(tokens, "ops:0123456789abcdef\n", kPrivate);
+    REQUIRE(::chown(tokens.c_str(), 65534, 65534) == 0);
+    std::string text = "[observer]\nid = \"a\"\n[admin]\ntoken_file = \"" + tokens +
+                       "\"\n[regions.east]\n[[regions.east.endpoints]]\nname = \"e1\"\nkind = "
+                       "\"tcp\"\naddress = \"h:1\"\n";
+    CHECK(joined(error_strings(load_config_string(text, "s.toml"))) ==
+          "s.toml:4:14: admin.token_file: secret file \"" + tokens +
+              "\" is owned by uid 65534, not by the user running failoverd (uid 0) or root\n");
+  }
+
+  TEST_CASE("state_dir: --check-config refuses what start-up cannot use") {
+    TempDir dir;
+    auto load = [&](const std::string& state_dir) {
+      std::string text = "[observer]\nid = \"a\"\nstate_dir = \"" + state_dir +
+                         "\"\n[regions.east]\n[[regions.east.endpoints]]\nname = \"e1\"\nkind = "
+                         "\"tcp\"\naddress = \"h:1\"\n";
+      return joined(error_strings(load_config_string(text, "s.toml")));
+    };
+    const std::string mine = (dir.path() / "state").string();
+    SUBCASE("a private directory of this user passes, and so does one still to be made") {
+      CHECK(load(mine) == "");
+      fs::create_directory(mine);
+      fs::permissions(mine, fs::perms::owner_all, fs::perm_options::replace);
+      CHECK(load(mine) == "");
+      CHECK(load(mine + "/deeper/still") == "");
+    }
+    SUBCASE("a regular file is not a state directory") {
+      write_file(mine, "x", kPrivate);
+      CHECK(load(mine) == "s.toml:3:13: observer.state_dir: state_dir \"" + mine +
+                              "\" is not a directory\n");
+      CHECK(load(mine + "/sub") == "s.toml:3:13: observer.state_dir: cannot create state_dir \"" +
+                                       mine + "/sub\": \"" + mine + "\" is not a directory\n");
+    }
+    SUBCASE("/dev/null is not a state directory") {
+      CHECK(load("/dev/null") ==
+            "s.toml:3:13: observer.state_dir: state_dir \"/dev/null\" is not a directory\n");
+    }
+    SUBCASE("a directory others can write is refused (they could plant a state file or a link)") {
+      fs::create_directory(mine);
+      fs::permissions(mine, fs::perms::all, fs::perm_options::replace);
+      CHECK(load(mine) == "s.toml:3:13: observer.state_dir: state_dir \"" + mine +
+                              "\" has mode 0777, writable by group or others; run: chmod go-w " +
+                              mine + "\n");
+      fs::permissions(mine, fs::perms::owner_all | fs::perms::group_all, fs::perm_options::replace);
+      CHECK(load(mine).find("has mode 0770, writable by group or others") != std::string::npos);
+    }
+  }
+
+  TEST_CASE("a state_dir owned by another user is refused" * doctest::skip(::geteuid() != 0)) {
+    TempDir dir;
+    const std::string theirs = (dir.path() / "state").string();
+    fs::create_directory(theirs);
+    fs::permissions(theirs, fs::perms::owner_all, fs::perm_options::replace);
+    REQUIRE(::chown(theirs.c_str(), 65534, 65534) == 0);
+    std::string text = "[observer]\nid = \"a\"\nstate_dir = \"" + theirs +
+                       "\"\n[regions.east]\n[[regions.east.endpoints]]\nname = \"e1\"\nkind = "
+                       "\"tcp\"\naddress = \"h:1\"\n";
+    CHECK(joined(error_strings(load_config_string(text, "s.toml"))) ==
+          "s.toml:3:13: observer.state_dir: state_dir \"" + theirs +
+              "\" is owned by uid 65534, not by the user running failoverd (uid 0) or root\n");
   }
 
   TEST_CASE("a config file that cannot be read is one error, not an exception") {
@@ -984,7 +1114,9 @@ address = "h:1"
            at = text.find("\"/etc/failoverd/", at + 1)) {
         const std::size_t end = text.find('"', at + 1);
         const std::string relative = text.substr(at + 16, end - at - 16);
-        write_file(etc / relative, "dummy\n", kPrivate);
+        // Contents the loader accepts for that kind of secret: token lines or base64.
+        const bool tokens = relative.find("token") != std::string::npos;
+        write_file(etc / relative, tokens ? "ops:0123456789abcdef\n" : "ZHVtbXk=\n", kPrivate);
       }
       replace_all(text, "\"/etc/failoverd/", "\"" + etc.string() + "/");
       write_file(example, text, kPrivate);

@@ -1,0 +1,33 @@
+// The contents of secret files, parsed the same way by the loader (so --check-config reports a
+// bad secret before start-up would refuse it) and by the code that uses them.
+//
+//   - TSIG secrets: standard base64, whitespace ignored, non-empty once decoded.
+//   - Admin token files: "name:token" lines; '#' comments and blank lines ignored; names of
+//     [A-Za-z0-9._-] (1 to 128 characters); tokens of at least 16 characters.
+//
+// Pure: no file access here (the loader and the runtime read the files).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace failoverd::config {
+
+// Standard base64 (whitespace ignored); nullopt on bad input.
+std::optional<std::vector<std::uint8_t>> base64_decode(std::string_view text);
+
+struct NamedToken {
+  std::string name;
+  std::string token;
+};
+
+inline constexpr std::size_t kMinTokenLength = 16;
+
+// Parses a token file's text into `out` (replaced only on success). Returns an error naming the
+// line ("line 3: expected name:token") on a malformed one. A file of only comments yields none.
+std::optional<std::string> parse_token_lines(std::string_view text, std::vector<NamedToken>& out);
+
+}  // namespace failoverd::config
