@@ -13,6 +13,7 @@
 #include "log/log.h"
 #include "runtime/daemon.h"
 #include "runtime/systemd.h"
+#include "state/state_file.h"
 
 namespace {
 
@@ -45,6 +46,22 @@ int check_config(const std::string& path) {
     std::fprintf(stderr, "%s: %zu error%s\n", path.c_str(), result.errors.size(),
                  result.errors.size() == 1 ? "" : "s");
     return 1;
+  }
+  // What start-up would refuse beyond the config itself: a state file that is not this
+  // observer's, of an unknown version, not a regular file, or too big (lib/state/state_file.h).
+  const config::Config& c = *result.config;
+  if (!c.observer.state_dir.empty()) {
+    const std::string file = c.observer.state_dir + "/state.json";
+    auto loaded = state::load_state_file(file, c.observer.id.str());
+    if (loaded.kind == state::Loaded::Kind::Refused) {
+      std::fprintf(stderr, "%s: observer.state_dir: %s\n%s: 1 error\n", path.c_str(),
+                   loaded.error.c_str(), path.c_str());
+      return 1;
+    }
+    if (loaded.kind == state::Loaded::Kind::Corrupt) {
+      std::fprintf(stderr, "%s: observer.state_dir: warning: %s is unusable (%s); start-up sets it "
+                   "aside as state.json.corrupt\n", path.c_str(), file.c_str(), loaded.error.c_str());
+    }
   }
   std::printf("%s: ok\n", path.c_str());
   return 0;

@@ -31,6 +31,8 @@
 #include "probe/resolver.h"
 #include "probe/scheduler.h"
 #include "state/atomic_file.h"
+#include "state/state_file.h"
+#include "state/state_writer.h"
 
 namespace failoverd::runtime {
 
@@ -177,103 +179,76 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
   std::deque<JournalEntry> journal_;
   std::uint64_t next_journal_id_ = 1;
   std::string state_path_;    // state_dir/state.json
-  std::string saved_state_;   // what is on disk, to skip identical writes
+  std::string saved_state_;   // what was last handed to the writer, to skip identical writes
+  std::unique_ptr<state::StateWriter> state_writer_;
 
   // --- journal -------------------------------------------------------------------------------
   void journal(std::string service, std::string kind, std::string who, std::string detail) {
     journal_.push_front({next_journal_id_++, wall_time(), std::move(service), std::move(kind),
-                         std::move(who), std::move(detail)});
+                         std::move(who), state::bounded(detail, state::kMaxDetailBytes)});
     if (journal_.size() > kJournalSize) journal_.pop_back();
   }
 
-  // --- persisted state (R1) ------------------------------------------------------------------
-  // What survives a restart: per service the operator's freeze and the last known good set (for
-  // `restore`), and the recent journal. Live routing is never taken from here: it is re-read from
-  // the target before anything is written.
-  static constexpr std::size_t kPersistedJournal = 200;
-
+  // --- persisted state (lib/state/state_file.h says what survives a restart) ---------------
+  // Serialised here (small by construction), written by the StateWriter's thread: no fsync on
+  // the event loop.
   void save_state() {
-    if (state_path_.empty()) return;
-    json::object services;
+    if (!state_writer_) return;
+    if (auto err = state_writer_->take_error()) log::error("cannot save state", {{"error", *err}});
+    state::PersistedState st;
+    st.observer = core_.id().str();
     for (const auto& [name, s] : services_) {
-      json::object o;
+      state::PersistedService ps;
+      ps.name = name.str();
       const auto* p = core_.policy(name);
-      o["frozen"] = p != nullptr && p->frozen();
-      o["frozen_reason"] = p != nullptr ? p->frozen_reason() : std::string();
-      if (p != nullptr && p->pinned()) o["pinned"] = p->pinned()->str();
-      json::array lkg;
+      ps.frozen = p != nullptr && p->frozen();
+      if (p != nullptr) ps.frozen_reason = p->frozen_reason();
+      if (p != nullptr && p->pinned()) ps.pinned = p->pinned()->str();
       if (const auto& l = s->reconciler.last_known_good()) {
-        for (const auto& m : *l) lkg.push_back(json::object{{"value", m.value}, {"weight", m.weight}});
+        for (const auto& m : *l) ps.last_known_good.push_back({m.value, m.weight});
       }
-      o["last_known_good"] = std::move(lkg);
-      services[name.str()] = std::move(o);
+      st.services.push_back(std::move(ps));
     }
-    json::array journal;
     for (const auto& e : journal_) {
-      if (journal.size() == kPersistedJournal) break;
-      journal.push_back(json::object{{"id", e.id}, {"time", e.time}, {"service", e.service},
-                                     {"kind", e.kind}, {"who", e.who}, {"detail", e.detail}});
+      if (st.journal.size() == state::kPersistedJournal) break;
+      st.journal.push_back({e.id, e.time, e.service, e.kind, e.who, e.detail});
     }
-    json::object root{{"version", 1}, {"observer", core_.id().str()},
-                      {"services", std::move(services)}, {"journal", std::move(journal)},
-                      {"next_journal_id", next_journal_id_}};
-    std::string text = json::serialize(root);
+    st.next_journal_id = next_journal_id_;
+    std::string text = state::serialize(st);
     if (text == saved_state_) return;
-    if (auto err = state::write_file_atomic(state_path_, text)) {
-      log::error("cannot save state", {{"error", *err}});
-      return;
-    }
+    state_writer_->submit(text);
     saved_state_ = std::move(text);
   }
 
-  void load_state(TimePoint now) {
-    auto file = state::read_file(state_path_, 16 * 1024 * 1024);
-    if (file.missing) return;
-    auto set_aside = [&](const std::string& why) {
-      log::error("state file unusable; starting without it", {{"file", state_path_}, {"error", why}});
+  // Applies a state file read by load_state_file (start-up has already refused the kinds that
+  // must not start).
+  void apply_state(const state::Loaded& loaded, TimePoint now) {
+    if (loaded.kind == state::Loaded::Kind::Corrupt) {
+      log::error("state file unusable; set aside as state.json.corrupt, starting without it",
+                 {{"file", state_path_}, {"error", loaded.error}});
       std::rename(state_path_.c_str(), (state_path_ + ".corrupt").c_str());
-    };
-    if (!file.contents) return set_aside(file.error);
-    boost::system::error_code ec;
-    json::value root = json::parse(*file.contents, ec);
-    if (ec || !root.is_object()) return set_aside("not a JSON object");
-    try {
-      const auto& o = root.as_object();
-      if (auto* svcs = o.if_contains("services")) {
-        for (const auto& [name, v] : svcs->as_object()) {
-          auto it = services_.find(core::ServiceId{std::string(name)});
-          if (it == services_.end()) continue;  // no longer configured
-          const auto& so = v.as_object();
-          if (so.at("frozen").as_bool()) {
-            core::AdminAction a;
-            a.kind = core::AdminAction::Kind::Freeze;
-            a.service = it->first;
-            a.reason = std::string(so.at("frozen_reason").as_string());
-            handle(core_.admin(a, now).events);
-          }
-          if (auto* pin = so.if_contains("pinned"); pin && pin->is_string()) {
-            core_.restore_pin(it->first, core::RegionId{std::string(pin->as_string())});
-          }
-          std::vector<actuate::LiveMember> lkg;
-          for (const auto& m : so.at("last_known_good").as_array()) {
-            lkg.push_back({std::string(m.at("value").as_string()),
-                           static_cast<std::uint32_t>(m.at("weight").to_number<std::uint64_t>())});
-          }
-          if (!lkg.empty()) it->second->reconciler.set_last_known_good(std::move(lkg));
-        }
-      }
-      if (auto* j = o.if_contains("journal")) {
-        for (const auto& e : j->as_array()) {
-          journal_.push_back({e.at("id").to_number<std::uint64_t>(), std::string(e.at("time").as_string()),
-                              std::string(e.at("service").as_string()), std::string(e.at("kind").as_string()),
-                              std::string(e.at("who").as_string()), std::string(e.at("detail").as_string())});
-        }
-      }
-      if (auto* n = o.if_contains("next_journal_id")) next_journal_id_ = n->to_number<std::uint64_t>();
-    } catch (const std::exception& e) {
-      journal_.clear();
-      return set_aside(std::string("unexpected shape: ") + e.what());
+      return;
     }
+    if (loaded.kind != state::Loaded::Kind::Ok) return;
+    for (const auto& ps : loaded.state.services) {
+      auto it = services_.find(core::ServiceId{ps.name});
+      if (it == services_.end()) continue;  // no longer configured
+      if (ps.frozen) {
+        core::AdminAction a;
+        a.kind = core::AdminAction::Kind::Freeze;
+        a.service = it->first;
+        a.reason = ps.frozen_reason;
+        handle(core_.admin(a, now).events);
+      }
+      if (ps.pinned) core_.restore_pin(it->first, core::RegionId{*ps.pinned});
+      std::vector<actuate::LiveMember> lkg;
+      for (const auto& m : ps.last_known_good) lkg.push_back({m.value, m.weight});
+      if (!lkg.empty()) it->second->reconciler.set_last_known_good(std::move(lkg));
+    }
+    for (const auto& e : loaded.state.journal) {
+      journal_.push_back({e.id, e.time, e.service, e.kind, e.who, e.detail});
+    }
+    next_journal_id_ = std::max(next_journal_id_, loaded.state.next_journal_id);
     log::info("state restored", {{"file", state_path_}, {"journal_entries", journal_.size()}});
   }
 
@@ -663,6 +638,12 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
     auto it = services_.find(core::ServiceId{req.service});
     if (it == services_.end()) return {K::NotFound, "unknown service '" + req.service + "'", "", {}};
     ServiceRuntime& s = *it->second;
+    // Operator-supplied text is bounded so the journal and the state file stay small (a hold is
+    // never lost to a file grown too big: the request is refused instead).
+    if (req.reason.size() > state::kMaxReasonBytes) {
+      return {K::BadRequest,
+              "reason is longer than " + std::to_string(state::kMaxReasonBytes) + " bytes", "", {}};
+    }
     const std::string what = std::string(admin::to_string(req.action)) +
                              (req.region.empty() ? "" : " to " + req.region) +
                              (req.force ? " (forced)" : "");
@@ -768,10 +749,18 @@ std::optional<std::string> Engine::start() {
 
   if (!cfg.observer.state_dir.empty()) {
     std::error_code ec;
-    std::filesystem::create_directories(cfg.observer.state_dir, ec);
+    // A state_dir the daemon makes is its own alone (the loader refuses one others can write).
+    const bool created = std::filesystem::create_directories(cfg.observer.state_dir, ec);
     if (ec) return "state_dir " + cfg.observer.state_dir + ": " + ec.message();
+    if (created) {
+      std::filesystem::permissions(cfg.observer.state_dir, std::filesystem::perms::owner_all,
+                                   std::filesystem::perm_options::replace, ec);
+    }
     im.state_path_ = cfg.observer.state_dir + "/state.json";
-    im.load_state(Clock::now());
+    auto loaded = state::load_state_file(im.state_path_, cfg.observer.id.str());
+    if (loaded.kind == state::Loaded::Kind::Refused) return "state file: " + loaded.error;
+    im.apply_state(loaded, Clock::now());
+    im.state_writer_ = std::make_unique<state::StateWriter>(im.state_path_);
   }
 
   std::vector<config::Endpoint> endpoints;
@@ -840,6 +829,12 @@ void Engine::stop() {
   im.stopped_ = true;
   if (im.scheduler_) im.scheduler_->stop();
   if (im.peers_) im.peers_->stop();
+  // What was handed to the writer is on disk before a successor (a reload) reads the file.
+  if (im.state_writer_) {
+    im.save_state();
+    im.state_writer_->flush();
+    if (auto err = im.state_writer_->take_error()) log::error("cannot save state", {{"error", *err}});
+  }
   im.step_timer_.cancel();
   im.lag_timer_.cancel();
   for (auto& [name, s] : im.services_) {

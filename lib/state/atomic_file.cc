@@ -35,10 +35,17 @@ std::optional<std::string> write_file_atomic(const std::string& path, std::strin
                                              unsigned mode) {
   const std::string dir = directory_of(path);
   const std::string base = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
-  const std::string tmp = dir + "/." + base + ".tmp";
+  // The temporary file is always new (O_EXCL, and O_NOFOLLOW for a dangling link): a file or a
+  // symbolic link someone planted under its name is removed (unlink never follows a link) and
+  // never written through, so a link to another file cannot make us overwrite that file.
+  const std::string tmp = dir + "/." + base + ".tmp." + std::to_string(::getpid());
 
   {
-    Fd f{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, static_cast<mode_t>(mode))};
+    constexpr int kFlags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    Fd f{::open(tmp.c_str(), kFlags, static_cast<mode_t>(mode))};
+    if (f.fd < 0 && errno == EEXIST && ::unlink(tmp.c_str()) == 0) {
+      f.fd = ::open(tmp.c_str(), kFlags, static_cast<mode_t>(mode));
+    }
     if (f.fd < 0) return errno_text("open", tmp);
     std::size_t off = 0;
     while (off < contents.size()) {
@@ -71,13 +78,23 @@ std::optional<std::string> write_file_atomic(const std::string& path, std::strin
 
 ReadFile read_file(const std::string& path, std::size_t max_bytes) {
   ReadFile out;
-  Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  // Non-blocking: a FIFO or device at the path must not hang the caller; only regular files.
+  Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)};
   if (f.fd < 0) {
     if (errno == ENOENT) {
       out.missing = true;
     } else {
       out.error = errno_text("open", path);
     }
+    return out;
+  }
+  struct stat st {};
+  if (::fstat(f.fd, &st) != 0) {
+    out.error = errno_text("stat", path);
+    return out;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    out.error = path + ": not a regular file";
     return out;
   }
   std::string data;

@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -54,7 +55,40 @@ TEST_SUITE("state.atomic_file") {
     auto err = write_file_atomic(p, "new");
     REQUIRE(err.has_value());
     CHECK(err->rfind("rename ", 0) == 0);
-    CHECK_FALSE(fs::exists(d.path + "/.state.json.tmp"));
+    for (const auto& entry : fs::directory_iterator(d.path)) {
+      CHECK(entry.path().filename().string().rfind(".state.json.tmp", 0) != 0);
+    }
+  }
+
+  TEST_CASE("a link planted at the temporary name is never written through") {
+    TempDir d;
+    const auto p = d.path + "/state.json";
+    const auto victim = d.path + "/victim";
+    REQUIRE_FALSE(write_file_atomic(victim, "precious").has_value());
+    // The names a writer might use for its temporary file, as another user with write access
+    // to the directory would guess them (the fixed name of old, and the one with our pid).
+    const auto tmp = d.path + "/.state.json.tmp." + std::to_string(::getpid());
+    fs::create_symlink(victim, tmp);
+    fs::create_symlink(victim, d.path + "/.state.json.tmp");
+    REQUIRE_FALSE(write_file_atomic(p, "state").has_value());
+    CHECK(*read_file(victim, 100).contents == "precious");
+    CHECK(*read_file(p, 100).contents == "state");
+    CHECK_FALSE(fs::is_symlink(p));
+    // A dangling link (to a file that does not exist yet) is not followed either.
+    const auto target = d.path + "/created-through-link";
+    fs::create_symlink(target, tmp);
+    REQUIRE_FALSE(write_file_atomic(p, "again").has_value());
+    CHECK_FALSE(fs::exists(target));
+    CHECK(*read_file(p, 100).contents == "again");
+  }
+
+  TEST_CASE("reading a FIFO is an error, not a hang") {
+    TempDir d;
+    const auto fifo = d.path + "/tokens";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    auto r = read_file(fifo, 100);  // a blocking open would wait here for a writer forever
+    CHECK_FALSE(r.contents.has_value());
+    CHECK(r.error == fifo + ": not a regular file");
   }
 
   TEST_CASE("reading tells a missing file from an unreadable or oversized one") {

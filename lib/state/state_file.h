@@ -1,0 +1,103 @@
+// The observer's state file (state_dir/state.json): what survives a restart.
+//
+// Contract:
+//   - Holds, per configured service, the operator's freeze (with its reason) and pin and the last
+//     known good set (for `restore`), plus the newest journal entries. Live routing is never
+//     taken from here: it is re-read from the target before anything is written.
+//   - Small by construction: every operator-supplied string is bounded (kMaxReasonBytes, refused
+//     above it by the admin API), journal details are cut at kMaxDetailBytes and only the newest
+//     kPersistedJournal entries are kept, so the file stays far below kMaxStateFileBytes.
+//   - A file that cannot be this observer's is never applied: another observer's id or an
+//     unknown version refuses start-up (and --check-config reports it); so does anything that is
+//     not a regular file (a FIFO would hang a blocking open) or a file larger than
+//     kMaxStateFileBytes. Only a file that is not the expected JSON at all is set aside as
+//     state.json.corrupt (the atomic writes make that outside damage, never our own half-write).
+//
+// Pure apart from load_state_file(), which reads the file (non-blocking open, no symlinks).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace failoverd::state {
+
+inline constexpr int kStateVersion = 1;
+inline constexpr std::size_t kMaxReasonBytes = 1024;
+inline constexpr std::size_t kMaxDetailBytes = 2048;
+inline constexpr std::size_t kPersistedJournal = 200;
+inline constexpr std::size_t kMaxStateFileBytes = 64 * 1024 * 1024;
+
+struct PersistedMember {
+  std::string value;
+  std::uint32_t weight = 1;
+  bool operator==(const PersistedMember&) const = default;
+};
+
+struct PersistedService {
+  std::string name;
+  bool frozen = false;
+  std::string frozen_reason;
+  std::optional<std::string> pinned;
+  std::vector<PersistedMember> last_known_good;
+  bool operator==(const PersistedService&) const = default;
+};
+
+struct PersistedEntry {
+  std::uint64_t id = 0;
+  std::string time;
+  std::string service;
+  std::string kind;
+  std::string who;
+  std::string detail;
+  bool operator==(const PersistedEntry&) const = default;
+};
+
+struct PersistedState {
+  std::string observer;
+  std::vector<PersistedService> services;
+  std::vector<PersistedEntry> journal;  // newest first
+  std::uint64_t next_journal_id = 1;
+  bool operator==(const PersistedState&) const = default;
+};
+
+// Cuts `s` to at most `max` bytes without splitting a UTF-8 sequence.
+std::string bounded(std::string_view s, std::size_t max);
+
+// The file's text. Applies the bounds above (reasons, details, journal length).
+std::string serialize(const PersistedState& state);
+
+struct Parsed {
+  enum class Kind {
+    Ok,
+    Corrupt,         // not the expected JSON: set aside, start without it
+    WrongObserver,   // written by another observer id: refuse to start
+    UnknownVersion,  // a version this build does not read: refuse to start
+  };
+  Kind kind = Kind::Ok;
+  PersistedState state;  // Ok only
+  std::string error;     // the other kinds: why
+};
+
+// Parses a state file's text written for `expected_observer`.
+Parsed parse(std::string_view text, std::string_view expected_observer);
+
+struct Loaded {
+  enum class Kind {
+    Missing,  // first start
+    Ok,
+    Corrupt,  // set it aside and start without it
+    Refused,  // start-up must refuse: error says why and what to do
+  };
+  Kind kind = Kind::Missing;
+  PersistedState state;
+  std::string error;
+};
+
+// Reads and parses `path` (state_dir/state.json) without following a symbolic link and without
+// blocking on a FIFO or device.
+Loaded load_state_file(const std::string& path, std::string_view expected_observer);
+
+}  // namespace failoverd::state

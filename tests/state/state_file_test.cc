@@ -1,0 +1,185 @@
+#include "state/state_file.h"
+
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "state/atomic_file.h"
+#include "state/state_writer.h"
+
+using namespace failoverd::state;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+  TempDir() {
+    char tmpl[] = "/tmp/failoverd-statefile-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string path;
+};
+
+PersistedState sample() {
+  PersistedState st;
+  st.observer = "obs-a";
+  st.services.push_back(
+      {"www", true, "maintenance", std::string("east"), {{"192.0.2.1", 1}, {"192.0.2.2", 3}}});
+  st.services.push_back({"api", false, "", std::nullopt, {}});
+  st.journal.push_back({7, "2026-12-02T10:00:00Z", "www", "admin_freeze", "alice", "freeze"});
+  st.journal.push_back({6, "2026-12-02T09:00:00Z", "www", "plan", "core", "to east"});
+  st.next_journal_id = 8;
+  return st;
+}
+
+}  // namespace
+
+TEST_SUITE("state.state_file") {
+  TEST_CASE("what is written is read back") {
+    const PersistedState st = sample();
+    Parsed p = parse(serialize(st), "obs-a");
+    REQUIRE(p.kind == Parsed::Kind::Ok);
+    // Services come back keyed by name (order by name), everything else as written.
+    CHECK(p.state.observer == "obs-a");
+    REQUIRE(p.state.services.size() == 2);
+    for (const auto& s : st.services) {
+      auto it = std::find_if(p.state.services.begin(), p.state.services.end(),
+                             [&](const PersistedService& x) { return x.name == s.name; });
+      REQUIRE(it != p.state.services.end());
+      CHECK(*it == s);
+    }
+    CHECK(p.state.journal == st.journal);
+    CHECK(p.state.next_journal_id == 8);
+  }
+
+  TEST_CASE("another observer's file or an unknown version is never applied") {
+    auto wrong = parse(serialize(sample()), "obs-b");
+    CHECK(wrong.kind == Parsed::Kind::WrongObserver);
+    CHECK(wrong.error ==
+          "state file was written by observer \"obs-a\", not by this observer (\"obs-b\")");
+    CHECK(wrong.state.services.empty());
+    std::string text = serialize(sample());
+    const auto at = text.find("\"version\":1");
+    REQUIRE(at != std::string::npos);
+    text.replace(at, 11, "\"version\":2");
+    auto newer = parse(text, "obs-a");
+    CHECK(newer.kind == Parsed::Kind::UnknownVersion);
+    CHECK(newer.error == "state file version 2 is not one this failoverd reads (1)");
+    CHECK(parse("{\"observer\":\"obs-a\"}", "obs-a").kind == Parsed::Kind::Corrupt);
+    CHECK(parse("[1,2]", "obs-a").kind == Parsed::Kind::Corrupt);
+    CHECK(parse("{\"version\":1,\"observer\":\"obs-a\",\"services\":{\"www\":{\"frozen\":1}}}",
+                "obs-a")
+              .kind == Parsed::Kind::Corrupt);
+  }
+
+  TEST_CASE("the file is small by construction: reasons, details and the journal are bounded") {
+    PersistedState st = sample();
+    st.services[0].frozen_reason = std::string(9 * 1024 * 1024, 'r');
+    st.journal.clear();
+    for (std::uint64_t i = 0; i < 1000; ++i) {
+      st.journal.push_back(
+          {1000 - i, "t", "www", "admin_freeze", "alice", std::string(65536, 'd')});
+    }
+    const std::string text = serialize(st);
+    // 200 entries of at most 2 KiB of detail, one reason of at most 1 KiB, and the rest.
+    CHECK(text.size() < kPersistedJournal * (kMaxDetailBytes + 200) + kMaxReasonBytes + 1024);
+    Parsed p = parse(text, "obs-a");
+    REQUIRE(p.kind == Parsed::Kind::Ok);
+    CHECK(p.state.journal.size() == kPersistedJournal);
+    CHECK(p.state.journal.front().id == 1000);
+    auto it = std::find_if(p.state.services.begin(), p.state.services.end(),
+                           [](const PersistedService& x) { return x.name == "www"; });
+    REQUIRE(it != p.state.services.end());
+    CHECK(it->frozen);
+    CHECK(it->frozen_reason.size() == kMaxReasonBytes);
+  }
+
+  TEST_CASE("bounded() never splits a UTF-8 sequence") {
+    const std::string e_acute = "\xC3\xA9";  // two bytes
+    CHECK(bounded("ab" + e_acute, 3) == "ab");
+    CHECK(bounded("ab" + e_acute, 4) == "ab" + e_acute);
+    CHECK(bounded("abc", 10) == "abc");
+  }
+
+  TEST_CASE("loading: missing, fine, corrupt, and the kinds that refuse start-up") {
+    TempDir d;
+    const std::string path = d.path + "/state.json";
+    CHECK(load_state_file(path, "obs-a").kind == Loaded::Kind::Missing);
+
+    REQUIRE_FALSE(write_file_atomic(path, serialize(sample())).has_value());
+    auto ok = load_state_file(path, "obs-a");
+    REQUIRE(ok.kind == Loaded::Kind::Ok);
+    CHECK(ok.state.next_journal_id == 8);
+
+    auto foreign = load_state_file(path, "obs-b");
+    CHECK(foreign.kind == Loaded::Kind::Refused);
+    CHECK(foreign.error.find("written by observer \"obs-a\"") != std::string::npos);
+
+    REQUIRE_FALSE(write_file_atomic(path, "{not json").has_value());
+    CHECK(load_state_file(path, "obs-a").kind == Loaded::Kind::Corrupt);
+
+    SUBCASE("a FIFO is refused at once (a blocking open would hang start-up)") {
+      fs::remove(path);
+      REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+      auto r = load_state_file(path, "obs-a");
+      CHECK(r.kind == Loaded::Kind::Refused);
+      CHECK(r.error == path + " is not a regular file; move it away");
+    }
+    SUBCASE("a symbolic link is refused, not followed") {
+      fs::remove(path);
+      const std::string elsewhere = d.path + "/elsewhere.json";
+      REQUIRE_FALSE(write_file_atomic(elsewhere, serialize(sample())).has_value());
+      fs::create_symlink(elsewhere, path);
+      auto r = load_state_file(path, "obs-a");
+      CHECK(r.kind == Loaded::Kind::Refused);
+      CHECK(r.error == path + " is a symbolic link; move it away");
+    }
+    SUBCASE("a file too big to be ours is refused, never dropped with the holds in it") {
+      const int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC);
+      REQUIRE(fd >= 0);
+      REQUIRE(::ftruncate(fd, static_cast<off_t>(kMaxStateFileBytes + 1)) == 0);  // sparse
+      ::close(fd);
+      auto r = load_state_file(path, "obs-a");
+      CHECK(r.kind == Loaded::Kind::Refused);
+      CHECK(r.error.find("is larger than") != std::string::npos);
+      CHECK(fs::exists(path));
+    }
+  }
+}
+
+TEST_SUITE("state.state_writer") {
+  TEST_CASE("the newest text handed over is on disk after flush, and texts may be coalesced") {
+    TempDir d;
+    const std::string path = d.path + "/state.json";
+    std::uint64_t writes = 0;
+    {
+      StateWriter w(path);
+      for (int i = 0; i < 200; ++i) w.submit("text " + std::to_string(i));
+      w.flush();
+      CHECK(*read_file(path, 100).contents == "text 199");
+      writes = w.writes();
+      CHECK(writes >= 1);
+      CHECK(writes <= 200);
+      w.submit("last");
+    }  // the destructor writes what is pending
+    CHECK(*read_file(path, 100).contents == "last");
+  }
+
+  TEST_CASE("a write error is kept for the loop to log") {
+    TempDir d;
+    StateWriter w(d.path + "/no-such-dir/state.json");
+    w.submit("x");
+    w.flush();
+    auto err = w.take_error();
+    REQUIRE(err.has_value());
+    CHECK(err->rfind("open ", 0) == 0);
+    CHECK_FALSE(w.take_error().has_value());
+  }
+}
