@@ -16,6 +16,7 @@
 
 #include "admin/client.h"
 #include "config/loader.h"
+#include "log/log.h"
 
 namespace {
 
@@ -203,14 +204,16 @@ json::value call(const Options& o, const std::string& method, const std::string&
                : r.response->status == 400 ? kExitUsage
                                            : kExitRefused;
     if (o.json_output && !ec) std::printf("%s\n", json::serialize(v).c_str());
-    die(code, "HTTP " + std::to_string(r.response->status) + ": " + message);
+    die(code, "HTTP " + std::to_string(r.response->status) + ": " + log::printable(message));
   }
   if (ec) die(kExitRefused, "the daemon sent a reply that is not JSON");
   return v;
 }
 
+// Every string the daemon sends back may hold operator-supplied text (reasons, details): shown
+// escaped, so newlines and terminal escape sequences cannot forge lines or drive the terminal.
 std::string text(const json::value& v) {
-  if (v.is_string()) return std::string(v.as_string());
+  if (v.is_string()) return log::printable(v.as_string());
   if (v.is_null()) return "-";
   if (v.is_array()) {
     std::string out;
@@ -353,7 +356,7 @@ int run(const Options& o) {
     } else {
       std::printf("%s %s: %s\n", o.command.c_str(), service.c_str(),
                   v.is_object() && v.as_object().contains("message")
-                      ? std::string(v.at("message").as_string()).c_str()
+                      ? log::printable(v.at("message").as_string()).c_str()
                       : "done");
     }
     return 0;

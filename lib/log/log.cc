@@ -78,6 +78,20 @@ void append_escaped(std::string& out, std::string_view v) {
   }
 }
 
+// Length of the well-formed UTF-8 sequence at s[i] (2 to 4), or 0.
+std::size_t utf8_length(std::string_view s, std::size_t i) {
+  const auto b = static_cast<unsigned char>(s[i]);
+  std::size_t n = 0;
+  if (b >= 0xC2 && b <= 0xDF) n = 2;
+  else if (b >= 0xE0 && b <= 0xEF) n = 3;
+  else if (b >= 0xF0 && b <= 0xF4) n = 4;
+  if (n == 0 || i + n > s.size()) return 0;
+  for (std::size_t k = 1; k < n; ++k) {
+    if ((static_cast<unsigned char>(s[i + k]) & 0xC0U) != 0x80U) return 0;
+  }
+  return n;
+}
+
 void append_logfmt_value(std::string& out, std::string_view v, bool raw) {
   if (raw || !needs_quotes(v)) {
     out += v;
@@ -122,6 +136,44 @@ void configure(const Options& options) {
 }
 
 bool enabled(Level level) { return static_cast<int>(level) >= static_cast<int>(g_level.load()); }
+
+std::string printable(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  char buf[8];
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20 || c == 0x7f) {
+      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
+      out += buf;
+    } else if (c < 0x80) {
+      out += static_cast<char>(c);
+    } else if (const std::size_t n = utf8_length(text, i); n == 0) {
+      std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned>(c));
+      out += buf;
+    } else {
+      const auto second = static_cast<unsigned char>(text[i + 1]);
+      if (c == 0xC2 && second >= 0x80 && second <= 0x9F) {  // C1 control, U+0080..U+009F
+        std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(second));
+        out += buf;
+      } else {
+        out.append(text.substr(i, n));
+      }
+      i += n;
+      continue;
+    }
+    ++i;
+  }
+  return out;
+}
 
 std::string format_line(Format format, Level level, std::string_view timestamp,
                         std::string_view msg, std::initializer_list<Field> fields) {

@@ -5,6 +5,23 @@
 using namespace failoverd::log;
 
 TEST_SUITE("log") {
+  TEST_CASE("printable() leaves no control character for a terminal to act on") {
+    CHECK(printable("plain text, caf\xC3\xA9") == "plain text, caf\xC3\xA9");
+    CHECK(printable("two\nlines\r\tx") == "two\\nlines\\r\\tx");
+    CHECK(printable("\x1b[31mred\x1b[0m") == "\\u001b[31mred\\u001b[0m");
+    CHECK(printable("del\x7f") == "del\\u007f");
+    CHECK(printable("csi\xC2\x9B" "2J") == "csi\\u009b2J");  // C1 CSI in UTF-8
+    CHECK(printable("bad\xFF\xC3") == "bad\\xff\\xc3");    // not UTF-8
+    CHECK(printable("back\\slash") == "back\\\\slash");
+    for (int c = 0; c < 256; ++c) {
+      const std::string out = printable(std::string(1, static_cast<char>(c)) + "\xC2\x85");
+      for (char o : out) {
+        const auto u = static_cast<unsigned char>(o);
+        CHECK((u >= 0x20 && u != 0x7f));
+      }
+    }
+  }
+
   TEST_CASE("logfmt quotes only what needs quoting") {
     auto line = format_line(Format::Logfmt, Level::Info, "T", "admin listening",
                             {{"address", "127.0.0.1:8649"}, {"count", 3}, {"ok", true}});
