@@ -286,6 +286,170 @@ class Lifecycle(unittest.TestCase):
         self.assertTrue(self.drain_notify("STOPPING=1"), self.messages)
 
 
+class HostileState(unittest.TestCase):
+    """What an operator or another local user can put in the daemon's way: a reload that is
+    rejected late, a state file that is not this observer's or not a file, an oversized reason,
+    a reason with terminal escapes. Each is refused with a reason and loses no hold."""
+
+    TOKEN = "old-operator-token-0123456789"
+    NEW_TOKEN = "new-operator-token-9876543210"
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.d = self.tmp.name
+        self.state = os.path.join(self.d, "state")
+        self.port = free_port()
+        self.config = os.path.join(self.d, "failoverd.toml")
+        self.write_tokens("tokens", self.TOKEN)
+        self.write_config(self.service_config(self.port, "tokens"))
+
+    def write_tokens(self, name, token):
+        path = os.path.join(self.d, name)
+        with open(path, "w") as f:
+            f.write(f"ops:{token}\n")
+        os.chmod(path, 0o600)
+
+    def service_config(self, port, tokens, extra=""):
+        return config_text(port, self.state).replace("[admin]\n", f"""[admin]
+token_file = "{self.d}/{tokens}"
+""") + """
+[services.lb]
+regions = ["east"]
+[services.lb.publish]
+east = ["be1"]
+[services.lb.target]
+kind = "haproxy"
+address = "127.0.0.1:9"
+backend = "app"
+""" + extra
+
+    def write_config(self, text):
+        with open(self.config, "w") as f:
+            f.write(text)
+
+    def start(self):
+        daemon = Daemon(self.config)
+        self.addCleanup(daemon.stop)
+        self.assertTrue(daemon.wait_log("admin listening"), daemon.text())
+        return daemon
+
+    def ctl(self, token, *args):
+        return subprocess.run([FAILOVERCTL, "--admin", f"http://127.0.0.1:{self.port}", *args],
+                              capture_output=True, text=True, timeout=30,
+                              env=dict(os.environ, FAILOVERD_TOKEN=token))
+
+    def check_config(self):
+        return subprocess.run([FAILOVERD, "--check-config", self.config], capture_output=True,
+                              text=True, timeout=30)
+
+    def start_fails(self, needle):
+        # Start-up refuses at once: bounded, and never a hang.
+        r = subprocess.run([FAILOVERD, "--config", self.config], capture_output=True, text=True,
+                           timeout=20)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(needle.replace('"', '\\"'), r.stderr)  # the log quotes it
+
+    def test_a_reload_rejected_after_the_tokens_were_read_keeps_the_old_tokens(self):
+        daemon = self.start()
+        self.assertEqual(self.ctl(self.TOKEN, "status").returncode, 0)
+        # The new config is valid and names a new token file, but its cluster listener cannot
+        # bind (the port is held here), so the engine cannot start: the reload is rejected late.
+        make_ca(self.d, "ca")
+        issue(self.d, "ca", "lifecycle", "DNS:lifecycle", "serverAuth,clientAuth")
+        blocker = socket.socket()
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        self.addCleanup(blocker.close)
+        self.write_tokens("tokens-new", self.NEW_TOKEN)
+        self.write_config(self.service_config(self.port, "tokens-new", f"""
+[cluster]
+listen = "127.0.0.1:{blocker.getsockname()[1]}"
+ca_file = "{self.d}/ca.crt"
+cert_file = "{self.d}/lifecycle.crt"
+key_file = "{self.d}/lifecycle.key"
+[[cluster.peers]]
+id = "peer-b"
+address = "127.0.0.1:{free_port()}"
+"""))
+        daemon.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(daemon.wait_log("reload rejected"), daemon.text())
+        self.assertIn("cluster listener", daemon.text())
+        old, new = self.ctl(self.TOKEN, "status"), self.ctl(self.NEW_TOKEN, "status")
+        self.assertEqual(old.returncode, 0, old.stderr)   # all or nothing: the old token works
+        self.assertNotEqual(new.returncode, 0, new.stdout)  # and the new one does not
+        self.assertIn("HTTP 401", new.stderr)
+
+    def test_a_fifo_at_the_state_file_is_refused_at_once_not_a_hang(self):
+        os.makedirs(self.state, mode=0o700)
+        os.mkfifo(os.path.join(self.state, "state.json"), 0o600)
+        r = self.check_config()
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("observer.state_dir: " + os.path.join(self.state, "state.json") +
+                      " is not a regular file", r.stderr)
+        self.start_fails("is not a regular file")
+
+    def test_a_state_file_of_another_observer_or_version_is_refused_not_applied(self):
+        os.makedirs(self.state, mode=0o700)
+        path = os.path.join(self.state, "state.json")
+        for observer, version, needle in (
+                ("obs-elsewhere", 1, 'written by observer "obs-elsewhere"'),
+                ("lifecycle", 9, "state file version 9 is not one this failoverd reads")):
+            with self.subTest(observer=observer, version=version):
+                with open(path, "w") as f:
+                    json.dump({"version": version, "observer": observer, "journal": [],
+                               "next_journal_id": 1,
+                               "services": {"lb": {"frozen": True, "frozen_reason": "theirs",
+                                                   "last_known_good": []}}}, f)
+                r = self.check_config()
+                self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+                self.assertIn(needle, r.stderr)
+                self.start_fails(needle)
+                self.assertTrue(os.path.exists(path))  # kept for the operator, not set aside
+
+    def test_a_state_dir_others_can_write_is_refused_by_check_config_and_start(self):
+        os.makedirs(self.state)
+        os.chmod(self.state, 0o777)
+        r = self.check_config()
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertRegex(r.stderr, r":\d+:\d+: observer\.state_dir: state_dir .* has mode 0777")
+        self.start_fails("writable by group or others")
+
+    def test_an_oversized_reason_is_refused_and_a_freeze_survives_a_restart(self):
+        daemon = self.start()
+        r = self.ctl(self.TOKEN, "freeze", "lb", "--reason", "x" * 2000)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("reason is longer than 1024 bytes", r.stderr)
+        reason = "incident 42: " + "y" * 1000
+        r = self.ctl(self.TOKEN, "freeze", "lb", "--reason", reason)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        size = os.path.getsize(os.path.join(self.state, "state.json"))
+        self.assertLess(size, 64 * 1024)
+        daemon.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(daemon.proc.wait(timeout=10), 0)
+        self.start()
+        r = self.ctl(self.TOKEN, "--json", "status")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lb = [s for s in json.loads(r.stdout)["services"] if s["name"] == "lb"][0]
+        self.assertTrue(lb["frozen"], lb)
+
+    def test_failoverctl_prints_operator_text_escaped(self):
+        self.start()
+        hostile = "ok\x1b[2J\x1b]0;owned\x07\nFAKE 999 line\r"
+        r = self.ctl(self.TOKEN, "freeze", "lb", "--reason", hostile)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for args in (("events",), ("status",)):
+            with self.subTest(command=args):
+                r = self.ctl(self.TOKEN, *args)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertNotIn("\x1b", r.stdout)
+                self.assertNotIn("\x07", r.stdout)
+                self.assertNotIn("\r", r.stdout)
+                self.assertFalse(any(line.startswith("FAKE") for line in r.stdout.splitlines()),
+                                 r.stdout)
+        self.assertIn("ok\\u001b[2J", self.ctl(self.TOKEN, "events").stdout)
+
+
 def openssl(*args, cwd):
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
 

@@ -72,6 +72,7 @@ struct Daemon::Impl {
   metrics::Metrics metrics_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<admin::Api> api_;
+  admin::TokenSet tokens_;  // the tokens in force: a rejected reload keeps them
   std::optional<std::chrono::microseconds> watchdog_interval_;
   bool stopped_ = false;
   std::optional<config::LogFormat> log_format_override_;
@@ -134,6 +135,7 @@ std::optional<std::string> Daemon::start() {
   auto engine = std::make_unique<Engine>(impl_->io_, *impl_->config_, impl_->metrics_);
   if (auto err = engine->start()) return *err;
   impl_->engine_ = std::move(engine);
+  impl_->tokens_ = tokens;
   impl_->api_ = std::make_unique<admin::Api>(
       impl_->engine_->control(), std::move(tokens),
       admin::ApiOptions{impl_->config_->admin.rate_limit_per_second});
@@ -222,7 +224,8 @@ bool Daemon::reload(const std::string& path) {
       log::error("cannot restart the previous configuration either", {{"error", *again}});
     }
     impl_->engine_ = std::move(previous);
-    impl_->api_ = std::make_unique<admin::Api>(impl_->engine_->control(), std::move(tokens),
+    // All or nothing: the previous configuration comes back whole, its tokens included.
+    impl_->api_ = std::make_unique<admin::Api>(impl_->engine_->control(), impl_->tokens_,
                                                admin::ApiOptions{impl_->config_->admin.rate_limit_per_second});
     log::error("reload rejected; previous configuration still in force",
                {{"config", path}, {"error", *err}});
@@ -231,6 +234,7 @@ bool Daemon::reload(const std::string& path) {
 
   // Commit: nothing below can fail.
   impl_->engine_ = std::move(engine);
+  impl_->tokens_ = tokens;
   impl_->api_ = std::make_unique<admin::Api>(impl_->engine_->control(), std::move(tokens),
                                              admin::ApiOptions{next.admin.rate_limit_per_second});
   config::Observer logging = next.observer;
