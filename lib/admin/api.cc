@@ -12,7 +12,6 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr std::size_t kMaxBuckets = 1024;
 constexpr std::size_t kMaxEventsLimit = 1000;
 constexpr std::size_t kDefaultEventsLimit = 50;
 
@@ -155,26 +154,44 @@ Response json_error(unsigned status, std::string_view message, std::string_view 
 Api::Api(Control& control, TokenSet tokens, ApiOptions options)
     : control_(control), tokens_(std::move(tokens)), options_(options) {}
 
-bool Api::allow(const std::string& peer, std::chrono::steady_clock::time_point now) {
-  if (options_.rate_limit_per_second == 0) return true;
+bool Api::take(Bucket& b, std::chrono::steady_clock::time_point now) const {
   const double rate = options_.rate_limit_per_second;
-  if (buckets_.size() >= kMaxBuckets) {
-    // Forget idle clients; if every one is active, start over rather than grow without bound.
-    std::erase_if(buckets_, [&](const auto& kv) { return now - kv.second.last > std::chrono::seconds(60); });
-    if (buckets_.size() >= kMaxBuckets) buckets_.clear();
-  }
-  auto [it, inserted] = buckets_.try_emplace(client_address(peer));
-  Bucket& b = it->second;
-  if (inserted) {
-    b.tokens = rate;
-  } else {
-    double elapsed = std::chrono::duration<double>(now - b.last).count();
-    b.tokens = std::min(rate, b.tokens + elapsed * rate);
-  }
+  double elapsed = std::chrono::duration<double>(now - b.last).count();
+  if (elapsed > 0) b.tokens = std::min(rate, b.tokens + elapsed * rate);
   b.last = now;
   if (b.tokens < 1.0) return false;
   b.tokens -= 1.0;
   return true;
+}
+
+bool Api::allow_operator(const std::string& name, std::chrono::steady_clock::time_point now) {
+  if (options_.rate_limit_per_second == 0) return true;
+  auto [it, inserted] = operator_buckets_.try_emplace(name);
+  if (inserted) it->second = {static_cast<double>(options_.rate_limit_per_second), now};
+  return take(it->second, now);
+}
+
+bool Api::allow_address(const std::string& peer, std::chrono::steady_clock::time_point now) {
+  if (options_.rate_limit_per_second == 0) return true;
+  std::string address = client_address(peer);
+  auto found = addresses_.find(address);
+  if (found != addresses_.end()) {
+    address_lru_.splice(address_lru_.begin(), address_lru_, found->second);
+    return take(found->second->second, now);
+  }
+  // A new address gets the full burst while the table has room. Once it is full, the least
+  // recently seen address is forgotten and the new one starts empty: otherwise a sweep over more
+  // addresses than the table holds would hand out a fresh budget per address and, once it came
+  // round again, to the forgotten ones too.
+  Bucket fresh{static_cast<double>(options_.rate_limit_per_second), now};
+  if (addresses_.size() >= kMaxAddresses) {
+    addresses_.erase(address_lru_.back().first);
+    address_lru_.pop_back();
+    fresh.tokens = 0;
+  }
+  address_lru_.emplace_front(address, fresh);
+  addresses_.emplace(std::move(address), address_lru_.begin());
+  return take(address_lru_.front().second, now);
 }
 
 Response Api::handle(const Request& request, std::chrono::steady_clock::time_point now) {
@@ -183,24 +200,36 @@ Response Api::handle(const Request& request, std::chrono::steady_clock::time_poi
   std::string_view path = target.substr(0, qmark);
   std::string_view query = qmark == std::string_view::npos ? "" : target.substr(qmark + 1);
 
-  if (!allow(request.peer, now)) return json_error(429, "rate limit exceeded");
-
+  // Authenticate first: the limiter must know whose budget a request draws on.
   auto auth = request.headers.find("authorization");
-  if (tokens_.empty()) {
-    return json_error(401, "admin API disabled: set admin.token_file in the config");
-  }
   std::optional<std::string> who;
   if (auth != request.headers.end() && auth->second.rfind("Bearer ", 0) == 0) {
     who = tokens_.authenticate(trim(std::string_view(auth->second).substr(7)));
   }
   if (!who) {
+    if (!allow_address(request.peer, now)) return json_error(429, "rate limit exceeded");
+    if (tokens_.empty()) {
+      return json_error(401, "admin API disabled: set admin.token_file in the config");
+    }
     auto r = json_error(401, "missing or invalid bearer token");
     r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"failoverd\"");
     return r;
   }
+  if (!allow_operator(*who, now)) {
+    auto r = json_error(429, "rate limit exceeded");
+    r.authenticated = true;
+    return r;
+  }
+  Response r = route(request, path, query, *who);
+  r.authenticated = true;
+  return r;
+}
 
+Response Api::route(const Request& request, std::string_view path, std::string_view query,
+                    const std::string& who) {
   auto parts = split_path(path);
-  const bool get = request.method == "GET";
+  // HEAD is GET without the body; the HTTP layer drops the body.
+  const bool get = request.method == "GET" || request.method == "HEAD";
   const bool post = request.method == "POST";
   if (parts.size() == 2 && parts[1] == "status") {
     if (!get) return json_error(405, "use GET");
@@ -239,7 +268,7 @@ Response Api::handle(const Request& request, std::chrono::steady_clock::time_poi
     ActionRequest req;
     req.service = name;
     req.action = *action;
-    req.who = *who;
+    req.who = who;
     req.peer = request.peer;
     if (!trim(request.body).empty()) {
       boost::system::error_code ec;

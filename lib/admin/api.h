@@ -12,15 +12,24 @@
 // Errors are JSON {"error": "...", "rule": "..."} with: 400 malformed, 401 no or bad token,
 // 404 unknown service or path, 405 wrong method, 409 conflict (CAS lost, freeze in force),
 // 413 too large (the HTTP layer), 422 refused by a safety rule (rule named), 429 rate limited.
+//
+// Rate limiting comes after authentication, so strangers cannot spend an operator's budget: a
+// request with a valid token draws on that token's budget (by token name), any other on its client
+// address's. Addresses are tracked in a bounded table that forgets the least recently seen one;
+// an address new to a full table starts with an empty budget (refilling at the normal rate), so
+// cycling through more addresses than the table holds buys no requests and resets nobody. HEAD
+// is answered like GET. /healthz, /readyz and /metrics are not /v1 routes: never rate limited.
 #pragma once
 
 #include <boost/json/value.hpp>
 #include <chrono>
 #include <cstdint>
+#include <list>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "admin/http_server.h"
@@ -80,7 +89,9 @@ class Control {
 };
 
 struct ApiOptions {
-  std::uint32_t rate_limit_per_second = 50;  // per client address; bursts up to this many
+  // Per token name for authenticated requests, per client address for the rest; bursts up to
+  // this many. 0: no limit.
+  std::uint32_t rate_limit_per_second = 50;
 };
 
 class Api {
@@ -91,16 +102,29 @@ class Api {
   void set_tokens(TokenSet tokens) { tokens_ = std::move(tokens); }
 
  private:
-  bool allow(const std::string& peer, std::chrono::steady_clock::time_point now);
-
-  Control& control_;
-  TokenSet tokens_;
-  ApiOptions options_;
   struct Bucket {
     double tokens = 0;
     std::chrono::steady_clock::time_point last{};
   };
-  std::map<std::string, Bucket> buckets_;  // by client address (without port), bounded
+  // Refills `b` for the time since its last use and takes one request from it if it can.
+  bool take(Bucket& b, std::chrono::steady_clock::time_point now) const;
+  bool allow_operator(const std::string& name, std::chrono::steady_clock::time_point now);
+  bool allow_address(const std::string& peer, std::chrono::steady_clock::time_point now);
+  // An authenticated request (`who` is its token's name) after the limiter.
+  Response route(const Request& request, std::string_view path, std::string_view query,
+                 const std::string& who);
+
+  Control& control_;
+  TokenSet tokens_;
+  ApiOptions options_;
+  std::map<std::string, Bucket> operator_buckets_;  // by token name: as many as tokens
+  // By client address (without port), most recently seen first; at most kMaxAddresses.
+  std::list<std::pair<std::string, Bucket>> address_lru_;
+  std::unordered_map<std::string, std::list<std::pair<std::string, Bucket>>::iterator> addresses_;
+
+ public:
+  // How many client addresses the unauthenticated limiter remembers.
+  static constexpr std::size_t kMaxAddresses = 4096;
 };
 
 // A JSON error response: {"error": message} plus "rule" when given.

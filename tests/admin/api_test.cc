@@ -164,14 +164,73 @@ TEST_SUITE("admin.api") {
     CHECK(b.at("limit") == 5);
   }
 
-  TEST_CASE("a client over its rate gets 429 and recovers as time passes") {
+  TEST_CASE("an operator over its token's rate gets 429 and recovers as time passes") {
     Fixture f(5);
     for (int i = 0; i < 5; ++i) CHECK(f.call("GET", "/v1/status").status == 200);
     CHECK(f.call("GET", "/v1/status").status == 429);
-    CHECK(f.call("GET", "/v1/status", {}, kToken, "127.0.0.2:1").status == 200);  // another client
+    // The budget is the token's, wherever it comes from; another token has its own.
+    CHECK(f.call("GET", "/v1/status", {}, kToken, "127.0.0.2:1").status == 429);
+    CHECK(f.call("GET", "/v1/status", {}, "other-token-abcdefghij", "127.0.0.2:1").status == 200);
     f.now += std::chrono::milliseconds(400);
     CHECK(f.call("GET", "/v1/status").status == 200);
     CHECK(f.call("GET", "/v1/status").status == 200);
     CHECK(f.call("GET", "/v1/status").status == 429);
+  }
+
+  TEST_CASE("unauthenticated requests cannot spend an operator's budget from the same address") {
+    Fixture f(50);
+    for (int i = 0; i < 120; ++i) {
+      auto status = f.call("GET", "/v1/status", {}, std::nullopt).status;
+      CHECK((i < 50 ? status == 401 : status == 429));
+    }
+    for (int i = 0; i < 10; ++i) CHECK(f.call("GET", "/v1/status").status == 200);
+    CHECK(f.call("GET", "/v1/status", {}, "nope-nope-nope-nope").status == 429);
+  }
+
+  TEST_CASE("many client addresses never reset the budget of one that used it up") {
+    Fixture f(5);
+    const std::string flooder = "127.0.0.1:40000";
+    for (int i = 0; i < 5; ++i)
+      CHECK(f.call("GET", "/v1/status", {}, std::nullopt, flooder).status == 401);
+    CHECK(f.call("GET", "/v1/status", {}, std::nullopt, flooder).status == 429);
+    SUBCASE("1,030 other addresses (the old table wiped itself at 1,024)") {
+      for (int i = 0; i < 1030; ++i) {
+        auto peer = "127.1." + std::to_string(i / 256) + "." + std::to_string(i % 256) + ":1";
+        CHECK(f.call("GET", "/v1/status", {}, std::nullopt, peer).status == 401);
+      }
+      CHECK(f.call("GET", "/v1/status", {}, std::nullopt, flooder).status == 429);
+    }
+    SUBCASE("more addresses than the table holds: evicted ones come back empty, not full") {
+      const std::size_t n = Api::kMaxAddresses + 10;
+      int refused = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        auto peer = "127.2." + std::to_string(i / 256) + "." + std::to_string(i % 256) + ":1";
+        if (f.call("GET", "/v1/status", {}, std::nullopt, peer).status == 429) ++refused;
+      }
+      // The table had room for all but the flooder's entry and the last few: those start empty.
+      CHECK(refused == 11);
+      // The flooder was the least recently seen and was forgotten: it does not come back full.
+      CHECK(f.call("GET", "/v1/status", {}, std::nullopt, flooder).status == 429);
+      // Budgets still refill with time.
+      f.now += std::chrono::seconds(1);
+      CHECK(f.call("GET", "/v1/status", {}, std::nullopt, flooder).status == 401);
+    }
+    // The operator was never affected.
+    CHECK(f.call("GET", "/v1/status", {}, kToken, flooder).status == 200);
+  }
+
+  TEST_CASE("responses say whether the request was authenticated") {
+    Fixture f;
+    CHECK_FALSE(f.call("GET", "/v1/status", {}, std::nullopt).authenticated);
+    CHECK_FALSE(f.call("GET", "/v1/status", {}, "nope-nope-nope-nope").authenticated);
+    CHECK(f.call("GET", "/v1/status").authenticated);
+    CHECK(f.call("GET", "/v1/nothing").authenticated);
+  }
+
+  TEST_CASE("HEAD is answered like GET") {
+    Fixture f;
+    CHECK(f.call("HEAD", "/v1/status").status == 200);
+    CHECK(f.call("HEAD", "/v1/services/www").status == 200);
+    CHECK(f.call("HEAD", "/v1/events").status == 200);
   }
 }
