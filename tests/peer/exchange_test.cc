@@ -10,6 +10,7 @@
 #include <openssl/x509v3.h>
 #include <unistd.h>
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -19,6 +20,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -61,8 +63,8 @@ void add_ext(X509* cert, X509* issuer, int nid, const char* value) {
   X509_EXTENSION_free(ext);
 }
 
-// A certificate for `cn` (with SAN DNS:san unless empty), signed by issuer (self-signed CA when
-// issuer is null).
+// A certificate for `cn` (with SAN DNS names `san`, comma-separated, unless empty), signed by
+// issuer (self-signed CA when issuer is null).
 Cert make_cert(EVP_PKEY* key, const std::string& cn, const std::string& san, X509* issuer,
                EVP_PKEY* issuer_key) {
   static long serial = 1;
@@ -83,7 +85,15 @@ Cert make_cert(EVP_PKEY* key, const std::string& cn, const std::string& san, X50
   } else {
     add_ext(cert.get(), signer, NID_basic_constraints, "CA:FALSE");
     add_ext(cert.get(), signer, NID_ext_key_usage, "serverAuth,clientAuth");
-    if (!san.empty()) add_ext(cert.get(), signer, NID_subject_alt_name, ("DNS:" + san).c_str());
+    if (!san.empty()) {
+      std::string names;
+      for (std::size_t at = 0; at <= san.size();) {
+        const auto comma = std::min(san.find(',', at), san.size());
+        names += (names.empty() ? "DNS:" : ",DNS:") + san.substr(at, comma - at);
+        at = comma + 1;
+      }
+      add_ext(cert.get(), signer, NID_subject_alt_name, names.c_str());
+    }
   }
   REQUIRE(X509_sign(cert.get(), issuer_key != nullptr ? issuer_key : key, EVP_sha256()) > 0);
   return cert;
@@ -98,8 +108,9 @@ void write_pem(const std::filesystem::path& path, X509* cert, EVP_PKEY* key) {
 }
 
 // Files: ca.pem (the cluster CA), NAME.pem / NAME.key for obs-a, obs-b, obs-c, obs-x (a valid
-// certificate for an observer no one configured), rogue-b (names obs-b, from another CA) and
-// cn-only-b (CN=obs-b, no SAN).
+// certificate for an observer no one configured), rogue-b (names obs-b, from another CA),
+// cn-only-b (CN=obs-b, no SAN), cn-b-san-x (CN=obs-b, SAN obs-x) and two-bc (CN=obs-b, SAN obs-b
+// and obs-c).
 struct Pki {
   Pki() {
     dir = std::filesystem::temp_directory_path() /
@@ -118,6 +129,13 @@ struct Pki {
     Cert cn_only = make_cert(cn_key.get(), "obs-b", "", ca.get(), ca_key.get());
     write_pem(dir / "cn-only-b.pem", cn_only.get(), nullptr);
     write_pem(dir / "cn-only-b.key", nullptr, cn_key.get());
+    for (const auto& [file, san] :
+         {std::pair<std::string, std::string>{"cn-b-san-x", "obs-x"}, {"two-bc", "obs-b,obs-c"}}) {
+      Key key(EVP_EC_gen("P-256"));
+      Cert cert = make_cert(key.get(), "obs-b", san, ca.get(), ca_key.get());
+      write_pem(dir / (file + ".pem"), cert.get(), nullptr);
+      write_pem(dir / (file + ".key"), nullptr, key.get());
+    }
 
     Key other_ca_key(EVP_EC_gen("P-256"));
     Cert other_ca = make_cert(other_ca_key.get(), "another CA", "", nullptr, nullptr);
@@ -345,6 +363,115 @@ struct RawClient {
   bool done = false;
 };
 
+// ---- a flood of strangers: connections that never become a peer's request ----
+
+// The first flight of a TLS client (a ClientHello), made with memory BIOs: sent alone, it starts
+// a handshake the server must wait on.
+std::string client_hello() {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL* ssl = SSL_new(ctx);
+  BIO* in = BIO_new(BIO_s_mem());
+  BIO* out = BIO_new(BIO_s_mem());
+  SSL_set_bio(ssl, in, out);  // the SSL owns both now
+  SSL_set_connect_state(ssl);
+  REQUIRE(SSL_do_handshake(ssl) != 1);  // wants the server's answer
+  std::string hello(BIO_ctrl_pending(out), '\0');
+  REQUIRE(BIO_read(out, hello.data(), static_cast<int>(hello.size())) ==
+          static_cast<int>(hello.size()));
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  return hello;
+}
+
+// `count` connections to 127.0.0.1:port, each bound to a source address 127.0.0.N with
+// N = first + i / per_address (none of them a configured peer's 127.0.0.1). By its number each
+// one stays silent, sends garbage once, or sends a ClientHello and stalls; then it waits for the
+// server to close it, and reconnects after `pause`. Bounded: each reconnects at most
+// kMaxRounds times, and stop() (also the destructor) closes them all.
+class Flood {
+ public:
+  Flood(asio::io_context& io, std::uint16_t port, std::size_t count, std::size_t per_address = 4,
+        int first = 5, std::chrono::milliseconds pause = 100ms)
+      : state_(std::make_shared<State>(io, port, pause)) {
+    state_->sockets.resize(count);
+    for (std::size_t i = 0; i < count; ++i) {
+      const auto source = asio::ip::make_address_v4(
+          "127.0.0." + std::to_string(first + static_cast<int>(i / per_address)));
+      asio::co_spawn(io, hold(state_, i, source), asio::detached);
+    }
+  }
+  ~Flood() { stop(); }
+  Flood(const Flood&) = delete;
+  Flood& operator=(const Flood&) = delete;
+
+  void stop() {
+    state_->stopped = true;
+    boost::system::error_code ignored;
+    for (auto& s : state_->sockets) {
+      if (s) s->close(ignored);
+    }
+  }
+  std::size_t connects() const { return state_->connects; }  // connections made so far
+  std::size_t open() const { return state_->open; }          // connected now
+
+ private:
+  static constexpr int kMaxRounds = 500;
+  struct State {
+    State(asio::io_context& i, std::uint16_t p, std::chrono::milliseconds w)
+        : io(i), port(p), pause(w), hello(client_hello()) {}
+    asio::io_context& io;
+    std::uint16_t port;
+    std::chrono::milliseconds pause;
+    std::string hello;
+    std::vector<std::shared_ptr<tcp::socket>> sockets;
+    bool stopped = false;
+    std::size_t connects = 0;
+    std::size_t open = 0;
+  };
+
+  static asio::awaitable<void> hold(std::shared_ptr<State> st, std::size_t n,
+                                    asio::ip::address_v4 source) {
+    const std::string garbage = "\x00\xffGET / HTTP/1.1 not TLS at all\r\n\r\n";
+    for (int round = 0; round < kMaxRounds && !st->stopped; ++round) {
+      auto socket = std::make_shared<tcp::socket>(st->io);
+      st->sockets[n] = socket;
+      boost::system::error_code ec;
+      socket->open(tcp::v4(), ec);
+      if (!ec) socket->bind(tcp::endpoint(source, 0), ec);
+      if (ec) {
+        FAIL_CHECK("binding a flood socket to ", source.to_string(), ": ", ec.message());
+        co_return;
+      }
+      auto [connect_ec] = co_await socket->async_connect(
+          tcp::endpoint(asio::ip::make_address("127.0.0.1"), st->port), kNoThrow);
+      if (!connect_ec && !st->stopped) {
+        ++st->connects;
+        ++st->open;
+        const std::string& payload = n % 3 == 1 ? garbage : st->hello;
+        if (n % 3 != 0) {
+          auto [w, written] = co_await asio::async_write(*socket, asio::buffer(payload), kNoThrow);
+          (void)w;
+          (void)written;
+        }
+        // Read (and ignore) whatever comes until the server closes the connection.
+        std::array<char, 4096> sink{};
+        for (;;) {
+          auto [r, got] = co_await socket->async_read_some(asio::buffer(sink), kNoThrow);
+          (void)got;
+          if (r) break;
+        }
+        --st->open;
+      }
+      socket->close(ec);
+      if (st->stopped) break;
+      asio::steady_timer wait(st->io, st->pause);
+      co_await wait.async_wait(kNoThrow);
+    }
+  }
+
+  std::shared_ptr<State> state_;
+};
+
 bool contains(const std::string& text, std::string_view part) {
   return text.find(part) != std::string::npos;
 }
@@ -443,6 +570,20 @@ TEST_SUITE("peer.exchange") {
     drain(io);
   }
 
+  TEST_CASE("a server certificate naming two configured peers is refused before the request") {
+    asio::io_context io;
+    {
+      FakePeer twofold(io, "two-bc", http_200("{}"));
+      Node a(io, "obs-a", 0, {{"obs-b", twofold.port()}, {"obs-c", free_port()}});
+      REQUIRE(run_until(io, [&] { return !a.status("obs-b").last_error.empty(); }));
+      INFO("error: ", a.status("obs-b").last_error);
+      CHECK(contains(a.status("obs-b").last_error, "more than one configured observer"));
+      CHECK(twofold.requests() == 0);
+      CHECK(a.votes().empty());
+    }
+    drain(io);
+  }
+
   TEST_CASE("a peer with a certificate from another CA fails the handshake") {
     asio::io_context io;
     {
@@ -460,7 +601,7 @@ TEST_SUITE("peer.exchange") {
   TEST_CASE("the server refuses clients without a good certificate") {
     asio::io_context io;
     {
-      Node a(io, "obs-a", 0, {{"obs-b", free_port()}});
+      Node a(io, "obs-a", 0, {{"obs-b", free_port()}, {"obs-c", free_port()}});
       const auto port = a.exchange->local_port();
 
       SUBCASE("no client certificate: the handshake fails, nothing is served") {
@@ -479,6 +620,18 @@ TEST_SUITE("peer.exchange") {
       }
       SUBCASE("a valid certificate for an observer not configured: 403") {
         RawClient client("obs-x");
+        client.get(io, port);
+        CHECK(client.response.rfind("HTTP/1.1 403", 0) == 0);
+        CHECK(a.exchange->server_stats().served == 0);
+      }
+      SUBCASE("a CN naming a configured peer counts for nothing beside SAN names: 403") {
+        RawClient client("cn-b-san-x");  // CN=obs-b, SAN obs-x
+        client.get(io, port);
+        CHECK(client.response.rfind("HTTP/1.1 403", 0) == 0);
+        CHECK(a.exchange->server_stats().served == 0);
+      }
+      SUBCASE("a certificate naming two configured peers: 403") {
+        RawClient client("two-bc");  // obs-b and obs-c
         client.get(io, port);
         CHECK(client.response.rfind("HTTP/1.1 403", 0) == 0);
         CHECK(a.exchange->server_stats().served == 0);
@@ -507,6 +660,32 @@ TEST_SUITE("peer.exchange") {
                    "POST /v1/peer/verdicts HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
         CHECK(client.response.rfind("HTTP/1.1 405", 0) == 0);
       }
+    }
+    drain(io);
+  }
+
+  TEST_CASE("a flood of strangers' connections does not cost a configured peer one fetch") {
+    asio::io_context io;
+    const auto pa = free_port(), pb = free_port();
+    {
+      Node a(io, "obs-a", pa, {{"obs-b", pb}});
+      Node b(io, "obs-b", pb, {{"obs-a", pa}});
+      REQUIRE(run_until(io, [&] { return b.votes().count("obs-a") == 1; }));
+      // 200 connections from 50 addresses that are not obs-b's, kept up for three seconds:
+      // silent ones, garbage, stalled handshakes, reconnecting whenever the server drops one.
+      Flood flood(io, pa, 200);
+      REQUIRE(run_until(io, [&] { return flood.connects() >= 200; }));
+      const auto before = b.status("obs-a");
+      const auto until = std::chrono::steady_clock::now() + 3s;
+      run_until(
+          io, [&] { return std::chrono::steady_clock::now() >= until; }, 4000ms);
+      const auto after = b.status("obs-a");
+      INFO("obs-b's last error: ", after.last_error);
+      CHECK(after.failures == before.failures);
+      CHECK(after.fetches >= before.fetches + 5);
+      CHECK(b.votes().count("obs-a") == 1);
+      CHECK(flood.connects() > 200);  // the server did drop strangers, and they came back
+      flood.stop();
     }
     drain(io);
   }

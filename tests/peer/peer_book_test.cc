@@ -33,13 +33,30 @@ peer::PeerBook book() {
 }  // namespace
 
 TEST_SUITE("peer.rules") {
-  TEST_CASE("a certificate names an observer by CN or SAN DNS, exactly") {
+  TEST_CASE("a certificate names an observer by its SAN DNS names, else its CN, exactly") {
     auto id = core::ObserverId("obs-b");
     CHECK(peer::names_observer(cert("obs-b"), id));
     CHECK(peer::names_observer(cert("x", {"y", "obs-b"}), id));
     CHECK_FALSE(peer::names_observer(cert("OBS-B"), id));
     CHECK_FALSE(peer::names_observer(cert("*.b", {"obs-b.example", "*"}), id));
     CHECK_FALSE(peer::names_observer(cert(""), core::ObserverId("")));
+  }
+
+  TEST_CASE("with SAN DNS names present the CN names no one (one identity per certificate)") {
+    // CN=obs-c, SAN=obs-b: this certificate is obs-b's and only obs-b's.
+    CHECK(peer::names_observer(cert("obs-c", {"obs-b"}), core::ObserverId("obs-b")));
+    CHECK_FALSE(peer::names_observer(cert("obs-c", {"obs-b"}), core::ObserverId("obs-c")));
+  }
+
+  TEST_CASE("a certificate whose CN and SAN name different peers votes only as the SAN's") {
+    auto b = book();
+    auto as_c = b.accept(message("obs-c", 7, 1), cert("obs-c", {"obs-b"}), kT0);
+    CHECK(as_c.outcome == peer::Outcome::Rejected);
+    CHECK(as_c.reason == peer::Reason::IdentityMismatch);
+    CHECK_FALSE(b.find(core::ObserverId("obs-c"))->seen);
+    CHECK(b.accept(message("obs-b", 7, 1), cert("obs-c", {"obs-b"}), kT0).outcome ==
+          peer::Outcome::Accepted);
+    CHECK(b.votes(kT0).size() == 1);
   }
 
   TEST_CASE("a fresh message from a configured peer with our config becomes votes") {
