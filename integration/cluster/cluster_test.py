@@ -808,6 +808,38 @@ tsig_secret_file = "{self.path('tsig.key')}"
         self.assertEqual(self.log("named").count('signer "cluster-key" approved'), 1,
                          self.log("named"))
 
+    def test_a_restarted_peer_counts_again_within_two_exchange_intervals(self):
+        self.all_confirmed_up()
+        self.assert_every_peer_heard()
+        victim = self.procs.pop("obs-b")
+        victim.send_signal(signal.SIGTERM)
+        victim.wait(timeout=10)
+        # Long enough for the others to fail a few dozen fetches in a row (the delay between
+        # them used to grow up to 30 s).
+        time.sleep(8)
+        self.start("obs-b", [FAILOVERD, "--config", self.path("obs-b.toml")])
+
+        def listening():
+            with socket.socket() as s:
+                s.settimeout(0.2)
+                return s.connect_ex(("127.0.0.1", self.cluster_port["obs-b"])) == 0
+        self.assertTrue(wait_until(listening, 20, 0.01), self.log("obs-b"))
+        back = time.monotonic()
+
+        def heard_since_back(obs):
+            status = self.ctl(obs, "status")
+            b = status and next(p for p in status["peers"] if p["id"] == "obs-b")
+            age = b and b["last_seen_seconds_ago"]
+            return age is not None and age < time.monotonic() - back
+        self.assertTrue(wait_until(lambda: heard_since_back("obs-a") and heard_since_back("obs-c"),
+                                   40, 0.02), self.ctl("obs-a", "status"))
+        elapsed = time.monotonic() - back
+        # Two exchange intervals (2 x 200 ms), and slack for this shared machine and for asking
+        # two failoverctl processes.
+        print(f"\nobs-b heard by both peers {elapsed:.2f} s after its listener was back",
+              file=sys.stderr)
+        self.assertLess(elapsed, 2 * 0.2 + 1.6)
+
 
 if __name__ == "__main__":
     FAILOVERD, FAILOVERCTL = sys.argv[1], sys.argv[2]
