@@ -28,6 +28,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <filesystem>
+#include <functional>
 #include <map>
 
 #include "peer/peer_book.h"
@@ -200,7 +201,8 @@ struct Node {
        std::vector<std::pair<std::string, std::uint16_t>> peers,
        const std::string& fingerprint = kFingerprint, std::string cert_name = "",
        std::chrono::milliseconds request_timeout = 1000ms,
-       std::chrono::milliseconds exchange_interval = 50ms) {
+       std::chrono::milliseconds exchange_interval = 50ms,
+       const std::function<void(peer::ExchangeOptions&)>& tweak = {}) {
     if (cert_name.empty()) cert_name = self;
     peer::ExchangeOptions o;
     o.self = core::ObserverId(self);
@@ -215,6 +217,7 @@ struct Node {
     o.config_fingerprint = fingerprint;
     o.request_timeout = request_timeout;
     o.backoff_cap = 200ms;
+    if (tweak) tweak(o);
     exchange = std::make_unique<peer::PeerExchange>(io, o, [self] { return verdicts_of(self); });
     auto err = exchange->start();
     REQUIRE_MESSAGE(!err.has_value(), err.value_or(""));
@@ -385,15 +388,16 @@ std::string client_hello() {
 
 // `count` connections to 127.0.0.1:port, each bound to a source address 127.0.0.N with
 // N = first + i / per_address (none of them a configured peer's 127.0.0.1). By its number each
-// one stays silent, sends garbage once, or sends a ClientHello and stalls; then it waits for the
-// server to close it, and reconnects after `pause`. Bounded: each reconnects at most
-// kMaxRounds times, and stop() (also the destructor) closes them all.
+// one stays silent, sends garbage once, or sends a ClientHello and stalls (all stay silent unless
+// `mixed`); then it waits for the server to close it, and reconnects after `pause`. Bounded: each
+// reconnects at most kMaxRounds times, and stop() (also the destructor) closes them all.
 class Flood {
  public:
   Flood(asio::io_context& io, std::uint16_t port, std::size_t count, std::size_t per_address = 4,
-        int first = 5, std::chrono::milliseconds pause = 100ms)
-      : state_(std::make_shared<State>(io, port, pause)) {
+        int first = 5, std::chrono::milliseconds pause = 100ms, bool mixed = true)
+      : state_(std::make_shared<State>(io, port, pause, mixed)) {
     state_->sockets.resize(count);
+    state_->timers.resize(count);
     for (std::size_t i = 0; i < count; ++i) {
       const auto source = asio::ip::make_address_v4(
           "127.0.0." + std::to_string(first + static_cast<int>(i / per_address)));
@@ -410,6 +414,9 @@ class Flood {
     for (auto& s : state_->sockets) {
       if (s) s->close(ignored);
     }
+    for (auto& t : state_->timers) {
+      if (t) t->cancel();
+    }
   }
   std::size_t connects() const { return state_->connects; }  // connections made so far
   std::size_t open() const { return state_->open; }          // connected now
@@ -417,13 +424,15 @@ class Flood {
  private:
   static constexpr int kMaxRounds = 500;
   struct State {
-    State(asio::io_context& i, std::uint16_t p, std::chrono::milliseconds w)
-        : io(i), port(p), pause(w), hello(client_hello()) {}
+    State(asio::io_context& i, std::uint16_t p, std::chrono::milliseconds w, bool m)
+        : io(i), port(p), pause(w), mixed(m), hello(client_hello()) {}
     asio::io_context& io;
     std::uint16_t port;
     std::chrono::milliseconds pause;
+    bool mixed;
     std::string hello;
     std::vector<std::shared_ptr<tcp::socket>> sockets;
+    std::vector<std::shared_ptr<asio::steady_timer>> timers;
     bool stopped = false;
     std::size_t connects = 0;
     std::size_t open = 0;
@@ -447,8 +456,9 @@ class Flood {
       if (!connect_ec && !st->stopped) {
         ++st->connects;
         ++st->open;
-        const std::string& payload = n % 3 == 1 ? garbage : st->hello;
-        if (n % 3 != 0) {
+        const std::size_t kind = st->mixed ? n % 3 : 0;
+        const std::string& payload = kind == 1 ? garbage : st->hello;
+        if (kind != 0) {
           auto [w, written] = co_await asio::async_write(*socket, asio::buffer(payload), kNoThrow);
           (void)w;
           (void)written;
@@ -464,8 +474,9 @@ class Flood {
       }
       socket->close(ec);
       if (st->stopped) break;
-      asio::steady_timer wait(st->io, st->pause);
-      co_await wait.async_wait(kNoThrow);
+      auto wait = std::make_shared<asio::steady_timer>(st->io, st->pause);
+      st->timers[n] = wait;
+      co_await wait->async_wait(kNoThrow);
     }
   }
 
@@ -520,18 +531,19 @@ TEST_SUITE("peer.exchange") {
     const auto closed = free_port();
     {
       // A 1.5 s interval: without hurry, obs-a would ask obs-b about once in the 1.2 s below.
-      Node a(io, "obs-a", pa, {{"obs-b", pb}, {"obs-d", closed}}, kFingerprint, "", 1000ms,
-             1500ms);
+      Node a(io, "obs-a", pa, {{"obs-b", pb}, {"obs-d", closed}}, kFingerprint, "", 1000ms, 1500ms);
       Node b(io, "obs-b", pb, {{"obs-a", pa}}, kFingerprint, "", 1000ms, 1500ms);
-      REQUIRE(run_until(io, [&] { return a.status("obs-b").fetches >= 1 &&
-                                         a.status("obs-d").fetches >= 1; }, 4000ms));
+      REQUIRE(run_until(
+          io, [&] { return a.status("obs-b").fetches >= 1 && a.status("obs-d").fetches >= 1; },
+          4000ms));
       // obs-d refused: it is in backoff and hurry leaves it there.
       const auto d_fetches = a.status("obs-d").fetches;
       io.run_for(60ms);
       const auto before = a.status("obs-b").fetches;
       const auto asked = core::Clock::now();
       a.exchange->hurry(100ms, asked + 500ms);
-      REQUIRE(run_until(io, [&] { return a.status("obs-b").fetches > before; }, 200ms));
+      REQUIRE(run_until(
+          io, [&] { return a.status("obs-b").fetches > before; }, 200ms));
       // Every 100 ms until the window ends at 500 ms, then back to 1.5 s.
       const auto hurried = core::Clock::now();
       CHECK(hurried - asked < 150ms);
@@ -540,7 +552,7 @@ TEST_SUITE("peer.exchange") {
       // At once, then 100 ms after each fetch ends while the window lasts (each fetch is a
       // new TLS connection: on a slow machine one may take tens of ms). Without hurry: 0-1.
       CHECK(after >= 3);
-      CHECK(after <= 8);   // and not after the window
+      CHECK(after <= 8);  // and not after the window
       CHECK(a.status("obs-d").fetches <= d_fetches + 1);
     }
     drain(io);
@@ -611,6 +623,7 @@ TEST_SUITE("peer.exchange") {
         CHECK_FALSE(client.error.empty());
         REQUIRE(run_until(io, [&] { return a.exchange->server_stats().refused >= 1; }));
         CHECK(contains(a.exchange->server_stats().last_refusal, "TLS handshake"));
+        CHECK(a.exchange->server_stats().count(peer::Refusal::Handshake) == 1);
       }
       SUBCASE("a certificate from another CA: the handshake fails") {
         RawClient client("rogue-b");
@@ -623,6 +636,7 @@ TEST_SUITE("peer.exchange") {
         client.get(io, port);
         CHECK(client.response.rfind("HTTP/1.1 403", 0) == 0);
         CHECK(a.exchange->server_stats().served == 0);
+        CHECK(a.exchange->server_stats().count(peer::Refusal::NotAPeer) == 1);
       }
       SUBCASE("a CN naming a configured peer counts for nothing beside SAN names: 403") {
         RawClient client("cn-b-san-x");  // CN=obs-b, SAN obs-x
@@ -634,7 +648,9 @@ TEST_SUITE("peer.exchange") {
         RawClient client("two-bc");  // obs-b and obs-c
         client.get(io, port);
         CHECK(client.response.rfind("HTTP/1.1 403", 0) == 0);
+        CHECK(contains(client.body(), "more than one configured observer"));
         CHECK(a.exchange->server_stats().served == 0);
+        CHECK(contains(a.exchange->server_stats().last_refusal, "obs-b, obs-c"));
       }
       SUBCASE("a configured peer: 200 with a valid message") {
         RawClient client("obs-b");
@@ -651,6 +667,7 @@ TEST_SUITE("peer.exchange") {
         client.get(io, port, "GET\x01 nonsense\r\n\r\n");
         CHECK(client.response.rfind("HTTP/1.1 400", 0) == 0);
         CHECK(a.exchange->server_stats().refused == 1);
+        CHECK(a.exchange->server_stats().count(peer::Refusal::Malformed) == 1);
       }
       SUBCASE("a configured peer asking for another path: 404, or another method: 405") {
         RawClient client("obs-b");
@@ -659,6 +676,8 @@ TEST_SUITE("peer.exchange") {
         client.get(io, port,
                    "POST /v1/peer/verdicts HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
         CHECK(client.response.rfind("HTTP/1.1 405", 0) == 0);
+        CHECK(a.exchange->server_stats().count(peer::Refusal::NotFound) == 1);
+        CHECK(a.exchange->server_stats().count(peer::Refusal::Method) == 1);
       }
     }
     drain(io);
@@ -686,6 +705,52 @@ TEST_SUITE("peer.exchange") {
       CHECK(b.votes().count("obs-a") == 1);
       CHECK(flood.connects() > 200);  // the server did drop strangers, and they came back
       flood.stop();
+    }
+    drain(io);
+  }
+
+  TEST_CASE("an idle stranger holds its slot for the handshake budget, not request_timeout") {
+    asio::io_context io;
+    const auto pa = free_port(), pb = free_port();
+    {
+      // A minute for a request, half a second (the default) for a stranger's handshake.
+      Node a(io, "obs-a", pa, {{"obs-b", pb}}, kFingerprint, "", 60000ms);
+      Flood idle(io, pa, 1, 1, 9, 60s, false);  // one silent connection from 127.0.0.9
+      REQUIRE(run_until(io, [&] { return idle.connects() == 1; }));
+      REQUIRE(run_until(io, [&] { return idle.open() == 0; }));  // the server closed it
+      CHECK(a.exchange->server_stats().count(peer::Refusal::HandshakeTimeout) == 1);
+      CHECK(contains(a.exchange->server_stats().last_refusal, "127.0.0.9"));
+    }
+    drain(io);
+  }
+
+  TEST_CASE("one stranger address holds only a few connections, strangers together a bounded set") {
+    asio::io_context io;
+    const auto pa = free_port(), pb = free_port();
+    {
+      Node a(io, "obs-a", pa, {{"obs-b", pb}}, kFingerprint, "", 60000ms, 50ms,
+             [](peer::ExchangeOptions& o) {
+               o.handshake_timeout = 60s;  // so nothing leaves by itself during the test
+               o.stranger_connections = 8;
+             });
+      auto stats = [&] { return a.exchange->server_stats(); };
+      SUBCASE("per address: the connections past connections_per_source are refused") {
+        Flood one_address(io, pa, 10, 10, 9, 60s, false);  // ten silent ones from 127.0.0.9
+        REQUIRE(run_until(io, [&] { return stats().count(peer::Refusal::SourceLimit) == 6; }));
+        REQUIRE(run_until(io, [&] { return one_address.connects() == 10; }));
+        REQUIRE(run_until(io, [&] { return one_address.open() == 4; }));
+        CHECK(stats().count(peer::Refusal::Evicted) == 0);
+      }
+      SUBCASE("over stranger_connections, the oldest stranger makes way for the newest") {
+        Flood many(io, pa, 12, 2, 9, 60s, false);  // two each from 127.0.0.9..14
+        REQUIRE(run_until(io, [&] { return stats().count(peer::Refusal::Evicted) == 4; }));
+        REQUIRE(run_until(io, [&] { return many.open() == 8; }));
+        CHECK(stats().count(peer::Refusal::SourceLimit) == 0);
+      }
+      // Either way a configured peer still gets its answer at once.
+      RawClient client("obs-b");
+      client.get(io, a.exchange->local_port());
+      CHECK(client.response.rfind("HTTP/1.1 200", 0) == 0);
     }
     drain(io);
   }
