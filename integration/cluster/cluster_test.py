@@ -801,8 +801,9 @@ tsig_secret_file = "{self.path('tsig.key')}"
               f"{budget:.1f} s; flood: {flood.connects} connections made, {held} held)",
               file=sys.stderr)
         self.assertLess(elapsed, budget)
-        # The peers still hear each other: fresh within verdict_ttl (1 s).
-        self.assert_every_peer_heard(within=1.0)
+        # The peers still hear each other (without the fix: not for 2.5 s and more). 2 s is ten
+        # exchange intervals: slack for a loaded machine, far below a starved peer's silence.
+        self.assert_every_peer_heard(within=2.0)
         self.assertGreater(flood.connects, 300)  # observers dropped strangers and they came back
         flood.stop()
         self.assertFalse(flood.thread.is_alive())
@@ -810,9 +811,11 @@ tsig_secret_file = "{self.path('tsig.key')}"
         time.sleep(1)
         self.assert_every_peer_heard(within=1.0)
         time.sleep(2)
-        self.assertEqual(self.fence(), ['"gen=2 writer=obs-a"'])
-        self.assertEqual(self.log("named").count('signer "cluster-key" approved'), 1,
-                         self.log("named"))
+        # One failover took effect. (Which observer wrote it, and whether the others also sent
+        # their compare-and-swap UPDATE and lost, depends on who was quicker under the load.)
+        self.assertEqual(len(self.fence()), 1)
+        self.assertTrue(self.fence()[0].startswith('"gen=2 writer='), self.fence())
+        self.assertEqual(dig(self.dns_port, "www.cluster.test.", "A"), ["127.0.0.12"])
 
     def test_a_restarted_peer_counts_again_within_two_exchange_intervals(self):
         self.all_confirmed_up()
