@@ -20,8 +20,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <map>
 #include <random>
-#include <unordered_map>
 
 #include "core/backoff.h"
 #include "log/log.h"
@@ -38,7 +38,9 @@ using TlsStream = ssl::stream<beast::tcp_stream>;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::string_view kPath = "/v1/peer/verdicts";
 constexpr std::size_t kMaxHeaderBytes = 8 * 1024;
-constexpr std::size_t kMaxServerConnections = 64;
+// A refusal of one kind is logged at most this often (with the number not logged), so a flood
+// of strangers cannot flood the log too.
+constexpr auto kRefusalLogEvery = std::chrono::seconds(10);
 
 namespace {
 
@@ -88,6 +90,14 @@ std::string describe_error(const boost::system::error_code& ec) {
   return ec.message();
 }
 
+// An IPv4 client reaching a dual-stack listener shows up as ::ffff:a.b.c.d; compare it as a.b.c.d.
+asio::ip::address plain(const asio::ip::address& a) {
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+  }
+  return a;
+}
+
 std::string address_of(const config::HostPort& hp) {
   if (hp.host.find(':') != std::string::npos) return "[" + hp.host + "]:" + std::to_string(hp.port);
   return hp.host + ":" + std::to_string(hp.port);
@@ -114,6 +124,34 @@ std::optional<std::string> setup_tls(ssl::context& ctx, const config::Cluster& c
 
 }  // namespace
 
+static_assert(static_cast<std::size_t>(Refusal::Unread) + 1 == kRefusalKinds);
+
+std::string_view to_string(Refusal reason) {
+  switch (reason) {
+    case Refusal::Handshake:
+      return "handshake";
+    case Refusal::HandshakeTimeout:
+      return "handshake_timeout";
+    case Refusal::Evicted:
+      return "evicted";
+    case Refusal::SourceLimit:
+      return "source_limit";
+    case Refusal::PeerLimit:
+      return "peer_limit";
+    case Refusal::NotAPeer:
+      return "not_a_peer";
+    case Refusal::Malformed:
+      return "malformed";
+    case Refusal::NotFound:
+      return "not_found";
+    case Refusal::Method:
+      return "method";
+    case Refusal::Unread:
+      return "unread";
+  }
+  return "unknown";
+}
+
 struct PeerExchange::Impl : std::enable_shared_from_this<PeerExchange::Impl> {
   struct Slot {
     config::Peer peer;
@@ -123,6 +161,26 @@ struct PeerExchange::Impl : std::enable_shared_from_this<PeerExchange::Impl> {
     bool resting = false;                   // waiting on `timer` between two fetches
     core::TimePoint last_fetch{};           // when the last fetch ended
     core::TimePoint next_fetch{};           // while resting: when the next one starts
+    std::optional<asio::ip::address> fixed_address;    // the configured host, if an IP literal
+    std::optional<asio::ip::address> learned_address;  // where the last fetch connected
+  };
+
+  // Which budget an open server connection counts against.
+  enum class Pool {
+    Stranger,     // not authenticated as a peer, from an address that is no peer's
+    PeerAddress,  // not authenticated as a peer, from a configured peer's address
+    Peer,         // handshake done, the certificate names exactly one configured peer
+  };
+  struct Connection {
+    beast::tcp_stream* stream = nullptr;
+    asio::ip::address source;
+    Pool pool = Pool::Stranger;
+    core::ObserverId peer;  // while in Pool::Peer
+    bool evicted = false;   // closed for a newer connection: counts against nothing
+  };
+  struct RefusalLog {
+    std::optional<core::TimePoint> last_logged;
+    std::uint64_t unlogged = 0;
   };
 
   Impl(asio::io_context& io, ExchangeOptions o, VerdictSource s)
@@ -131,7 +189,8 @@ struct PeerExchange::Impl : std::enable_shared_from_this<PeerExchange::Impl> {
         source_(std::move(s)),
         acceptor_(io),
         book_(peer_ids(options_.cluster), options_.config_fingerprint,
-              std::chrono::duration_cast<core::Duration>(options_.cluster.verdict_ttl)),
+              std::chrono::duration_cast<core::Duration>(options_.cluster.verdict_ttl),
+              options_.self),
         rng_(options_.seed != 0
                  ? options_.seed
                  : std::random_device{}() * 0x100000001ULL ^ std::random_device{}()) {
@@ -142,8 +201,13 @@ struct PeerExchange::Impl : std::enable_shared_from_this<PeerExchange::Impl> {
       slot.status.id = p.id;
       slot.status.address = address_of(p.address);
       slot.timer = std::make_unique<asio::steady_timer>(io_);
+      boost::system::error_code ec;
+      auto literal = asio::ip::make_address(p.address.host, ec);
+      if (!ec) slot.fixed_address = plain(literal);
       slots_.push_back(std::move(slot));
+      observers_.push_back(p.id);
     }
+    observers_.push_back(options_.self);
   }
 
   static std::vector<core::ObserverId> peer_ids(const config::Cluster& c) {
@@ -161,9 +225,12 @@ struct PeerExchange::Impl : std::enable_shared_from_this<PeerExchange::Impl> {
   std::optional<std::string> start();
   void stop();
   std::string next_message();
-  void refuse(std::string why);
+  void refuse(Refusal reason, std::string why);
+  bool is_peer_address(const asio::ip::address& a) const;
+  std::size_t count(Pool pool, const asio::ip::address* source) const;
+  void evict_oldest(Pool pool, const asio::ip::address* source);
   asio::awaitable<void> accept_loop();
-  asio::awaitable<void> serve(tcp::socket socket);
+  asio::awaitable<void> serve(tcp::socket socket, std::uint64_t id);
   asio::awaitable<void> poll(std::size_t index);
   asio::awaitable<Fetched> fetch(Slot& slot);
   void record(Slot& slot, Fetched fetched, core::TimePoint now);
@@ -183,11 +250,14 @@ struct PeerExchange::Impl : std::enable_shared_from_this<PeerExchange::Impl> {
   bool started_ = false;
   bool stopped_ = false;
   std::vector<Slot> slots_;  // never resized after construction: coroutines hold references
+  std::vector<core::ObserverId> observers_;  // the peers, then this observer
   core::Duration hurry_every_{};
   core::TimePoint hurry_until_{};
   std::uint64_t next_connection_id_ = 0;
-  std::unordered_map<std::uint64_t, beast::tcp_stream*> connections_;
+  // Open server connections by id, so oldest first; serve() erases its own entry at its end.
+  std::map<std::uint64_t, Connection> connections_;
   ServerStats stats_;
+  std::array<RefusalLog, kRefusalKinds> refusal_logs_;
 };
 
 std::string PeerExchange::Impl::next_message() {
@@ -239,14 +309,55 @@ void PeerExchange::Impl::stop() {
     slot.timer->cancel();
     if (slot.inflight != nullptr) slot.inflight->socket().close(ignored);
   }
-  for (auto& [id, stream] : connections_) stream->socket().close(ignored);
+  for (auto& [id, c] : connections_) {
+    if (c.stream != nullptr) c.stream->socket().close(ignored);
+  }
 }
 
-void PeerExchange::Impl::refuse(std::string why) {
+void PeerExchange::Impl::refuse(Refusal reason, std::string why) {
+  const auto kind = static_cast<std::size_t>(reason);
   ++stats_.refused;
-  // A scanner or a misconfigured peer retries; log each distinct reason once in a row.
-  if (why != stats_.last_refusal) log::warn("peer request refused", {{"reason", why}});
+  ++stats_.refused_by[kind];
+  // A scanner, a flood or a misconfigured peer retries: log each kind at most once per
+  // kRefusalLogEvery, with how many went unlogged in between.
+  auto& rl = refusal_logs_[kind];
+  const auto now = core::Clock::now();
+  if (!rl.last_logged || now - *rl.last_logged >= kRefusalLogEvery) {
+    log::warn(
+        "peer request refused",
+        {{"kind", std::string(to_string(reason))}, {"reason", why}, {"unlogged", rl.unlogged}});
+    rl.last_logged = now;
+    rl.unlogged = 0;
+  } else {
+    ++rl.unlogged;
+  }
   stats_.last_refusal = std::move(why);
+}
+
+bool PeerExchange::Impl::is_peer_address(const asio::ip::address& a) const {
+  return std::any_of(slots_.begin(), slots_.end(),
+                     [&](const Slot& s) { return s.fixed_address == a || s.learned_address == a; });
+}
+
+// Open connections in `pool` (from `source` only, unless null); evicted ones count for nothing.
+std::size_t PeerExchange::Impl::count(Pool pool, const asio::ip::address* source) const {
+  std::size_t n = 0;
+  for (const auto& [id, c] : connections_) {
+    if (!c.evicted && c.pool == pool && (source == nullptr || c.source == *source)) ++n;
+  }
+  return n;
+}
+
+void PeerExchange::Impl::evict_oldest(Pool pool, const asio::ip::address* source) {
+  for (auto& [id, c] : connections_) {
+    if (c.evicted || c.pool != pool || (source != nullptr && c.source != *source)) continue;
+    c.evicted = true;
+    boost::system::error_code ignored;
+    if (c.stream != nullptr) c.stream->socket().close(ignored);  // else serve() has not begun
+    refuse(Refusal::Evicted,
+           "unauthenticated connection from " + c.source.to_string() + " evicted for a newer one");
+    return;
+  }
 }
 
 asio::awaitable<void> PeerExchange::Impl::accept_loop() {
@@ -260,42 +371,84 @@ asio::awaitable<void> PeerExchange::Impl::accept_loop() {
       co_await pause.async_wait(kNoThrow);
       continue;
     }
-    if (connections_.size() >= kMaxServerConnections) {
+    boost::system::error_code ep_ec;
+    const auto remote = socket.remote_endpoint(ep_ec);
+    if (ep_ec) continue;  // already gone; the socket closes with it
+    const auto source = plain(remote.address());
+    // A configured peer's address has its own reserve; strangers share theirs, a few per
+    // address, the oldest making way for the newest. Neither can take the other's.
+    Pool pool = Pool::Stranger;
+    if (is_peer_address(source)) {
+      pool = Pool::PeerAddress;
+      if (count(pool, &source) >= options_.connections_per_peer_address) {
+        evict_oldest(pool, &source);
+      }
+    } else if (count(pool, &source) >= options_.connections_per_source) {
       boost::system::error_code ignored;
       socket.close(ignored);
-      refuse("too many open peer connections");
+      refuse(Refusal::SourceLimit, "more than " + std::to_string(options_.connections_per_source) +
+                                       " unauthenticated connections from " + source.to_string());
       continue;
+    } else if (count(pool, nullptr) >= options_.stranger_connections) {
+      evict_oldest(pool, nullptr);
     }
-    asio::co_spawn(io_, serve(std::move(socket)), asio::detached);
+    // Counted from now, not from when serve() first runs.
+    const std::uint64_t id = next_connection_id_++;
+    connections_.emplace(id, Connection{nullptr, source, pool, {}, false});
+    asio::co_spawn(io_, serve(std::move(socket), id), asio::detached);
   }
 }
 
-asio::awaitable<void> PeerExchange::Impl::serve(tcp::socket socket) {
+asio::awaitable<void> PeerExchange::Impl::serve(tcp::socket socket, std::uint64_t id) {
   auto self = shared_from_this();
-  boost::system::error_code ec;
-  auto remote_ep = socket.remote_endpoint(ec);
-  // The address without the port, so a client that keeps failing repeats one log line.
-  const std::string remote = ec ? "unknown" : remote_ep.address().to_string();
-  TlsStream stream(beast::tcp_stream(std::move(socket)), server_ctx_);
-  auto& lowest = beast::get_lowest_layer(stream);
-  const std::uint64_t id = next_connection_id_++;
-  connections_.emplace(id, &lowest);
   struct Forget {
     Impl& impl;
     std::uint64_t id;
     ~Forget() { impl.connections_.erase(id); }
   } forget{*this, id};
+  // std::map: the reference stays valid until `forget` erases the entry.
+  Connection& conn = connections_.at(id);
+  if (stopped_ || conn.evicted) co_return;
+  // The address without the port, so a client that keeps failing repeats one log line.
+  const std::string remote = conn.source.to_string();
+  TlsStream stream(beast::tcp_stream(std::move(socket)), server_ctx_);
+  auto& lowest = beast::get_lowest_layer(stream);
+  conn.stream = &lowest;
 
-  // One deadline for the whole connection: handshake, request, answer, shutdown.
-  lowest.expires_after(options_.request_timeout);
+  // A stranger has a short deadline for its handshake, so an idle one holds its slot briefly;
+  // a peer's address has its own reserve and the whole request_timeout.
+  const bool stranger = conn.pool == Pool::Stranger;
+  lowest.expires_after(stranger ? std::min(options_.handshake_timeout, options_.request_timeout)
+                                : options_.request_timeout);
   auto [hs_ec] = co_await stream.async_handshake(ssl::stream_base::server, kNoThrow);
   if (hs_ec) {
-    if (!stopped_) refuse("TLS handshake from " + remote + ": " + describe_error(hs_ec));
+    if (stopped_ || conn.evicted) co_return;  // an eviction was counted when it happened
+    if (hs_ec == beast::error::timeout) {
+      refuse(stranger ? Refusal::HandshakeTimeout : Refusal::Handshake,
+             "TLS handshake from " + remote + ": " + describe_error(hs_ec));
+    } else {
+      refuse(Refusal::Handshake, "TLS handshake from " + remote + ": " + describe_error(hs_ec));
+    }
     co_return;
   }
   const CertIdentity client = identity_of(stream.native_handle());
-  const bool known = std::any_of(slots_.begin(), slots_.end(),
-                                 [&](const Slot& s) { return names_observer(client, s.peer.id); });
+  const NamedObserver named = named_observer(client, observers_);
+  const bool known = named.id.has_value() && *named.id != options_.self;
+  if (known) {
+    // Authenticated: from here on it counts against this peer's own budget, never a stranger's.
+    std::size_t same = 0;
+    for (const auto& [other, c] : connections_) {
+      if (!c.evicted && c.pool == Pool::Peer && c.peer == *named.id) ++same;
+    }
+    if (same >= options_.connections_per_peer) {
+      refuse(Refusal::PeerLimit, "more than " + std::to_string(options_.connections_per_peer) +
+                                     " connections at once of peer '" + named.id->str() + "'");
+      co_return;
+    }
+    conn.pool = Pool::Peer;
+    conn.peer = *named.id;
+    lowest.expires_after(options_.request_timeout);
+  }
 
   beast::flat_buffer buffer(kMaxHeaderBytes + 1024);
   http::request_parser<http::string_body> parser;
@@ -309,7 +462,9 @@ asio::awaitable<void> PeerExchange::Impl::serve(tcp::socket socket) {
   const bool malformed =
       read_ec && read_ec.category() == http_errors && read_ec != http::error::end_of_stream;
   if (read_ec && !malformed) {
-    refuse("reading request from " + remote + ": " + describe_error(read_ec));
+    if (!conn.evicted) {
+      refuse(Refusal::Unread, "reading request from " + remote + ": " + describe_error(read_ec));
+    }
     co_return;
   }
   const auto& req = parser.get();
@@ -319,21 +474,24 @@ asio::awaitable<void> PeerExchange::Impl::serve(tcp::socket socket) {
   if (malformed) {
     res.result(http::status::bad_request);
     res.body() = "malformed request\n";
-    refuse("malformed request from " + remote + ": " + read_ec.message());
+    refuse(Refusal::Malformed, "malformed request from " + remote + ": " + read_ec.message());
   } else if (!known) {
     res.result(http::status::forbidden);
-    res.body() = "client certificate names no configured peer\n";
-    refuse("client " + remote + " with certificate " + describe(client) +
-           " names no configured peer");
+    res.body() = named.ambiguous ? "client certificate names more than one configured observer\n"
+                                 : "client certificate names no configured peer\n";
+    refuse(Refusal::NotAPeer,
+           "client " + remote + ": " +
+               (named.id ? "certificate " + describe(client) + " names this observer itself"
+                         : named.error));
   } else if (req.target() != kPath) {
     res.result(http::status::not_found);
     res.body() = "not found\n";
-    refuse("unknown path from " + remote);
+    refuse(Refusal::NotFound, "unknown path from " + remote);
   } else if (req.method() != http::verb::get) {
     res.result(http::status::method_not_allowed);
     res.set(http::field::allow, "GET");
     res.body() = "only GET\n";
-    refuse("method " + std::string(req.method_string()) + " from " + remote);
+    refuse(Refusal::Method, "method " + std::string(req.method_string()) + " from " + remote);
   } else {
     res.set(http::field::content_type, "application/json");
     res.body() = next_message();
@@ -395,6 +553,9 @@ asio::awaitable<PeerExchange::Impl::Fetched> PeerExchange::Impl::fetch(Slot& slo
         "connect " + where + ": " + (ec == beast::error::timeout ? timed_out : ec.message());
     co_return out;
   }
+  // Where the peer is now: its connections from there get the peer-address reserve.
+  if (auto ep = lowest.socket().remote_endpoint(ec); !ec)
+    slot.learned_address = plain(ep.address());
   auto [hs_ec] = co_await stream.async_handshake(ssl::stream_base::client, kNoThrow);
   if (hs_ec) {
     out.error = "TLS handshake with " + where + ": " +
@@ -402,7 +563,12 @@ asio::awaitable<PeerExchange::Impl::Fetched> PeerExchange::Impl::fetch(Slot& slo
     co_return out;
   }
   out.identity = identity_of(stream.native_handle());
-  if (!names_observer(out.identity, slot.peer.id)) {
+  const NamedObserver named = named_observer(out.identity, observers_);
+  if (named.ambiguous) {
+    out.error = "server certificate at " + where + ": " + named.error;
+    co_return out;
+  }
+  if (named.id != slot.peer.id) {
     out.error = "server certificate at " + where + " names " + describe(out.identity) + ", not '" +
                 slot.peer.id.str() + "'";
     co_return out;
@@ -516,7 +682,11 @@ asio::awaitable<void> PeerExchange::Impl::poll(std::size_t index) {
     record(slot, std::move(fetched), now);
     core::Duration delay = interval;
     if (slot.status.consecutive_failures > 0) {
-      delay += core::backoff_delay(core::BackoffPolicy{interval, options_.backoff_cap},
+      // Short by default: a handful of peers asked once per interval costs nothing, and a peer
+      // that is back (restarted, partition healed, a flood over) must count again soon.
+      const auto cap =
+          options_.backoff_cap > core::Duration::zero() ? options_.backoff_cap : interval;
+      delay += core::backoff_delay(core::BackoffPolicy{interval, cap},
                                    slot.status.consecutive_failures - 1, rng_);
     } else if (now < hurry_until_) {
       delay = std::min(delay, hurry_every_);

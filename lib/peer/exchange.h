@@ -3,26 +3,44 @@
 // configured peer's verdicts each exchange_interval and feeds them through the PeerBook rules.
 //
 // Transport rules:
-//   - TLS 1.3 only, both sides verified against cluster.ca_file. The server requires a client
-//     certificate and answers 403 unless it names a configured peer (CN or SAN DNS); the client
-//     checks that the server certificate names the peer it meant to reach.
+//   - TLS 1.3 only, both sides verified against cluster.ca_file. A certificate names its SAN DNS
+//     names when it has any, else its CN (see peer_book.h); one that names more than one
+//     configured observer is refused. The server requires a client certificate and answers 403
+//     unless it names exactly one configured peer; the client checks that the server certificate
+//     names exactly the peer it meant to reach.
 //   - One connection per fetch, one overall deadline (request_timeout) over connect, handshake,
 //     request and response; response headers up to 8 KiB and the body up to max_message_bytes.
 //   - A failing peer is no vote: its error is kept in status() and logged when it changes, and
-//     its next poll is delayed by exchange_interval + core::backoff_delay (full jitter); the
-//     other peers are polled independently and never wait for it.
+//     its next poll is delayed by exchange_interval + core::backoff_delay (full jitter, capped
+//     at one exchange_interval by default), so a peer that is back is heard again within two
+//     intervals; the other peers are polled independently and never wait for it.
 //   - Each response is a freshly stamped message (next sequence number, same boot id).
+//
+// Listener budgets, so that strangers (connections from addresses that are no configured
+// peer's) never starve the peers:
+//   - A connection from a stranger must finish its TLS handshake within handshake_timeout;
+//     one stranger address holds at most connections_per_source unauthenticated connections
+//     (more are refused at once), and all strangers together stranger_connections (a new one
+//     over that evicts the oldest unauthenticated stranger).
+//   - A configured peer's address (its IP literal, or the address its host name last resolved
+//     to for a fetch) has its own reserve of connections_per_peer_address unauthenticated
+//     connections that strangers cannot take; over it, that address's oldest is evicted.
+//   - A completed handshake whose certificate names a configured peer moves to that peer's own
+//     budget (connections_per_peer at a time), and the request then has request_timeout.
+//   - Every refusal is counted by its reason in server_stats().
 //
 // Threading: everything runs on the given io_context's single thread; call every member from
 // that thread (or before the io_context runs). Beast and OpenSSL stay behind the pimpl.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.h"
@@ -44,8 +62,16 @@ struct ExchangeOptions {
   // connection.
   std::chrono::milliseconds request_timeout{2000};
   std::size_t max_message_bytes = kMaxMessageBytes;
-  core::Duration backoff_cap = std::chrono::seconds(30);  // longest extra delay for a failing peer
+  // Longest extra delay for a failing peer; zero: one exchange_interval.
+  core::Duration backoff_cap = core::Duration::zero();
   std::uint64_t seed = 0;  // boot id and jitter; 0 draws both from std::random_device
+  // The listener's budgets (see above). A stranger's handshake deadline is the shorter of
+  // handshake_timeout and request_timeout.
+  std::chrono::milliseconds handshake_timeout{500};
+  std::size_t stranger_connections = 32;
+  std::size_t connections_per_source = 4;
+  std::size_t connections_per_peer_address = 8;
+  std::size_t connections_per_peer = 8;
 };
 
 // What this observer knows about one peer, for metrics and the admin API.
@@ -62,11 +88,31 @@ struct PeerStatus {
   std::uint64_t rejected = 0;  // of those: refused by the rules or identity
 };
 
+// Why the listener turned a connection away. to_string() gives stable names for logs and
+// metric labels.
+enum class Refusal {
+  Handshake,         // "handshake": not TLS, no or a bad certificate
+  HandshakeTimeout,  // "handshake_timeout": a stranger's handshake not done in time
+  Evicted,           // "evicted": an unauthenticated connection dropped for a newer one
+  SourceLimit,       // "source_limit": too many unauthenticated connections from one address
+  PeerLimit,         // "peer_limit": too many connections of one authenticated peer
+  NotAPeer,          // "not_a_peer": 403, the certificate names no (or more than one) peer
+  Malformed,         // "malformed": 400
+  NotFound,          // "not_found": 404
+  Method,            // "method": 405
+  Unread,            // "unread": the request never arrived whole (timeout, reset)
+};
+inline constexpr std::size_t kRefusalKinds = 10;
+std::string_view to_string(Refusal reason);
+
 // The server side's counters.
 struct ServerStats {
-  std::uint64_t served = 0;   // 200 answers
-  std::uint64_t refused = 0;  // failed handshakes, 4xx answers, unreadable requests
-  std::string last_refusal;   // "TLS handshake from 127.0.0.1:41234: ..."
+  std::uint64_t served = 0;                               // 200 answers
+  std::uint64_t refused = 0;                              // every refusal below, summed
+  std::array<std::uint64_t, kRefusalKinds> refused_by{};  // indexed by Refusal
+  std::string last_refusal;                               // "TLS handshake from 127.0.0.1: ..."
+
+  std::uint64_t count(Refusal reason) const { return refused_by[static_cast<std::size_t>(reason)]; }
 };
 
 // Called on the io_context's thread each time a peer asks; returns this observer's current

@@ -19,11 +19,42 @@ std::string boot_hex(std::uint64_t boot) {
 
 }  // namespace
 
+std::vector<std::string> presented_names(const CertIdentity& identity) {
+  // RFC 6125 section 6.4.4: with a DNS-ID present, the CN is not consulted. So a certificate
+  // with CN=obs-c and SAN obs-b is obs-b's alone and can never vote as obs-c as well.
+  if (!identity.dns_names.empty()) return identity.dns_names;
+  if (identity.common_name.empty()) return {};
+  return {identity.common_name};
+}
+
 bool names_observer(const CertIdentity& identity, const core::ObserverId& id) {
   if (id.empty()) return false;
-  if (identity.common_name == id.str()) return true;
-  return std::find(identity.dns_names.begin(), identity.dns_names.end(), id.str()) !=
-         identity.dns_names.end();
+  const auto names = presented_names(identity);
+  return std::find(names.begin(), names.end(), id.str()) != names.end();
+}
+
+NamedObserver named_observer(const CertIdentity& identity,
+                             const std::vector<core::ObserverId>& observers) {
+  std::vector<core::ObserverId> named;
+  for (const auto& id : observers) {
+    if (names_observer(identity, id) && std::find(named.begin(), named.end(), id) == named.end()) {
+      named.push_back(id);
+    }
+  }
+  NamedObserver out;
+  if (named.size() == 1) {
+    out.id = named.front();
+  } else if (named.empty()) {
+    out.error = "certificate " + describe(identity) + " names no configured observer";
+  } else {
+    out.error = "certificate " + describe(identity) + " names more than one configured observer (";
+    out.ambiguous = true;
+    for (std::size_t i = 0; i < named.size(); ++i) {
+      out.error += (i > 0 ? ", " : "") + named[i].str();
+    }
+    out.error += ")";
+  }
+  return out;
 }
 
 std::string describe(const CertIdentity& identity) {
@@ -49,13 +80,18 @@ std::string_view to_string(Reason reason) {
       return "replay";
     case Reason::ConfigMismatch:
       return "config_mismatch";
+    case Reason::AmbiguousIdentity:
+      return "ambiguous_identity";
   }
   return "unknown";
 }
 
 PeerBook::PeerBook(std::vector<core::ObserverId> peers, std::string local_fingerprint,
-                   core::Duration verdict_ttl)
-    : local_fingerprint_(std::move(local_fingerprint)), verdict_ttl_(verdict_ttl) {
+                   core::Duration verdict_ttl, core::ObserverId self)
+    : observers_(peers),
+      local_fingerprint_(std::move(local_fingerprint)),
+      verdict_ttl_(verdict_ttl) {
+  if (!self.empty()) observers_.push_back(std::move(self));
   for (auto& id : peers) {
     PeerRecord r;
     r.id = std::move(id);
@@ -81,6 +117,9 @@ Acceptance PeerBook::accept(const PeerMessage& m, const CertIdentity& sender,
     return {Outcome::Rejected, Reason::IdentityMismatch,
             "message claims observer '" + m.observer.str() + "' but the certificate names " +
                 describe(sender)};
+  }
+  if (auto named = named_observer(sender, observers_); named.ambiguous) {
+    return {Outcome::Rejected, Reason::AmbiguousIdentity, std::move(named.error)};
   }
   PeerRecord* r = find_mutable(m.observer);
   if (r == nullptr) {

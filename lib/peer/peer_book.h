@@ -4,9 +4,13 @@
 // from the sender's TLS certificate and the LOCAL steady-clock receive time; PeerBook answers
 // whether it was accepted and, from what it kept, which votes are fresh at a given time.
 //
+// Identity (one rule, RFC 6125's): a certificate names its SAN DNS names when it has any, and
+// then its CN names no one; only a certificate without SAN DNS names is named by its CN.
+//
 // Rules, in order (the first that fails decides):
-//   1. identity: the certificate's CN or one of its SAN DNS names equals the message's observer
-//      id; otherwise Rejected/IdentityMismatch.
+//   1. identity: the certificate names the message's observer id; otherwise
+//      Rejected/IdentityMismatch. A certificate that names more than one configured observer
+//      (the peers and this observer) is Rejected/AmbiguousIdentity whatever it claims.
 //   2. membership: the observer id is one of the configured peers; else Rejected/UnknownObserver.
 //   3. replay: for the same boot id, the sequence must exceed the last accepted one; a boot id
 //      the sender has since replaced (it restarted) is refused too. Else Rejected/Replay.
@@ -32,22 +36,45 @@
 
 namespace failoverd::peer {
 
-// The names a TLS certificate vouches for: its subject CN and its SAN DNS names.
+// What a TLS certificate holds that could name an observer: its subject CN and its SAN DNS
+// names.
 struct CertIdentity {
   std::string common_name;
   std::vector<std::string> dns_names;
 };
 
-// True when the CN or a SAN DNS name equals `id` exactly (no wildcards, case-sensitive).
+// The names the certificate vouches for under the identity rule above: its SAN DNS names when
+// it has any, else its CN (nothing when that is empty too).
+std::vector<std::string> presented_names(const CertIdentity& identity);
+
+// True when one of presented_names() equals `id` exactly (no wildcards, case-sensitive).
 bool names_observer(const CertIdentity& identity, const core::ObserverId& id);
+
+// Which one of `observers` a certificate names: `id` when it names exactly one of them; else no
+// id and `error` says why ("... names no configured observer", "... names more than one
+// configured observer (obs-b, obs-c)").
+struct NamedObserver {
+  std::optional<core::ObserverId> id;
+  bool ambiguous = false;  // it names more than one
+  std::string error;
+};
+NamedObserver named_observer(const CertIdentity& identity,
+                             const std::vector<core::ObserverId>& observers);
 
 // "CN=obs-a DNS=obs-a,obs-a.example" for log lines and errors.
 std::string describe(const CertIdentity& identity);
 
 enum class Outcome { Accepted, NoVote, Rejected };
-enum class Reason { Ok, IdentityMismatch, UnknownObserver, Replay, ConfigMismatch };
+enum class Reason {
+  Ok,
+  IdentityMismatch,
+  UnknownObserver,
+  Replay,
+  ConfigMismatch,
+  AmbiguousIdentity
+};
 // Stable strings for logs and metric labels: "ok", "identity_mismatch", "unknown_observer",
-// "replay", "config_mismatch".
+// "replay", "config_mismatch", "ambiguous_identity".
 std::string_view to_string(Reason reason);
 
 struct Acceptance {
@@ -74,9 +101,10 @@ struct PeerRecord {
 class PeerBook {
  public:
   // `peers`: the configured peer ids (not this observer). `local_fingerprint`: this observer's
-  // config_fingerprint(). `verdict_ttl`: how long an accepted verdict counts.
+  // config_fingerprint(). `verdict_ttl`: how long an accepted verdict counts. `self`: this
+  // observer's id, so that a certificate naming it and a peer is refused too (empty: unknown).
   PeerBook(std::vector<core::ObserverId> peers, std::string local_fingerprint,
-           core::Duration verdict_ttl);
+           core::Duration verdict_ttl, core::ObserverId self = {});
 
   // Applies the rules to one message received at `received` (local steady clock).
   Acceptance accept(const PeerMessage& message, const CertIdentity& sender,
@@ -95,6 +123,7 @@ class PeerBook {
   PeerRecord* find_mutable(const core::ObserverId& id);
 
   std::vector<PeerRecord> records_;
+  std::vector<core::ObserverId> observers_;  // the peers and, when known, this observer
   std::string local_fingerprint_;
   core::Duration verdict_ttl_;
 };

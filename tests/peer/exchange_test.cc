@@ -10,6 +10,7 @@
 #include <openssl/x509v3.h>
 #include <unistd.h>
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -19,6 +20,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -26,6 +28,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <filesystem>
+#include <functional>
 #include <map>
 
 #include "peer/peer_book.h"
@@ -61,8 +64,8 @@ void add_ext(X509* cert, X509* issuer, int nid, const char* value) {
   X509_EXTENSION_free(ext);
 }
 
-// A certificate for `cn` (with SAN DNS:san unless empty), signed by issuer (self-signed CA when
-// issuer is null).
+// A certificate for `cn` (with SAN DNS names `san`, comma-separated, unless empty), signed by
+// issuer (self-signed CA when issuer is null).
 Cert make_cert(EVP_PKEY* key, const std::string& cn, const std::string& san, X509* issuer,
                EVP_PKEY* issuer_key) {
   static long serial = 1;
@@ -83,7 +86,15 @@ Cert make_cert(EVP_PKEY* key, const std::string& cn, const std::string& san, X50
   } else {
     add_ext(cert.get(), signer, NID_basic_constraints, "CA:FALSE");
     add_ext(cert.get(), signer, NID_ext_key_usage, "serverAuth,clientAuth");
-    if (!san.empty()) add_ext(cert.get(), signer, NID_subject_alt_name, ("DNS:" + san).c_str());
+    if (!san.empty()) {
+      std::string names;
+      for (std::size_t at = 0; at <= san.size();) {
+        const auto comma = std::min(san.find(',', at), san.size());
+        names += (names.empty() ? "DNS:" : ",DNS:") + san.substr(at, comma - at);
+        at = comma + 1;
+      }
+      add_ext(cert.get(), signer, NID_subject_alt_name, names.c_str());
+    }
   }
   REQUIRE(X509_sign(cert.get(), issuer_key != nullptr ? issuer_key : key, EVP_sha256()) > 0);
   return cert;
@@ -98,8 +109,9 @@ void write_pem(const std::filesystem::path& path, X509* cert, EVP_PKEY* key) {
 }
 
 // Files: ca.pem (the cluster CA), NAME.pem / NAME.key for obs-a, obs-b, obs-c, obs-x (a valid
-// certificate for an observer no one configured), rogue-b (names obs-b, from another CA) and
-// cn-only-b (CN=obs-b, no SAN).
+// certificate for an observer no one configured), rogue-b (names obs-b, from another CA),
+// cn-only-b (CN=obs-b, no SAN), cn-b-san-x (CN=obs-b, SAN obs-x) and two-bc (CN=obs-b, SAN obs-b
+// and obs-c).
 struct Pki {
   Pki() {
     dir = std::filesystem::temp_directory_path() /
@@ -118,6 +130,13 @@ struct Pki {
     Cert cn_only = make_cert(cn_key.get(), "obs-b", "", ca.get(), ca_key.get());
     write_pem(dir / "cn-only-b.pem", cn_only.get(), nullptr);
     write_pem(dir / "cn-only-b.key", nullptr, cn_key.get());
+    for (const auto& [file, san] :
+         {std::pair<std::string, std::string>{"cn-b-san-x", "obs-x"}, {"two-bc", "obs-b,obs-c"}}) {
+      Key key(EVP_EC_gen("P-256"));
+      Cert cert = make_cert(key.get(), "obs-b", san, ca.get(), ca_key.get());
+      write_pem(dir / (file + ".pem"), cert.get(), nullptr);
+      write_pem(dir / (file + ".key"), nullptr, key.get());
+    }
 
     Key other_ca_key(EVP_EC_gen("P-256"));
     Cert other_ca = make_cert(other_ca_key.get(), "another CA", "", nullptr, nullptr);
@@ -182,7 +201,8 @@ struct Node {
        std::vector<std::pair<std::string, std::uint16_t>> peers,
        const std::string& fingerprint = kFingerprint, std::string cert_name = "",
        std::chrono::milliseconds request_timeout = 1000ms,
-       std::chrono::milliseconds exchange_interval = 50ms) {
+       std::chrono::milliseconds exchange_interval = 50ms,
+       const std::function<void(peer::ExchangeOptions&)>& tweak = {}) {
     if (cert_name.empty()) cert_name = self;
     peer::ExchangeOptions o;
     o.self = core::ObserverId(self);
@@ -197,6 +217,7 @@ struct Node {
     o.config_fingerprint = fingerprint;
     o.request_timeout = request_timeout;
     o.backoff_cap = 200ms;
+    if (tweak) tweak(o);
     exchange = std::make_unique<peer::PeerExchange>(io, o, [self] { return verdicts_of(self); });
     auto err = exchange->start();
     REQUIRE_MESSAGE(!err.has_value(), err.value_or(""));
@@ -345,6 +366,123 @@ struct RawClient {
   bool done = false;
 };
 
+// ---- a flood of strangers: connections that never become a peer's request ----
+
+// The first flight of a TLS client (a ClientHello), made with memory BIOs: sent alone, it starts
+// a handshake the server must wait on.
+std::string client_hello() {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL* ssl = SSL_new(ctx);
+  BIO* in = BIO_new(BIO_s_mem());
+  BIO* out = BIO_new(BIO_s_mem());
+  SSL_set_bio(ssl, in, out);  // the SSL owns both now
+  SSL_set_connect_state(ssl);
+  REQUIRE(SSL_do_handshake(ssl) != 1);  // wants the server's answer
+  std::string hello(BIO_ctrl_pending(out), '\0');
+  REQUIRE(BIO_read(out, hello.data(), static_cast<int>(hello.size())) ==
+          static_cast<int>(hello.size()));
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  return hello;
+}
+
+// `count` connections to 127.0.0.1:port, each bound to a source address 127.0.0.N with
+// N = first + i / per_address (none of them a configured peer's 127.0.0.1). By its number each
+// one stays silent, sends garbage once, or sends a ClientHello and stalls (all stay silent unless
+// `mixed`); then it waits for the server to close it, and reconnects after `pause`. Bounded: each
+// reconnects at most kMaxRounds times, and stop() (also the destructor) closes them all.
+class Flood {
+ public:
+  Flood(asio::io_context& io, std::uint16_t port, std::size_t count, std::size_t per_address = 4,
+        int first = 5, std::chrono::milliseconds pause = 100ms, bool mixed = true)
+      : state_(std::make_shared<State>(io, port, pause, mixed)) {
+    state_->sockets.resize(count);
+    state_->timers.resize(count);
+    for (std::size_t i = 0; i < count; ++i) {
+      const auto source = asio::ip::make_address_v4(
+          "127.0.0." + std::to_string(first + static_cast<int>(i / per_address)));
+      asio::co_spawn(io, hold(state_, i, source), asio::detached);
+    }
+  }
+  ~Flood() { stop(); }
+  Flood(const Flood&) = delete;
+  Flood& operator=(const Flood&) = delete;
+
+  void stop() {
+    state_->stopped = true;
+    boost::system::error_code ignored;
+    for (auto& s : state_->sockets) {
+      if (s) s->close(ignored);
+    }
+    for (auto& t : state_->timers) {
+      if (t) t->cancel();
+    }
+  }
+  std::size_t connects() const { return state_->connects; }  // connections made so far
+  std::size_t open() const { return state_->open; }          // connected now
+
+ private:
+  static constexpr int kMaxRounds = 500;
+  struct State {
+    State(asio::io_context& i, std::uint16_t p, std::chrono::milliseconds w, bool m)
+        : io(i), port(p), pause(w), mixed(m), hello(client_hello()) {}
+    asio::io_context& io;
+    std::uint16_t port;
+    std::chrono::milliseconds pause;
+    bool mixed;
+    std::string hello;
+    std::vector<std::shared_ptr<tcp::socket>> sockets;
+    std::vector<std::shared_ptr<asio::steady_timer>> timers;
+    bool stopped = false;
+    std::size_t connects = 0;
+    std::size_t open = 0;
+  };
+
+  static asio::awaitable<void> hold(std::shared_ptr<State> st, std::size_t n,
+                                    asio::ip::address_v4 source) {
+    const std::string garbage = "\x00\xffGET / HTTP/1.1 not TLS at all\r\n\r\n";
+    for (int round = 0; round < kMaxRounds && !st->stopped; ++round) {
+      auto socket = std::make_shared<tcp::socket>(st->io);
+      st->sockets[n] = socket;
+      boost::system::error_code ec;
+      socket->open(tcp::v4(), ec);
+      if (!ec) socket->bind(tcp::endpoint(source, 0), ec);
+      if (ec) {
+        FAIL_CHECK("binding a flood socket to ", source.to_string(), ": ", ec.message());
+        co_return;
+      }
+      auto [connect_ec] = co_await socket->async_connect(
+          tcp::endpoint(asio::ip::make_address("127.0.0.1"), st->port), kNoThrow);
+      if (!connect_ec && !st->stopped) {
+        ++st->connects;
+        ++st->open;
+        const std::size_t kind = st->mixed ? n % 3 : 0;
+        const std::string& payload = kind == 1 ? garbage : st->hello;
+        if (kind != 0) {
+          auto [w, written] = co_await asio::async_write(*socket, asio::buffer(payload), kNoThrow);
+          (void)w;
+          (void)written;
+        }
+        // Read (and ignore) whatever comes until the server closes the connection.
+        std::array<char, 4096> sink{};
+        for (;;) {
+          auto [r, got] = co_await socket->async_read_some(asio::buffer(sink), kNoThrow);
+          (void)got;
+          if (r) break;
+        }
+        --st->open;
+      }
+      socket->close(ec);
+      if (st->stopped) break;
+      auto wait = std::make_shared<asio::steady_timer>(st->io, st->pause);
+      st->timers[n] = wait;
+      co_await wait->async_wait(kNoThrow);
+    }
+  }
+
+  std::shared_ptr<State> state_;
+};
+
 bool contains(const std::string& text, std::string_view part) {
   return text.find(part) != std::string::npos;
 }
@@ -393,18 +531,19 @@ TEST_SUITE("peer.exchange") {
     const auto closed = free_port();
     {
       // A 1.5 s interval: without hurry, obs-a would ask obs-b about once in the 1.2 s below.
-      Node a(io, "obs-a", pa, {{"obs-b", pb}, {"obs-d", closed}}, kFingerprint, "", 1000ms,
-             1500ms);
+      Node a(io, "obs-a", pa, {{"obs-b", pb}, {"obs-d", closed}}, kFingerprint, "", 1000ms, 1500ms);
       Node b(io, "obs-b", pb, {{"obs-a", pa}}, kFingerprint, "", 1000ms, 1500ms);
-      REQUIRE(run_until(io, [&] { return a.status("obs-b").fetches >= 1 &&
-                                         a.status("obs-d").fetches >= 1; }, 4000ms));
+      REQUIRE(run_until(
+          io, [&] { return a.status("obs-b").fetches >= 1 && a.status("obs-d").fetches >= 1; },
+          4000ms));
       // obs-d refused: it is in backoff and hurry leaves it there.
       const auto d_fetches = a.status("obs-d").fetches;
       io.run_for(60ms);
       const auto before = a.status("obs-b").fetches;
       const auto asked = core::Clock::now();
       a.exchange->hurry(100ms, asked + 500ms);
-      REQUIRE(run_until(io, [&] { return a.status("obs-b").fetches > before; }, 200ms));
+      REQUIRE(run_until(
+          io, [&] { return a.status("obs-b").fetches > before; }, 200ms));
       // Every 100 ms until the window ends at 500 ms, then back to 1.5 s.
       const auto hurried = core::Clock::now();
       CHECK(hurried - asked < 150ms);
@@ -413,7 +552,7 @@ TEST_SUITE("peer.exchange") {
       // At once, then 100 ms after each fetch ends while the window lasts (each fetch is a
       // new TLS connection: on a slow machine one may take tens of ms). Without hurry: 0-1.
       CHECK(after >= 3);
-      CHECK(after <= 8);   // and not after the window
+      CHECK(after <= 8);  // and not after the window
       CHECK(a.status("obs-d").fetches <= d_fetches + 1);
     }
     drain(io);
@@ -443,6 +582,20 @@ TEST_SUITE("peer.exchange") {
     drain(io);
   }
 
+  TEST_CASE("a server certificate naming two configured peers is refused before the request") {
+    asio::io_context io;
+    {
+      FakePeer twofold(io, "two-bc", http_200("{}"));
+      Node a(io, "obs-a", 0, {{"obs-b", twofold.port()}, {"obs-c", free_port()}});
+      REQUIRE(run_until(io, [&] { return !a.status("obs-b").last_error.empty(); }));
+      INFO("error: ", a.status("obs-b").last_error);
+      CHECK(contains(a.status("obs-b").last_error, "more than one configured observer"));
+      CHECK(twofold.requests() == 0);
+      CHECK(a.votes().empty());
+    }
+    drain(io);
+  }
+
   TEST_CASE("a peer with a certificate from another CA fails the handshake") {
     asio::io_context io;
     {
@@ -460,7 +613,7 @@ TEST_SUITE("peer.exchange") {
   TEST_CASE("the server refuses clients without a good certificate") {
     asio::io_context io;
     {
-      Node a(io, "obs-a", 0, {{"obs-b", free_port()}});
+      Node a(io, "obs-a", 0, {{"obs-b", free_port()}, {"obs-c", free_port()}});
       const auto port = a.exchange->local_port();
 
       SUBCASE("no client certificate: the handshake fails, nothing is served") {
@@ -470,6 +623,7 @@ TEST_SUITE("peer.exchange") {
         CHECK_FALSE(client.error.empty());
         REQUIRE(run_until(io, [&] { return a.exchange->server_stats().refused >= 1; }));
         CHECK(contains(a.exchange->server_stats().last_refusal, "TLS handshake"));
+        CHECK(a.exchange->server_stats().count(peer::Refusal::Handshake) == 1);
       }
       SUBCASE("a certificate from another CA: the handshake fails") {
         RawClient client("rogue-b");
@@ -482,6 +636,21 @@ TEST_SUITE("peer.exchange") {
         client.get(io, port);
         CHECK(client.response.rfind("HTTP/1.1 403", 0) == 0);
         CHECK(a.exchange->server_stats().served == 0);
+        CHECK(a.exchange->server_stats().count(peer::Refusal::NotAPeer) == 1);
+      }
+      SUBCASE("a CN naming a configured peer counts for nothing beside SAN names: 403") {
+        RawClient client("cn-b-san-x");  // CN=obs-b, SAN obs-x
+        client.get(io, port);
+        CHECK(client.response.rfind("HTTP/1.1 403", 0) == 0);
+        CHECK(a.exchange->server_stats().served == 0);
+      }
+      SUBCASE("a certificate naming two configured peers: 403") {
+        RawClient client("two-bc");  // obs-b and obs-c
+        client.get(io, port);
+        CHECK(client.response.rfind("HTTP/1.1 403", 0) == 0);
+        CHECK(contains(client.body(), "more than one configured observer"));
+        CHECK(a.exchange->server_stats().served == 0);
+        CHECK(contains(a.exchange->server_stats().last_refusal, "obs-b, obs-c"));
       }
       SUBCASE("a configured peer: 200 with a valid message") {
         RawClient client("obs-b");
@@ -498,6 +667,7 @@ TEST_SUITE("peer.exchange") {
         client.get(io, port, "GET\x01 nonsense\r\n\r\n");
         CHECK(client.response.rfind("HTTP/1.1 400", 0) == 0);
         CHECK(a.exchange->server_stats().refused == 1);
+        CHECK(a.exchange->server_stats().count(peer::Refusal::Malformed) == 1);
       }
       SUBCASE("a configured peer asking for another path: 404, or another method: 405") {
         RawClient client("obs-b");
@@ -506,7 +676,81 @@ TEST_SUITE("peer.exchange") {
         client.get(io, port,
                    "POST /v1/peer/verdicts HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
         CHECK(client.response.rfind("HTTP/1.1 405", 0) == 0);
+        CHECK(a.exchange->server_stats().count(peer::Refusal::NotFound) == 1);
+        CHECK(a.exchange->server_stats().count(peer::Refusal::Method) == 1);
       }
+    }
+    drain(io);
+  }
+
+  TEST_CASE("a flood of strangers' connections does not cost a configured peer one fetch") {
+    asio::io_context io;
+    const auto pa = free_port(), pb = free_port();
+    {
+      Node a(io, "obs-a", pa, {{"obs-b", pb}});
+      Node b(io, "obs-b", pb, {{"obs-a", pa}});
+      REQUIRE(run_until(io, [&] { return b.votes().count("obs-a") == 1; }));
+      // 200 connections from 50 addresses that are not obs-b's, kept up for three seconds:
+      // silent ones, garbage, stalled handshakes, reconnecting whenever the server drops one.
+      Flood flood(io, pa, 200);
+      REQUIRE(run_until(io, [&] { return flood.connects() >= 200; }));
+      const auto before = b.status("obs-a");
+      const auto until = std::chrono::steady_clock::now() + 3s;
+      run_until(
+          io, [&] { return std::chrono::steady_clock::now() >= until; }, 4000ms);
+      const auto after = b.status("obs-a");
+      INFO("obs-b's last error: ", after.last_error);
+      CHECK(after.failures == before.failures);
+      CHECK(after.fetches >= before.fetches + 5);
+      CHECK(b.votes().count("obs-a") == 1);
+      CHECK(flood.connects() > 200);  // the server did drop strangers, and they came back
+      flood.stop();
+    }
+    drain(io);
+  }
+
+  TEST_CASE("an idle stranger holds its slot for the handshake budget, not request_timeout") {
+    asio::io_context io;
+    const auto pa = free_port(), pb = free_port();
+    {
+      // A minute for a request, half a second (the default) for a stranger's handshake.
+      Node a(io, "obs-a", pa, {{"obs-b", pb}}, kFingerprint, "", 60000ms);
+      Flood idle(io, pa, 1, 1, 9, 60s, false);  // one silent connection from 127.0.0.9
+      REQUIRE(run_until(io, [&] { return idle.connects() == 1; }));
+      REQUIRE(run_until(io, [&] { return idle.open() == 0; }));  // the server closed it
+      CHECK(a.exchange->server_stats().count(peer::Refusal::HandshakeTimeout) == 1);
+      CHECK(contains(a.exchange->server_stats().last_refusal, "127.0.0.9"));
+    }
+    drain(io);
+  }
+
+  TEST_CASE("one stranger address holds only a few connections, strangers together a bounded set") {
+    asio::io_context io;
+    const auto pa = free_port(), pb = free_port();
+    {
+      Node a(io, "obs-a", pa, {{"obs-b", pb}}, kFingerprint, "", 60000ms, 50ms,
+             [](peer::ExchangeOptions& o) {
+               o.handshake_timeout = 60s;  // so nothing leaves by itself during the test
+               o.stranger_connections = 8;
+             });
+      auto stats = [&] { return a.exchange->server_stats(); };
+      SUBCASE("per address: the connections past connections_per_source are refused") {
+        Flood one_address(io, pa, 10, 10, 9, 60s, false);  // ten silent ones from 127.0.0.9
+        REQUIRE(run_until(io, [&] { return stats().count(peer::Refusal::SourceLimit) == 6; }));
+        REQUIRE(run_until(io, [&] { return one_address.connects() == 10; }));
+        REQUIRE(run_until(io, [&] { return one_address.open() == 4; }));
+        CHECK(stats().count(peer::Refusal::Evicted) == 0);
+      }
+      SUBCASE("over stranger_connections, the oldest stranger makes way for the newest") {
+        Flood many(io, pa, 12, 2, 9, 60s, false);  // two each from 127.0.0.9..14
+        REQUIRE(run_until(io, [&] { return stats().count(peer::Refusal::Evicted) == 4; }));
+        REQUIRE(run_until(io, [&] { return many.open() == 8; }));
+        CHECK(stats().count(peer::Refusal::SourceLimit) == 0);
+      }
+      // Either way a configured peer still gets its answer at once.
+      RawClient client("obs-b");
+      client.get(io, a.exchange->local_port());
+      CHECK(client.response.rfind("HTTP/1.1 200", 0) == 0);
     }
     drain(io);
   }

@@ -33,13 +33,70 @@ peer::PeerBook book() {
 }  // namespace
 
 TEST_SUITE("peer.rules") {
-  TEST_CASE("a certificate names an observer by CN or SAN DNS, exactly") {
+  TEST_CASE("a certificate names an observer by its SAN DNS names, else its CN, exactly") {
     auto id = core::ObserverId("obs-b");
     CHECK(peer::names_observer(cert("obs-b"), id));
     CHECK(peer::names_observer(cert("x", {"y", "obs-b"}), id));
     CHECK_FALSE(peer::names_observer(cert("OBS-B"), id));
     CHECK_FALSE(peer::names_observer(cert("*.b", {"obs-b.example", "*"}), id));
     CHECK_FALSE(peer::names_observer(cert(""), core::ObserverId("")));
+  }
+
+  TEST_CASE("with SAN DNS names present the CN names no one (one identity per certificate)") {
+    // CN=obs-c, SAN=obs-b: this certificate is obs-b's and only obs-b's.
+    CHECK(peer::names_observer(cert("obs-c", {"obs-b"}), core::ObserverId("obs-b")));
+    CHECK_FALSE(peer::names_observer(cert("obs-c", {"obs-b"}), core::ObserverId("obs-c")));
+    CHECK(peer::presented_names(cert("obs-c", {"obs-b", "b.example"})) ==
+          std::vector<std::string>{"obs-b", "b.example"});
+    CHECK(peer::presented_names(cert("obs-c")) == std::vector<std::string>{"obs-c"});
+    CHECK(peer::presented_names(cert("")).empty());
+  }
+
+  TEST_CASE("a certificate resolves to exactly one configured observer or is refused") {
+    const std::vector<core::ObserverId> observers{
+        core::ObserverId("obs-a"), core::ObserverId("obs-b"), core::ObserverId("obs-c")};
+    auto one = peer::named_observer(cert("obs-b", {"obs-b", "obs-b.example"}), observers);
+    REQUIRE(one.id.has_value());
+    CHECK(*one.id == core::ObserverId("obs-b"));
+    CHECK(one.error.empty());
+
+    auto none = peer::named_observer(cert("obs-x", {"obs-x"}), observers);
+    CHECK_FALSE(none.id.has_value());
+    CHECK(none.error.find("names no configured observer") != std::string::npos);
+
+    // CN names obs-a but the SAN names obs-x: the CN does not count.
+    CHECK_FALSE(peer::named_observer(cert("obs-a", {"obs-x"}), observers).id.has_value());
+
+    auto two = peer::named_observer(cert("obs-b", {"obs-b", "obs-c"}), observers);
+    CHECK_FALSE(two.id.has_value());
+    CHECK(two.error.find("more than one configured observer") != std::string::npos);
+    CHECK(two.error.find("obs-b") != std::string::npos);
+    CHECK(two.error.find("obs-c") != std::string::npos);
+  }
+
+  TEST_CASE("a certificate whose CN and SAN name different peers votes only as the SAN's") {
+    auto b = book();
+    auto as_c = b.accept(message("obs-c", 7, 1), cert("obs-c", {"obs-b"}), kT0);
+    CHECK(as_c.outcome == peer::Outcome::Rejected);
+    CHECK(as_c.reason == peer::Reason::IdentityMismatch);
+    CHECK_FALSE(b.find(core::ObserverId("obs-c"))->seen);
+    CHECK(b.accept(message("obs-b", 7, 1), cert("obs-c", {"obs-b"}), kT0).outcome ==
+          peer::Outcome::Accepted);
+    CHECK(b.votes(kT0).size() == 1);
+  }
+
+  TEST_CASE("a certificate naming more than one configured observer gives no vote at all") {
+    auto b = peer::PeerBook({core::ObserverId("obs-b"), core::ObserverId("obs-c")}, kOurs, 5s,
+                            core::ObserverId("obs-a"));
+    for (const auto& names :
+         {std::vector<std::string>{"obs-b", "obs-c"}, std::vector<std::string>{"obs-a", "obs-b"}}) {
+      auto a = b.accept(message("obs-b", 7, 1), cert("obs-b", names), kT0);
+      CHECK(a.outcome == peer::Outcome::Rejected);
+      CHECK(a.reason == peer::Reason::AmbiguousIdentity);
+      CHECK(a.detail.find("more than one configured observer") != std::string::npos);
+    }
+    CHECK(b.votes(kT0).empty());
+    CHECK_FALSE(b.find(core::ObserverId("obs-b"))->seen);
   }
 
   TEST_CASE("a fresh message from a configured peer with our config becomes votes") {
@@ -160,5 +217,6 @@ TEST_SUITE("peer.rules") {
     CHECK(peer::to_string(peer::Reason::UnknownObserver) == "unknown_observer");
     CHECK(peer::to_string(peer::Reason::Replay) == "replay");
     CHECK(peer::to_string(peer::Reason::ConfigMismatch) == "config_mismatch");
+    CHECK(peer::to_string(peer::Reason::AmbiguousIdentity) == "ambiguous_identity");
   }
 }
