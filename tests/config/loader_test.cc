@@ -774,7 +774,7 @@ timeout = "30s"
           load_config_string(endpoint_with(R"(expect_body_regex = '[a-z]{1,1000}')"), "t.toml");
       CHECK(joined(error_strings(r)) ==
             where +
-                "is too large for body_limit 65536: 1004 RE2 instructions, at most 256 "
+                "is too large for body_limit 65536: 2003 RE2 instructions, at most 256 "
                 "(instructions x body_limit may be at most 16777216); simplify the pattern (a "
                 "repetition {n,m} costs m times its body) or lower body_limit\n");
       // The same pattern over a smaller window is affordable.
