@@ -14,7 +14,7 @@ set -euo pipefail
 build_packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost1.81-dev libboost-json1.81-dev libssl-dev libc-ares-dev
-  prometheus-cpp-dev libtomlplusplus-dev doctest-dev libsystemd-dev
+  prometheus-cpp-dev libtomlplusplus-dev doctest-dev libsystemd-dev libre2-dev
 )
 packages=(
   "${build_packages[@]}"

@@ -103,7 +103,7 @@ struct HttpCheck {
   std::map<std::string, std::string> headers;
   std::vector<StatusRange> expect_status{{200, 399}};
   std::string expect_body;       // substring looked for in the first body_limit bytes
-  std::string expect_body_regex; // ECMAScript regex, same window
+  std::string expect_body_regex;  // RE2 syntax (probe/body_regex.h), same window
   std::size_t body_limit = 64 * 1024;
   bool follow_redirects = false;
   std::uint32_t max_redirects = 0;

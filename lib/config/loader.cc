@@ -11,13 +11,13 @@
 #include <fstream>
 #include <limits>
 #include <map>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <utility>
 
 #include "config/secrets.h"
 #include "config/values.h"
+#include "probe/body_regex.h"
 
 namespace failoverd::config {
 
@@ -943,21 +943,32 @@ void Loader::parse_http(const toml::table& t, const std::string& path, ProbeKind
     parse_expect_status(*status, join(path, "expect_status"), http.expect_status);
   }
   read_string(t, "expect_body", path, http.expect_body);
+  // body_limit first: what a pattern may cost depends on it.
+  read_size(t, "body_limit", path, http.body_limit, 1, 16 * 1024 * 1024);
   if (read_string(t, "expect_body_regex", path, http.expect_body_regex)) {
     const toml::node& where = *t.get("expect_body_regex");
     if (http.expect_body_regex.size() > kMaxRegexLength) {
       error(where, join(path, "expect_body_regex"),
             "is longer than " + std::to_string(kMaxRegexLength) + " characters");
     } else {
-      try {
-        std::regex compiled(http.expect_body_regex, std::regex::ECMAScript);
-      } catch (const std::regex_error& e) {
-        error(where, join(path, "expect_body_regex"),
-              std::string("is not a valid ECMAScript regular expression: ") + e.what());
+      // The prober compiles it the same way (probe/body_regex.h): what loads, probes.
+      const probe::BodyRegexResult re =
+          probe::compile_body_regex(http.expect_body_regex, http.body_limit);
+      switch (re.problem) {
+        case probe::BodyRegexResult::Problem::None:
+          break;
+        case probe::BodyRegexResult::Problem::Syntax:
+          error(where, join(path, "expect_body_regex"),
+                "is not a valid RE2 regular expression (RE2 syntax; no backreferences or "
+                "lookaround): " +
+                    re.error);
+          break;
+        case probe::BodyRegexResult::Problem::TooCostly:
+          error(where, join(path, "expect_body_regex"), re.error);
+          break;
       }
     }
   }
-  read_size(t, "body_limit", path, http.body_limit, 1, 16 * 1024 * 1024);
   read_bool(t, "follow_redirects", path, http.follow_redirects);
   read_uint(t, "max_redirects", path, http.max_redirects, 0, 20);
   read_bool(t, "keepalive", path, http.keepalive);

@@ -699,7 +699,7 @@ struct Prober::Impl::Conn : std::enable_shared_from_this<Conn> {
 
   void judge_body() {
     bool sub_ok = spec->expect.empty() || window.find(spec->expect) != std::string::npos;
-    bool re_ok = !spec->body_regex || std::regex_search(window, *spec->body_regex);
+    bool re_ok = !spec->body_regex || spec->body_regex->search(window);
     ResponseFacts f;
     f.status = reader->status;
     f.body_checked = true;
@@ -1052,13 +1052,12 @@ PrepareResult Prober::prepare(const config::Endpoint& ep) {
       s.head = iequals(ep.http.method, "HEAD");
       s.expect = ep.http.expect_body;
       if (!ep.http.expect_body_regex.empty()) {
-        try {
-          s.body_regex = std::make_shared<const std::regex>(ep.http.expect_body_regex,
-                                                            std::regex::ECMAScript);
-        } catch (const std::regex_error& e) {
-          out.error = std::string("bad expect_body_regex: ") + e.what();
+        BodyRegexResult re = compile_body_regex(ep.http.expect_body_regex, ep.http.body_limit);
+        if (!re.regex) {
+          out.error = "bad expect_body_regex: " + re.error;
           return out;
         }
+        s.body_regex = std::move(re.regex);
       }
       s.expect_status = ep.http.expect_status;
       s.body_limit = ep.http.body_limit;

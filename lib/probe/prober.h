@@ -48,11 +48,11 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <vector>
 
 #include "config/config.h"
+#include "probe/body_regex.h"
 #include "probe/result.h"
 
 namespace boost::asio {
@@ -81,7 +81,7 @@ struct ProbeSpec {
   std::optional<boost::asio::ip::address> address;
   std::string request;  // http(s): the whole request; tcp: the bytes to send (may be empty)
   std::string expect;   // http(s): body substring; tcp: expected reply substring
-  std::shared_ptr<const std::regex> body_regex;  // http(s): optional
+  std::shared_ptr<const BodyRegex> body_regex;  // http(s): optional, RE2 (probe/body_regex.h)
   std::vector<config::StatusRange> expect_status;
   std::size_t body_limit = 64 * 1024;  // http(s) body window; tcp reply window
   bool head = false;                   // HEAD request: the response has no body

@@ -671,8 +671,8 @@ timeout = "30s"
         // 41: a regex that does not compile
         {with(kMinimal, "kind = \"tcp\"\naddress = \"127.0.0.1:80\"\n",
               "kind = \"http\"\nurl = \"http://x/\"\nexpect_body_regex = \"(ok\"\n"),
-         {"t.toml:9:21: regions.east.endpoints[0].expect_body_regex: is not a valid ECMAScript "
-          "regular expression: Mismatched '(' and ')' in regular expression"}},
+         {"t.toml:9:21: regions.east.endpoints[0].expect_body_regex: is not a valid RE2 regular "
+          "expression (RE2 syntax; no backreferences or lookaround): missing ): (ok"}},
         // 42: an enum value that is not one of the choices
         {with(kMinimal, "id = \"obs-a\"\n", "id = \"obs-a\"\nlog_level = \"verbose\"\n"),
          {"t.toml:3:13: observer.log_level: expected one of \"debug\", \"info\", \"warning\" or "
@@ -744,6 +744,54 @@ timeout = "30s"
       const LoadResult r = load_config_string(text, "t.toml");
       CHECK_FALSE(r.ok());
       CHECK(joined(error_strings(r)) == joined(expected));
+    }
+  }
+
+  TEST_CASE("expect_body_regex is RE2 syntax: backreferences and lookaround are load errors") {
+    const auto endpoint_with = [](std::string_view regex_line) {
+      return with(kMinimal, "kind = \"tcp\"\naddress = \"127.0.0.1:80\"\n",
+                  "kind = \"http\"\nurl = \"http://x/\"\n" + std::string(regex_line) + "\n");
+    };
+    const std::string where = "t.toml:9:21: regions.east.endpoints[0].expect_body_regex: ";
+    const std::string syntax =
+        "is not a valid RE2 regular expression (RE2 syntax; no backreferences or lookaround): ";
+    SUBCASE("a backreference") {
+      const LoadResult r =
+          load_config_string(endpoint_with(R"(expect_body_regex = '(a)\1')"), "t.toml");
+      CHECK(joined(error_strings(r)) == where + syntax + "invalid escape sequence: \\1\n");
+    }
+    SUBCASE("a lookahead") {
+      const LoadResult r =
+          load_config_string(endpoint_with(R"(expect_body_regex = 'ok(?=x)')"), "t.toml");
+      CHECK(joined(error_strings(r)) == where + syntax + "invalid perl operator: (?=\n");
+    }
+    SUBCASE("a lookbehind") {
+      const LoadResult r =
+          load_config_string(endpoint_with(R"(expect_body_regex = '(?<!x)ok')"), "t.toml");
+      CHECK(joined(error_strings(r)) == where + syntax + "invalid perl operator: (?<\n");
+    }
+    SUBCASE("a pattern whose worst-case match over body_limit costs too much") {
+      const LoadResult r =
+          load_config_string(endpoint_with(R"(expect_body_regex = '[a-z]{1,1000}')"), "t.toml");
+      CHECK(joined(error_strings(r)) ==
+            where +
+                "is too large for body_limit 65536: 2003 RE2 instructions, at most 256 "
+                "(instructions x body_limit may be at most 16777216); simplify the pattern (a "
+                "repetition {n,m} costs m times its body) or lower body_limit\n");
+      // The same pattern over a smaller window is affordable.
+      const LoadResult small = load_config_string(
+          endpoint_with("body_limit = 4096\nexpect_body_regex = '[a-z]{1,1000}'"), "t.toml");
+      CHECK(joined(error_strings(small)).empty());
+    }
+    SUBCASE("what RE2 accepts loads, including what the issue's crash needed") {
+      for (std::string_view ok :
+           {R"(ok.*)", R"(ok[a-z]*)", R"(a+$)", R"(ok(a|b)*)", R"("healthy":\s*true)",
+            R"((?i)^status: (ok|up)\b)", R"(x{2,5}?y+?)", R"((?:ab)+|[^\d\s]\w)"}) {
+        CAPTURE(ok);
+        const LoadResult r = load_config_string(
+            endpoint_with("expect_body_regex = '" + std::string(ok) + "'"), "t.toml");
+        CHECK(joined(error_strings(r)).empty());
+      }
     }
   }
 
