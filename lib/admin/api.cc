@@ -57,15 +57,6 @@ std::optional<std::uint64_t> parse_u64(std::string_view s) {
   return v;
 }
 
-bool valid_name(std::string_view s) {
-  if (s.empty() || s.size() > 128) return false;
-  for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.';
-    if (!ok) return false;
-  }
-  return true;
-}
 
 // Request text echoed in an error, made printable ASCII: the reply must stay valid JSON (UTF-8)
 // and readable whatever bytes the client sent. At most 64 characters.
@@ -253,7 +244,7 @@ Response Api::route(const Request& request, std::string_view path, std::string_v
     return json_response(200, control_.events(cursor, limit));
   }
   if (parts.size() >= 3 && parts.size() <= 4 && parts[1] == "services") {
-    if (!valid_name(parts[2])) return json_error(400, "malformed service name");
+    if (!config::is_plain_name(parts[2])) return json_error(400, "malformed service name");
     std::string name(parts[2]);
     if (parts.size() == 3) {
       if (!get) return json_error(405, "use GET");

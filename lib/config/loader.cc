@@ -640,17 +640,35 @@ void Loader::check_state_dir(const toml::node& n, const std::string& path, const
     return;
   }
   const uid_t me = ::geteuid();
+  // A symbolic link is followed only when this user or root made it: one planted by another user
+  // (at a fixed path under /tmp, say) could point the daemon's writes anywhere.
+  struct stat link {};
+  if (::lstat(dir.c_str(), &link) == 0 && S_ISLNK(link.st_mode) && link.st_uid != me &&
+      link.st_uid != 0) {
+    error(n, path,
+          "state_dir " + in_quotes(dir) + " is a symbolic link owned by uid " +
+              std::to_string(link.st_uid) + ", not by the user running failoverd (uid " +
+              std::to_string(me) + ") or root");
+    return;
+  }
   if (st.st_uid != me && st.st_uid != 0) {
     error(n, path,
           "state_dir " + in_quotes(dir) + " is owned by uid " + std::to_string(st.st_uid) +
               ", not by the user running failoverd (uid " + std::to_string(me) + ") or root");
     return;
   }
+  // Writable by others: refused. Writable by its group: only when that group is this process's
+  // own (systemd's StateDirectory=, or Kubernetes' fsGroup, which makes volume directories 2770).
   const unsigned mode = static_cast<unsigned>(st.st_mode) & 07777U;
-  if ((mode & 022U) != 0) {
+  const bool others_write = (mode & 002U) != 0;
+  const bool foreign_group_write = (mode & 020U) != 0 && st.st_gid != ::getegid();
+  if (others_write || foreign_group_write) {
     error(n, path,
           "state_dir " + in_quotes(dir) + " has mode " + format_mode(mode) +
-              ", writable by group or others; run: chmod go-w " + dir);
+              (others_write ? ", writable by others"
+                            : ", writable by group " + std::to_string(st.st_gid) +
+                                  ", not failoverd's own") +
+              "; run: chmod " + (others_write ? "o-w " : "g-w ") + dir);
     return;
   }
   if (::access(dir.c_str(), W_OK | X_OK) != 0) {

@@ -11,15 +11,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-bool valid_token_name(std::string_view s) {
-  if (s.empty() || s.size() > 128) return false;
-  for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.';
-    if (!ok) return false;
-  }
-  return true;
-}
 
 int base64_value(char c) {
   if (c >= 'A' && c <= 'Z') return c - 'A';
@@ -31,6 +22,16 @@ int base64_value(char c) {
 }
 
 }  // namespace
+
+bool is_plain_name(std::string_view s) {
+  if (s.empty() || s.size() > 128) return false;
+  for (char c : s) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
 
 std::optional<std::vector<std::uint8_t>> base64_decode(std::string_view text) {
   std::vector<std::uint8_t> out;
@@ -72,7 +73,7 @@ std::optional<std::string> parse_token_lines(std::string_view text, std::vector<
     }
     auto name = trim(line.substr(0, colon));
     auto token = trim(line.substr(colon + 1));
-    if (!valid_token_name(name)) {
+    if (!is_plain_name(name)) {
       return "line " + std::to_string(line_no) + ": token name may use only A-Z a-z 0-9 . _ -";
     }
     if (token.size() < kMinTokenLength) {

@@ -16,6 +16,10 @@
 
 namespace failoverd::config {
 
+// 1 to 128 characters of [A-Za-z0-9._-]: a token's name (and, in the admin API, a service name
+// in a path).
+bool is_plain_name(std::string_view s);
+
 // Standard base64 (whitespace ignored); nullopt on bad input.
 std::optional<std::vector<std::uint8_t>> base64_decode(std::string_view text);
 

@@ -25,7 +25,7 @@ enum class Rule {
   TargetConfirmedDown,   // "target_confirmed_down": manual failover to a down region without force
   UnknownRegion,         // "unknown_region": the region is not part of the service
   NoPendingProposal,     // "no_pending_proposal": approve() with nothing to approve
-  LiveUnknown,           // "live_unknown": the live generation has not been read yet (R1)
+  LiveUnknown,           // "live_unknown": the live generation has not been read yet (nothing is written before it is)
   Pinned,                // "pinned": an operator pinned the service to a region
   UnknownService,        // "unknown_service": an operator action names no configured service
   TargetSuspect,         // "target_suspect": the standby is confirmed up but failing probes here

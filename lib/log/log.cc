@@ -161,8 +161,17 @@ std::string printable(std::string_view text) {
       out += buf;
     } else {
       const auto second = static_cast<unsigned char>(text[i + 1]);
+      const auto third = n >= 3 ? static_cast<unsigned char>(text[i + 2]) : 0U;
       if (c == 0xC2 && second >= 0x80 && second <= 0x9F) {  // C1 control, U+0080..U+009F
         std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(second));
+        out += buf;
+      } else if (c == 0xE2 && ((second == 0x80 && ((third >= 0x8E && third <= 0x8F) ||
+                                                   (third >= 0xAA && third <= 0xAE))) ||
+                               (second == 0x81 && third >= 0xA6 && third <= 0xA9))) {
+        // Bidirectional marks, embeddings, overrides and isolates (U+200E/F, U+202A..E,
+        // U+2066..9): they reorder what the terminal shows.
+        const unsigned cp = 0x2000U | ((second & 0x3FU) << 6U) | (third & 0x3FU);
+        std::snprintf(buf, sizeof buf, "\\u%04x", cp);
         out += buf;
       } else {
         out.append(text.substr(i, n));

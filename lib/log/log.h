@@ -52,8 +52,8 @@ inline void warn(std::string_view m, std::initializer_list<Field> f = {}) { writ
 inline void error(std::string_view m, std::initializer_list<Field> f = {}) { write(Level::Error, m, f); }
 
 // `text` made safe to print on a terminal: control characters (C0, DEL, and C1 in UTF-8, among
-// them ESC and CSI, which start terminal escape sequences) and newlines become \n, \r, \t or
-// \u00XX; bytes that are not UTF-8 become \xNN; a backslash is doubled. Other UTF-8 is kept.
+// them ESC and CSI, which start terminal escape sequences), bidirectional overrides and newlines
+// become \n, \r, \t or \uXXXX; bytes that are not UTF-8 become \xNN; a backslash is doubled. Other UTF-8 is kept.
 std::string printable(std::string_view text);
 
 // The formatted line (without the trailing newline and journald prefix); exposed for tests.

@@ -211,7 +211,8 @@ bool Daemon::reload(const std::string& path) {
     }
   }
 
-  // The new engine re-reads every target before it may write (R1), so swapping it is safe; its
+  // The new engine re-reads every target's live generation before it may write, so swapping it
+  // is safe; its
   // endpoint health starts over from pending. The old one stops first: they may share the
   // cluster listener's port. If the new one cannot start, the old configuration is started again.
   impl_->engine_->stop();

@@ -144,14 +144,8 @@ struct ServiceRuntime {
   std::string last_outcome;  // the reconciler's last event, for status
 };
 
-struct JournalEntry {
-  std::uint64_t id = 0;
-  std::string time;
-  std::string service;
-  std::string kind;
-  std::string who;
-  std::string detail;
-};
+// One decision-journal entry: the same record the state file keeps (the newest of them).
+using JournalEntry = state::PersistedEntry;
 
 struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control {
   Impl(asio::io_context& io, const config::Config& c, metrics::Metrics& m)
@@ -176,6 +170,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
   asio::steady_timer lag_timer_;
   TimePoint lag_expected_{};
   bool stopped_ = false;
+  bool started_ = false;  // start() completed: only then may stop() write the state file
   std::deque<JournalEntry> journal_;
   std::uint64_t next_journal_id_ = 1;
   std::string state_path_;    // state_dir/state.json
@@ -211,7 +206,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
     }
     for (const auto& e : journal_) {
       if (st.journal.size() == state::kPersistedJournal) break;
-      st.journal.push_back({e.id, e.time, e.service, e.kind, e.who, e.detail});
+      st.journal.push_back(e);
     }
     st.next_journal_id = next_journal_id_;
     std::string text = state::serialize(st);
@@ -245,9 +240,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
       for (const auto& m : ps.last_known_good) lkg.push_back({m.value, m.weight});
       if (!lkg.empty()) it->second->reconciler.set_last_known_good(std::move(lkg));
     }
-    for (const auto& e : loaded.state.journal) {
-      journal_.push_back({e.id, e.time, e.service, e.kind, e.who, e.detail});
-    }
+    journal_.insert(journal_.end(), loaded.state.journal.begin(), loaded.state.journal.end());
     next_journal_id_ = std::max(next_journal_id_, loaded.state.next_journal_id);
     log::info("state restored", {{"file", state_path_}, {"journal_entries", journal_.size()}});
   }
@@ -819,6 +812,7 @@ std::optional<std::string> Engine::start() {
     asio::co_spawn(im.io_, im.run_service(*s), asio::detached);
   }
   im.request_step();
+  im.started_ = true;
   log::info("probing", {{"endpoints", endpoints.size()}, {"services", im.services_.size()}});
   return std::nullopt;
 }
@@ -829,9 +823,11 @@ void Engine::stop() {
   im.stopped_ = true;
   if (im.scheduler_) im.scheduler_->stop();
   if (im.peers_) im.peers_->stop();
-  // What was handed to the writer is on disk before a successor (a reload) reads the file.
+  // What was handed to the writer is on disk before a successor (a reload) reads the file. An
+  // engine whose start() failed (a reload rejected late) writes nothing: its services are the
+  // rejected config's, and the previous configuration is about to read the file.
   if (im.state_writer_) {
-    im.save_state();
+    if (im.started_) im.save_state();
     im.state_writer_->flush();
     if (auto err = im.state_writer_->take_error()) log::error("cannot save state", {{"error", *err}});
   }

@@ -82,6 +82,14 @@ Parsed parse(std::string_view text, std::string_view expected_observer) {
                 "\", not by this observer (\"" + std::string(expected_observer) + "\")";
     return out;
   }
+  // From here on the file is ours: a field that is off refuses start-up rather than dropping
+  // whatever holds the rest of the file carries.
+  auto malformed = [&](std::string why) {
+    out.kind = Parsed::Kind::Malformed;
+    out.error = "state file is this observer's but " + why;
+    out.state = {};
+    return out;
+  };
   PersistedState& st = out.state;
   st.observer = std::string(observer->as_string());
   try {
@@ -97,7 +105,7 @@ Parsed parse(std::string_view text, std::string_view expected_observer) {
         }
         for (const auto& m : so.at("last_known_good").as_array()) {
           const auto weight = m.at("weight").to_number<std::uint64_t>();
-          if (weight > 0xFFFFFFFFU) return corrupt("weight out of range");
+          if (weight > 0xFFFFFFFFU) return malformed("a weight is out of range");
           s.last_known_good.push_back(
               {std::string(m.at("value").as_string()), static_cast<std::uint32_t>(weight)});
         }
@@ -118,7 +126,7 @@ Parsed parse(std::string_view text, std::string_view expected_observer) {
       st.next_journal_id = n->to_number<std::uint64_t>();
     }
   } catch (const std::exception& e) {
-    return corrupt(std::string("unexpected shape: ") + e.what());
+    return malformed(std::string("has an unexpected shape: ") + e.what());
   }
   return out;
 }
@@ -176,6 +184,7 @@ Loaded load_state_file(const std::string& path, std::string_view expected_observ
       return out;
     case Parsed::Kind::WrongObserver:
     case Parsed::Kind::UnknownVersion:
+    case Parsed::Kind::Malformed:
       return refuse(path + ": " + p.error + "; move it away to start without it");
   }
   return out;

@@ -10,8 +10,10 @@
 //   - A file that cannot be this observer's is never applied: another observer's id or an
 //     unknown version refuses start-up (and --check-config reports it); so does anything that is
 //     not a regular file (a FIFO would hang a blocking open) or a file larger than
-//     kMaxStateFileBytes. Only a file that is not the expected JSON at all is set aside as
-//     state.json.corrupt (the atomic writes make that outside damage, never our own half-write).
+//     kMaxStateFileBytes; so does a file that is ours (version and observer match) with a field
+//     that is off, as its holds may be in it. Only a file that is not JSON, or carries no version
+//     or observer, is set aside as state.json.corrupt (the atomic writes make that outside
+//     damage, never our own half-write).
 //
 // Pure apart from load_state_file(), which reads the file (non-blocking open, no symlinks).
 #pragma once
@@ -75,6 +77,7 @@ struct Parsed {
     Corrupt,         // not the expected JSON: set aside, start without it
     WrongObserver,   // written by another observer id: refuse to start
     UnknownVersion,  // a version this build does not read: refuse to start
+    Malformed,       // ours (version and observer match) but a field is off: refuse to start
   };
   Kind kind = Kind::Ok;
   PersistedState state;  // Ok only

@@ -3,11 +3,14 @@
 // directory). Only the newest text matters, so texts handed over while a write is under way
 // replace each other and the file is written at most once more afterwards.
 //
-// What a caller can rely on: after flush() returns, the last text submitted is on disk (or its
-// error is known). The destructor flushes. Errors are kept for the loop to log (take_error), as
-// the logger is the loop's.
+// What a caller can rely on: after flush() returns, the last text submitted has been tried once
+// (on disk, or its error is known). A text whose write failed (a full disk, a read-only file
+// system) is tried again after 1 s, then with doubling gaps up to 30 s, until it is written or a
+// newer text replaces it. The destructor flushes. Errors are kept for the loop to log
+// (take_error), as the logger is the loop's.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>

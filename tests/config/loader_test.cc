@@ -1018,10 +1018,15 @@ tsig_secret_file = "@TSIG@"
       fs::create_directory(mine);
       fs::permissions(mine, fs::perms::all, fs::perm_options::replace);
       CHECK(load(mine) == "s.toml:3:13: observer.state_dir: state_dir \"" + mine +
-                              "\" has mode 0777, writable by group or others; run: chmod go-w " +
-                              mine + "\n");
-      fs::permissions(mine, fs::perms::owner_all | fs::perms::group_all, fs::perm_options::replace);
-      CHECK(load(mine).find("has mode 0770, writable by group or others") != std::string::npos);
+                              "\" has mode 0777, writable by others; run: chmod o-w " + mine +
+                              "\n");
+    }
+    SUBCASE("group write is fine when the group is failoverd's own (StateDirectory=, fsGroup)") {
+      fs::create_directory(mine);
+      REQUIRE(::chown(mine.c_str(), ::geteuid(), ::getegid()) == 0);
+      fs::permissions(mine, fs::perms::owner_all | fs::perms::group_all | fs::perms::set_gid,
+                      fs::perm_options::replace);
+      CHECK(load(mine) == "");
     }
   }
 
@@ -1037,6 +1042,25 @@ tsig_secret_file = "@TSIG@"
     CHECK(joined(error_strings(load_config_string(text, "s.toml"))) ==
           "s.toml:3:13: observer.state_dir: state_dir \"" + theirs +
               "\" is owned by uid 65534, not by the user running failoverd (uid 0) or root\n");
+    // Ours, but writable by a group that is not ours.
+    REQUIRE(::chown(theirs.c_str(), 0, 65534) == 0);
+    fs::permissions(theirs, fs::perms::owner_all | fs::perms::group_all, fs::perm_options::replace);
+    CHECK(joined(error_strings(load_config_string(text, "s.toml"))) ==
+          "s.toml:3:13: observer.state_dir: state_dir \"" + theirs +
+              "\" has mode 0770, writable by group 65534, not failoverd's own; run: chmod g-w " +
+              theirs + "\n");
+    // A link planted by another user is not followed, even to a good directory.
+    const std::string good = (dir.path() / "good").string();
+    fs::create_directory(good);
+    fs::permissions(good, fs::perms::owner_all, fs::perm_options::replace);
+    const std::string link = (dir.path() / "planted").string();
+    fs::create_symlink(good, link);
+    REQUIRE(::lchown(link.c_str(), 65534, 65534) == 0);
+    replace_all(text, theirs, link);
+    CHECK(joined(error_strings(load_config_string(text, "s.toml"))) ==
+          "s.toml:3:13: observer.state_dir: state_dir \"" + link +
+              "\" is a symbolic link owned by uid 65534, not by the user running failoverd (uid "
+              "0) or root\n");
   }
 
   TEST_CASE("a config file that cannot be read is one error, not an exception") {

@@ -13,6 +13,9 @@ TEST_SUITE("log") {
     CHECK(printable("csi\xC2\x9B" "2J") == "csi\\u009b2J");  // C1 CSI in UTF-8
     CHECK(printable("bad\xFF\xC3") == "bad\\xff\\xc3");    // not UTF-8
     CHECK(printable("back\\slash") == "back\\\\slash");
+    CHECK(printable("abc\xE2\x80\xAE" "def") == "abc\\u202e" "def");  // right-to-left override
+    CHECK(printable("\xE2\x81\xA6x\xE2\x80\x8F") == "\\u2066x\\u200f");
+    CHECK(printable("\xE2\x80\x94") == "\xE2\x80\x94");  // an em dash stays
     for (int c = 0; c < 256; ++c) {
       const std::string out = printable(std::string(1, static_cast<char>(c)) + "\xC2\x85");
       for (char o : out) {
