@@ -350,19 +350,16 @@ backend = "app"
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn(needle.replace('"', '\\"'), r.stderr)  # the log quotes it
 
-    def test_a_reload_rejected_after_the_tokens_were_read_keeps_the_old_tokens(self):
-        daemon = self.start()
-        self.assertEqual(self.ctl(self.TOKEN, "status").returncode, 0)
-        # The new config is valid and names a new token file, but its cluster listener cannot
-        # bind (the port is held here), so the engine cannot start: the reload is rejected late.
+    def unbindable_cluster(self):
+        """A valid [cluster] table whose listener cannot bind (a port held here), so that a
+        reload to it is rejected late: after the new tokens and state file were read."""
         make_ca(self.d, "ca")
         issue(self.d, "ca", "lifecycle", "DNS:lifecycle", "serverAuth,clientAuth")
         blocker = socket.socket()
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()
         self.addCleanup(blocker.close)
-        self.write_tokens("tokens-new", self.NEW_TOKEN)
-        self.write_config(self.service_config(self.port, "tokens-new", f"""
+        return f"""
 [cluster]
 listen = "127.0.0.1:{blocker.getsockname()[1]}"
 ca_file = "{self.d}/ca.crt"
@@ -371,7 +368,15 @@ key_file = "{self.d}/lifecycle.key"
 [[cluster.peers]]
 id = "peer-b"
 address = "127.0.0.1:{free_port()}"
-"""))
+"""
+
+    def test_a_reload_rejected_after_the_tokens_were_read_keeps_the_old_tokens(self):
+        daemon = self.start()
+        self.assertEqual(self.ctl(self.TOKEN, "status").returncode, 0)
+        # The new config is valid and names a new token file, but its cluster listener cannot
+        # bind (the port is held here), so the engine cannot start: the reload is rejected late.
+        self.write_tokens("tokens-new", self.NEW_TOKEN)
+        self.write_config(self.service_config(self.port, "tokens-new", self.unbindable_cluster()))
         daemon.proc.send_signal(signal.SIGHUP)
         self.assertTrue(daemon.wait_log("reload rejected"), daemon.text())
         self.assertIn("cluster listener", daemon.text())
@@ -384,26 +389,11 @@ address = "127.0.0.1:{free_port()}"
         daemon = self.start()
         r = self.ctl(self.TOKEN, "freeze", "lb", "--reason", "hold this")
         self.assertEqual(r.returncode, 0, r.stderr)
-        make_ca(self.d, "ca")
-        issue(self.d, "ca", "lifecycle", "DNS:lifecycle", "serverAuth,clientAuth")
-        blocker = socket.socket()
-        blocker.bind(("127.0.0.1", 0))
-        blocker.listen()
-        self.addCleanup(blocker.close)
         # Valid, without service lb, and its cluster listener cannot bind: rejected late, after
         # the new engine had read the state file.
         self.write_config(config_text(self.port, self.state).replace("[admin]\n", f"""[admin]
 token_file = "{self.d}/tokens"
-""") + f"""
-[cluster]
-listen = "127.0.0.1:{blocker.getsockname()[1]}"
-ca_file = "{self.d}/ca.crt"
-cert_file = "{self.d}/lifecycle.crt"
-key_file = "{self.d}/lifecycle.key"
-[[cluster.peers]]
-id = "peer-b"
-address = "127.0.0.1:{free_port()}"
-""")
+""") + self.unbindable_cluster())
         daemon.proc.send_signal(signal.SIGHUP)
         self.assertTrue(daemon.wait_log("reload rejected"), daemon.text())
         r = self.ctl(self.TOKEN, "--json", "status")
