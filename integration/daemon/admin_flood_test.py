@@ -14,7 +14,6 @@ ends. Stops only the process it started, by PID.
 import os
 import resource
 import selectors
-import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +24,10 @@ import unittest
 import urllib.error
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lifecycle_test  # noqa: E402  the Daemon process wrapper and free_port, shared
+from lifecycle_test import free_port  # noqa: E402
+
 FAILOVERD = None
 FAILOVERCTL = None
 TOKEN = "flood-test-operator-token-0123456789"
@@ -32,12 +35,6 @@ PROBE_INTERVAL = 0.2  # seconds, as configured below
 IDLE = 2000
 SLOW = 300
 ROUNDS = 10
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def config_text(admin_port, d):
@@ -256,11 +253,9 @@ class DaemonCase(unittest.TestCase):
         with open(config, "w") as f:
             f.write(config_text(self.port, d).replace(
                 "[admin]\n", "[admin]\n" + self.tls_admin.format(d=d)))
-        self.log_path = os.path.join(d, "failoverd.log")
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([FAILOVERD, "--config", config], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        self.addCleanup(self.stop_daemon)
+        self.daemon = lifecycle_test.Daemon(config)  # its log is config + ".log"
+        self.proc = self.daemon.proc
+        self.addCleanup(self.daemon.stop)
         if self.tls_admin:
             return
         for _ in range(200):
@@ -270,18 +265,7 @@ class DaemonCase(unittest.TestCase):
         self.assertEqual(healthz(self.port), 200, self.daemon_log())
 
     def daemon_log(self):
-        with open(self.log_path) as f:
-            return f.read()[-4000:]
-
-    def stop_daemon(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.log.close()
+        return self.daemon.text()[-4000:]
 
     def ctl_status(self):
         r = subprocess.run([FAILOVERCTL, "--admin", f"127.0.0.1:{self.port}", "status"],
@@ -388,4 +372,5 @@ class AdminTlsIdle(DaemonCase):
 
 if __name__ == "__main__":
     FAILOVERD, FAILOVERCTL = sys.argv[1], sys.argv[2]
+    lifecycle_test.FAILOVERD = FAILOVERD
     unittest.main(argv=[sys.argv[0], "-v"])
