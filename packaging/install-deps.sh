@@ -26,6 +26,7 @@ packages=(
   gdnsd  # a time-to-failover benchmark peer (integration/ttf), like PowerDNS
   haproxy nginx-light
   prometheus  # promtool, to check the /metrics exposition
+  chromium chromium-driver  # the status page, driven headless over WebDriver (integration/ui)
   # packaging checks: systemd-analyze/sysusers/tmpfiles, man page lint, .deb build (dpkg-shlibdeps)
   systemd groff-base man-db dpkg-dev file
   # container tests: the image's runtime root, and the Kubernetes API models for the manifests

@@ -130,6 +130,9 @@ Response json_response(unsigned status, const json::value& body) {
   Response r;
   r.status = status;
   r.content_type = "application/json";
+  // What the API says is current state: never to be kept by a browser or a proxy.
+  r.headers.emplace_back("Cache-Control", "no-store");
+  r.headers.emplace_back("X-Content-Type-Options", "nosniff");
   r.body = json::serialize(body);
   r.body += '\n';
   return r;

@@ -5,6 +5,7 @@
 
 #include "admin/api.h"
 #include "admin/http_server.h"
+#include "admin/status_page.h"
 #include "config/loader.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
@@ -93,6 +94,8 @@ struct Daemon::Impl {
         r.status = 503;
         r.body = "not ready: " + *why + "\n";
       }
+    } else if (path == admin::kStatusPagePath) {
+      r = admin::status_page();  // static, no data: the data comes from /v1 with a token
     } else if (path == "/metrics") {
       r.content_type = std::string(metrics::Metrics::kContentType);
       r.body = metrics_.scrape();

@@ -142,6 +142,16 @@ struct ServiceRuntime {
   std::optional<core::Plan> deferred;
   core::Trigger last_trigger = core::Trigger::Automatic;
   std::string last_outcome;  // the reconciler's last event, for status
+  // Who set a hold, why and when, as far as this process knows: recorded when an operator's
+  // freeze or pin (or the core's own freeze) takes effect, and after a restart found again in
+  // the journal the state file kept. Empty when the hold's origin is not known.
+  struct HoldOrigin {
+    std::string by;      // the token's name, or "core"
+    std::string reason;
+    std::string since;   // wall time, UTC
+  };
+  std::optional<HoldOrigin> freeze_origin;
+  std::optional<HoldOrigin> pin_origin;
 };
 
 // One decision-journal entry: the same record the state file keeps (the newest of them).
@@ -215,6 +225,23 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
     saved_state_ = std::move(text);
   }
 
+  // The newest journaled operator action of `kind` on `service` that took effect, as a hold's
+  // origin. The journal's detail reads "ACTION; reason: TEXT; outcome: MESSAGE".
+  static std::optional<ServiceRuntime::HoldOrigin> origin_from_journal(
+      const std::vector<JournalEntry>& journal, const std::string& service,
+      const std::string& kind) {
+    for (const auto& e : journal) {  // newest first
+      if (e.service != service || e.kind != kind) continue;
+      const auto r = e.detail.find("; reason: ");
+      const auto o = e.detail.rfind("; outcome: ");
+      if (r == std::string::npos || o == std::string::npos || o < r) return std::nullopt;
+      const std::string outcome = e.detail.substr(o + 11);
+      if (outcome != "done" && !outcome.starts_with("plan generation")) continue;  // refused
+      return ServiceRuntime::HoldOrigin{e.who, e.detail.substr(r + 10, o - r - 10), e.time};
+    }
+    return std::nullopt;
+  }
+
   // Applies a state file read by load_state_file (start-up has already refused the kinds that
   // must not start).
   void apply_state(const state::Loaded& loaded, TimePoint now) {
@@ -235,7 +262,13 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
         a.reason = ps.frozen_reason;
         handle(core_.admin(a, now).events);
       }
-      if (ps.pinned) core_.restore_pin(it->first, core::RegionId{*ps.pinned});
+      if (ps.frozen) {
+        it->second->freeze_origin = origin_from_journal(loaded.state.journal, ps.name, "admin_freeze");
+      }
+      if (ps.pinned) {
+        core_.restore_pin(it->first, core::RegionId{*ps.pinned});
+        it->second->pin_origin = origin_from_journal(loaded.state.journal, ps.name, "admin_pin");
+      }
       std::vector<actuate::LiveMember> lkg;
       for (const auto& m : ps.last_known_good) lkg.push_back({m.value, m.weight});
       if (!lkg.empty()) it->second->reconciler.set_last_known_good(std::move(lkg));
@@ -273,8 +306,14 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
           if (e.rule) metrics_.plan_refused(e.service.str(), core::to_string(*e.rule));
           journal(e.service.str(), "plan_refused", "core", text);
           break;
-        case core::EventKind::ObserverImpaired:
         case core::EventKind::ServiceFrozen:
+          if (e.rule == core::Rule::FlipBudgetExhausted) {
+            if (auto it = services_.find(e.service); it != services_.end()) {
+              it->second->freeze_origin = ServiceRuntime::HoldOrigin{"core", e.detail, wall_time()};
+            }
+          }
+          [[fallthrough]];
+        case core::EventKind::ObserverImpaired:
         case core::EventKind::TiltEntered:
           log::warn(core::to_string(e.kind), {{"event", text}});
           journal(e.service.str(), std::string(core::to_string(e.kind)), "core", text);
@@ -554,7 +593,105 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
     if (!p->live_known()) note += (note.empty() ? "" : "; ") + std::string("live state not read yet");
     o["note"] = note.empty() ? json::value(nullptr) : json::value(note);
     o["last_actuator_event"] = s.last_outcome;
+    o["holds"] = holds(s, *p);
     return o;
+  }
+
+  // What keeps the service from changing on its own, with who set it, why and since when as far
+  // as this observer knows (null when it does not: a hold from before a restart whose journal
+  // entry is gone). Holds are this observer's own.
+  json::array holds(const ServiceRuntime& s, const core::ServicePolicy& p) {
+    auto hold = [](std::string_view kind, std::string_view reason,
+                   const std::optional<ServiceRuntime::HoldOrigin>& origin) {
+      json::object h;
+      h["kind"] = kind;
+      h["reason"] = reason;
+      h["by"] = origin ? json::value(origin->by) : json::value(nullptr);
+      h["since"] = origin ? json::value(origin->since) : json::value(nullptr);
+      return h;
+    };
+    json::array out;
+    if (p.frozen()) out.push_back(hold("freeze", p.frozen_reason(), s.freeze_origin));
+    if (p.pinned()) {
+      auto h = hold("pin", s.pin_origin ? s.pin_origin->reason : "", s.pin_origin);
+      h["region"] = p.pinned()->str();
+      out.push_back(std::move(h));
+    }
+    if (s.reconciler.frozen()) {
+      auto h = hold("actuator_freeze", s.last_outcome, std::nullopt);
+      h["by"] = "reconciler";
+      out.push_back(std::move(h));
+    }
+    if (const auto& plan = p.pending()) {
+      json::object h;
+      h["kind"] = "proposal";
+      h["reason"] = plan->reason;
+      h["by"] = "core";
+      h["since"] = nullptr;
+      h["age_seconds"] = std::chrono::duration<double>(Clock::now() - plan->decided_at).count();
+      h["active"] = region_array(plan->active);
+      h["generation"] = plan->generation;
+      out.push_back(std::move(h));
+    }
+    return out;
+  }
+
+  // One region as this observer sees it: the confirmed state, its own raw verdict, and each
+  // fresh vote with its age and evidence (for this observer's vote, its endpoints' health; a
+  // peer sends its verdict only).
+  json::object region_view(const core::RegionId& region, TimePoint now) {
+    json::object ro;
+    ro["name"] = region.str();
+    ro["confirmed"] = std::string(core::to_string(core_.quorum().state(region)));
+    ro["local"] = std::string(core::to_string(core_.view().raw_verdict(region)));
+    const config::Region* rc = nullptr;
+    for (const auto& r : cfg_.regions) {
+      if (r.name == region) rc = &r;
+    }
+    std::set<std::string> voted;
+    json::array votes;
+    const auto& confirmed = core_.quorum().confirmed();
+    if (auto c = confirmed.find(region); c != confirmed.end()) {
+      for (const auto& v : c->second.evidence) {
+        const double age = std::chrono::duration<double>(now - v.received).count();
+        char text[32];
+        std::snprintf(text, sizeof text, "%.1fs", age);
+        json::object vo{{"observer", v.observer.str()},
+                        {"verdict", std::string(core::to_string(v.verdict))},
+                        {"age", text},
+                        {"age_seconds", age}};
+        if (v.observer == core_.id() && rc != nullptr) {
+          json::array endpoints;
+          for (const auto& e : rc->endpoints) {
+            const auto* t = core_.view().tracker(e.name);
+            json::object eo;
+            eo["endpoint"] = e.name.str();
+            eo["health"] = t ? std::string(core::to_string(t->state())) : std::string("pending");
+            eo["last_success_seconds_ago"] =
+                t && t->last_success()
+                    ? json::value(std::chrono::duration<double>(now - *t->last_success()).count())
+                    : json::value(nullptr);
+            endpoints.push_back(std::move(eo));
+          }
+          vo["evidence"] = std::move(endpoints);
+        } else {
+          vo["evidence"] = nullptr;
+        }
+        voted.insert(v.observer.str());
+        votes.push_back(std::move(vo));
+      }
+    }
+    ro["votes"] = std::move(votes);
+    json::array missing;
+    std::vector<std::string> observers{core_.id().str()};
+    if (cfg_.cluster) {
+      for (const auto& peer : cfg_.cluster->peers) observers.push_back(peer.id.str());
+    }
+    for (const auto& id : observers) {
+      if (!voted.contains(id)) missing.emplace_back(id);
+    }
+    ro["no_fresh_vote"] = std::move(missing);
+    return ro;
   }
 
   json::value status() override {
@@ -565,9 +702,12 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
     auto imp = core_.view().impairment();
     o["impaired"] = imp ? json::value(*imp) : json::value(nullptr);
     o["services"] = std::move(services);
+    json::array regions;
+    const auto now = Clock::now();
+    for (const auto& r : cfg_.regions) regions.push_back(region_view(r.name, now));
+    o["regions"] = std::move(regions);
     if (peers_) {
       json::array peers;
-      const auto now = Clock::now();
       for (const auto& p : peers_->status()) {
         json::object po;
         po["id"] = p.id.str();
@@ -589,30 +729,10 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
     if (it == services_.end()) return std::nullopt;
     json::object o = service_summary(*it->second);
     const auto now = Clock::now();
-    const auto& confirmed = core_.quorum().confirmed();
     json::array regions;
     std::vector<core::RegionId> names = it->second->config.regions;
     for (const auto& [r, w] : it->second->config.weights) names.push_back(r);
-    for (const auto& region : names) {
-      json::object ro;
-      ro["name"] = region.str();
-      ro["confirmed"] = std::string(core::to_string(core_.quorum().state(region)));
-      ro["local"] = std::string(core::to_string(core_.view().raw_verdict(region)));
-      json::array votes;
-      auto c = confirmed.find(region);
-      if (c != confirmed.end()) {
-        for (const auto& v : c->second.evidence) {
-          char age[32];
-          std::snprintf(age, sizeof age, "%.1fs",
-                        std::chrono::duration<double>(now - v.received).count());
-          votes.push_back(json::object{{"observer", v.observer.str()},
-                                       {"verdict", std::string(core::to_string(v.verdict))},
-                                       {"age", age}});
-        }
-      }
-      ro["votes"] = std::move(votes);
-      regions.push_back(std::move(ro));
-    }
+    for (const auto& region : names) regions.push_back(region_view(region, now));
     o["regions"] = std::move(regions);
     if (const auto* p = core_.policy(it->first)) {
       json::array members;
@@ -675,8 +795,21 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
       case admin::Action::Unpin: a.kind = core::AdminAction::Kind::Unpin; break;
       case admin::Action::Restore: break;  // handled above
     }
+    const auto* policy = core_.policy(s.config.name);
+    const bool was_frozen = policy != nullptr && policy->frozen();
     core::Decision d = core_.admin(a, now);
     handle(d.events);
+    if (!d.refused && policy != nullptr) {
+      // Who holds the service, why and since when, for the status view.
+      if (req.action == admin::Action::Freeze && !was_frozen && policy->frozen()) {
+        s.freeze_origin = ServiceRuntime::HoldOrigin{req.who, policy->frozen_reason(), wall_time()};
+      }
+      if (!policy->frozen()) s.freeze_origin.reset();
+      if (req.action == admin::Action::Pin && policy->pinned()) {
+        s.pin_origin = ServiceRuntime::HoldOrigin{req.who, req.reason, wall_time()};
+      }
+      if (!policy->pinned()) s.pin_origin.reset();
+    }
     if (d.refused) {
       const auto rule = *d.refused;
       const std::string name(core::to_string(rule));
