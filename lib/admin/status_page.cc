@@ -26,7 +26,7 @@ h2 { font-size: 15px; margin: 18px 0 8px; text-transform: uppercase; letter-spac
 button { font: inherit; padding: 4px 10px; cursor: pointer; }
 .banner { background: #fff4e5; border: 1px solid var(--warn); padding: 8px 12px; margin: 10px 0;
           border-radius: 6px; }
-.hidden { display: none; }
+.hidden { display: none !important; }
 #services { display: grid; grid-template-columns: repeat(auto-fill, minmax(330px, 1fr)); gap: 12px; }
 .card { background: #fff; border: 1px solid #d0d7de; border-radius: 8px; padding: 10px 14px; }
 .card h3 { margin: 0 0 4px; font-size: 16px; }
@@ -113,7 +113,7 @@ constexpr std::string_view kScript = R"JS(
       li.appendChild(el('span', 'hold-region', ' to ' + (h.active || []).join(', ') +
                                                  ' (generation ' + h.generation + '), awaits approval'));
     }
-    li.appendChild(document.createTextNode(' '));
+    li.appendChild(document.createTextNode(': '));
     li.appendChild(el('span', 'hold-reason', h.reason || '(no reason given)'));
     const who = el('span', 'quiet');
     who.appendChild(document.createTextNode(' by '));

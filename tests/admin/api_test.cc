@@ -234,3 +234,21 @@ TEST_SUITE("admin.api") {
     CHECK(f.call("HEAD", "/v1/events").status == 200);
   }
 }
+
+TEST_SUITE("admin.api") {
+  TEST_CASE("no /v1 reply may be cached: the data is current state, errors included") {
+    Fixture f;
+    auto header = [](const Response& r, std::string_view name) {
+      for (const auto& [n, v] : r.headers) {
+        if (n == name) return v;
+      }
+      return std::string();
+    };
+    for (const Response& r : {f.call("GET", "/v1/status"), f.call("GET", "/v1/events"),
+                              f.call("GET", "/v1/status", {}, std::nullopt),
+                              f.call("GET", "/v1/nothing")}) {
+      CHECK(header(r, "Cache-Control") == "no-store");
+      CHECK(header(r, "X-Content-Type-Options") == "nosniff");
+    }
+  }
+}
