@@ -469,6 +469,33 @@ argv = ["{cls.path('hook.sh')}", "{name}"]
             self.assertIn("www gen=", f.read())
         self.assertNotIn(TOKEN, self.text("failoverd"))
 
+    def test_4_holds_keep_who_and_since_across_a_restart(self):
+        status, _, body = self.api("POST", "/v1/services/www/pin",
+                                   {"region": "west", "reason": "drill: stay on west"})
+        self.assertEqual(status, 200, body)
+        status, _, body = self.api("POST", "/v1/services/api/freeze", {"reason": "change window"})
+        self.assertEqual(status, 200, body)
+
+        def holds():
+            v = json.loads(self.api("GET", "/v1/status")[2])
+            return {s["name"]: {h["kind"]: h for h in s["holds"]} for s in v["services"]}
+        before = holds()
+        self.assertEqual(before["www"]["pin"]["by"], "alice")
+        self.assertEqual(before["www"]["pin"]["region"], "west")
+        self.assertEqual(before["www"]["pin"]["reason"], "drill: stay on west")
+        self.assertEqual(before["api"]["freeze"]["by"], "alice")
+        self.stop("failoverd")
+        self.start("failoverd", [FAILOVERD, "--config", self.path("failoverd.toml")])
+        ok = wait_until(lambda: self.port_open(self.admin_port) and
+                        request("GET", self.admin + "/readyz")[0] == 200, 20)
+        self.assertTrue(ok, self.text("failoverd"))
+        after = holds()
+        # Found again in the journal the state file kept: the same who, why and since.
+        for service, kind in (("www", "pin"), ("api", "freeze")):
+            for key in ("by", "reason", "since"):
+                self.assertEqual(after[service][kind][key], before[service][kind][key],
+                                 f"{service} {kind} {key}")
+
 
 if __name__ == "__main__":
     FAILOVERD, FAILOVERCTL, ARTIFACTS = sys.argv[1], sys.argv[2], sys.argv[3]
