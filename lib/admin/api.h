@@ -3,6 +3,8 @@
 // tested on its own with a hand-written fake.
 //
 //   GET  /v1/status                        every service: active region, generation, mode, frozen
+//                                          and holds (who, why, since); every region: confirmed
+//                                          state, votes with age and evidence
 //   GET  /v1/services/{name}               one service with per-observer verdicts and evidence
 //   POST /v1/services/{name}/{action}      failover, failback, freeze, unfreeze, approve, restore
 //                                          body (JSON, optional): {"region": "...", "reason":
