@@ -30,6 +30,9 @@ packages=(
   systemd groff-base man-db dpkg-dev file
   # container tests: the image's runtime root, and the Kubernetes API models for the manifests
   debootstrap python3-kubernetes
+  # the image built and run with podman, the pod with `podman kube play` (as root: runc, the
+  # pods' catatonit pause image, slirp4netns for the pod's network)
+  podman runc catatonit slirp4netns containernetworking-plugins
 )
 case "${1:-}" in
   "") ;;
