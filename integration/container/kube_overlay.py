@@ -21,8 +21,8 @@ What changes, and why (everything else is the shipped manifests as they are):
 - the liveness probe's named port becomes its number: podman 4.3 turns a named port into 0;
 - the Secret volume becomes a hostPath volume of secret_dir, where the test has written the
   Secret's files as kubelet does with fsGroup (pod_files.py: root-owned, group fsGroup, 0440),
-  and the Secret itself is left out: podman 4.3's Secret volumes ignore stringData and write the
-  values of data still base64-encoded;
+  and the Secret itself is left out: podman 4.3's Secret volumes ignore stringData, write the
+  values of data still base64-encoded, and crash podman when `optional` is unset;
 - the pod's restartPolicy is OnFailure (a Deployment allows only Always): podman 4.3 gives init
   containers the pod's policy, restarts the init container after it succeeded, and then fails to
   remove it (podman 4.6 runs init containers without restarts).

@@ -357,7 +357,7 @@ wait_for 40 curl -fsS "http://127.0.0.1:$admin/readyz" \
   || { "${P[@]}" logs "$side" 2>&1 | tail -20; fail "the sidecar never became ready"; }
 echo "/readyz: $(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$admin/readyz")"
 hc=$("${P[@]}" inspect "$side" --format '{{json .Config.Healthcheck}}')
-echo "liveness probe as podman maps it: $hc"
+echo "liveness probe as podman maps it: $hc, on failure: $("${P[@]}" inspect "$side" --format '{{.Config.HealthcheckOnFailureAction}}')"
 grep -qF '"http://localhost:8649/healthz"' <<<"$hc" || fail "the liveness probe is not the sidecar's healthcheck"
 n=$("${P[@]}" inspect "$side" | grep -c readyz || true)
 echo "readiness probe: $([ "$n" = 0 ] && echo 'not mapped by podman (no trace of /readyz in the container)' || echo "in the container's config ($n lines)")"
