@@ -15,9 +15,10 @@
 #   podman_test.sh SOURCE_DIR BUILD_DIR [--full]
 # Needs root, podman and (the first time, or when runtime-packages.txt changes) the Debian mirror.
 # podman keeps its images in BUILD_DIR/container/podman (its own storage, so the cached base
-# image and layers go with the build tree). Talks only to 127.0.0.1; in the pod, to 10.0.2.2,
-# which slirp4netns maps to the host's 127.0.0.1. Removes every container, pod, volume and secret
-# it made (names carry this run's prefix) and stops the servers it started, by PID.
+# image and layers go with the build tree). Talks only to 127.0.0.1 (and, building the image, to
+# the Debian mirror); in the pod, to 10.0.2.2, which slirp4netns maps to the host's 127.0.0.1.
+# Removes every container, pod and volume it made (names carry this run's prefix) and stops the
+# servers it started, by PID.
 set -euo pipefail
 src=$(cd "$1" && pwd)
 build=$(cd "$2" && pwd)
@@ -48,7 +49,7 @@ runstate=/run/failoverd-podman-$(printf '%s' "$store" | sha256sum | cut -c1-12)
 P=(podman --root "$store/storage" --runroot "$runstate/run" --tmpdir "$runstate/tmp"
    --cgroup-manager=cgroupfs --runtime /usr/bin/runc)
 declare -A pid=()
-made_containers=() made_pods=() made_volumes=() made_secrets=()
+made_containers=() made_pods=() made_volumes=()
 cleanup() {
   set +e
   for c in "${made_containers[@]}"; do "${P[@]}" rm -f -t 2 "$c" >/dev/null 2>&1; done
@@ -60,7 +61,6 @@ cleanup() {
     done
   fi
   for v in "${made_volumes[@]}"; do "${P[@]}" volume rm -f "$v" >/dev/null 2>&1; done
-  for s in "${made_secrets[@]}"; do "${P[@]}" secret rm "$s" >/dev/null 2>&1; done
   for n in "${!pid[@]}"; do kill "${pid[$n]}" 2>/dev/null; done
   for n in "${!pid[@]}"; do wait "${pid[$n]}" 2>/dev/null; done
   rm -rf "$work"
@@ -321,9 +321,12 @@ www IN A 192.0.2.10
 www IN A 192.0.2.11
 _failoverd.www IN TXT "gen=1 writer=bootstrap"
 '
-settings=$("$py" -c 'import json,sys; a=sys.argv; print(json.dumps({"prefix": a[1], "image": a[2], "app_image": a[3], "admin_host_port": int(a[4]), "app_host_port": int(a[5]), "host": "10.0.2.2", "east": [int(a[6]), int(a[7])], "west": int(a[8]), "dns": int(a[9]), "secret_dir": a[10]}))' \
-  "$run_id" "$probe_image" "$base" "$admin" "$app" "$e1" "$e2" "$w" "$dns" "$work/pod/run/failoverd/secrets-in")
-ls -ln "$work/pod/run/failoverd/secrets-in"   # as kubelet leaves a Secret with fsGroup
+secret_dir=$work/pod/run/failoverd/secrets-in
+settings=$(printf '{"prefix": "%s", "image": "%s", "app_image": "%s", "host": "10.0.2.2",
+  "admin_host_port": %d, "app_host_port": %d, "east": [%d, %d], "west": %d, "dns": %d,
+  "secret_dir": "%s"}' "$run_id" "$probe_image" "$base" "$admin" "$app" "$e1" "$e2" "$w" "$dns" \
+  "$secret_dir")
+ls -ln "$secret_dir"   # the Secret's files as kubelet leaves them with fsGroup
 "$py" "$here/kube_overlay.py" "$src/packaging/kubernetes" "$settings" >"$work/kube.yaml"
 podname=$run_id-pod-0
 made_pods+=("$podname")
