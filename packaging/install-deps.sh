@@ -15,6 +15,7 @@ build_packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost1.81-dev libboost-json1.81-dev libssl-dev libc-ares-dev
   prometheus-cpp-dev libtomlplusplus-dev doctest-dev libsystemd-dev libre2-dev
+  python3  # configuring: the test suites' CMakeLists find the Python 3 interpreter
 )
 packages=(
   "${build_packages[@]}"
