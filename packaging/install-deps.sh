@@ -15,6 +15,7 @@ build_packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost1.81-dev libboost-json1.81-dev libssl-dev libc-ares-dev
   prometheus-cpp-dev libtomlplusplus-dev doctest-dev libsystemd-dev libre2-dev
+  python3  # configuring: the test suites' CMakeLists find the Python 3 interpreter
 )
 packages=(
   "${build_packages[@]}"
@@ -31,6 +32,9 @@ packages=(
   systemd groff-base man-db dpkg-dev file
   # container tests: the image's runtime root, and the Kubernetes API models for the manifests
   debootstrap python3-kubernetes
+  # the image built and run with podman, the pod with `podman kube play` (as root: runc, the
+  # pods' catatonit pause image, slirp4netns for the pod's network)
+  podman runc catatonit slirp4netns containernetworking-plugins
 )
 case "${1:-}" in
   "") ;;

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Replays the runtime stage of packaging/container/Dockerfile without a container engine:
+# Replays the runtime stages (runtime-base, runtime) of packaging/container/Dockerfile without a
+# container engine:
 # debootstrap (minbase, bookworm) stands in for debian:12-slim, then each COPY, RUN (in a chroot),
 # ENV, USER, VOLUME, EXPOSE and ENTRYPOINT of that stage is carried out or checked as written, so
 # the image and this test cannot drift apart. The build stage's binaries come from BUILD_DIR,
@@ -21,41 +22,54 @@ root=$("$src/integration/container/bookworm_root.sh" "$build" "$build/container/
 stage=$build/container/build-stage
 rm -rf "$stage"
 
-# The Dockerfile as a list of (stage, instruction, argument) with continuation lines joined.
+# The Dockerfile as a list of (stage, instruction, argument) with continuation lines joined; the
+# stage is its AS name, and ${ARG} in FROM is replaced by the ARG's default (the image's default).
 steps=$("$py" - "$src/packaging/container/Dockerfile" <<'PY'
 import json, re, sys
 text = re.sub(r"\\\n\s*", " ", open(sys.argv[1]).read())
-stage = -1
+stage, args = None, {}
 for line in text.splitlines():
     line = line.strip()
     if not line or line.startswith("#"):
         continue
     op, _, arg = line.partition(" ")
-    if op.upper() == "FROM":
-        stage += 1
-    print(json.dumps([stage, op.upper(), arg.strip()]))
+    op, arg = op.upper(), arg.strip()
+    if op == "ARG" and stage is None:
+        name, _, default = arg.partition("=")
+        args[name] = default
+        continue
+    if op == "FROM":
+        arg = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], arg)
+        stage = arg.split()[-1] if " AS " in arg.upper() else arg
+    print(json.dumps([stage, op, arg]))
 PY
 )
 field() { "$py" -c 'import json,sys; print(json.loads(sys.argv[1])[int(sys.argv[2])])' "$1" "$2"; }
 
 echo "== build stage: checked, binaries from $build"
-grep -q '^\[0, "FROM", "debian:12 AS build"\]' <<<"$steps" || fail "build stage is not FROM debian:12 AS build"
+grep -q '^\["build", "FROM", "debian:12 AS build"\]' <<<"$steps" || fail "build stage is not FROM debian:12 AS build"
 grep -q 'cmake --preset release' <<<"$steps" || fail "build stage does not use the release preset"
-grep -qF '[0, "RUN", "packaging/container/stage-binaries.sh build/release /out"]' <<<"$steps" \
+grep -qF '["build", "RUN", "packaging/container/stage-binaries.sh build/release /out"]' <<<"$steps" \
   || fail "build stage does not stage the binaries with stage-binaries.sh build/release /out"
 "$src/packaging/container/stage-binaries.sh" "$build" "$stage/out"
 
-echo "== runtime stage, replayed in $root"
+# The default target is the last stage: runtime, the runtime-base stage plus the build stage's
+# binaries. runtime-prebuilt (the same with staged binaries) is built by podman_test.sh.
+[ "$(tail -1 <<<"$steps" | "$py" -c 'import json,sys; print(json.load(sys.stdin)[0])')" = runtime ] \
+  || fail "the last stage (the default target) is not runtime"
+grep -qF '["runtime", "FROM", "runtime-base AS runtime"]' <<<"$steps" || fail "runtime is not FROM runtime-base"
+echo "== runtime stages (runtime-base, runtime), replayed in $root"
 env_vars=(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)
 user="" entrypoint="" expose="" volume=""
 copied=()
 while IFS= read -r step; do
-  [ "$(field "$step" 0)" = 1 ] || continue
+  case "$(field "$step" 0)" in runtime-base|runtime) ;; *) continue ;; esac
   op=$(field "$step" 1)
   arg=$(field "$step" 2)
   echo "-- $op $arg"
   case "$op" in
-    FROM) [ "$arg" = "debian:12-slim" ] || fail "runtime stage is FROM $arg, this test stands in for debian:12-slim" ;;
+    FROM) [ "$arg" = "debian:12-slim AS runtime-base" ] || [ "$arg" = "runtime-base AS runtime" ] \
+            || fail "runtime stage is FROM $arg, this test stands in for debian:12-slim" ;;
     ENV) env_vars+=("$arg") ;;
     COPY)
       read -r -a words <<<"$arg"
