@@ -25,7 +25,8 @@ packages=(
   pdns-server pdns-backend-sqlite3 sqlite3
   gdnsd  # a time-to-failover benchmark peer (integration/ttf), like PowerDNS
   haproxy nginx-light
-  prometheus  # promtool, to check the /metrics exposition
+  prometheus  # promtool (the /metrics exposition, rule unit tests); the lab's alert scenarios
+  prometheus-alertmanager  # the lab's alert scenarios: Prometheus -> Alertmanager -> webhook
   # packaging checks: systemd-analyze/sysusers/tmpfiles, man page lint, .deb build (dpkg-shlibdeps)
   systemd groff-base man-db dpkg-dev file
   # container tests: the image's runtime root, and the Kubernetes API models for the manifests
