@@ -26,7 +26,8 @@ packages=(
   pdns-server pdns-backend-sqlite3 sqlite3
   gdnsd  # a time-to-failover benchmark peer (integration/ttf), like PowerDNS
   haproxy nginx-light
-  prometheus  # promtool, to check the /metrics exposition
+  prometheus  # promtool (the /metrics exposition, rule unit tests); the lab's alert scenarios
+  prometheus-alertmanager  # the lab's alert scenarios: Prometheus -> Alertmanager -> webhook
   chromium chromium-driver  # the status page, driven headless over WebDriver (integration/ui)
   # packaging checks: systemd-analyze/sysusers/tmpfiles, man page lint, .deb build (dpkg-shlibdeps)
   systemd groff-base man-db dpkg-dev file

@@ -1,5 +1,7 @@
 #include "metrics/metrics.h"
 
+#include "core/rules.h"
+
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
@@ -174,6 +176,19 @@ void Metrics::service_state(std::string_view service, std::string_view active_re
   if (!last.empty()) impl_->service_active.Add({{"service", s(service)}, {"region", last}}).Set(1);
   impl_->service_generation.Add({{"service", s(service)}}).Set(static_cast<double>(generation));
   impl_->service_frozen.Add({{"service", s(service)}}).Set(frozen ? 1 : 0);
+}
+
+void Metrics::service_counters(std::string_view service) {
+  for (auto t : {core::Trigger::Automatic, core::Trigger::Manual, core::Trigger::Restore}) {
+    impl_->failovers.Add({{"service", s(service)}, {"trigger", s(core::to_string(t))}});
+  }
+  // Rules are numbered from 0 and only ever added at the end; past the last one to_string()
+  // answers "unknown_rule".
+  for (int i = 0;; ++i) {
+    const auto name = core::to_string(static_cast<core::Rule>(i));
+    if (name == "unknown_rule") break;
+    impl_->refused.Add({{"service", s(service)}, {"rule", s(name)}});
+  }
 }
 
 void Metrics::failover(std::string_view service, core::Trigger trigger) {

@@ -48,6 +48,10 @@ class Metrics {
   // A service's live routing: its active region(s) and fence generation; frozen or not.
   void service_state(std::string_view service, std::string_view active_region,
                      core::Generation generation, bool frozen);
+  // A configured service's failover and refusal counters, created at 0 (every trigger, every
+  // rule), so that the first failover or refusal is an increase Prometheus can see: a counter
+  // series that first appears at 1 has no increase() (the shipped alerts use increase()).
+  void service_counters(std::string_view service);
   void failover(std::string_view service, core::Trigger trigger);
   void plan_refused(std::string_view service, std::string_view rule);
   void actuator_write(std::string_view service, std::string_view target, std::string_view status,

@@ -328,6 +328,10 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
 
   void publish_state_metrics() {
     const auto& self = core_.id().str();
+    // TILT is entered by every service's policy at once (a stall or clock jump is the whole
+    // observer's); it ends with the first step after tilt_period, which publishes again.
+    const auto now = Clock::now();
+    bool tilt = false;
     for (const auto& [region, verdict] : core_.view().verdicts()) {
       metrics_.region_verdict(region.str(), self, verdict);
       metrics_.quorum_state(region.str(), core_.quorum().state(region));
@@ -337,7 +341,9 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
       if (p == nullptr) continue;
       metrics_.service_state(name.str(), join_regions(p->active()), p->live().generation,
                              p->frozen() || s->reconciler.frozen());
+      tilt = tilt || p->in_tilt(now);
     }
+    metrics_.tilt(tilt);
   }
 
   // --- stepping the core ---------------------------------------------------------------------
@@ -871,6 +877,7 @@ std::optional<std::string> Engine::start() {
     auto s = std::make_unique<ServiceRuntime>(im.io_, svc, o, seed++);
     if (auto err = im.build_actuator(*s)) return "service " + svc.name.str() + ": " + *err;
     im.services_.emplace(svc.name, std::move(s));
+    im.metrics_.service_counters(svc.name.str());
   }
 
   if (!cfg.observer.state_dir.empty()) {

@@ -58,4 +58,31 @@ TEST_SUITE("metrics") {
     CHECK(has_line(text, R"(failoverd_failovers_total{service="www",trigger="manual"} 1)"));
     CHECK(has_line(text, R"(failoverd_actuator_writes_total{rcode="NXRRSET",service="www",status="conflict",target="rfc2136"} 1)"));
   }
+
+  TEST_CASE("a service's failover and refusal counters exist at 0 before the first one") {
+    // A counter series that first appears at 1 shows no increase() in Prometheus: the shipped
+    // alerts on failovers and refusals would miss the first one.
+    metrics::Metrics m;
+    m.service_counters("www");
+    auto text = m.scrape();
+    CHECK(has_line(text, R"(failoverd_failovers_total{service="www",trigger="automatic"} 0)"));
+    CHECK(has_line(text, R"(failoverd_failovers_total{service="www",trigger="manual"} 0)"));
+    CHECK(has_line(text, R"(failoverd_failovers_total{service="www",trigger="restore"} 0)"));
+    CHECK(has_line(text, R"(failoverd_plans_refused_total{rule="empty_set",service="www"} 0)"));
+    CHECK(has_line(text, R"(failoverd_plans_refused_total{rule="all_regions_down",service="www"} 0)"));
+    CHECK(has_line(text, R"(failoverd_plans_refused_total{rule="target_suspect",service="www"} 0)"));
+    CHECK(text.find("unknown_rule") == std::string::npos);
+    m.failover("www", core::Trigger::Automatic);
+    m.service_counters("www");  // again (a reload): the counts stay
+    text = m.scrape();
+    CHECK(has_line(text, R"(failoverd_failovers_total{service="www",trigger="automatic"} 1)"));
+  }
+
+  TEST_CASE("the TILT gauge follows what it is told") {
+    metrics::Metrics m;
+    m.tilt(true);
+    CHECK(has_line(m.scrape(), "failoverd_tilt 1"));
+    m.tilt(false);
+    CHECK(has_line(m.scrape(), "failoverd_tilt 0"));
+  }
 }
