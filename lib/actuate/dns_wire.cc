@@ -136,7 +136,7 @@ std::string wire_to_name(std::span<const std::uint8_t> w) {
     p += 1 + len;
   }
   // Appending, not assigning or prepending a literal: GCC 12 at -O3 reports a false -Wrestrict
-  // overlap for `s = "."` and `" " + std::string` (GCC bug 105651); these forms are equivalent.
+  // overlap for `s = "."` and `" " + std::string`; these forms are equivalent.
   if (out.empty()) out.push_back('.');
   return out;
 }
