@@ -135,7 +135,9 @@ std::string wire_to_name(std::span<const std::uint8_t> w) {
     out.push_back('.');
     p += 1 + len;
   }
-  if (out.empty()) out = ".";
+  // Appending, not assigning or prepending a literal: GCC 12 at -O3 reports a false -Wrestrict
+  // overlap for `s = "."` and `" " + std::string`; these forms are equivalent.
+  if (out.empty()) out.push_back('.');
   return out;
 }
 
@@ -552,12 +554,14 @@ std::optional<std::string> rdata_to_text(std::uint16_t t, std::span<const std::u
       return out;
     }
     if (!r.name_wire(w)) return std::nullopt;
-    out += " " + wire_to_name(w);
+    out.push_back(' ');
+    out += wire_to_name(w);
     if (r.remaining() != 20) return std::nullopt;
     for (int i = 0; i < 5; ++i) {
       std::uint32_t v = 0;
       r.u32(v);
-      out += " " + std::to_string(v);
+      out.push_back(' ');
+      out += std::to_string(v);
     }
     return out;
   }
