@@ -133,9 +133,25 @@ void Reconciler::restore(core::TimePoint now) {
     return;
   }
   if (phase_ == Phase::InFlight) {
-    emit(ReconcileEvent::Kind::Rejected, "restore: an operation is in flight, try again", 0, false);
+    // An operator's restore is never dropped because a read or write happens to be out (the
+    // admin API has already answered "started"). A periodic read in flight is as fresh as one
+    // started now, and the write it leads to is a CAS on what it saw: its answer serves the
+    // restore. A write, or the read-back of one, is resolved first; the restore then starts.
+    if (in_flight_ == ReconcileAction::Kind::Read && purpose_ != Purpose::ReadBack) {
+      desired_.reset();
+      restoring_ = true;
+      attempt_ = 0;
+      purpose_ = Purpose::Restore;
+    } else {
+      restore_pending_ = true;
+    }
     return;
   }
+  start_restore(now);
+}
+
+void Reconciler::start_restore(core::TimePoint now) {
+  restore_pending_ = false;
   desired_.reset();
   writing_.reset();
   restoring_ = true;
@@ -219,6 +235,15 @@ void Reconciler::on_write(const WriteResult& result, core::TimePoint now) {
 }
 
 void Reconciler::on_read(const ReadResult& result, core::TimePoint now) {
+  handle_read(result, now);
+  // A restore asked for while a write was being resolved starts once it is (see restore()).
+  if (restore_pending_ && phase_ != Phase::InFlight && phase_ != Phase::Stopped &&
+      !(phase_ == Phase::Read && purpose_ == Purpose::ReadBack)) {
+    start_restore(now);
+  }
+}
+
+void Reconciler::handle_read(const ReadResult& result, core::TimePoint now) {
   using K = ReconcileEvent::Kind;
   switch (result.status) {
     case ReadStatus::Ok:

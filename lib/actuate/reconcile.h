@@ -86,7 +86,9 @@ class Reconciler {
   // A new decision from the policy. Applied after a fresh read if the live generation is still
   // plan.base_generation; otherwise Conflict. Rejected while frozen or stopped.
   void set_desired(core::Plan plan, core::TimePoint now);
-  // Manual `failoverctl restore`: CAS-write the last known good members, then unfreeze.
+  // Manual `failoverctl restore`: CAS-write the last known good members, then unfreeze. Never
+  // dropped for an operation in flight: it takes over a periodic read, or starts once a write is
+  // resolved.
   void restore(core::TimePoint now);
   // Leave the stopped state (after config reload or by hand); starts with a read.
   void resume(core::TimePoint now);
@@ -120,6 +122,8 @@ class Reconciler {
   void schedule_write(core::Plan plan, LiveState expected, core::TimePoint at);
   void emit(ReconcileEvent::Kind kind, std::string detail, core::Generation gen, bool alert);
   void freeze(std::string why, core::TimePoint now);
+  void start_restore(core::TimePoint now);
+  void handle_read(const ReadResult& result, core::TimePoint now);
   core::TimePoint backoff(core::TimePoint now);
   std::optional<std::string> invalid_reason(const LiveState& s) const;
   void check(const LiveState& s, core::TimePoint now);
@@ -140,6 +144,7 @@ class Reconciler {
   LiveState expected_;                 // the CAS base of writing_
   std::optional<WriteStatus> write_status_;
   bool restoring_ = false;
+  bool restore_pending_ = false;  // restore() came while a write was out: start once resolved
 
   std::optional<LiveState> live_;
   std::optional<std::vector<std::string>> intended_;  // members we converged on

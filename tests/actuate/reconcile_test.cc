@@ -447,6 +447,58 @@ TEST_SUITE("actuate.dns.reconcile") {
     }
   }
 
+  TEST_CASE("A5: a restore that arrives while a read or write is out is not dropped") {
+    // The admin API answers "restore started"; the reconciler must then really restore.
+    auto r = started();
+    auto t1 = kT0 + std::chrono::seconds(30);
+    REQUIRE(r.poll(t1));
+    r.on_read(ok(state({"192.0.2.10"}, std::nullopt)), t1);  // the fence deleted by hand
+    REQUIRE(has(r.take_events(), Kind::Frozen));
+    auto t2 = t1 + std::chrono::seconds(30);
+    SUBCASE("a periodic read in flight: its answer serves the restore") {
+      auto a = r.poll(t2);
+      REQUIRE(a);
+      REQUIRE(a->kind == ReconcileAction::Kind::Read);
+      r.restore(t2);  // while that read is out
+      CHECK_FALSE(has(r.take_events(), Kind::Rejected));
+      r.on_read(ok(state({"192.0.2.10"}, std::nullopt)), t2);
+      a = r.poll(t2);
+      REQUIRE(a);
+      REQUIRE(a->kind == ReconcileAction::Kind::Write);
+      CHECK(a->plan.trigger == core::Trigger::Restore);
+      CHECK(a->plan.generation == 6);
+      r.on_write(WriteResult{WriteStatus::Applied, "NOERROR", "NOERROR"}, t2);
+      REQUIRE(r.poll(t2));
+      r.on_read(ok(state({"192.0.2.10"}, Fence{6, "obs-a"})), t2);
+      CHECK(has(r.take_events(), Kind::Restored));
+      CHECK_FALSE(r.frozen());
+    }
+    SUBCASE("a write being verified: the restore starts once it is resolved") {
+      // Not frozen this time: a plan's write is out when the operator restores.
+      auto r2 = started();
+      auto w = write_of_live(r2, plan(5, {"198.51.100.20"}), state({"192.0.2.10"}, Fence{5, "obs-b"}),
+                             t2);
+      REQUIRE(w.kind == ReconcileAction::Kind::Write);
+      r2.restore(t2);  // the write is in flight
+      r2.on_write(WriteResult{WriteStatus::Applied, "NOERROR", "NOERROR"}, t2);
+      auto a = r2.poll(t2);
+      REQUIRE(a);
+      REQUIRE(a->kind == ReconcileAction::Kind::Read);  // the read-back
+      r2.restore(t2);  // and again while the read-back is out
+      r2.on_read(ok(state({"198.51.100.20"}, Fence{6, "obs-a"})), t2);
+      CHECK(has(r2.take_events(), Kind::Applied));
+      a = r2.poll(t2);
+      REQUIRE(a);
+      REQUIRE(a->kind == ReconcileAction::Kind::Read);  // the restore's fresh read
+      r2.on_read(ok(state({"198.51.100.20"}, Fence{6, "obs-a"})), t2);
+      a = r2.poll(t2);
+      REQUIRE(a);
+      REQUIRE(a->kind == ReconcileAction::Kind::Write);
+      CHECK(a->plan.trigger == core::Trigger::Restore);
+      CHECK(a->plan.generation == 7);
+    }
+  }
+
   TEST_CASE("restore without a known good set is rejected with an alert") {
     act::Reconciler r(options(), 3);
     r.restore(kT0);
