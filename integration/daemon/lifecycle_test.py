@@ -498,6 +498,48 @@ def issue(d, ca, name, san, usage):
     os.chmod(os.path.join(d, name + ".key"), 0o600)
 
 
+class Tilt(unittest.TestCase):
+    """An event-loop stall (the process stopped for a while, as a VM pause or a swap storm
+    would) puts the observer in TILT; `failoverd_tilt` says so, which the shipped FailoverdTilt
+    alert reads."""
+
+    def test_a_stall_sets_failoverd_tilt_until_tilt_period_ends(self):
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        port = free_port()
+        config = os.path.join(tmp.name, "failoverd.toml")
+        with open(config, "w") as f:
+            f.write(config_text(port, tmp.name).replace("[observer]\n", """[observer]
+max_loop_lag = "200ms"
+tilt_period = "3s"
+""") + """
+[services.lb]
+regions = ["east"]
+[services.lb.publish]
+east = ["be1"]
+[services.lb.target]
+kind = "haproxy"
+address = "127.0.0.1:9"
+backend = "app"
+""")
+        daemon = Daemon(config)
+        self.addCleanup(daemon.stop)
+        self.assertTrue(daemon.wait_log("admin listening"), daemon.text())
+
+        def tilt():
+            for line in http_get(port, "/metrics")[1].splitlines():
+                if line.startswith("failoverd_tilt "):
+                    return float(line.split()[1])
+            return None
+        self.assertTrue(wait_until(lambda: tilt() == 0.0, 10), daemon.text())
+        daemon.proc.send_signal(signal.SIGSTOP)
+        time.sleep(1.0)
+        daemon.proc.send_signal(signal.SIGCONT)
+        self.assertTrue(wait_until(lambda: tilt() == 1.0, 5), daemon.text())
+        # tilt_period later the observer acts again, and the gauge says so.
+        self.assertTrue(wait_until(lambda: tilt() == 0.0, 10), daemon.text())
+
+
 class AdminTls(unittest.TestCase):
     """admin.tls_cert_file/tls_key_file/client_ca_file: HTTPS only, client certificates from the
     configured CA only, bearer tokens on top; failoverctl --cacert/--cert/--key."""
