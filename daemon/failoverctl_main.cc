@@ -217,7 +217,10 @@ std::string text(const json::value& v) {
   if (v.is_null()) return "-";
   if (v.is_array()) {
     std::string out;
-    for (const auto& e : v.as_array()) out += (out.empty() ? "" : ",") + text(e);
+    for (const auto& e : v.as_array()) {
+      if (!out.empty()) out += ',';
+      out += text(e);
+    }
     return out.empty() ? "-" : out;
   }
   return json::serialize(v);

@@ -30,7 +30,7 @@ packages=(
   prometheus-alertmanager  # the lab's alert scenarios: Prometheus -> Alertmanager -> webhook
   chromium chromium-driver  # the status page, driven headless over WebDriver (integration/ui)
   # packaging checks: systemd-analyze/sysusers/tmpfiles, man page lint, .deb build (dpkg-shlibdeps)
-  systemd groff-base man-db dpkg-dev file
+  systemd groff-base man-db dpkg-dev file lintian
   # container tests: the image's runtime root, and the Kubernetes API models for the manifests
   debootstrap python3-kubernetes
   # the image built and run with podman, the pod with `podman kube play` (as root: runc, the

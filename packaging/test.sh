@@ -11,6 +11,9 @@ start=$(date +%s)
 bash packaging/install-deps.sh
 bash packaging/build.sh release
 echo "test.sh: build done after $(( $(date +%s) - start ))s"
+# A second compiler, with -Werror, over what ships (the `clang` preset: BUILD_TESTING=OFF).
+bash packaging/build.sh clang
+echo "test.sh: clang build done after $(( $(date +%s) - start ))s"
 
 # Secrets in config/ are shipped without their 0600 mode (git keeps only the x bit).
 find config -type f \( -name '*.key' -o -name '*.token' -o -name '*.secret' \) -exec chmod 600 {} +
