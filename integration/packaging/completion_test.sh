@@ -110,6 +110,7 @@ help_global=$(section options | grep -oE '^  --[a-z-]+' | tr -d ' ' | sort -u)
 [ "$(wc -l <<<"$help_global")" -ge 8 ] || bad "found only [$help_global] in failoverctl --help"
 
 # Every command --help lists, and nothing else, for an empty line (and after global options).
+# shellcheck disable=SC2086  # the lists are words
 expect "" $help_commands
 expect "--json --timeout 2s " $help_commands
 expect "fail" failover failback
@@ -206,6 +207,12 @@ expect "--config failoverd.toml pin www --reason x --to w" west
 expect "--config failoverd.toml failover lb --to " west
 expect "--config failoverd.toml failover nosuch --to "
 expect "--config failoverd.toml status "
+expect "--config 'failoverd.toml' freeze " lb www
+got=$(HOME=$tmp/work complete_line "--config ~/failoverd.toml freeze ")
+[ "$got" = "$(words_of lb www)" ] && ok "--config ~/FILE: services" || bad "--config ~/FILE: got [$got]"
+# Words of the line are never evaluated by the shell: a command substitution stays text.
+expect "--config \"\$(touch $tmp/evaluated)\" freeze "
+[ ! -e "$tmp/evaluated" ] && ok "a \$(...) on the line is not run" || bad "a \$(...) on the line was run"
 expect "--config failoverd.toml events "
 got=$(FAILOVERD_TOKEN=$token complete_line "--admin 127.0.0.1:$port restore ")
 [ "$got" = "$(words_of lb www)" ] && ok "FAILOVERD_TOKEN: services" || bad "FAILOVERD_TOKEN: got [$got]"
