@@ -31,6 +31,7 @@ packages=(
   chromium chromium-driver  # the status page, driven headless over WebDriver (integration/ui)
   # packaging checks: systemd-analyze/sysusers/tmpfiles, man page lint, .deb build (dpkg-shlibdeps)
   systemd groff-base man-db dpkg-dev file lintian
+  bash-completion  # failoverctl's completion, sourced with bash-completion's helpers
   # container tests: the image's runtime root, and the Kubernetes API models for the manifests
   debootstrap python3-kubernetes
   # the image built and run with podman, the pod with `podman kube play` (as root: runc, the

@@ -18,6 +18,7 @@ import os
 import http.server
 import resource
 import selectors
+import shutil
 import signal
 import socket
 import ssl
@@ -196,7 +197,6 @@ class Cluster(unittest.TestCase):
                 p.wait(timeout=10)
         if os.environ.get("FAILOVERD_KEEP_LOGS"):
             # Debugging aid: keep the logs of each test under this directory.
-            import shutil
             dest = os.path.join(os.environ["FAILOVERD_KEEP_LOGS"], self.id().rsplit(".", 1)[-1])
             shutil.copytree(self.dir, dest, ignore=shutil.ignore_patterns("*.sock", "*.pid"))
         self.tmp.cleanup()
@@ -409,10 +409,22 @@ tsig_secret_file = "{self.path('tsig.key')}"
                 ok = wait_until(lambda: self.confirmed(obs, region) == "up", 30)
                 self.assertTrue(ok, f"{obs} never confirmed {region} up\n" + self.log(obs))
 
+    def binary_for_nobody(self):
+        """A copy of FAILOVERD that user `nobody` can run wherever the build lies (a checkout
+        under a 0700 home is out of its reach): in a fresh directory, removed after the test."""
+        d = tempfile.mkdtemp(prefix="failoverd-nobody-bin-")
+        self.addCleanup(shutil.rmtree, d, ignore_errors=True)
+        os.chmod(d, 0o755)
+        copy = os.path.join(d, "failoverd")
+        shutil.copyfile(FAILOVERD, copy)
+        os.chmod(copy, 0o755)
+        return copy
+
     def cut_off_from_east(self, observers):
         """Restarts `observers` as user `nobody` and rejects that user's traffic to region east
         with an nftables rule (loopback traffic passes the output hook): only they see east down.
         """
+        failoverd = self.binary_for_nobody()
         os.chmod(self.dir, 0o755)
         for f in (self.path("tsig.key"), self.path("admin.token")):
             os.chown(f, 65534, 65534)  # root (the other observers) still reads them
@@ -433,8 +445,14 @@ tsig_secret_file = "{self.path('tsig.key')}"
         run("nft", "add", "rule", "inet", table, "out", "meta", "skuid", "65534", "tcp", "dport",
             str(self.region_port["east"]), "reject", "with", "tcp", "reset")
         for obs in observers:
-            self.start(obs, [FAILOVERD, "--config", self.path(obs + ".toml")], user=65534,
-                       group=65534)
+            # What start-up would refuse as `nobody` (an unreachable binary, config or secret
+            # file), said plainly before the daemon is started.
+            check = subprocess.run([failoverd, "--check-config", self.path(obs + ".toml")],
+                                   capture_output=True, text=True, timeout=30, user=65534,
+                                   group=65534, extra_groups=[])
+            self.assertEqual(check.returncode, 0, f"as uid 65534: {check.stdout}{check.stderr}")
+            self.start(obs, [failoverd, "--config", self.path(obs + ".toml")], user=65534,
+                       group=65534, extra_groups=[])
 
     # --- the tests --------------------------------------------------------------------------
     def test_two_of_three_down_votes_fail_over_exactly_once(self):

@@ -39,6 +39,7 @@ done
 for f in ./usr/sbin/failoverd ./usr/bin/failoverctl ./lib/systemd/system/failoverd.service \
          ./usr/lib/sysusers.d/failoverd.conf ./usr/lib/tmpfiles.d/failoverd.conf \
          ./usr/share/man/man8/failoverd.8.gz ./usr/share/man/man1/failoverctl.1.gz \
+         ./usr/share/bash-completion/completions/failoverctl \
          ./etc/failoverd/edge.toml ./etc/failoverd/three-observers.toml \
          ./usr/share/doc/failoverd/README.md ./usr/share/doc/failoverd/examples/demo.toml \
          ./usr/share/doc/failoverd/copyright ./usr/share/doc/failoverd/changelog.gz; do
