@@ -34,8 +34,14 @@ bool is_failover(std::string_view kind) {
 
 }  // namespace
 
+bool is_default(std::string_view kind) {
+  // Refusals come while a quorum forms at start and on every held-back change; those that need
+  // a human also come as `alert`.
+  return kind != "plan_refused";
+}
+
 bool wanted(const config::Notify& n, std::string_view kind) {
-  if (n.events.empty()) return true;
+  if (n.events.empty()) return is_default(kind);
   return std::find(n.events.begin(), n.events.end(), kind) != n.events.end();
 }
 

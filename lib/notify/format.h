@@ -1,7 +1,9 @@
 // What a [[notify]] receiver is told, and how it is written for each format. Pure: no I/O, no
 // clock (the caller stamps the time), no Asio.
 //
-// Notice kinds (config::kNotifyEventKinds; all are sent unless `events` narrows them):
+// Notice kinds (config::kNotifyEventKinds). Without an `events` list a receiver gets every kind
+// but plan_refused (refusals are routine while a quorum forms; those needing a human also come
+// as `alert`):
 //   failover_planned       a plan was handed to the actuator (from/to regions, generation, reason)
 //   failover_applied       the target holds it (read back)
 //   plan_proposed          propose mode: a plan waits for approval
@@ -48,7 +50,9 @@ struct Notice {
   std::string time;  // "2026-01-02T03:04:05Z"
 };
 
-// True when receiver `n` wants notices of `kind` (an empty events list wants all of them).
+// True for the kinds sent when a receiver has no `events` list.
+bool is_default(std::string_view kind);
+// True when receiver `n` wants notices of `kind`.
 bool wanted(const config::Notify& n, std::string_view kind);
 
 // One line for people: "www: failover applied east -> west (generation 4) on observer obs-a: ...".
