@@ -375,6 +375,59 @@ events = ["failover_applied"]
             self.assertNotIn(s, log)
 
 
+class Shutdown(unittest.TestCase):
+    def test_a_hanging_receiver_does_not_hold_up_exit(self):
+        hang = Hanging()
+        admin = free_port()
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "f.toml")
+            with open(path, "w") as f:
+                # plan_refused (no quorum yet) comes right at start: something to send.
+                f.write(f"""[observer]
+id = "x"
+state_dir = "{d}/state"
+
+[admin]
+listen = "127.0.0.1:{admin}"
+
+[regions.east]
+[[regions.east.endpoints]]
+name = "e"
+kind = "tcp"
+address = "127.0.0.1:9"
+
+[services.www]
+regions = ["east"]
+[services.www.publish]
+east = ["192.0.2.1"]
+[services.www.target]
+kind = "exec"
+argv = ["/bin/true"]
+
+[[notify]]
+name = "hang"
+url = "http://127.0.0.1:{hang.port}/"
+timeout = "60s"
+events = ["plan_refused"]
+""")
+            with open(path + ".log", "w") as log:
+                proc = subprocess.Popen([FAILOVERD, "--config", path], stdout=log,
+                                        stderr=subprocess.STDOUT)
+                try:
+                    self.assertTrue(wait_until(lambda: len(hang.conns) >= 1, 15))
+                    proc.send_signal(signal.SIGTERM)
+                    try:
+                        rc = proc.wait(timeout=15)  # well before the receiver's 60 s timeout
+                    except subprocess.TimeoutExpired:
+                        rc = None
+                    self.assertEqual(rc, 0)
+                finally:
+                    if proc.poll() is None:
+                        proc.kill()
+                        proc.wait(timeout=10)
+                    hang.stop()
+
+
 class CheckConfig(unittest.TestCase):
     def test_missing_secret_file_is_reported_and_refused(self):
         with tempfile.TemporaryDirectory() as d:

@@ -3,6 +3,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -17,6 +18,7 @@
 namespace failoverd::notify {
 
 namespace asio = boost::asio;
+using namespace boost::asio::experimental::awaitable_operators;
 
 namespace {
 
@@ -47,12 +49,15 @@ std::optional<std::string> read_line_secret(const std::string& path, std::string
 
 struct Notifier::Sink {
   Sink(asio::io_context& io, config::Notify c, std::uint64_t seed)
-      : config(std::move(c)), queue(config.queue_size), timer(io), rng(seed) {}
+      : config(std::move(c)), queue(config.queue_size), timer(io), stop_signal(io), rng(seed) {
+    stop_signal.expires_at(asio::steady_timer::time_point::max());
+  }
   config::Notify config;
   actuate::HttpUrl url;
   std::string secret;  // routing key (pagerduty) or bearer token (json); never logged
   DropOldestQueue<Notice> queue;
   asio::steady_timer timer;  // backoff between tries
+  asio::steady_timer stop_signal;  // never expires; stop() cancels it to abandon a try
   std::mt19937_64 rng;
   bool running = false;
   bool stopped = false;
@@ -119,8 +124,12 @@ asio::awaitable<void> drain(std::shared_ptr<SinkT> s, metrics::Metrics& metrics)
     std::string detail;
     bool sent = false;
     for (std::uint32_t attempt = 0;; ++attempt) {
-      auto r = co_await actuate::http_exchange(executor, s->url, request, limits);
-      if (s->stopped) co_return;
+      // A try in flight is abandoned at stop(), so that a hanging receiver cannot hold up the
+      // daemon's exit for its timeout.
+      auto raced = co_await (actuate::http_exchange(executor, s->url, request, limits) ||
+                             s->stop_signal.async_wait(kNoThrow));
+      if (raced.index() == 1 || s->stopped) co_return;
+      auto r = std::get<0>(std::move(raced));
       Outcome outcome = Outcome::Retry;
       if (r.ok()) {
         outcome = classify_status(r.status);
@@ -184,6 +193,7 @@ void Notifier::stop() {
     s->stopped = true;
     s->queue.clear();
     s->timer.cancel();
+    s->stop_signal.cancel();
   }
 }
 

@@ -14,7 +14,8 @@
 //     series exist from start-up at 0.
 //   - Secrets (routing key, bearer token, a URL from url_file) are read at start() and never
 //     logged; logs name the receiver, never its URL.
-//   - stop() drops what is queued and ends the senders after their current step.
+//   - stop() drops what is queued and abandons the tries in flight (their connections close),
+//     so a hanging receiver does not hold up a reload or the daemon's exit.
 #pragma once
 
 #include <cstdint>
