@@ -84,10 +84,15 @@ std::optional<HttpUrl> parse_web_url(std::string_view url) {
   } else {
     return std::nullopt;
   }
-  const auto slash = url.find('/');
+  // The authority ends where the path, query or fragment starts (as the loader's check_url
+  // reads it); a fragment is never sent.
+  url = url.substr(0, url.find('#'));
+  const auto slash = url.find_first_of("/?");
   std::string_view authority = url.substr(0, slash);
+  if (authority.find('@') != std::string_view::npos) return std::nullopt;
   if (slash != std::string_view::npos) {
     out.base_path = std::string(url.substr(slash));
+    if (out.base_path.front() == '?') out.base_path.insert(0, "/");
     while (!out.base_path.empty() && out.base_path.back() == '/') out.base_path.pop_back();
   }
   std::string_view host = authority;

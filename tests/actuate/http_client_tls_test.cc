@@ -118,6 +118,13 @@ TEST_SUITE("http_client") {
     CHECK(u->host == "hooks.example.com");
     CHECK(u->base_path == "/services/T/B");
     CHECK_FALSE(parse_http_url("https://hooks.example.com/"));
+    // Read the way the loader's check_url reads a URL: what it accepts, start-up can use.
+    auto q = parse_web_url("http://h:8080?key=v#frag");
+    REQUIRE(q);
+    CHECK(q->host == "h");
+    CHECK(q->port == 8080);
+    CHECK(q->base_path == "/?key=v");
+    CHECK_FALSE(parse_web_url("https://user:pw@h/"));
     CHECK_FALSE(parse_web_url("ftp://x/"));
   }
 }
