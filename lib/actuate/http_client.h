@@ -1,6 +1,7 @@
-// A small HTTP/1.1 client for target APIs (the PowerDNS HTTP API): one request per connection,
-// plain HTTP only, a deadline on every step (resolve, connect, write, read) and a limit on the
-// response size. Beast stays in http_client.cc so that including this header is cheap.
+// A small HTTP/1.1 client for target APIs (the PowerDNS HTTP API) and notification webhooks: one
+// request per connection, a deadline on every step (resolve, connect, TLS handshake, write, read)
+// and a limit on the response size. HTTPS (for webhooks) verifies the server's certificate and
+// name against a CA file or the system store. Beast stays in http_client.cc so that including this header is cheap.
 //
 // Runs on the caller's executor; never blocks; never throws (every failure is an HttpError).
 #pragma once
@@ -23,9 +24,12 @@ struct HttpUrl {
   std::string host;
   std::uint16_t port = 80;
   std::string base_path;  // without a trailing '/', "" for the root
+  bool tls = false;       // https (port 443 unless given)
 };
 // nullopt when `url` is not a plain http URL with a valid port.
 std::optional<HttpUrl> parse_http_url(std::string_view url);
+// The same for an http:// or https:// URL.
+std::optional<HttpUrl> parse_web_url(std::string_view url);
 
 struct HttpRequest {
   std::string method = "GET";  // GET, PATCH, PUT, POST, DELETE
@@ -40,6 +44,7 @@ enum class HttpError {
   Connect,   // refused, unreachable
   Timeout,   // a step did not finish before its deadline
   Io,        // the connection broke while writing or reading
+  Tls,       // the TLS handshake failed (certificate not trusted, wrong name, ...)
   Protocol,  // not a valid HTTP response
   TooLarge,  // the response exceeded the size limit
 };
@@ -56,10 +61,11 @@ struct HttpResponse {
 struct HttpLimits {
   std::chrono::nanoseconds step_timeout = std::chrono::seconds(2);  // each of connect/write/read
   std::size_t max_response_bytes = 4 * 1024 * 1024;                 // header + body
+  std::string ca_file;  // https: trusted CAs (PEM); empty: the system store
 };
 
-// Sends one request to url.host:url.port over a fresh connection and reads the response.
-// `request.target` is appended to url.base_path. Sends "Connection: close".
+// Sends one request to url.host:url.port over a fresh connection (TLS when url.tls) and reads the
+// response. `request.target` is appended to url.base_path. Sends "Connection: close".
 boost::asio::awaitable<HttpResponse> http_exchange(boost::asio::any_io_executor executor,
                                                    const HttpUrl& url, HttpRequest request,
                                                    HttpLimits limits);

@@ -18,6 +18,7 @@
 //   [services.NAME.weights]  REGION = weight           (weighted policy)
 //   [services.NAME.publish]  REGION = ["value", ...]   (what the target publishes per region)
 //   [services.NAME.target]   kind = rfc2136|powerdns|haproxy|exec, and its settings
+//   [[notify]]            a webhook told of decisions and alerts (json|slack|pagerduty)
 #pragma once
 
 #include <chrono>
@@ -250,6 +251,33 @@ struct Service {
   Target target;
 };
 
+enum class NotifyFormat { Json, Slack, PagerDuty };
+
+// One [[notify]] receiver. The URL is `url`, or the first line of `url_file` (a Slack incoming
+// webhook's URL is itself the secret). `secret_file`: the PagerDuty routing key, or for json a
+// bearer token sent as Authorization (slack: not used). Secrets are read at start-up, never logged.
+struct Notify {
+  std::string name;
+  std::string url;          // http:// or https:// (empty when url_file is set)
+  std::string url_file;
+  std::string ca_file;      // https: verify the receiver against this; empty: the system CAs
+  NotifyFormat format = NotifyFormat::Json;
+  std::vector<std::string> events;  // notify event kinds (notify/format.h); empty: the defaults
+  std::string secret_file;
+  Duration timeout = std::chrono::seconds(5);  // each step: connect, TLS handshake, write, read
+  std::uint32_t queue_size = 256;              // pending notifications; when full the oldest goes
+  std::uint32_t max_retries = 3;               // after the first attempt
+  Duration retry_base = std::chrono::seconds(1);   // full-jitter backoff: uniform(0, min(cap,
+  Duration retry_cap = std::chrono::seconds(30);   //   base * 2^retry))
+};
+
+// The kinds a [[notify]] `events` list may name (notify/format.h says when each is sent).
+inline constexpr std::string_view kNotifyEventKinds[] = {
+    "failover_planned", "failover_applied", "plan_proposed",   "plan_refused",
+    "service_frozen",   "service_unfrozen", "flip_budget_exhausted", "actuator_error",
+    "tilt_entered",     "tilt_left",        "observer_impaired",     "observer_recovered",
+    "alert"};
+
 struct Config {
   std::string source_path;  // the file it was loaded from
   Observer observer;
@@ -258,6 +286,7 @@ struct Config {
   std::vector<Endpoint> control;
   std::vector<Region> regions;
   std::vector<Service> services;
+  std::vector<Notify> notify;
 
   // Observers that vote: this one plus the configured peers.
   std::size_t observer_count() const { return 1 + (cluster ? cluster->peers.size() : 0); }

@@ -43,8 +43,11 @@ constexpr std::size_t kMaxCollectedErrors = 10000;
 constexpr std::size_t kMaxRegexLength = 1000;
 constexpr std::uint32_t kMaxCount = 1000;  // rise, fall, flip_budget...
 
-const Keys kTopKeys{"observer", "admin",   "cluster", "probe_defaults",
-                    "control",  "regions", "services"};
+const Keys kTopKeys{"observer", "admin",   "cluster",  "probe_defaults",
+                    "control",  "regions", "services", "notify"};
+const Keys kNotifyKeys{"name",       "url",         "url_file",    "ca_file",
+                       "format",     "events",      "secret_file", "timeout",
+                       "queue_size", "max_retries", "retry_base",  "retry_cap"};
 const Keys kObserverKeys{"id",        "state_dir",   "log_format",
                          "log_level", "tilt_period", "max_loop_lag"};
 const Keys kAdminKeys{"listen",         "token_file",        "tls_cert_file",        "tls_key_file",
@@ -226,7 +229,7 @@ class Loader {
                  std::string& out);
   // What a secret file must hold beyond being private (checked so that --check-config reports
   // what start-up would refuse).
-  enum class SecretKind { Opaque, Base64, TokenLines };
+  enum class SecretKind { Opaque, Base64, TokenLines, Line, UrlLine };
   bool read_secret(const toml::table& t, std::string_view key, const std::string& path,
                    std::string& out, SecretKind kind = SecretKind::Opaque);
   template <typename E>
@@ -253,6 +256,7 @@ class Loader {
   void parse_control(const toml::table& root);
   void parse_regions(const toml::table& root);
   void parse_services(const toml::table& root);
+  void parse_notify(const toml::table& root);
   void parse_service(const toml::key& name, const toml::table& t, const std::string& path);
   void parse_publish(const toml::table& t, const std::string& path, Service& s);
   void parse_target(const toml::table& t, const std::string& path, Target& target);
@@ -588,6 +592,19 @@ void Loader::check_secret_file(const toml::node& n, const std::string& path,
     error(n, path,
           "secret file " + in_quotes(file) + " is larger than " + std::to_string(kMaxSecretBytes) +
               " bytes");
+    return;
+  }
+  if (kind == SecretKind::Line || kind == SecretKind::UrlLine) {
+    auto line = parse_line_secret(text);
+    if (!line) {
+      error(n, path, "secret file " + in_quotes(file) + " must hold one non-empty line");
+    } else if (kind == SecretKind::UrlLine) {
+      const std::string_view scheme = line->starts_with("https://") ? "https" : "http";
+      // The URL is a secret: the message says what is wrong, never what the file holds.
+      if (auto problem = check_url(*line, scheme)) {
+        error(n, path, "secret file " + in_quotes(file) + " does not hold a usable URL: " + *problem);
+      }
+    }
     return;
   }
   if (kind == SecretKind::Base64) {
@@ -1562,6 +1579,94 @@ void Loader::parse_target(const toml::table& t, const std::string& path, Target&
 
 // ---------------------------------------------------------------------------------------------
 
+// [[notify]]: webhooks told of decisions and alerts (lib/notify/format.h).
+void Loader::parse_notify(const toml::table& root) {
+  const toml::array* list = read_array(root, "notify", "");
+  if (list == nullptr) return;
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    const toml::node& node = *list->get(i);
+    const std::string path = index("notify", i);
+    const toml::table* t = node.as_table();
+    if (t == nullptr) {
+      error(node, path, "expected a table ([[notify]]), got " + std::string(type_name(node)));
+      continue;
+    }
+    check_keys(*t, path, kNotifyKeys);
+    Notify n;
+    if (require(*t, "name", path) != nullptr && read_string(*t, "name", path, n.name)) {
+      if (!is_valid_id(n.name)) {
+        error(*t->get("name"), join(path, "name"),
+              "must be 1 to 64 characters of [A-Za-z0-9._-], got " + in_quotes(n.name));
+      } else if (!names.insert(n.name).second) {
+        error(*t->get("name"), join(path, "name"), "duplicate notify name " + in_quotes(n.name));
+      }
+    }
+    read_enum(*t, "format", path,
+              Choices<NotifyFormat>{{"json", NotifyFormat::Json},
+                                    {"slack", NotifyFormat::Slack},
+                                    {"pagerduty", NotifyFormat::PagerDuty}},
+              n.format);
+    const bool has_url = t->contains("url");
+    const bool has_url_file = t->contains("url_file");
+    if (has_url && has_url_file) {
+      error(*t->get("url_file"), join(path, "url_file"), "set url or url_file, not both");
+    } else if (!has_url && !has_url_file) {
+      error(*t, join(path, "url"), "missing required key 'url' (or 'url_file')");
+    }
+    if (has_url && read_string(*t, "url", path, n.url)) {
+      const std::string_view scheme = n.url.starts_with("https://") ? "https" : "http";
+      if (auto problem = check_url(n.url, scheme)) {
+        error(*t->get("url"), join(path, "url"), *problem + ", got " + in_quotes(n.url));
+      }
+    }
+    if (has_url_file) read_secret(*t, "url_file", path, n.url_file, SecretKind::UrlLine);
+    read_path(*t, "ca_file", path, n.ca_file);
+    if (!n.ca_file.empty() && ::access(n.ca_file.c_str(), R_OK) != 0) {
+      error(*t->get("ca_file"), join(path, "ca_file"),
+            "cannot read " + in_quotes(n.ca_file) + ": " + std::strerror(errno));
+    }
+    read_secret(*t, "secret_file", path, n.secret_file, SecretKind::Line);
+    if (n.format == NotifyFormat::PagerDuty && !t->contains("secret_file")) {
+      error(*t, join(path, "secret_file"),
+            "format \"pagerduty\" needs secret_file (the Events v2 routing key)");
+    }
+    if (n.format == NotifyFormat::Slack && t->contains("secret_file")) {
+      error(*t->get("secret_file"), join(path, "secret_file"),
+            "format \"slack\" sends no secret; put a secret webhook URL in url_file instead");
+    }
+    if (const toml::array* events = read_array(*t, "events", path)) {
+      const Keys kinds(std::begin(kNotifyEventKinds), std::end(kNotifyEventKinds));
+      if (events->empty()) error(*events, join(path, "events"), "must name at least one event kind");
+      for (std::size_t k = 0; k < events->size(); ++k) {
+        const toml::node& e = *events->get(k);
+        const std::string here = index(join(path, "events"), k);
+        const auto* s = e.as_string();
+        if (s == nullptr) {
+          error(e, here, "expected a string, got " + std::string(type_name(e)));
+          continue;
+        }
+        if (std::find(kinds.begin(), kinds.end(), s->get()) == kinds.end()) {
+          std::string message = "unknown event kind " + in_quotes(s->get()) + "; expected " +
+                                choices_text(kinds);
+          error(e, here, message);
+          continue;
+        }
+        n.events.push_back(s->get());
+      }
+    }
+    read_duration(*t, "timeout", path, n.timeout);
+    read_uint(*t, "queue_size", path, n.queue_size, 1, 100000);
+    read_uint(*t, "max_retries", path, n.max_retries, 0, 100);
+    read_duration(*t, "retry_base", path, n.retry_base);
+    read_duration(*t, "retry_cap", path, n.retry_cap);
+    if (n.retry_cap < n.retry_base && t->contains("retry_cap")) {
+      error(*t->get("retry_cap"), join(path, "retry_cap"), "must not be shorter than retry_base");
+    }
+    config_.notify.push_back(std::move(n));
+  }
+}
+
 LoadResult Loader::load(std::string_view text) {
   LoadResult result;
   const toml::source_region nowhere{};
@@ -1602,6 +1707,7 @@ LoadResult Loader::load(std::string_view text) {
   parse_control(root);
   parse_regions(root);
   parse_services(root);
+  parse_notify(root);
   check_endpoint_names();
 
   // File order; one broken default repeated for every endpoint is reported once.

@@ -86,4 +86,21 @@ std::optional<std::string> parse_token_lines(std::string_view text, std::vector<
   return std::nullopt;
 }
 
+std::optional<std::string> parse_line_secret(std::string_view text) {
+  auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  const auto eol = text.find('\n');
+  std::string_view line = text.substr(0, eol);
+  std::string_view rest = eol == std::string_view::npos ? std::string_view{} : text.substr(eol + 1);
+  while (!line.empty() && blank(line.front())) line.remove_prefix(1);
+  while (!line.empty() && blank(line.back())) line.remove_suffix(1);
+  if (line.empty()) return std::nullopt;
+  for (char c : line) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return std::nullopt;
+  }
+  for (char c : rest) {
+    if (!blank(c)) return std::nullopt;
+  }
+  return std::string(line);
+}
+
 }  // namespace failoverd::config

@@ -4,6 +4,8 @@
 //   - TSIG secrets: standard base64, whitespace ignored, non-empty once decoded.
 //   - Admin token files: "name:token" lines; '#' comments and blank lines ignored; names of
 //     [A-Za-z0-9._-] (1 to 128 characters); tokens of at least 16 characters.
+//   - One-line secrets (a notification's routing key, bearer token or webhook URL): the file's
+//     first line, surrounding whitespace trimmed; non-empty, nothing but blank lines after it.
 //
 // Pure: no file access here (the loader and the runtime read the files).
 #pragma once
@@ -33,5 +35,8 @@ inline constexpr std::size_t kMinTokenLength = 16;
 // Parses a token file's text into `out` (replaced only on success). Returns an error naming the
 // line ("line 3: expected name:token") on a malformed one. A file of only comments yields none.
 std::optional<std::string> parse_token_lines(std::string_view text, std::vector<NamedToken>& out);
+
+// The secret of a one-line secret file, or nullopt when the file holds no such line.
+std::optional<std::string> parse_line_secret(std::string_view text);
 
 }  // namespace failoverd::config

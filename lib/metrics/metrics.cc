@@ -109,6 +109,17 @@ struct Metrics::Impl {
   Family<Counter>& refused =
       BuildCounter().Name("failoverd_plans_refused_total")
           .Help("Plans refused by a safety rule, by service and rule").Register(*registry);
+  Family<Counter>& notify_sent =
+      BuildCounter().Name("failoverd_notify_sent_total")
+          .Help("Notifications a [[notify]] receiver accepted (2xx)").Register(*registry);
+  Family<Counter>& notify_failed =
+      BuildCounter().Name("failoverd_notify_failed_total")
+          .Help("Notifications given up on, by receiver and reason of the last try")
+          .Register(*registry);
+  Family<Counter>& notify_dropped =
+      BuildCounter().Name("failoverd_notify_dropped_total")
+          .Help("Notifications dropped unsent because the receiver's queue was full (the oldest "
+                "pending one goes)").Register(*registry);
   Family<Counter>& writes =
       BuildCounter().Name("failoverd_actuator_writes_total")
           .Help("Writes to targets by service, target kind, status and rcode").Register(*registry);
@@ -198,6 +209,25 @@ void Metrics::failover(std::string_view service, core::Trigger trigger) {
 
 void Metrics::plan_refused(std::string_view service, std::string_view rule) {
   impl_->refused.Add({{"service", s(service)}, {"rule", s(rule)}}).Increment();
+}
+
+void Metrics::notify_counters(std::string_view notify,
+                              const std::vector<std::string_view>& reasons) {
+  impl_->notify_sent.Add({{"notify", s(notify)}});
+  impl_->notify_dropped.Add({{"notify", s(notify)}});
+  for (auto reason : reasons) impl_->notify_failed.Add({{"notify", s(notify)}, {"reason", s(reason)}});
+}
+
+void Metrics::notify_sent(std::string_view notify) {
+  impl_->notify_sent.Add({{"notify", s(notify)}}).Increment();
+}
+
+void Metrics::notify_failed(std::string_view notify, std::string_view reason) {
+  impl_->notify_failed.Add({{"notify", s(notify)}, {"reason", s(reason)}}).Increment();
+}
+
+void Metrics::notify_dropped(std::string_view notify) {
+  impl_->notify_dropped.Add({{"notify", s(notify)}}).Increment();
 }
 
 void Metrics::actuator_write(std::string_view service, std::string_view target,

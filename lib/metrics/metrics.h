@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/plan.h"
 #include "core/types.h"
@@ -61,6 +62,11 @@ class Metrics {
   void event_loop_lag(double seconds);
   void tilt(bool active);
   void config_reload(bool ok);
+  // A [[notify]] receiver's sent, dropped and failed (every reason in `reasons`) series, at 0.
+  void notify_counters(std::string_view notify, const std::vector<std::string_view>& reasons);
+  void notify_sent(std::string_view notify);
+  void notify_failed(std::string_view notify, std::string_view reason);
+  void notify_dropped(std::string_view notify);
 
  private:
   struct Impl;

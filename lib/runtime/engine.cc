@@ -25,6 +25,7 @@
 #include "core/observer.h"
 #include "core/writer.h"
 #include "log/log.h"
+#include "notify/notifier.h"
 #include "peer/exchange.h"
 #include "peer/message.h"
 #include "probe/dns_probe.h"
@@ -152,6 +153,11 @@ struct ServiceRuntime {
   };
   std::optional<HoldOrigin> freeze_origin;
   std::optional<HoldOrigin> pin_origin;
+  // The regions of the plan last handed to the actuator and what was active before it, for the
+  // failover_applied notice.
+  std::vector<std::string> plan_from;
+  std::vector<std::string> plan_to;
+  std::string plan_reason;
 };
 
 // One decision-journal entry: the same record the state file keeps (the newest of them).
@@ -186,6 +192,34 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
   std::string state_path_;    // state_dir/state.json
   std::string saved_state_;   // what was last handed to the writer, to skip identical writes
   std::unique_ptr<state::StateWriter> state_writer_;
+  std::unique_ptr<notify::Notifier> notifier_;  // only with [[notify]] receivers
+
+  // --- notifications (notify/notifier.h: never blocks, never awaited here) -------------------
+  static std::vector<std::string> names(const std::vector<core::RegionId>& regions) {
+    std::vector<std::string> out;
+    for (const auto& r : regions) out.push_back(r.str());
+    return out;
+  }
+  void tell(std::string kind, std::string service, std::string reason,
+              core::Generation generation = 0, std::vector<std::string> from = {},
+              std::vector<std::string> to = {}) {
+    if (!notifier_ || stopped_) return;
+    notify::Notice n;
+    n.kind = std::move(kind);
+    n.service = std::move(service);
+    n.reason = std::move(reason);
+    n.generation = generation;
+    n.from = std::move(from);
+    n.to = std::move(to);
+    n.observer = core_.id().str();
+    n.time = wall_time();
+    notifier_->submit(n);
+  }
+  static std::string rule_text(const core::Event& e) {
+    std::string out = e.rule ? std::string(core::to_string(*e.rule)) : std::string();
+    if (!e.detail.empty()) out += (out.empty() ? "" : ": ") + e.detail;
+    return out;
+  }
 
   // --- journal -------------------------------------------------------------------------------
   void journal(std::string service, std::string kind, std::string who, std::string detail) {
@@ -300,11 +334,16 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
         case core::EventKind::ProposalExpired:
           log::info(core::to_string(e.kind), {{"event", text}});
           journal(e.service.str(), std::string(core::to_string(e.kind)), "core", text);
+          if (e.kind == core::EventKind::ObserverRecovered) tell("observer_recovered", "", e.detail);
+          if (e.kind == core::EventKind::ServiceUnfrozen) tell("service_unfrozen", e.service.str(), e.detail);
+          if (e.kind == core::EventKind::TiltLeft) tell("tilt_left", "", e.detail);
+          if (e.kind == core::EventKind::PlanProposed) notify_proposal(e);
           break;
         case core::EventKind::PlanRefused:
           log::warn("plan refused", {{"event", text}});
           if (e.rule) metrics_.plan_refused(e.service.str(), core::to_string(*e.rule));
           journal(e.service.str(), "plan_refused", "core", text);
+          tell("plan_refused", e.service.str(), rule_text(e), e.generation);
           break;
         case core::EventKind::ServiceFrozen:
           if (e.rule == core::Rule::FlipBudgetExhausted) {
@@ -312,15 +351,20 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
               it->second->freeze_origin = ServiceRuntime::HoldOrigin{"core", e.detail, wall_time()};
             }
           }
+          tell(e.rule == core::Rule::FlipBudgetExhausted ? "flip_budget_exhausted" : "service_frozen",
+                 e.service.str(), e.detail.empty() ? rule_text(e) : e.detail);
           [[fallthrough]];
         case core::EventKind::ObserverImpaired:
         case core::EventKind::TiltEntered:
           log::warn(core::to_string(e.kind), {{"event", text}});
           journal(e.service.str(), std::string(core::to_string(e.kind)), "core", text);
+          if (e.kind == core::EventKind::ObserverImpaired) tell("observer_impaired", "", rule_text(e));
+          if (e.kind == core::EventKind::TiltEntered) tell("tilt_entered", "", rule_text(e));
           break;
         case core::EventKind::Alert:
           log::error("alert", {{"event", text}});
           journal(e.service.str(), "alert", "core", text);
+          tell("alert", e.service.str(), rule_text(e), e.generation);
           break;
       }
     }
@@ -435,11 +479,32 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
     set_desired(s, std::move(plan), now);
   }
 
+  // The regions a service's target holds now, as this observer knows them.
+  std::vector<std::string> live_regions(const core::ServiceId& service) const {
+    std::vector<std::string> out;
+    if (const auto* p = core_.policy(service)) out = names(core::regions_of(p->live().members));
+    return out;
+  }
+
+  void notify_proposal(const core::Event& e) {
+    std::vector<std::string> to;
+    if (const auto* p = core_.policy(e.service); p != nullptr && p->pending()) {
+      to = names(p->pending()->active);
+    }
+    tell("plan_proposed", e.service.str(), e.detail, e.generation, live_regions(e.service),
+           std::move(to));
+  }
+
   void set_desired(ServiceRuntime& s, core::Plan plan, TimePoint now) {
     log::info("plan handed to actuator",
               {{"service", plan.service.str()}, {"generation", plan.generation},
                {"active", join_regions(plan.active)}, {"trigger", core::to_string(plan.trigger)},
                {"reason", plan.reason}});
+    s.plan_from = live_regions(plan.service);
+    s.plan_to = names(plan.active);
+    s.plan_reason = std::string(core::to_string(plan.trigger)) + ": " + plan.reason;
+    tell("failover_planned", plan.service.str(), s.plan_reason, plan.generation, s.plan_from,
+           s.plan_to);
     s.last_trigger = plan.trigger;
     s.reconciler.set_desired(std::move(plan), now);
     s.wake.cancel();
@@ -531,7 +596,10 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
       }
       if (e.kind == actuate::ReconcileEvent::Kind::Applied) {
         metrics_.failover(service, s.last_trigger);
+        tell("failover_applied", service, s.plan_reason, e.generation, s.plan_from, s.plan_to);
       }
+      if (e.alert) tell("actuator_error", service, kind + (e.detail.empty() ? "" : ": " + e.detail),
+                          e.generation);
       if (e.kind != actuate::ReconcileEvent::Kind::Unreachable || e.alert) {
         journal(service, "actuator_" + kind, "actuator", e.detail);
       }
@@ -880,6 +948,11 @@ std::optional<std::string> Engine::start() {
     im.metrics_.service_counters(svc.name.str());
   }
 
+  if (!cfg.notify.empty()) {
+    im.notifier_ = std::make_unique<notify::Notifier>(im.io_, cfg.notify, im.metrics_, seed);
+    if (auto err = im.notifier_->start()) return *err;
+  }
+
   if (!cfg.observer.state_dir.empty()) {
     std::error_code ec;
     // A state_dir the daemon makes is its own alone (the loader refuses one others can write).
@@ -963,6 +1036,7 @@ void Engine::stop() {
   im.stopped_ = true;
   if (im.scheduler_) im.scheduler_->stop();
   if (im.peers_) im.peers_->stop();
+  if (im.notifier_) im.notifier_->stop();
   // What was handed to the writer is on disk before a successor (a reload) reads the file. An
   // engine whose start() failed (a reload rejected late) writes nothing: its services are the
   // rejected config's, and the previous configuration is about to read the file.
