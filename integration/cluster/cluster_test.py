@@ -16,6 +16,7 @@ import json
 import errno
 import os
 import http.server
+import random
 import resource
 import selectors
 import shutil
@@ -36,10 +37,30 @@ OBSERVERS = ["obs-a", "obs-b", "obs-c"]
 TOKEN = "cluster-test-token-0123456789abcdef"
 
 
+_handed_out = set()  # not bound until the daemons start: never hand one out twice
+
+
 def free_port(kind=socket.SOCK_STREAM):
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port outside the kernel's ephemeral range. Observers are restarted on their ports;
+    a port from that range can meanwhile become the source port of any outgoing connection
+    (probes, peer fetches), and the restarted listener then fails with "Address already in use".
+    """
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low, high = (int(x) for x in f.read().split())
+    candidates = [p for p in range(10000, 65536) if not low <= p <= high]
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.choice(candidates)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            _handed_out.add(port)
+            return port
+    raise RuntimeError("no free port outside the ephemeral range after 200 tries")
 
 
 def wait_until(predicate, timeout, step=0.05):
