@@ -46,14 +46,22 @@ bool wanted(const config::Notify& n, std::string_view kind) {
 }
 
 std::string summary(const Notice& n) {
-  std::string out = n.service.empty() ? std::string("observer ") + n.observer : n.service;
-  out += ": " + words(n.kind);
-  if (is_failover(n.kind)) {
-    out += " " + joined(n.from) + " -> " + joined(n.to);
-    if (n.generation != 0) out += " (generation " + std::to_string(n.generation) + ")";
+  // Appended piece by piece: GCC 12 at -O3 reports a false -Wrestrict for `literal + string`.
+  std::string out;
+  if (n.service.empty()) {
+    out.append("observer ").append(n.observer);
+  } else {
+    out.append(n.service);
   }
-  if (!n.service.empty()) out += " on observer " + n.observer;
-  if (!n.reason.empty()) out += ": " + n.reason;
+  out.append(": ").append(words(n.kind));
+  if (is_failover(n.kind)) {
+    out.append(" ").append(joined(n.from)).append(" -> ").append(joined(n.to));
+    if (n.generation != 0) {
+      out.append(" (generation ").append(std::to_string(n.generation)).append(")");
+    }
+  }
+  if (!n.service.empty()) out.append(" on observer ").append(n.observer);
+  if (!n.reason.empty()) out.append(": ").append(n.reason);
   return out;
 }
 
