@@ -131,7 +131,7 @@ class Lab:
     """One world. Options change the observers' config (see observer_config) and the world:
       service          overrides of [services.www]
       config           overrides of other tables: {"probe_defaults": {"interval": "1s"},
-                       "cluster": {...}, "observer": {...}}
+                       "cluster": {...}, "observer": {...}, "admin": {...}}
       extra_nodes      {name: [addresses]}: namespaces joined to the bridge like the others, for
                        servers a caller starts there itself (lab.start(name, node, cmd)); they
                        are removed with the world
@@ -364,14 +364,14 @@ http {{
         probe = self._table_keys("probe_defaults", {
             "interval": "200ms", "timeout": "150ms", "connect_timeout": "150ms", "rise": 2,
             "fall": 3})
+        admin = self._table_keys("admin", {
+            "listen": "127.0.0.1:8649", "token_file": self.path("admin.token")})
         service = "".join(f"{k} = {json.dumps(v)}\n" for k, v in svc.items())
         return f"""# failoverd lab observer {obs} (namespace {self.ns(node)})
 [observer]
 {observer}
 [admin]
-listen = "127.0.0.1:8649"
-token_file = "{self.path('admin.token')}"
-
+{admin}
 [cluster]
 {cluster}{peers}
 [probe_defaults]

@@ -298,6 +298,15 @@ Decision ServicePolicy::refuse(Decision d, Rule rule, TimePoint now) {
   return d;
 }
 
+std::optional<Rule> ServicePolicy::fail_static() const {
+  if (!last_refusal_) return std::nullopt;
+  if (*last_refusal_ == Rule::NoQuorum) return seen_quorum_ ? last_refusal_ : std::nullopt;
+  if (*last_refusal_ == Rule::AllRegionsDown || *last_refusal_ == Rule::TargetNotConfirmedUp) {
+    return last_refusal_;
+  }
+  return std::nullopt;
+}
+
 Decision ServicePolicy::hand_out(Plan plan, TimePoint now) {
   Decision d;
   GuardParams g{live_.generation, service_.min_targets, service_.max_decision_age};

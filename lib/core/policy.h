@@ -130,6 +130,10 @@ class ServicePolicy {
   const std::optional<RegionId>& pinned() const { return pinned_; }
   bool live_known() const { return live_known_; }
   const LiveState& live() const { return live_; }
+  // The rule that holds the service where it is although a change may be needed (fail static):
+  // no_quorum (once a quorum has existed), all_regions_down or target_not_confirmed_up, as of
+  // the last decide(); nullopt while the service is where it should be or only paced.
+  std::optional<Rule> fail_static() const;
   // The regions the live target publishes, in member order, without repeats.
   std::vector<RegionId> active() const;
   // The earliest future time at which decide() may act differently without new input (tilt

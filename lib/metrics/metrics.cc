@@ -103,6 +103,16 @@ struct Metrics::Impl {
   Family<Gauge>& service_frozen =
       BuildGauge().Name("failoverd_service_frozen")
           .Help("1 when automation is frozen for a service").Register(*registry);
+  Family<Gauge>& fail_static =
+      BuildGauge().Name("failoverd_service_fail_static")
+          .Help("1 for the rule holding a service where it is although a change may be needed "
+                "(no_quorum, all_regions_down, target_not_confirmed_up)")
+          .Register(*registry);
+  Family<Gauge>& impaired =
+      BuildGauge().Name("failoverd_observer_impaired")
+          .Help("1 while this observer abstains from voting (control endpoint down, every region "
+                "down from here, or event-loop lag)")
+          .Register(*registry);
   Family<Counter>& failovers =
       BuildCounter().Name("failoverd_failovers_total")
           .Help("Routing changes written, by service and trigger").Register(*registry);
@@ -200,6 +210,19 @@ void Metrics::service_counters(std::string_view service) {
     if (name == "unknown_rule") break;
     impl_->refused.Add({{"service", s(service)}, {"rule", s(name)}});
   }
+  fail_static(service, std::nullopt);
+}
+
+void Metrics::fail_static(std::string_view service, std::optional<core::Rule> rule) {
+  for (auto r : {core::Rule::NoQuorum, core::Rule::AllRegionsDown,
+                 core::Rule::TargetNotConfirmedUp}) {
+    impl_->fail_static.Add({{"service", s(service)}, {"rule", s(core::to_string(r))}})
+        .Set(rule == r ? 1 : 0);
+  }
+}
+
+void Metrics::observer_impaired(bool impaired) {
+  impl_->impaired.Add({}).Set(impaired ? 1 : 0);
 }
 
 void Metrics::failover(std::string_view service, core::Trigger trigger) {

@@ -8,11 +8,13 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/plan.h"
+#include "core/rules.h"
 #include "core/types.h"
 
 namespace failoverd::metrics {
@@ -54,6 +56,12 @@ class Metrics {
   // series that first appears at 1 has no increase() (the shipped alerts use increase()).
   void service_counters(std::string_view service);
   void failover(std::string_view service, core::Trigger trigger);
+  // The rule that holds a service where it is (fail static), or none: its series is 1, every
+  // other fail-static rule's 0 (all created by service_counters()).
+  void fail_static(std::string_view service, std::optional<core::Rule> rule);
+  // 1 while this observer abstains (its control endpoint down, every region down from here,
+  // or event-loop lag), with the reason in the journal and `failoverctl status`.
+  void observer_impaired(bool impaired);
   void plan_refused(std::string_view service, std::string_view rule);
   void actuator_write(std::string_view service, std::string_view target, std::string_view status,
                       std::string_view rcode);

@@ -385,9 +385,11 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
       if (p == nullptr) continue;
       metrics_.service_state(name.str(), join_regions(p->active()), p->live().generation,
                              p->frozen() || s->reconciler.frozen());
+      metrics_.fail_static(name.str(), p->fail_static());
       tilt = tilt || p->in_tilt(now);
     }
     metrics_.tilt(tilt);
+    metrics_.observer_impaired(core_.view().impairment().has_value());
   }
 
   // --- stepping the core ---------------------------------------------------------------------

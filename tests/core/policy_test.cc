@@ -225,6 +225,29 @@ TEST_SUITE("core.policy") {
     CHECK(has(d, EventKind::Alert, Rule::AllRegionsDown));
   }
 
+  TEST_CASE("fail_static() names the rule holding the service, and only while it holds") {
+    Harness h;
+    h.live(1, kEast, 0s);
+    h.decide("???", 0s);
+    CHECK_FALSE(h.policy->fail_static());  // no quorum yet at start-up is not failing static
+    h.decide("UUU", 0s);
+    CHECK_FALSE(h.policy->fail_static());
+    h.decide("?UU", 1s);
+    CHECK(h.policy->fail_static() == Rule::NoQuorum);
+    h.decide("DDD", 2s);
+    CHECK(h.policy->fail_static() == Rule::AllRegionsDown);
+    h.decide("DDD", 3s);  // the same refusal again: still held
+    CHECK(h.policy->fail_static() == Rule::AllRegionsDown);
+    h.decide("DG?", 4s);
+    CHECK(h.policy->fail_static() == Rule::TargetNotConfirmedUp);
+    h.decide("UUU", 5s);  // the primary serves again: nothing is held back
+    CHECK_FALSE(h.policy->fail_static());
+    // Pacing is not failing static: hold-down and freeze are not reported by it.
+    h.policy->freeze("test", at(6s));
+    h.decide("DUU", 6s);
+    CHECK_FALSE(h.policy->fail_static());
+  }
+
   TEST_CASE("one plan in flight at a time; the read-back ends it") {
     Harness h;
     h.live(1, kEast, 0s);

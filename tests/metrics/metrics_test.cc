@@ -78,6 +78,29 @@ TEST_SUITE("metrics") {
     CHECK(has_line(text, R"(failoverd_failovers_total{service="www",trigger="automatic"} 1)"));
   }
 
+  TEST_CASE("fail-static and impairment gauges: 0 from the start, 1 for the holding rule only") {
+    metrics::Metrics m;
+    m.service_counters("www");
+    auto text = m.scrape();
+    CHECK(has_line(text, R"(failoverd_service_fail_static{rule="no_quorum",service="www"} 0)"));
+    CHECK(has_line(text, R"(failoverd_service_fail_static{rule="all_regions_down",service="www"} 0)"));
+    CHECK(has_line(text, R"(failoverd_service_fail_static{rule="target_not_confirmed_up",service="www"} 0)"));
+    m.fail_static("www", core::Rule::NoQuorum);
+    text = m.scrape();
+    CHECK(has_line(text, R"(failoverd_service_fail_static{rule="no_quorum",service="www"} 1)"));
+    CHECK(has_line(text, R"(failoverd_service_fail_static{rule="all_regions_down",service="www"} 0)"));
+    m.fail_static("www", core::Rule::AllRegionsDown);
+    text = m.scrape();
+    CHECK(has_line(text, R"(failoverd_service_fail_static{rule="no_quorum",service="www"} 0)"));
+    CHECK(has_line(text, R"(failoverd_service_fail_static{rule="all_regions_down",service="www"} 1)"));
+    m.fail_static("www", std::nullopt);
+    CHECK(has_line(m.scrape(), R"(failoverd_service_fail_static{rule="all_regions_down",service="www"} 0)"));
+    m.observer_impaired(true);
+    CHECK(has_line(m.scrape(), "failoverd_observer_impaired 1"));
+    m.observer_impaired(false);
+    CHECK(has_line(m.scrape(), "failoverd_observer_impaired 0"));
+  }
+
   TEST_CASE("the TILT gauge follows what it is told") {
     metrics::Metrics m;
     m.tilt(true);
