@@ -703,6 +703,53 @@ class LabFlapping(LabTest):
         self.assert_invariants()
 
 
+class LabWriteBudget(LabTest):
+    """At most 3 automated writes per observer in 10 minutes (write_budget)."""
+    service = {"write_budget": 3, "write_budget_window": "10m"}
+
+    def observer_updates(self):
+        """UPDATEs BIND approved from the observers' addresses (hand edits come from dns)."""
+        return self.lab.named_log_count('signer "lab-key" approved', "10.77.10.")
+
+    def test_a6_another_automation_fights_the_record(self):
+        """Another writer keeps putting r2's set under the fence (a hand edit every 0.5 s, as
+        a second automation would): each observer repairs the drift at most write_budget times,
+        then freezes www with an alert and only reports; the fight goes on without them."""
+        lab = self.lab
+        budget = 3
+        edit = ("update delete www.lab.test. A",
+                *(f"update add www.lab.test. 5 A {a}" for a in PUBLISH["r2"]))
+        edits = 0
+        last_change, last_count = time.monotonic(), self.observer_updates()
+        deadline = time.monotonic() + 40
+        # Fight until no observer has written for 6 s (every reconcile_interval of 1 s found
+        # the drift meanwhile), at most 40 s.
+        while time.monotonic() < deadline and time.monotonic() - last_change < 6:
+            self.assertEqual(lab.nsupdate(*edit), 0)
+            edits += 1
+            time.sleep(0.5)
+            count = self.observer_updates()
+            if count != last_count:
+                last_change, last_count = time.monotonic(), count
+        lab.mark(f"{edits} hand edits; the observers sent {last_count} UPDATEs")
+        self.assertLess(time.monotonic() - last_change, 40, "the observers never stopped")
+        self.assertGreaterEqual(time.monotonic() - last_change, 6, "the observers kept writing")
+        self.assertGreater(last_count, 0, "no observer repaired the drift at all")
+        self.assertLessEqual(last_count, budget * len(OBSERVERS), lab.log("named")[-3000:])
+        exhausted = [n for n in OBSERVERS if self.journaled(n, "actuator_budget_exhausted")]
+        self.assertTrue(exhausted, "no observer spent its write budget")
+        for node in exhausted:
+            svc = lab.service(node)
+            self.assertTrue(svc["frozen"], (node, svc))
+            holds = svc.get("holds", [])
+            self.assertTrue(any("write budget" in (h.get("reason") or "") for h in holds),
+                            (node, holds))
+        lab.mark("write budget spent and www frozen on " +
+                 ",".join(OBSERVERS[n] for n in exhausted))
+        self.assertEqual(self.watch.answers()[-1], PUBLISH["r2"])  # the other writer's set
+        self.assert_invariants()
+
+
 class LabTwoRegionService(LabTest):
     """www served from r1 then r2 only; r3 exists (and stays up) but is not in the service."""
     service = {"regions": ["r1", "r2"]}
@@ -754,7 +801,7 @@ def main():
     signal.signal(signal.SIGTERM, interrupted)
     loader = unittest.TestLoader()
     suite = unittest.TestSuite()
-    for case in (LabTest, LabFlapping, LabTwoRegionService):
+    for case in (LabTest, LabFlapping, LabWriteBudget, LabTwoRegionService):
         for name in loader.getTestCaseNames(case):
             if case is not LabTest and hasattr(LabTest, name):
                 continue  # inherited: runs once, in LabTest

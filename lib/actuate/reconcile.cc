@@ -56,6 +56,8 @@ std::string_view to_string(ReconcileEvent::Kind k) {
       return "invalid";
     case K::Rejected:
       return "rejected";
+    case K::BudgetExhausted:
+      return "budget_exhausted";
   }
   return "unknown";
 }
@@ -82,7 +84,29 @@ void Reconciler::schedule_read(Purpose purpose, core::TimePoint at) {
   due_ = at;
 }
 
-void Reconciler::schedule_write(core::Plan plan, LiveState expected, core::TimePoint at) {
+void Reconciler::schedule_write(core::Plan plan, LiveState expected, core::TimePoint at,
+                                bool retry) {
+  const bool counted = retry || plan.trigger == core::Trigger::Automatic;
+  if (counted && automated_writes(at) >= options_.write_budget) {
+    const auto seconds =
+        std::chrono::duration_cast<std::chrono::seconds>(options_.write_budget_window).count();
+    std::string why = std::to_string(options_.write_budget) + " automated writes within " +
+                      std::to_string(seconds) + " s (write_budget): " + plan.reason +
+                      " not written";
+    if (!budget_alerted_) {
+      emit(ReconcileEvent::Kind::BudgetExhausted, why + "; automation frozen until an operator "
+           "unfreezes", plan.generation, true);
+      budget_alerted_ = true;
+    } else {
+      emit(ReconcileEvent::Kind::Rejected, why, plan.generation, false);
+    }
+    writing_.reset();
+    desired_.reset();
+    restoring_ = false;
+    schedule_read(Purpose::Check, at + options_.interval);
+    return;
+  }
+  counted_ = counted;
   writing_ = std::move(plan);
   expected_ = std::move(expected);
   write_status_.reset();
@@ -111,6 +135,11 @@ void Reconciler::freeze(std::string why, core::TimePoint now) {
 }
 
 void Reconciler::set_desired(core::Plan plan, core::TimePoint now) {
+  if (held_ && plan.trigger == core::Trigger::Automatic) {
+    emit(ReconcileEvent::Kind::Rejected, "automation frozen: automatic plan not written",
+         plan.generation, false);
+    return;
+  }
   if (frozen_ || phase_ == Phase::Stopped) {
     emit(ReconcileEvent::Kind::Rejected,
          frozen_ ? "service frozen: restore first" : "stopped after a refusal: resume first",
@@ -166,6 +195,19 @@ void Reconciler::resume(core::TimePoint now) {
   schedule_read(Purpose::Check, now);
 }
 
+std::size_t Reconciler::automated_writes(core::TimePoint now) {
+  while (!automated_sent_.empty() && automated_sent_.front() + options_.write_budget_window <= now) {
+    automated_sent_.pop_front();
+  }
+  if (automated_sent_.empty()) budget_alerted_ = false;
+  return automated_sent_.size();
+}
+
+void Reconciler::reset_budget() {
+  automated_sent_.clear();
+  budget_alerted_ = false;
+}
+
 void Reconciler::set_last_known_good(std::vector<LiveMember> members) {
   if (!members.empty()) lkg_ = std::move(members);
 }
@@ -174,6 +216,7 @@ std::optional<ReconcileAction> Reconciler::poll(core::TimePoint now) {
   if (phase_ == Phase::InFlight || phase_ == Phase::Stopped || now < due_) return std::nullopt;
   ReconcileAction a;
   if (phase_ == Phase::Write && writing_) {
+    if (counted_) automated_sent_.push_back(now);
     a.kind = ReconcileAction::Kind::Write;
     a.plan = *writing_;
     a.expected = expected_;
@@ -342,7 +385,7 @@ void Reconciler::read_back(const LiveState& s, core::TimePoint now) {
          noerror ? "NOERROR but the target is unchanged; retrying the same compare-and-swap"
                  : "write not applied; retrying the same compare-and-swap",
          w.generation, noerror || attempt_ >= 3);
-    schedule_write(w, expected_, backoff(now));
+    schedule_write(w, expected_, backoff(now), true);
     return;
   }
   if (write_status_ == WriteStatus::Refused) {
@@ -430,8 +473,11 @@ void Reconciler::check(const LiveState& s, core::TimePoint now) {
     return;
   }
   // Same fence, other members: a change made behind the fence's back.
-  if (options_.drift == config::DriftAction::Report) {
-    if (!drift_reported_) emit(K::Drift, "live members differ; reporting only", gen_of(s), true);
+  if (options_.drift == config::DriftAction::Report || held_) {
+    if (!drift_reported_) {
+      emit(K::Drift, held_ ? "live members differ; not repaired while automation is frozen"
+                           : "live members differ; reporting only", gen_of(s), true);
+    }
     drift_reported_ = true;
     return;
   }
@@ -442,6 +488,7 @@ void Reconciler::check(const LiveState& s, core::TimePoint now) {
   p.generation = gen_of(s) + 1;
   for (const auto& v : *intended_) p.members.push_back({core::RegionId(), v, 1});
   p.reason = "repair drift";
+  p.trigger = core::Trigger::Automatic;
   schedule_write(std::move(p), s, now);
 }
 

@@ -24,9 +24,18 @@
 //   observer is adopted, not fought.
 // - Refused (A4: wrong key, REFUSED, NOTAUTH) and Invalid stop the loop with an alert until
 //   resume() (config reload or operator); unreachable reads back off (R2). No hot loop anywhere.
+// - Write budget: at most write_budget automated writes (automatic plans, drift repairs, and
+//   every retry of a CAS, whoever asked for it) within write_budget_window. The write over it
+//   is not sent: BudgetExhausted (alert; the shell freezes the service), and every later one
+//   is dropped too until the window has room again or reset_budget(). An operator's manual
+//   plan and restore are not counted, their retries are. So a bug anywhere upstream that keeps
+//   asking for writes costs a few writes, never a stream of them.
+// - While held (set_held(true): the service's automation is frozen by an operator or by the
+//   core), drift is only reported, never repaired, and automatic plans are rejected.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <random>
 #include <string>
@@ -47,6 +56,8 @@ struct ReconcileOptions {
   core::BackoffPolicy retry{};                         // after Unknown / unreachable
   // A fence generation more than this above the highest one seen counts as "from the future".
   core::Generation max_generation_jump = 1000;
+  std::uint32_t write_budget = 10;                                 // automated writes...
+  core::Duration write_budget_window = std::chrono::minutes(10);  // ...within this window
 };
 
 struct ReconcileEvent {
@@ -64,6 +75,7 @@ struct ReconcileEvent {
     Refused,      // the target refused (auth, policy): stopped until resume()
     Invalid,      // the plan could not be expressed (a bug or config): stopped until resume()
     Rejected,     // a plan or restore was not accepted (frozen, stopped, nothing known good)
+    BudgetExhausted,  // write_budget automated writes within write_budget_window: not sent
   };
   Kind kind;
   std::string detail;
@@ -92,6 +104,12 @@ class Reconciler {
   void restore(core::TimePoint now);
   // Leave the stopped state (after config reload or by hand); starts with a read.
   void resume(core::TimePoint now);
+  // Automation of the service is frozen (operator or core): no drift repair, no automatic plan.
+  void set_held(bool held) { held_ = held; }
+  // An operator unfroze the service: the automated writes counted so far are forgotten.
+  void reset_budget();
+  // Automated writes sent within the window ending at `now`.
+  std::size_t automated_writes(core::TimePoint now);
   // Seed the last known good set (from the state store after a restart).
   void set_last_known_good(std::vector<LiveMember> members);
 
@@ -119,7 +137,8 @@ class Reconciler {
   enum class Purpose { Check, Prepare, ReadBack, Restore };
 
   void schedule_read(Purpose purpose, core::TimePoint at);
-  void schedule_write(core::Plan plan, LiveState expected, core::TimePoint at);
+  // Schedules a write unless it is automated (or `retry`) and the budget is spent.
+  void schedule_write(core::Plan plan, LiveState expected, core::TimePoint at, bool retry = false);
   void emit(ReconcileEvent::Kind kind, std::string detail, core::Generation gen, bool alert);
   void freeze(std::string why, core::TimePoint now);
   void start_restore(core::TimePoint now);
@@ -156,6 +175,10 @@ class Reconciler {
   bool frozen_ = false;
   core::Generation frozen_generation_ = 0;  // highest generation seen when or while frozen
   bool drift_reported_ = false;
+  bool held_ = false;
+  bool counted_ = false;  // the scheduled write counts against the budget
+  std::deque<core::TimePoint> automated_sent_;  // send times within the window
+  bool budget_alerted_ = false;  // BudgetExhausted raised; later refusals are plain Rejected
   std::vector<ReconcileEvent> events_;
 };
 

@@ -244,6 +244,10 @@ struct Service {
   Duration hold_down = std::chrono::seconds(60);
   std::uint32_t flip_budget = 3;                   // automatic flips per flip_window
   Duration flip_window = std::chrono::hours(1);
+  // Automated writes to the target (automatic plans, drift repairs, retries) per window; the
+  // one over it is not sent and the service freezes with an alert (actuate/reconcile.h).
+  std::uint32_t write_budget = 10;
+  Duration write_budget_window = std::chrono::minutes(10);
   std::uint32_t min_targets = 1;
   Duration max_decision_age = std::chrono::seconds(10);
   Duration reconcile_interval = std::chrono::seconds(30);

@@ -77,6 +77,8 @@ const Keys kServiceKeys{"policy",
                         "hold_down",
                         "flip_budget",
                         "flip_window",
+                        "write_budget",
+                        "write_budget_window",
                         "min_targets",
                         "max_decision_age",
                         "reconcile_interval",
@@ -1339,6 +1341,8 @@ void Loader::parse_service(const toml::key& name, const toml::table& t, const st
   read_duration(t, "hold_down", path, s.hold_down, true);
   read_uint(t, "flip_budget", path, s.flip_budget, 1, kMaxCount);
   read_duration(t, "flip_window", path, s.flip_window);
+  read_uint(t, "write_budget", path, s.write_budget, 1, kMaxCount);
+  read_duration(t, "write_budget_window", path, s.write_budget_window);
   read_duration(t, "max_decision_age", path, s.max_decision_age);
   read_duration(t, "reconcile_interval", path, s.reconcile_interval);
   read_enum(t, "drift", path,

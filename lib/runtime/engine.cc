@@ -508,6 +508,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
     tell("failover_planned", plan.service.str(), s.plan_reason, plan.generation, s.plan_from,
            s.plan_to);
     s.last_trigger = plan.trigger;
+    sync_hold(s);
     s.reconciler.set_desired(std::move(plan), now);
     s.wake.cancel();
   }
@@ -605,7 +606,32 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
       if (e.kind != actuate::ReconcileEvent::Kind::Unreachable || e.alert) {
         journal(service, "actuator_" + kind, "actuator", e.detail);
       }
+      if (e.kind == actuate::ReconcileEvent::Kind::BudgetExhausted) freeze_for_budget(s, e.detail);
     }
+  }
+
+  // The write budget is spent: the service's automation freezes as an operator's freeze would
+  // (journal, notification, failoverd_service_frozen), held by "core" until someone unfreezes.
+  void freeze_for_budget(ServiceRuntime& s, const std::string& why) {
+    core::AdminAction a;
+    a.kind = core::AdminAction::Kind::Freeze;
+    a.service = s.config.name;
+    a.reason = "write budget exhausted: " + why;
+    const auto* policy = core_.policy(s.config.name);
+    if (policy == nullptr || policy->frozen()) return;
+    core::Decision d = core_.admin(a, Clock::now());
+    handle(d.events);
+    if (policy->frozen()) {
+      s.freeze_origin = ServiceRuntime::HoldOrigin{"core", policy->frozen_reason(), wall_time()};
+    }
+    s.reconciler.set_held(true);
+    publish_state_metrics();
+  }
+
+  // The reconciler repairs drift and takes automatic plans only while automation is not frozen.
+  void sync_hold(ServiceRuntime& s) {
+    const auto* policy = core_.policy(s.config.name);
+    s.reconciler.set_held(policy != nullptr && policy->frozen());
   }
 
   asio::awaitable<void> run_service(ServiceRuntime& s) {
@@ -625,12 +651,14 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
         auto r = co_await s.actuator->read();
         if (verifying) fp::hit(fp::Point::DuringVerify);
         if (stopped_) break;
+        sync_hold(s);
         s.reconciler.on_read(r, Clock::now());
       } else {
         fp::hit(fp::Point::BeforeSend);
         auto w = co_await s.actuator->write(action->plan, action->expected);
         fp::hit(fp::Point::AfterResponse);
         if (stopped_) break;
+        sync_hold(s);
         metrics_.actuator_write(s.config.name.str(), s.actuator->kind(), actuate::to_string(w.status),
                                 w.rcode);
         s.reconciler.on_write(w, Clock::now());
@@ -881,6 +909,10 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
         s.freeze_origin = ServiceRuntime::HoldOrigin{req.who, policy->frozen_reason(), wall_time()};
       }
       if (!policy->frozen()) s.freeze_origin.reset();
+      if (req.action == admin::Action::Unfreeze && !policy->frozen()) {
+        s.reconciler.reset_budget();  // the operator has looked: the budget starts afresh
+      }
+      sync_hold(s);
       if (req.action == admin::Action::Pin && policy->pinned()) {
         s.pin_origin = ServiceRuntime::HoldOrigin{req.who, req.reason, wall_time()};
       }
@@ -944,6 +976,8 @@ std::optional<std::string> Engine::start() {
     o.self = cfg.observer.id;
     o.drift = svc.drift;
     o.interval = svc.reconcile_interval;
+    o.write_budget = svc.write_budget;
+    o.write_budget_window = svc.write_budget_window;
     auto s = std::make_unique<ServiceRuntime>(im.io_, svc, o, seed++);
     if (auto err = im.build_actuator(*s)) return "service " + svc.name.str() + ": " + *err;
     im.services_.emplace(svc.name, std::move(s));

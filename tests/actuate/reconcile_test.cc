@@ -499,6 +499,111 @@ TEST_SUITE("actuate.dns.reconcile") {
     }
   }
 
+  // One reconcile_interval of a fight with a hand edit: the periodic read finds other members
+  // under the fence; returns whether a repair write was sent (and answers it as applied).
+  bool drift_round(act::Reconciler& r, core::TimePoint t, core::Generation& gen) {
+    auto a = r.poll(t);
+    REQUIRE(a);
+    REQUIRE(a->kind == ReconcileAction::Kind::Read);
+    r.on_read(ok(state({"192.0.2.99"}, Fence{gen, gen == 5 ? "obs-b" : "obs-a"})), t);
+    auto w = r.poll(t);
+    if (!w) return false;
+    REQUIRE(w->kind == ReconcileAction::Kind::Write);
+    r.on_write(WriteResult{WriteStatus::Applied, "NOERROR", "NOERROR"}, t);
+    REQUIRE(r.poll(t));
+    gen = w->plan.generation;
+    r.on_read(ok(state({"192.0.2.10"}, Fence{gen, "obs-a"})), t);
+    return true;
+  }
+
+  TEST_CASE("write budget: a fight with a hand edit costs write_budget writes, then freezes") {
+    auto o = options();
+    o.write_budget = 3;
+    o.write_budget_window = std::chrono::minutes(10);
+    auto r = started(o);
+    core::Generation gen = 5;
+    int writes = 0, alerts = 0, rejected = 0;
+    // 15 rounds of 30 s: all inside the 10 min window.
+    for (int i = 1; i <= 15; ++i) {
+      if (drift_round(r, kT0 + std::chrono::seconds(30 * i), gen)) ++writes;
+      for (const auto& e : r.take_events()) {
+        if (e.kind == Kind::BudgetExhausted) {
+          ++alerts;
+          CHECK(e.alert);
+          CHECK(e.detail.find("write_budget") != std::string::npos);
+        }
+        if (e.kind == Kind::Rejected) ++rejected;
+      }
+    }
+    CHECK(writes == 3);
+    CHECK(alerts == 1);     // once, not at every refused write
+    CHECK(rejected == 11);  // the later ones are dropped quietly
+    CHECK(r.automated_writes(kT0 + std::chrono::seconds(450)) == 3);
+    // Once the window has room again, a repair goes out (the shell has frozen the service by
+    // then, which holds repairs: see the next case).
+    const auto later = kT0 + std::chrono::seconds(30 * 15) + std::chrono::minutes(10);
+    CHECK(drift_round(r, later, gen));
+  }
+
+  TEST_CASE("write budget: retries count whoever asked; a manual plan and a restore do not") {
+    auto o = options();
+    o.write_budget = 2;
+    auto r = started(o);
+    auto p = plan(5, {"198.51.100.20"});
+    p.trigger = core::Trigger::Manual;
+    write_of(r, p);  // the operator's own write: not counted
+    CHECK(r.automated_writes(kT0) == 0);
+    auto t = kT0;
+    int sent = 1;
+    bool exhausted = false;
+    for (int i = 0; i < 10 && !exhausted; ++i) {
+      // NOERROR but nothing changed: the same CAS again after a backoff (a retry).
+      r.on_write(WriteResult{WriteStatus::Applied, "NOERROR", "NOERROR"}, t);
+      REQUIRE(r.poll(t));
+      r.on_read(ok(state({"192.0.2.10"}, Fence{5, "obs-b"})), t);
+      exhausted = has(r.take_events(), Kind::BudgetExhausted);
+      t = r.next_due();
+      auto a = r.poll(t);
+      if (a && a->kind == ReconcileAction::Kind::Write) ++sent;
+      if (exhausted) CHECK_FALSE((a && a->kind == ReconcileAction::Kind::Write));
+    }
+    CHECK(exhausted);
+    CHECK(sent == 3);  // the manual write and two retries
+    // An operator's unfreeze forgets the count.
+    r.reset_budget();
+    CHECK(r.automated_writes(t) == 0);
+  }
+
+  TEST_CASE("held (automation frozen): drift is reported, not repaired; automatic plans wait") {
+    auto r = started();
+    r.set_held(true);
+    auto t1 = kT0 + std::chrono::seconds(30);
+    REQUIRE(r.poll(t1));
+    r.on_read(ok(state({"192.0.2.99"}, Fence{5, "obs-b"})), t1);
+    auto ev = r.take_events();
+    REQUIRE(has(ev, Kind::Drift));
+    CHECK(ev.front().detail.find("not repaired") != std::string::npos);
+    CHECK_FALSE(r.poll(t1));  // no repair write
+    r.set_desired(plan(5, {"198.51.100.20"}), t1);
+    CHECK(has(r.take_events(), Kind::Rejected));
+    auto manual = plan(5, {"198.51.100.20"});
+    manual.trigger = core::Trigger::Manual;
+    r.set_desired(manual, t1);  // an operator's move still goes through the freeze
+    auto a = r.poll(t1);
+    REQUIRE(a);
+    CHECK(a->kind == ReconcileAction::Kind::Read);
+    r.on_read(ok(state({"192.0.2.99"}, Fence{5, "obs-b"})), t1);
+    a = r.poll(t1);
+    REQUIRE(a);
+    CHECK(a->kind == ReconcileAction::Kind::Write);
+    // Released, the next periodic read repairs the drift.
+    r.set_held(false);
+    r.on_write(WriteResult{WriteStatus::Applied, "NOERROR", "NOERROR"}, t1);
+    REQUIRE(r.poll(t1));
+    r.on_read(ok(state({"198.51.100.20"}, Fence{6, "obs-a"})), t1);
+    CHECK(has(r.take_events(), Kind::Applied));
+  }
+
   TEST_CASE("restore without a known good set is rejected with an alert") {
     act::Reconciler r(options(), 3);
     r.restore(kT0);
