@@ -289,14 +289,11 @@ asio::awaitable<WriteResult> ExecActuator::write(const core::Plan& plan,
     out.detail = "plan is empty, has zero weight or fewer than min_targets members";
     co_return out;
   }
+  // No fence of its own (the engine wraps it in a LocalFenceActuator, which checks generations):
+  // `expected` carries none, like what read() reports.
   if (last_applied_.members != expected.members || last_applied_.fence != expected.fence) {
     out.status = WriteStatus::Conflict;
     out.detail = "expected state differs from the last applied plan";
-    co_return out;
-  }
-  if (last_applied_.fence && last_applied_.fence->generation >= plan.generation) {
-    out.status = WriteStatus::Conflict;
-    out.detail = "plan generation is not above the last applied one";
     co_return out;
   }
 
@@ -338,10 +335,7 @@ asio::awaitable<WriteResult> ExecActuator::write(const core::Plan& plan,
                                                                 {"stdout", r.out},
                                                                 {"stderr", r.err},
                                                                 {"dropped_bytes", r.dropped}});
-  if (out.status == WriteStatus::Applied) {
-    last_applied_.members = wanted;
-    last_applied_.fence = Fence{plan.generation, writer_.str()};
-  }
+  if (out.status == WriteStatus::Applied) last_applied_.members = wanted;
   co_return out;
 }
 

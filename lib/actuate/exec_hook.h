@@ -27,9 +27,12 @@
 // watched through a pidfd (Linux >= 5.3), or by waitpid(WNOHANG) on a 10 ms timer where pidfd_open
 // is unavailable. No SIGCHLD handler is installed.
 //
-// read(): an exec hook has no state to read back. read() returns the state of the last write that
-// was Applied, kept in memory (members and a fence {generation, writer}), and an empty state with
-// no fence after a (re)start. write() compares `expected` with that remembered state.
+// read(): an exec hook has no state to read back. read() returns the members of the last write
+// that was Applied, kept in memory, and an empty state after a (re)start; never a fence. write()
+// compares `expected` with that remembered state. The fence and its generation check are the
+// LocalFenceActuator's (local_fence.h) that wraps this actuator in the daemon: a fence kept here
+// as well would never be the one the reconciler expects, and every write after the first would
+// be a conflict.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>

@@ -973,6 +973,7 @@ std::optional<std::string> Engine::start() {
 
   for (const auto& svc : cfg.services) {
     actuate::ReconcileOptions o;
+    o.service = svc.name;  // the plans the reconciler makes itself (restore, repair) name it too
     o.self = cfg.observer.id;
     o.drift = svc.drift;
     o.interval = svc.reconcile_interval;
