@@ -28,6 +28,7 @@ packages=(
   haproxy nginx-light
   prometheus  # promtool (the /metrics exposition, rule unit tests); the lab's alert scenarios
   prometheus-alertmanager  # the lab's alert scenarios: Prometheus -> Alertmanager -> webhook
+  libfaketime  # lab A7: one observer's wall clock 10 minutes off (TSIG BADTIME)
   chromium chromium-driver  # the status page, driven headless over WebDriver (integration/ui)
   # packaging checks: systemd-analyze/sysusers/tmpfiles, man page lint, .deb build (dpkg-shlibdeps)
   systemd groff-base man-db dpkg-dev file lintian

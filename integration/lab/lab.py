@@ -51,6 +51,7 @@ NAME = "www.lab.test."
 FENCE = "_failoverd.www.lab.test."
 TSIG_KEY = "lab-key."
 DNS_ADDR = "10.77.53.1"
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 CLIENT_ADDR = "10.77.99.1"
 
 
@@ -139,11 +140,15 @@ class Lab:
                        {"o1": {"FAILOVERD_FAILPOINT": "after_send:kill"}} (actuate/failpoint.h)
       observer_secret  "wrong": observers sign with a TSIG secret BIND does not know (A4)
       update_key       "other": BIND lets only another key update the zone, the observers' key
-                       may still query it (A4: REFUSED)"""
+                       may still query it (A4: REFUSED)
+      clock_off        {node: offset}: that observer's wall clock runs off by offset ("+10m"),
+                       libfaketime reading it from a file at every call (set_clock() changes it
+                       while it runs); its monotonic clock is left alone. Such an observer need
+                       not read the target before the world counts as up."""
 
     def __init__(self, failoverd, failoverctl, prefix=None, service=None, keep_dir=None,
                  quiet=False, config=None, extra_nodes=None, observer_env=None,
-                 observer_secret=None, update_key=None):
+                 observer_secret=None, update_key=None, clock_off=None):
         self.failoverd = os.path.abspath(failoverd)
         self.failoverctl = os.path.abspath(failoverctl)
         self.prefix = prefix or "flab" + os.urandom(4).hex()
@@ -158,6 +163,7 @@ class Lab:
         self.observer_env = dict(observer_env or {})
         self.observer_secret = observer_secret
         self.update_key = update_key
+        self.clock_off = dict(clock_off or {})
         self.dir = tempfile.mkdtemp(prefix=f"failoverd-{self.prefix}-")
         os.chmod(self.dir, 0o755)
         self.procs = {}  # name -> Popen (only processes this Lab started)
@@ -423,7 +429,13 @@ tsig_secret_file = "{self.path('observer-tsig.key')}"
         """Starts (or restarts) an observer; `env` (default: its observer_env) is added to its
         environment, so {} starts it with no failpoint armed."""
         obs = OBSERVERS[node]
-        env = self.observer_env.get(node) if env is None else env
+        env = dict(self.observer_env.get(node) or {}) if env is None else env
+        if node in self.clock_off:
+            clock = self.path(f"faketime-{obs}")
+            if not os.path.exists(clock):
+                self.set_clock(node, self.clock_off[node])
+            env = {**(env or {}), "LD_PRELOAD": FAKETIME_LIB, "FAKETIME_TIMESTAMP_FILE": clock,
+                   "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
         return self.start(obs, node, [self.failoverd, "--config", self.path(obs + ".toml")], env)
 
     def wait_ready(self, timeout=40):
@@ -438,7 +450,8 @@ tsig_secret_file = "{self.path('observer-tsig.key')}"
                               and p["last_seen_seconds_ago"] < 1.0) for p in status["peers"])
             svc = next(s for s in status["services"] if s["name"] == "www")
             # With a wrong TSIG secret the target can never be read: up and probing is all.
-            read = self.observer_secret == "wrong" or (svc["generation"] or 0) >= 1
+            read = (self.observer_secret == "wrong" or node in self.clock_off
+                    or (svc["generation"] or 0) >= 1)
             return regions_up and peers_seen and read
         for node in OBSERVERS:
             if not wait_until(lambda: ready(node), timeout, 0.1):
@@ -715,6 +728,15 @@ tsig_secret_file = "{self.path('observer-tsig.key')}"
                 run("ip", "netns", "exec", self.ns(src), "nft", "delete", "rule", "inet", "lab",
                     chain, "handle", handle)
         self.mark("heal " + ("all" if nodes is None else ",".join(nodes)))
+
+    def set_clock(self, node, offset):
+        """Sets how far an observer started with clock_off runs off ("+10m", "+0"); it reads
+        the file at every clock call (FAKETIME_NO_CACHE)."""
+        path = self.path(f"faketime-{OBSERVERS[node]}")
+        with open(path + ".new", "w") as f:
+            f.write(offset + "\n")
+        os.replace(path + ".new", path)
+        self.mark(f"{OBSERVERS[node]}'s wall clock set to {offset}")
 
     def pause(self, name):
         """SIGSTOP to a process this Lab started (resume() sends SIGCONT)."""

@@ -575,9 +575,10 @@ class LabTest(unittest.TestCase):
         return [b - a for a, b in zip(times, times[1:])]
 
     def refused_no_loop(self, bind_lines):
-        """Every observer alerted once that the target refused it and stopped; r1 then dies and
-        for QUIET seconds nothing more reaches BIND (`bind_lines` counts what BIND logged),
-        nothing is applied or assumed applied: answer and fence unchanged."""
+        """Every observer alerted once that the target refused it and is blocked (retrying with
+        capped backoff); r1 then dies and for QUIET seconds what reaches BIND stays within the
+        backoff's bound (`bind_lines` counts what BIND logged), nothing is applied or assumed
+        applied: answer and fence unchanged, one alert per observer for the one cause."""
         lab = self.lab
         for node in OBSERVERS:
             self.wait(f"{OBSERVERS[node]} alerts: refused by the target",
@@ -590,8 +591,13 @@ class LabTest(unittest.TestCase):
             self.wait(f"{OBSERVERS[node]} confirms r1 down",
                       lambda: self.confirmed(node, "r1") == "down", 15)
         self.quiet_for(QUIET, approved=0)
-        self.assertEqual(bind_lines(), seen, "the refused observers tried again")
+        # Full-jitter backoff from 200 ms doubling to 30 s: at most ~8 tries each in the ~10 s
+        # watched (a hot loop would be thousands).
+        retries = bind_lines() - seen
+        lab.mark(f"BIND logged {retries} more refusals while watched")
+        self.assertLessEqual(retries, 8 * len(OBSERVERS), "the refused observers loop")
         for node in OBSERVERS:
+            self.assertTrue((lab.service(node) or {}).get("blocked"), node)
             self.assertEqual(self.journaled(node, "actuator_refused"), 1, node)
             self.assertEqual(self.journaled(node, "actuator_applied"), 0, node)
         self.assertEqual(lab.fence(), (1, "bootstrap"))
@@ -654,6 +660,51 @@ class LabTest(unittest.TestCase):
         self.assertEqual(lab.accepted_updates(), 2 + 2, lab.log("named")[-3000:])  # edits too
         self.assertEqual(self.watch.answers()[-1], PUBLISH["r1"])
         self.assert_invariants(excused)
+
+    @world(clock_off={"o3": "+10m"})
+    def test_a7_one_observers_clock_ten_minutes_off(self):
+        """obs-c's wall clock runs 10 minutes ahead (libfaketime): BIND answers its signed
+        queries with BADTIME. It alerts once, shows itself blocked, sends no UPDATE while r1
+        fails over; its clock put right while it runs, it resumes within its backoff cap (30 s)
+        and reads the live generation, with no restart."""
+        lab = self.lab
+
+        def blocked(node):
+            return (lab.service(node) or {}).get("blocked")
+        self.wait("obs-c blocked: the target refuses it (BADTIME)",
+                  lambda: "BADTIME" in (blocked("o3") or ""), 15)
+        self.assertEqual(lab.metric("o3", "failoverd_actuator_blocked", service="www"), 1)
+        holds = lab.service("o3")["holds"]
+        self.assertTrue(any(h["kind"] == "actuator_blocked" for h in holds), holds)
+        for node in ("o1", "o2"):
+            self.assertIsNone(blocked(node), node)
+        lab.region_down("r1")
+        self.wait("the answer is r2's", lambda: self.answer_is("r2"), 30)
+        for node in ("o1", "o2"):
+            self.wait(f"{OBSERVERS[node]} reads generation 2",
+                      lambda: (lab.service(node) or {}).get("generation") == 2, 10)
+        time.sleep(2.0)  # obs-c has wanted the failover too by now
+        self.assertEqual(lab.named_log_count('approved', "10.77.10.3#"), 0,
+                         "obs-c's UPDATE reached BIND")
+        self.assertEqual(lab.named_log_count('approved', "10.77.10.1#"), 1,  # the pattern works
+                         lab.log("named")[-3000:])
+        self.assertEqual(lab.accepted_updates(), 1, lab.log("named")[-3000:])
+        self.assertTrue(blocked("o3"))
+        lab.set_clock("o3", "+0")
+        fixed = time.monotonic()
+        self.wait("obs-c resumes by itself and reads generation 2",
+                  lambda: blocked("o3") is None
+                  and (lab.service("o3") or {}).get("generation") == 2, 40)
+        resumed = time.monotonic() - fixed
+        lab.mark(f"obs-c resumed {resumed:.1f}s after its clock was put right")
+        self.assertLess(resumed, 30 + 5, "not within the backoff cap")
+        self.assertEqual(lab.metric("o3", "failoverd_actuator_blocked", service="www"), 0)
+        refusals = [e for e in lab.events("o3", 1000) if e["kind"] == "actuator_refused"]
+        self.assertEqual(len(refusals), 1, refusals)  # one alert for one cause, not one per try
+        self.assertEqual(self.journaled("o3", "actuator_resumed"), 1)
+        self.quiet_for(QUIET, approved=lab.approved_updates())
+        self.assertEqual(lab.accepted_updates(), 1)
+        self.assert_invariants()
 
     def frozen_at(self, obs, after):
         """Wall time of an observer's first "frozen" actuator alert after `after`."""

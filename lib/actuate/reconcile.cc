@@ -58,6 +58,8 @@ std::string_view to_string(ReconcileEvent::Kind k) {
       return "rejected";
     case K::BudgetExhausted:
       return "budget_exhausted";
+    case K::Resumed:
+      return "resumed";
   }
   return "unknown";
 }
@@ -134,6 +136,32 @@ void Reconciler::freeze(std::string why, core::TimePoint now) {
   schedule_read(Purpose::Check, now + options_.interval);
 }
 
+void Reconciler::block(const std::string& detail, bool write, core::Generation gen,
+                       core::TimePoint now) {
+  // One alert per cause; the same refusal again is logged, not alerted.
+  const bool fresh = blocked_ != detail;
+  blocked_ = detail;
+  blocked_write_ = blocked_write_ || write;
+  writing_.reset();
+  restoring_ = false;
+  if (desired_) {
+    emit(ReconcileEvent::Kind::Rejected, "plan dropped: the target refuses us", desired_->generation,
+         false);
+    desired_.reset();
+  }
+  emit(ReconcileEvent::Kind::Refused, detail, gen, fresh);
+  schedule_read(Purpose::Check, backoff(now));
+}
+
+void Reconciler::unblock(bool by_write, core::Generation gen) {
+  if (!blocked_ || (blocked_write_ && !by_write)) return;
+  emit(ReconcileEvent::Kind::Resumed, "the target accepts us again (was: " + *blocked_ + ")", gen,
+       false);
+  blocked_.reset();
+  blocked_write_ = false;
+  attempt_ = 0;
+}
+
 void Reconciler::set_desired(core::Plan plan, core::TimePoint now) {
   if (held_ && plan.trigger == core::Trigger::Automatic) {
     emit(ReconcileEvent::Kind::Rejected, "automation frozen: automatic plan not written",
@@ -153,7 +181,8 @@ void Reconciler::set_desired(core::Plan plan, core::TimePoint now) {
     return;
   }
   desired_ = std::move(plan);
-  if (phase_ != Phase::InFlight) schedule_read(Purpose::Prepare, now);
+  // Blocked: the write waits for the backoff's read (never sooner), and goes after it.
+  if (phase_ != Phase::InFlight) schedule_read(Purpose::Prepare, blocked_ ? std::max(now, due_) : now);
 }
 
 void Reconciler::restore(core::TimePoint now) {
@@ -252,6 +281,7 @@ std::optional<std::string> Reconciler::invalid_reason(const LiveState& s) const 
 
 void Reconciler::on_write(const WriteResult& result, core::TimePoint now) {
   write_status_ = result.status;
+  write_detail_ = result.detail;
   core::Generation gen = writing_ ? writing_->generation : 0;
   using K = ReconcileEvent::Kind;
   switch (result.status) {
@@ -263,8 +293,7 @@ void Reconciler::on_write(const WriteResult& result, core::TimePoint now) {
     case WriteStatus::Conflict:
       break;
     case WriteStatus::Refused:
-      emit(K::Refused, result.detail, gen, true);
-      break;
+      break;  // settled by the read-back: block() there
     case WriteStatus::Invalid:
       emit(K::Invalid, result.detail, gen, true);
       writing_.reset();
@@ -296,8 +325,7 @@ void Reconciler::handle_read(const ReadResult& result, core::TimePoint now) {
       schedule_read(purpose_, backoff(now));
       return;
     case ReadStatus::Refused:
-      emit(K::Refused, result.detail, 0, true);
-      phase_ = Phase::Stopped;
+      block(result.detail, false, 0, now);
       return;
     case ReadStatus::Error:
       if (purpose_ == Purpose::Restore) {
@@ -308,6 +336,7 @@ void Reconciler::handle_read(const ReadResult& result, core::TimePoint now) {
   }
   const LiveState& s = result.state;
   live_ = s;
+  unblock(false, gen_of(s));
   Purpose purpose = purpose_;
   if (purpose != Purpose::Restore) {
     if (auto why = invalid_reason(s)) {
@@ -359,6 +388,7 @@ void Reconciler::read_back(const LiveState& s, core::TimePoint now) {
   if (own && values_of(s.members) == values_of(w.members)) {
     max_own_written_ = std::max(max_own_written_.value_or(0), w.generation);
     emit(K::Applied, w.reason, w.generation, false);
+    unblock(true, w.generation);
     if (restoring_) {
       emit(K::Restored, "last known good set is live", w.generation, true);
       frozen_ = false;
@@ -389,10 +419,8 @@ void Reconciler::read_back(const LiveState& s, core::TimePoint now) {
     return;
   }
   if (write_status_ == WriteStatus::Refused) {
-    writing_.reset();
-    restoring_ = false;
-    desired_.reset();
-    phase_ = Phase::Stopped;
+    if (restoring_) emit(K::Rejected, "restore refused by the target; still frozen", 0, true);
+    block(write_detail_, true, w.generation, now);
     return;
   }
   // The fence moved elsewhere (A1) or the CAS failed: never re-apply this plan on top.

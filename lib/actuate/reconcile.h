@@ -22,8 +22,13 @@
 // - Live members that differ from what we converged on while the fence is unchanged are drift
 //   (a hand edit): repaired by a CAS write or only reported, per config. A fence moved by another
 //   observer is adopted, not fought.
-// - Refused (A4: wrong key, REFUSED, NOTAUTH) and Invalid stop the loop with an alert until
-//   resume() (config reload or operator); unreachable reads back off (R2). No hot loop anywhere.
+// - Refused (A4: wrong key, REFUSED, NOTAUTH, a TSIG BADTIME from a clock that is off) blocks
+//   the loop: the plan is dropped, an alert is raised once per cause, and the target is tried
+//   again after a capped backoff with jitter (reads, and a write only once the backoff has
+//   passed). A refused read is over with the next read that succeeds, a refused write with the
+//   next write that is applied: then Resumed. So a clock put right or a key fixed by a reload
+//   needs no restart. Invalid (a plan the target cannot express: a bug or config) stops the
+//   loop until resume(). Unreachable reads back off too. No hot loop anywhere.
 // - Write budget: at most write_budget automated writes (automatic plans, drift repairs, and
 //   every retry of a CAS, whoever asked for it) within write_budget_window. The write over it
 //   is not sent: BudgetExhausted (alert; the shell freezes the service), and every later one
@@ -72,10 +77,11 @@ struct ReconcileEvent {
     Frozen,       // empty / missing fence / corrupt / future generation: automation stopped
     Restored,     // restore() put the last known good set back, or another observer's restore
                   // was adopted; unfrozen
-    Refused,      // the target refused (auth, policy): stopped until resume()
+    Refused,      // the target refused (auth, policy, clock): blocked, retried after backoff
     Invalid,      // the plan could not be expressed (a bug or config): stopped until resume()
     Rejected,     // a plan or restore was not accepted (frozen, stopped, nothing known good)
     BudgetExhausted,  // write_budget automated writes within write_budget_window: not sent
+    Resumed,      // the target accepts us again after a refusal
   };
   Kind kind;
   std::string detail;
@@ -123,6 +129,8 @@ class Reconciler {
 
   bool frozen() const { return frozen_; }
   bool stopped() const { return phase_ == Phase::Stopped; }
+  // Why the target refuses us, while it does (retried after backoff); nullopt otherwise.
+  const std::optional<std::string>& blocked() const { return blocked_; }
   bool busy() const;  // a plan, write or read-back is outstanding
   // The read in flight (poll() returned it) is the read-back of a write (W5).
   bool verifying() const {
@@ -141,6 +149,8 @@ class Reconciler {
   void schedule_write(core::Plan plan, LiveState expected, core::TimePoint at, bool retry = false);
   void emit(ReconcileEvent::Kind kind, std::string detail, core::Generation gen, bool alert);
   void freeze(std::string why, core::TimePoint now);
+  void block(const std::string& detail, bool write, core::Generation gen, core::TimePoint now);
+  void unblock(bool by_write, core::Generation gen);
   void start_restore(core::TimePoint now);
   void handle_read(const ReadResult& result, core::TimePoint now);
   core::TimePoint backoff(core::TimePoint now);
@@ -162,6 +172,7 @@ class Reconciler {
   std::optional<core::Plan> writing_;  // written or being written; cleared when resolved
   LiveState expected_;                 // the CAS base of writing_
   std::optional<WriteStatus> write_status_;
+  std::string write_detail_;  // the answer to the write, for a refusal's reason
   bool restoring_ = false;
   bool restore_pending_ = false;  // restore() came while a write was out: start once resolved
 
@@ -176,6 +187,8 @@ class Reconciler {
   core::Generation frozen_generation_ = 0;  // highest generation seen when or while frozen
   bool drift_reported_ = false;
   bool held_ = false;
+  std::optional<std::string> blocked_;  // the refusal's detail while blocked
+  bool blocked_write_ = false;          // by a refused write: only an applied write ends it
   bool counted_ = false;  // the scheduled write counts against the budget
   std::deque<core::TimePoint> automated_sent_;  // send times within the window
   bool budget_alerted_ = false;  // BudgetExhausted raised; later refusals are plain Rejected

@@ -113,6 +113,10 @@ struct Metrics::Impl {
           .Help("1 while this observer abstains from voting (control endpoint down, every region "
                 "down from here, or event-loop lag)")
           .Register(*registry);
+  Family<Gauge>& blocked =
+      BuildGauge().Name("failoverd_actuator_blocked")
+          .Help("1 while a service's target refuses this observer's reads or writes (TSIG, "
+                "REFUSED, clock); retried with capped backoff").Register(*registry);
   Family<Counter>& failovers =
       BuildCounter().Name("failoverd_failovers_total")
           .Help("Routing changes written, by service and trigger").Register(*registry);
@@ -211,6 +215,11 @@ void Metrics::service_counters(std::string_view service) {
     impl_->refused.Add({{"service", s(service)}, {"rule", s(name)}});
   }
   fail_static(service, std::nullopt);
+  actuator_blocked(service, false);
+}
+
+void Metrics::actuator_blocked(std::string_view service, bool blocked) {
+  impl_->blocked.Add({{"service", s(service)}}).Set(blocked ? 1 : 0);
 }
 
 void Metrics::fail_static(std::string_view service, std::optional<core::Rule> rule) {

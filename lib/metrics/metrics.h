@@ -62,6 +62,8 @@ class Metrics {
   // 1 while this observer abstains (its control endpoint down, every region down from here,
   // or event-loop lag), with the reason in the journal and `failoverctl status`.
   void observer_impaired(bool impaired);
+  // 1 while a service's target refuses this observer (auth, policy, clock), retried with backoff.
+  void actuator_blocked(std::string_view service, bool blocked);
   void plan_refused(std::string_view service, std::string_view rule);
   void actuator_write(std::string_view service, std::string_view target, std::string_view status,
                       std::string_view rcode);

@@ -386,6 +386,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
       metrics_.service_state(name.str(), join_regions(p->active()), p->live().generation,
                              p->frozen() || s->reconciler.frozen());
       metrics_.fail_static(name.str(), p->fail_static());
+      metrics_.actuator_blocked(name.str(), s->reconciler.blocked().has_value());
       tilt = tilt || p->in_tilt(now);
     }
     metrics_.tilt(tilt);
@@ -603,9 +604,11 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
       }
       if (e.alert) tell("actuator_error", service, kind + (e.detail.empty() ? "" : ": " + e.detail),
                           e.generation);
-      if (e.kind != actuate::ReconcileEvent::Kind::Unreachable || e.alert) {
-        journal(service, "actuator_" + kind, "actuator", e.detail);
-      }
+      // A repeated unreachable or refused answer (retried after backoff) is logged; the
+      // journal keeps the first of each cause (alert) and the change back (resumed).
+      const bool repeat = !e.alert && (e.kind == actuate::ReconcileEvent::Kind::Unreachable ||
+                                       e.kind == actuate::ReconcileEvent::Kind::Refused);
+      if (!repeat) journal(service, "actuator_" + kind, "actuator", e.detail);
       if (e.kind == actuate::ReconcileEvent::Kind::BudgetExhausted) freeze_for_budget(s, e.detail);
     }
   }
@@ -688,6 +691,11 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
     std::string note;
     if (p->frozen()) note = "frozen: " + p->frozen_reason();
     if (s.reconciler.frozen()) note = "frozen by the reconciler: " + s.last_outcome;
+    if (const auto& b = s.reconciler.blocked()) {
+      note += std::string(note.empty() ? "" : "; ") + "writer blocked, the target refuses us: " + *b +
+              " (retried with backoff)";
+    }
+    o["blocked"] = s.reconciler.blocked() ? json::value(*s.reconciler.blocked()) : json::value(nullptr);
     if (p->in_tilt(Clock::now())) note += (note.empty() ? "" : "; ") + std::string("tilt");
     if (p->pending()) {
       note += (note.empty() ? "" : "; ") + std::string("proposal to ") +
@@ -719,6 +727,11 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
     if (p.pinned()) {
       auto h = hold("pin", s.pin_origin ? s.pin_origin->reason : "", s.pin_origin);
       h["region"] = p.pinned()->str();
+      out.push_back(std::move(h));
+    }
+    if (const auto& b = s.reconciler.blocked()) {
+      auto h = hold("actuator_blocked", *b, std::nullopt);
+      h["by"] = "target";
       out.push_back(std::move(h));
     }
     if (s.reconciler.frozen()) {

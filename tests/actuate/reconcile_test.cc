@@ -202,30 +202,106 @@ TEST_SUITE("actuate.dns.reconcile") {
     CHECK_FALSE(next);
   }
 
-  TEST_CASE("A4: a refused write stops the loop with an alert until resume") {
-    auto r = started();
-    write_of(r, plan(5, {"198.51.100.20"}));
-    r.on_write(WriteResult{WriteStatus::Refused, "TSIG BADKEY", "NOTAUTH"}, kT0);
-    auto ev = r.take_events();
-    REQUIRE(has(ev, Kind::Refused));
-    CHECK(ev.front().alert);
-    REQUIRE(r.poll(kT0));  // one read-back
-    r.on_read(ok(state({"192.0.2.10"}, Fence{5, "obs-b"})), kT0);
-    CHECK(r.stopped());
-    CHECK_FALSE(r.poll(kT0 + std::chrono::hours(24)));
-    CHECK(r.next_due() == core::TimePoint::max());
-    r.set_desired(plan(5, {"198.51.100.20"}), kT0);
-    CHECK(has(r.take_events(), Kind::Rejected));
-    r.resume(kT0 + std::chrono::minutes(1));
-    CHECK(r.poll(kT0 + std::chrono::minutes(1)));
+  // The events of one kind among `events`.
+  std::vector<act::ReconcileEvent> of(const std::vector<act::ReconcileEvent>& events, Kind k) {
+    std::vector<act::ReconcileEvent> out;
+    for (const auto& e : events) {
+      if (e.kind == k) out.push_back(e);
+    }
+    return out;
   }
 
-  TEST_CASE("A4: a refused read stops too") {
+  TEST_CASE("A4: a refused write blocks with one alert, is retried after backoff, resumes") {
+    auto o = options();
+    o.write_budget = 100;  // the write budget would freeze it after 10 (see below)
+    auto r = started(o);
+    write_of(r, plan(5, {"198.51.100.20"}));
+    r.on_write(WriteResult{WriteStatus::Refused, "TSIG BADKEY", "NOTAUTH"}, kT0);
+    REQUIRE(r.poll(kT0));  // one read-back
+    r.on_read(ok(state({"192.0.2.10"}, Fence{5, "obs-b"})), kT0);
+    auto refused = of(r.take_events(), Kind::Refused);
+    REQUIRE(refused.size() == 1);
+    CHECK(refused[0].alert);
+    CHECK(refused[0].detail.find("TSIG BADKEY") != std::string::npos);
+    REQUIRE(r.blocked());
+    CHECK(*r.blocked() == "TSIG BADKEY");
+    CHECK_FALSE(r.stopped());
+    CHECK_FALSE(r.busy());  // the plan was dropped: the policy re-decides
+    // Refused again and again: the backoff grows to its cap (30 s), no second alert.
+    auto t = kT0;
+    core::Duration last{};
+    for (int i = 0; i < 12; ++i) {
+      const auto due = r.next_due();
+      REQUIRE(due != core::TimePoint::max());
+      CHECK(due - t <= std::chrono::seconds(30));
+      last = due - t;
+      t = due;
+      CHECK_FALSE(r.poll(t - std::chrono::milliseconds(1)));  // nothing before the backoff
+      // The policy plans again meanwhile: it waits for the backoff's read.
+      r.set_desired(plan(5, {"198.51.100.20"}), t - std::chrono::milliseconds(1));
+      CHECK(r.next_due() == t);
+      auto read = r.poll(t);
+      REQUIRE(read);
+      REQUIRE(read->kind == ReconcileAction::Kind::Read);
+      r.on_read(ok(state({"192.0.2.10"}, Fence{5, "obs-b"})), t);
+      CHECK(r.blocked());  // reads work; only a write that is applied ends a refused write
+      auto w = r.poll(t);
+      REQUIRE(w);
+      REQUIRE(w->kind == ReconcileAction::Kind::Write);
+      r.on_write(WriteResult{WriteStatus::Refused, "TSIG BADKEY", "NOTAUTH"}, t);
+      REQUIRE(r.poll(t));
+      r.on_read(ok(state({"192.0.2.10"}, Fence{5, "obs-b"})), t);
+      for (const auto& e : of(r.take_events(), Kind::Refused)) CHECK_FALSE(e.alert);
+    }
+    CHECK(last > std::chrono::seconds(1));  // backed off, not a hot loop
+    // The key is fixed: the next write is applied and the block ends by itself.
+    t = r.next_due();
+    r.set_desired(plan(5, {"198.51.100.20"}), t);
+    REQUIRE(r.poll(t));
+    r.on_read(ok(state({"192.0.2.10"}, Fence{5, "obs-b"})), t);
+    auto w = r.poll(t);
+    REQUIRE(w);
+    REQUIRE(w->kind == ReconcileAction::Kind::Write);
+    r.on_write(WriteResult{WriteStatus::Applied, "NOERROR", "NOERROR"}, t);
+    REQUIRE(r.poll(t));
+    r.on_read(ok(state({"198.51.100.20"}, Fence{6, "obs-a"})), t);
+    auto ev = r.take_events();
+    CHECK(has(ev, Kind::Applied));
+    CHECK(has(ev, Kind::Resumed));
+    CHECK_FALSE(r.blocked());
+  }
+
+  TEST_CASE("A4: a refused read (a clock off: BADTIME) blocks, retries, and resumes on its own") {
     act::Reconciler r(options(), 1);
     REQUIRE(r.poll(kT0));
-    r.on_read(ReadResult{ReadStatus::Refused, {}, "TSIG BADSIG"}, kT0);
-    CHECK(r.stopped());
-    CHECK(has(r.take_events(), Kind::Refused));
+    r.on_read(ReadResult{ReadStatus::Refused, {}, "SOA lab.test.: TSIG BADTIME"}, kT0);
+    CHECK_FALSE(r.stopped());
+    REQUIRE(r.blocked());
+    auto refused = of(r.take_events(), Kind::Refused);
+    REQUIRE(refused.size() == 1);
+    CHECK(refused[0].alert);
+    auto t = kT0;
+    for (int i = 0; i < 10; ++i) {
+      t = r.next_due();
+      REQUIRE(r.poll(t));
+      r.on_read(ReadResult{ReadStatus::Refused, {}, "SOA lab.test.: TSIG BADTIME"}, t);
+      for (const auto& e : of(r.take_events(), Kind::Refused)) CHECK_FALSE(e.alert);
+    }
+    CHECK(r.next_due() - t <= std::chrono::seconds(30));
+    // Another cause is news: alerted once more.
+    t = r.next_due();
+    REQUIRE(r.poll(t));
+    r.on_read(ReadResult{ReadStatus::Refused, {}, "SOA lab.test.: TSIG BADKEY"}, t);
+    refused = of(r.take_events(), Kind::Refused);
+    REQUIRE(refused.size() == 1);
+    CHECK(refused[0].alert);
+    // The clock is put right: the next read succeeds, the loop resumes, no restart.
+    t = r.next_due();
+    REQUIRE(r.poll(t));
+    r.on_read(ok(state({"192.0.2.10"}, Fence{5, "obs-b"})), t);
+    CHECK(has(r.take_events(), Kind::Resumed));
+    CHECK_FALSE(r.blocked());
+    CHECK(r.next_due() == t + std::chrono::seconds(30));  // the regular interval again
   }
 
   TEST_CASE("an invalid write stops the loop") {
