@@ -139,9 +139,127 @@ class AnswerWatcher {
   std::thread thread_;
 };
 
+// A throwaway CA and a certificate for 127.0.0.1 signed by it, made with the openssl CLI.
+void make_ca(const it::TempDir& dir, const std::string& name) {
+  const auto d = dir.path().string() + "/";
+  REQUIRE(it::run_and_wait({"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:P-256", "-nodes", "-keyout", d + name + "-ca.key",
+                            "-out", d + name + "-ca.crt", "-days", "2", "-subj",
+                            "/CN=failoverd test CA " + name},
+                           20s) == 0);
+}
+
+void make_server_cert(const it::TempDir& dir, const std::string& ca) {
+  const auto d = dir.path().string() + "/";
+  it::write_file(d + "server.ext", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
+  REQUIRE(it::run_and_wait({"/usr/bin/openssl", "req", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:P-256", "-nodes", "-keyout", d + "server.key",
+                            "-out", d + "server.csr", "-subj", "/CN=127.0.0.1"},
+                           20s) == 0);
+  REQUIRE(it::run_and_wait({"/usr/bin/openssl", "x509", "-req", "-in", d + "server.csr", "-CA",
+                            d + ca + "-ca.crt", "-CAkey", d + ca + "-ca.key", "-CAcreateserial",
+                            "-out", d + "server.crt", "-days", "2", "-extfile", d + "server.ext"},
+                           20s) == 0);
+}
+
+// nginx terminating TLS on 127.0.0.1:port in front of the PowerDNS API, as operators put it.
+struct TlsProxy {
+  it::TempDir dir;
+  std::uint16_t port = it::free_port();
+  std::unique_ptr<it::Child> nginx;
+
+  explicit TlsProxy(std::uint16_t api_port) {
+    make_ca(dir, "good");
+    make_ca(dir, "other");
+    make_server_cert(dir, "good");
+    const auto d = dir.path().string();
+    std::filesystem::create_directories(d + "/tmp");
+    it::write_file(d + "/nginx.conf",
+                   "daemon off;\nworker_processes 1;\npid " + d + "/nginx.pid;\nerror_log " + d +
+                       "/error.log;\nevents { worker_connections 64; }\nhttp {\n access_log off;\n"
+                       " client_body_temp_path " + d + "/tmp;\n proxy_temp_path " + d + "/tmp;\n"
+                       " fastcgi_temp_path " + d + "/tmp;\n uwsgi_temp_path " + d + "/tmp;\n"
+                       " scgi_temp_path " + d + "/tmp;\n server {\n  listen 127.0.0.1:" +
+                       std::to_string(port) + " ssl;\n  ssl_certificate " + d + "/server.crt;\n"
+                       "  ssl_certificate_key " + d + "/server.key;\n  location / {\n"
+                       "   proxy_pass http://127.0.0.1:" + std::to_string(api_port) + ";\n  }\n }\n}\n");
+    nginx = std::make_unique<it::Child>(
+        std::vector<std::string>{"/usr/sbin/nginx", "-p", d, "-c", d + "/nginx.conf", "-e",
+                                 d + "/error.log"},
+        d + "/nginx.log");
+  }
+  std::string url() const { return "https://127.0.0.1:" + std::to_string(port); }
+  std::string ca(const std::string& name) const { return dir.file(name + "-ca.crt"); }
+};
+
 }  // namespace
 
 TEST_SUITE("integration.targets.powerdns") {
+  TEST_CASE("an https api_url: through a TLS proxy with its CA trusted; an untrusted one refused") {
+    if (!std::filesystem::exists("/usr/sbin/pdns_server") || !std::filesystem::exists(kSchema) ||
+        !std::filesystem::exists("/usr/sbin/nginx")) {
+      MESSAGE("pdns_server, the gsqlite3 schema or nginx is missing: skipped");
+      return;
+    }
+    PowerDns pdns;
+    boost::asio::io_context io;
+    REQUIRE(it::wait_until(
+        [&] {
+          auto r = pdns.api(io, "GET", "/api/v1/servers/localhost");
+          return r.ok() && r.status == 200;
+        },
+        10s, 50ms));
+    auto created = pdns.api(io, "POST", "/api/v1/servers/localhost/zones", R"({
+      "name": "example.test.", "kind": "Native", "nameservers": ["ns1.example.test."],
+      "rrsets": [
+        {"name": "www.example.test.", "type": "A", "ttl": 5, "changetype": "REPLACE",
+         "records": [{"content": "192.0.2.1", "disabled": false}]},
+        {"name": "_failoverd.www.example.test.", "type": "TXT", "ttl": 5, "changetype": "REPLACE",
+         "records": [{"content": "\"gen=1 writer=obs-a\"", "disabled": false}]}]})");
+    REQUIRE(created.ok());
+    REQUIRE(created.status == 201);
+    TlsProxy proxy(pdns.api_port);
+    REQUIRE(it::wait_until(
+        [&] {
+          HttpRequest req;
+          req.target = "/api/v1/servers/localhost";
+          req.headers.emplace_back("X-API-Key", kApiKey);
+          HttpLimits limits;
+          limits.ca_file = proxy.ca("good");
+          auto r = it::run(io, http_exchange(io.get_executor(), *parse_web_url(proxy.url()),
+                                             std::move(req), limits));
+          return r.ok() && r.status == 200;
+        },
+        10s, 50ms));
+
+    auto svc = service(pdns, config::Policy::Priority);
+    svc.target.powerdns.api_url = proxy.url();
+    svc.target.powerdns.ca_file = proxy.ca("good");
+    PowerDnsActuator act(io.get_executor(), svc, core::ObserverId("obs-a"));
+    auto r0 = it::run(io, act.read());
+    REQUIRE_MESSAGE(r0.status == ReadStatus::Ok, r0.detail);
+    REQUIRE(r0.state.fence);
+    CHECK(*r0.state.fence == Fence{1, "obs-a"});
+    auto w = it::run(io, act.write(plan(2, {{"198.51.100.1", 1}}), r0.state));
+    CHECK_MESSAGE(w.status == WriteStatus::Applied, w.detail);
+    auto a = it::query_a(pdns.dns_port, "www.example.test", 500ms);
+    REQUIRE(a);
+    CHECK(a->addresses == std::vector<std::string>{"198.51.100.1"});
+
+    // Another CA: the handshake fails; the target refuses to be trusted (blocked and retried by
+    // the reconciler, not taken for a broken zone), and nothing is written.
+    svc.target.powerdns.ca_file = proxy.ca("other");
+    PowerDnsActuator untrusted(io.get_executor(), svc, core::ObserverId("obs-a"));
+    auto r1 = it::run(io, untrusted.read());
+    CHECK(r1.status == ReadStatus::Refused);
+    CHECK(r1.detail.find("tls") != std::string::npos);
+    auto w1 = it::run(io, untrusted.write(plan(3, {{"192.0.2.1", 1}}), r0.state));
+    CHECK(w1.status != WriteStatus::Applied);
+    a = it::query_a(pdns.dns_port, "www.example.test", 500ms);
+    REQUIRE(a);
+    CHECK(a->addresses == std::vector<std::string>{"198.51.100.1"});
+  }
+
   TEST_CASE("a failover through the PowerDNS API moves the answer, guarded by the fence") {
     if (!std::filesystem::exists("/usr/sbin/pdns_server") || !std::filesystem::exists(kSchema)) {
       MESSAGE("pdns_server or the gsqlite3 schema is missing: skipped");

@@ -18,8 +18,7 @@
 
 namespace failoverd::actuate {
 
-// "http://host:port[/base]" split into parts. https is not supported (the PowerDNS API is served
-// on loopback or a management network; put a TLS proxy in front otherwise).
+// "http://host:port[/base]" split into parts.
 struct HttpUrl {
   std::string host;
   std::uint16_t port = 80;

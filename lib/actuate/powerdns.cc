@@ -378,9 +378,9 @@ PowerDnsActuator::PowerDnsActuator(boost::asio::any_io_executor executor,
       weighted_(service.policy == config::Policy::Weighted),
       min_targets_(service.min_targets),
       writer_(std::move(writer)) {
-  auto url = parse_http_url(target_.api_url);
+  auto url = parse_web_url(target_.api_url);
   if (!url)
-    throw std::invalid_argument("powerdns: api_url must be http://host:port, got " +
+    throw std::invalid_argument("powerdns: api_url must be http:// or https://host:port, got " +
                                 target_.api_url);
   url_ = *url;
   if (target_.zone.empty() || target_.name.empty()) {
@@ -404,6 +404,7 @@ boost::asio::awaitable<HttpResponse> PowerDnsActuator::exchange(std::string meth
   req.body = std::move(body);
   HttpLimits limits;
   limits.step_timeout = target_.timeout;
+  limits.ca_file = target_.ca_file;
   co_return co_await http_exchange(executor_, url_, std::move(req), limits);
 }
 
@@ -416,7 +417,11 @@ boost::asio::awaitable<ReadResult> PowerDnsActuator::read() {
   if (!resp.ok()) {
     const bool unreachable = resp.error == HttpError::Connect || resp.error == HttpError::Resolve ||
                              resp.error == HttpError::Timeout;
-    out.status = unreachable ? ReadStatus::Unreachable : ReadStatus::Error;
+    // A certificate we do not trust is the target refusing to be trusted, not a broken zone:
+    // blocked and retried (actuate/reconcile.h), not frozen.
+    out.status = unreachable                     ? ReadStatus::Unreachable
+                 : resp.error == HttpError::Tls ? ReadStatus::Refused
+                                                : ReadStatus::Error;
     out.detail = resp.detail;
     co_return out;
   }

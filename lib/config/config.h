@@ -197,7 +197,7 @@ struct Rfc2136Target {
 };
 
 struct PowerDnsTarget {
-  std::string api_url;               // http://127.0.0.1:8081
+  std::string api_url;               // http://127.0.0.1:8081, or https:// (a TLS proxy in front)
   std::string server_id = "localhost";
   std::string zone;
   std::string name;
@@ -205,6 +205,7 @@ struct PowerDnsTarget {
   std::uint32_t ttl = 30;
   std::string fence_name;
   std::string api_key_file;
+  std::string ca_file;               // https: the CAs to trust (PEM); empty: the system store
   Duration timeout = std::chrono::seconds(2);
 };
 

@@ -94,8 +94,8 @@ const Keys kRfc2136Keys{"server",
                         "tsig_key_name",
                         "tsig_algorithm",
                         "tsig_secret_file"};
-const Keys kPowerDnsKeys{"api_url", "server_id", "zone",       "name",
-                         "type",    "ttl",       "fence_name", "api_key_file"};
+const Keys kPowerDnsKeys{"api_url", "server_id", "zone",         "name",   "type",
+                         "ttl",     "fence_name", "api_key_file", "ca_file"};
 const Keys kHaProxyKeys{"socket", "address", "backend", "inactive_state"};
 const Keys kExecKeys{"argv"};
 
@@ -1546,6 +1546,15 @@ void Loader::parse_target(const toml::table& t, const std::string& path, Target&
       check_names(p.zone, p.name, p.fence_name);
       if (require(t, "api_key_file", path) != nullptr) {
         read_secret(t, "api_key_file", path, p.api_key_file);
+      }
+      if (read_path(t, "ca_file", path, p.ca_file)) {
+        if (!p.api_url.starts_with("https://")) {
+          error(*t.get("ca_file"), join(path, "ca_file"),
+                "only used with an https:// api_url, got " + in_quotes(p.api_url));
+        } else if (::access(p.ca_file.c_str(), R_OK) != 0) {
+          error(*t.get("ca_file"), join(path, "ca_file"),
+                "cannot read " + in_quotes(p.ca_file) + ": " + std::strerror(errno));
+        }
       }
       read_duration(t, "timeout", path, p.timeout);
       break;

@@ -747,6 +747,51 @@ timeout = "30s"
     }
   }
 
+  TEST_CASE("powerdns: an https api_url loads, with an optional ca_file; ca_file needs https") {
+    TempDir dir;
+    write_file(dir.path() / "pdns.key", "secret\n", kPrivate);
+    write_file(dir.path() / "ca.pem", "-----BEGIN CERTIFICATE-----\n", kWorldReadable);
+    const auto config = [&](std::string_view url, std::string_view extra) {
+      std::string text = R"([observer]
+id = "obs-a"
+[regions.east]
+[[regions.east.endpoints]]
+name = "e1"
+kind = "tcp"
+address = "127.0.0.1:80"
+[regions.west]
+[[regions.west.endpoints]]
+name = "w1"
+kind = "tcp"
+address = "127.0.0.2:80"
+[services.www]
+regions = ["east", "west"]
+[services.www.publish]
+east = ["192.0.2.1"]
+west = ["192.0.2.2"]
+[services.www.target]
+kind = "powerdns"
+zone = "example.com."
+name = "www.example.com."
+api_key_file = "@DIR@/pdns.key"
+api_url = ")" + std::string(url) + "\"\n" + std::string(extra);
+      replace_all(text, "@DIR@", dir.path().string());
+      return load_config_string(text, "t.toml");
+    };
+    auto r = config("https://pdns.example.com:8443/", "");
+    CHECK(joined(error_strings(r)) == "");
+    r = config("https://pdns.example.com:8443/", "ca_file = \"@DIR@/ca.pem\"\n");
+    REQUIRE(joined(error_strings(r)) == "");
+    CHECK(r.config->services[0].target.powerdns.ca_file == (dir.path() / "ca.pem").string());
+    r = config("http://127.0.0.1:8081", "ca_file = \"@DIR@/ca.pem\"\n");
+    CHECK(joined(error_strings(r)) ==
+          joined({"t.toml:24:11: services.www.target.ca_file: only used with an https:// api_url, "
+                  "got \"http://127.0.0.1:8081\""}));
+    r = config("https://127.0.0.1:8443", "ca_file = \"@DIR@/missing.pem\"\n");
+    CHECK(joined(error_strings(r)).find("services.www.target.ca_file: cannot read") !=
+          std::string::npos);
+  }
+
   TEST_CASE("expect_body_regex is RE2 syntax: backreferences and lookaround are load errors") {
     const auto endpoint_with = [](std::string_view regex_line) {
       return with(kMinimal, "kind = \"tcp\"\naddress = \"127.0.0.1:80\"\n",
