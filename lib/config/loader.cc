@@ -15,6 +15,7 @@
 #include <sstream>
 #include <utility>
 
+#include "config/pem.h"
 #include "config/secrets.h"
 #include "config/values.h"
 #include "probe/body_regex.h"
@@ -231,7 +232,10 @@ class Loader {
                  std::string& out);
   // What a secret file must hold beyond being private (checked so that --check-config reports
   // what start-up would refuse).
-  enum class SecretKind { Opaque, Base64, TokenLines, Line, UrlLine };
+  enum class SecretKind { Opaque, Base64, TokenLines, Line, UrlLine, PemKey };
+  // A certificate or CA file: readable and holding at least one PEM certificate (config/pem.h).
+  bool read_certificates(const toml::table& t, std::string_view key, const std::string& path,
+                         std::string& out);
   bool read_secret(const toml::table& t, std::string_view key, const std::string& path,
                    std::string& out, SecretKind kind = SecretKind::Opaque);
   template <typename E>
@@ -596,6 +600,12 @@ void Loader::check_secret_file(const toml::node& n, const std::string& path,
               " bytes");
     return;
   }
+  if (kind == SecretKind::PemKey) {
+    if (auto problem = pem_private_key_problem(text)) {
+      error(n, path, "key file " + in_quotes(file) + " " + *problem);
+    }
+    return;
+  }
   if (kind == SecretKind::Line || kind == SecretKind::UrlLine) {
     auto line = parse_line_secret(text);
     if (!line) {
@@ -703,6 +713,28 @@ bool Loader::read_path(const toml::table& t, std::string_view key, const std::st
   return true;
 }
 
+bool Loader::read_certificates(const toml::table& t, std::string_view key,
+                               const std::string& path, std::string& out) {
+  if (!read_path(t, key, path, out)) return false;
+  const toml::node& n = *t.get(key);
+  constexpr std::size_t kMaxPemBytes = 1024 * 1024;
+  std::ifstream in(out, std::ios::binary);
+  if (!in) {
+    error(n, join(path, key), "cannot read " + in_quotes(out) + ": " + std::strerror(errno));
+    return true;
+  }
+  std::string text;
+  text.resize(kMaxPemBytes + 1);
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (text.size() > kMaxPemBytes) {
+    error(n, join(path, key), in_quotes(out) + " is larger than 1 MiB");
+  } else if (auto problem = pem_certificates_problem(text)) {
+    error(n, join(path, key), in_quotes(out) + " " + *problem);
+  }
+  return true;
+}
+
 bool Loader::read_secret(const toml::table& t, std::string_view key, const std::string& path,
                          std::string& out, SecretKind kind) {
   std::string written;
@@ -756,9 +788,9 @@ void Loader::parse_admin(const toml::table& root) {
   Admin& a = config_.admin;
   read_host_port(*t, "listen", path, a.listen);
   read_secret(*t, "token_file", path, a.token_file, SecretKind::TokenLines);
-  read_path(*t, "tls_cert_file", path, a.tls_cert_file);
-  read_secret(*t, "tls_key_file", path, a.tls_key_file);
-  read_path(*t, "client_ca_file", path, a.client_ca_file);
+  read_certificates(*t, "tls_cert_file", path, a.tls_cert_file);
+  read_secret(*t, "tls_key_file", path, a.tls_key_file, SecretKind::PemKey);
+  read_certificates(*t, "client_ca_file", path, a.client_ca_file);
   if (a.tls_cert_file.empty() != a.tls_key_file.empty()) {
     const bool has_cert = !a.tls_cert_file.empty();
     error(*t->get(has_cert ? "tls_cert_file" : "tls_key_file"),
@@ -796,9 +828,9 @@ void Loader::parse_cluster(const toml::table& root) {
               format_duration(c.exchange_interval) +
               ", or peers' verdicts expire between two exchanges");
   }
-  read_path(*t, "ca_file", path, c.ca_file);
-  read_path(*t, "cert_file", path, c.cert_file);
-  read_secret(*t, "key_file", path, c.key_file);
+  read_certificates(*t, "ca_file", path, c.ca_file);
+  read_certificates(*t, "cert_file", path, c.cert_file);
+  read_secret(*t, "key_file", path, c.key_file, SecretKind::PemKey);
 
   if (const toml::array* peers = read_array(*t, "peers", path)) {
     std::map<std::string, std::uint32_t> seen;  // id -> line
@@ -1012,10 +1044,10 @@ void Loader::parse_http(const toml::table& t, const std::string& path, ProbeKind
 }
 
 void Loader::parse_tls(const toml::table& t, const std::string& path, TlsSettings& tls) {
-  read_path(t, "ca_file", path, tls.ca_file);
+  read_certificates(t, "ca_file", path, tls.ca_file);
   read_string(t, "server_name", path, tls.server_name);
-  read_path(t, "client_cert_file", path, tls.client_cert_file);
-  read_secret(t, "client_key_file", path, tls.client_key_file);
+  read_certificates(t, "client_cert_file", path, tls.client_cert_file);
+  read_secret(t, "client_key_file", path, tls.client_key_file, SecretKind::PemKey);
   if (tls.client_cert_file.empty() != tls.client_key_file.empty()) {
     const bool has_cert = !tls.client_cert_file.empty();
     const std::string_view key = has_cert ? "client_cert_file" : "client_key_file";
@@ -1547,13 +1579,12 @@ void Loader::parse_target(const toml::table& t, const std::string& path, Target&
       if (require(t, "api_key_file", path) != nullptr) {
         read_secret(t, "api_key_file", path, p.api_key_file);
       }
-      if (read_path(t, "ca_file", path, p.ca_file)) {
+      if (t.contains("ca_file")) {
         if (!p.api_url.starts_with("https://")) {
           error(*t.get("ca_file"), join(path, "ca_file"),
                 "only used with an https:// api_url, got " + in_quotes(p.api_url));
-        } else if (::access(p.ca_file.c_str(), R_OK) != 0) {
-          error(*t.get("ca_file"), join(path, "ca_file"),
-                "cannot read " + in_quotes(p.ca_file) + ": " + std::strerror(errno));
+        } else {
+          read_certificates(t, "ca_file", path, p.ca_file);
         }
       }
       read_duration(t, "timeout", path, p.timeout);
@@ -1634,11 +1665,7 @@ void Loader::parse_notify(const toml::table& root) {
       }
     }
     if (has_url_file) read_secret(*t, "url_file", path, n.url_file, SecretKind::UrlLine);
-    read_path(*t, "ca_file", path, n.ca_file);
-    if (!n.ca_file.empty() && ::access(n.ca_file.c_str(), R_OK) != 0) {
-      error(*t->get("ca_file"), join(path, "ca_file"),
-            "cannot read " + in_quotes(n.ca_file) + ": " + std::strerror(errno));
-    }
+    read_certificates(*t, "ca_file", path, n.ca_file);
     read_secret(*t, "secret_file", path, n.secret_file, SecretKind::Line);
     if (n.format == NotifyFormat::PagerDuty && !t->contains("secret_file")) {
       error(*t, join(path, "secret_file"),

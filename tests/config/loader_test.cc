@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/values.h"
+#include "support/test_ca.h"
 
 namespace fs = std::filesystem;
 using namespace failoverd::config;
@@ -241,7 +242,11 @@ TEST_SUITE("config") {
     write_file(dir.path() / "tsig.key", "c2VjcmV0\n", kPrivate);
     write_file(dir.path() / "pdns.key", "key\n", kPrivate);
     write_file(dir.path() / "tokens", "ops:0123456789abcdef\n", kPrivate);
-    write_file(dir.path() / "peer.key", "k\n", kPrivate);
+    write_file(dir.path() / "peer.key", failoverd::testing::test_pem_private_key(), kPrivate);
+    write_file(dir.path() / "ca.pem", failoverd::testing::test_pem_certificate(), kWorldReadable);
+    fs::create_directories(dir.path() / "tls");
+    write_file(dir.path() / "tls" / "obs-a.pem", failoverd::testing::test_pem_certificate(),
+               kWorldReadable);
     std::string text = R"(
 [observer]
 id = "obs-a"
@@ -261,7 +266,7 @@ rate_limit_per_second = 10
 listen = "10.0.0.1:8650"
 exchange_interval = "500ms"
 verdict_ttl = "3s"
-ca_file = "/etc/failoverd/ca.pem"
+ca_file = "@DIR@/ca.pem"
 cert_file = "tls/obs-a.pem"
 key_file = "peer.key"
 [[cluster.peers]]
@@ -301,7 +306,7 @@ host_header = "www.example.com"
 headers = { "X-Probe" = "failoverd" }
 expect_status = ["200-299", 301, "302"]
 expect_body_regex = "ok|healthy"
-ca_file = "/etc/ssl/ca.pem"
+ca_file = "@DIR@/ca.pem"
 server_name = "www.example.com"
 min_version = "1.3"
 cert_expiry_warning = "7d"
@@ -406,7 +411,7 @@ timeout = "30s"
     CHECK(c.cluster->peers.size() == 2);
     CHECK(c.cluster->peers[1].address == HostPort{"peer-c.example.net", 8650});
     CHECK(c.cluster->key_file == d + "/peer.key");
-    CHECK(c.cluster->ca_file == "/etc/failoverd/ca.pem");  // absolute: as written
+    CHECK(c.cluster->ca_file == d + "/ca.pem");  // absolute: as written
     CHECK(c.cluster->cert_file == d + "/tls/obs-a.pem");   // relative: beside the config
     CHECK(c.observer_count() == 3);
     CHECK(c.quorum() == 2);
@@ -486,9 +491,11 @@ timeout = "30s"
     // Cluster cases need a private key file; @KEY@ in the text and the expectations is its path.
     TempDir dir;
     const std::string key = (dir.path() / "peer.key").string();
-    write_file(key, "k\n", kPrivate);
+    write_file(key, failoverd::testing::test_pem_private_key(), kPrivate);
+    const std::string pem = (dir.path() / "peer.pem").string();
+    write_file(pem, failoverd::testing::test_pem_certificate(), kWorldReadable);
     const std::string cluster_files =
-        "ca_file = \"/etc/ca.pem\"\ncert_file = \"/etc/a.pem\"\nkey_file = \"@KEY@\"\n";
+        "ca_file = \"" + pem + "\"\ncert_file = \"" + pem + "\"\nkey_file = \"@KEY@\"\n";
 
     const std::vector<BadCase> cases = {
         // 0: TOML syntax error, reported by toml++ with its position
@@ -750,7 +757,8 @@ timeout = "30s"
   TEST_CASE("powerdns: an https api_url loads, with an optional ca_file; ca_file needs https") {
     TempDir dir;
     write_file(dir.path() / "pdns.key", "secret\n", kPrivate);
-    write_file(dir.path() / "ca.pem", "-----BEGIN CERTIFICATE-----\n", kWorldReadable);
+    write_file(dir.path() / "ca.pem", failoverd::testing::test_pem_certificate(), kWorldReadable);
+    write_file(dir.path() / "empty.pem", "-----BEGIN CERTIFICATE-----\n", kWorldReadable);
     const auto config = [&](std::string_view url, std::string_view extra) {
       std::string text = R"([observer]
 id = "obs-a"
@@ -790,6 +798,8 @@ api_url = ")" + std::string(url) + "\"\n" + std::string(extra);
     r = config("https://127.0.0.1:8443", "ca_file = \"@DIR@/missing.pem\"\n");
     CHECK(joined(error_strings(r)).find("services.www.target.ca_file: cannot read") !=
           std::string::npos);
+    r = config("https://127.0.0.1:8443", "ca_file = \"@DIR@/empty.pem\"\n");
+    CHECK(joined(error_strings(r)).find("empty.pem\" holds no PEM certificate") != std::string::npos);
   }
 
   TEST_CASE("expect_body_regex is RE2 syntax: backreferences and lookaround are load errors") {
@@ -1231,9 +1241,16 @@ tsig_secret_file = "@TSIG@"
            at = text.find("\"/etc/failoverd/", at + 1)) {
         const std::size_t end = text.find('"', at + 1);
         const std::string relative = text.substr(at + 16, end - at - 16);
-        // Contents the loader accepts for that kind of secret: token lines or base64.
+        // Contents the loader accepts for that kind of file: token lines, PEM, or base64.
         const bool tokens = relative.find("token") != std::string::npos;
-        write_file(etc / relative, tokens ? "ops:0123456789abcdef\n" : "ZHVtbXk=\n", kPrivate);
+        const bool pem_key = relative.starts_with("tls/") && relative.ends_with(".key");
+        const bool pem = pem_key || relative.ends_with(".pem") || relative.ends_with(".crt");
+        write_file(etc / relative,
+                   pem_key  ? failoverd::testing::test_pem_private_key()
+                   : pem    ? failoverd::testing::test_pem_certificate()
+                   : tokens ? std::string("ops:0123456789abcdef\n")
+                            : std::string("ZHVtbXk=\n"),
+                   kPrivate);
       }
       replace_all(text, "\"/etc/failoverd/", "\"" + etc.string() + "/");
       write_file(example, text, kPrivate);

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <string>
 
+#include "support/test_ca.h"
 #include "config/loader.h"
 #include "config/secrets.h"
 
@@ -60,7 +61,7 @@ TEST_SUITE("config") {
     Dir d;
     const auto key = d.file("key", "ROUTINGKEY\n");
     const auto url = d.file("url", "https://hooks.example.com/services/T/B/X\n");
-    const auto ca = d.file("ca.pem", "not checked here\n");
+    const auto ca = d.file("ca.pem", failoverd::testing::test_pem_certificate());
     const std::string text = std::string(kBase) + R"([[notify]]
 name = "pd"
 url = "https://events.pagerduty.com/v2/enqueue"

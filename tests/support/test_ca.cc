@@ -8,6 +8,8 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <stdexcept>
 
@@ -114,5 +116,32 @@ CertFiles TestCa::issue(std::string_view stem, const std::vector<std::string>& d
   EVP_PKEY_free(key);
   return out;
 }
+
+namespace {
+
+struct PemPair {
+  std::string cert;
+  std::string key;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+const PemPair& pem_pair() {
+  static const PemPair pair = [] {
+    TempDir dir("pem");
+    TestCa ca(dir.path());
+    auto leaf = ca.issue("leaf", {"localhost"}, {"127.0.0.1"});
+    return PemPair{slurp(leaf.cert), slurp(leaf.key)};
+  }();
+  return pair;
+}
+
+}  // namespace
+
+const std::string& test_pem_certificate() { return pem_pair().cert; }
+const std::string& test_pem_private_key() { return pem_pair().key; }
 
 }  // namespace failoverd::testing

@@ -64,4 +64,9 @@ class TestCa {
   long serial_ = 1;
 };
 
+// A valid PEM certificate and its private key (made once per process by a TestCa), for tests
+// whose config must name TLS files the loader can read.
+const std::string& test_pem_certificate();
+const std::string& test_pem_private_key();
+
 }  // namespace failoverd::testing
