@@ -179,28 +179,34 @@ ServicePolicy::Wanted ServicePolicy::want_priority(const Confirmed& c, TimePoint
   };
   switch (state_of(c, current)) {
     case Verdict::Down: {
+      // Standbys confirmed up first, then degraded ones (a degraded region still serves, the
+      // dead one does not), each in priority order.
       bool waiting = false;
-      for (const auto& r : service_.regions) {
-        if (r == current || state_of(c, r) != Verdict::Up) continue;
-        if (local_) {
-          // Confirmed up, but failing probes here: skip it. Not seen serving here since
-          // `current` went down: wait for its next probe rather than pass it over.
-          if (suspect(r)) {
-            waiting = true;
-            continue;
+      for (const Verdict wanted : {Verdict::Up, Verdict::Degraded}) {
+        for (const auto& r : service_.regions) {
+          if (r == current || state_of(c, r) != wanted) continue;
+          if (local_) {
+            // Confirmed serving, but failing probes here: skip it. Not seen serving here since
+            // `current` went down: wait for its next probe rather than pass it over.
+            if (suspect(r)) {
+              waiting = true;
+              continue;
+            }
+            auto seen = local_->seen_serving.find(r);
+            auto down = down_since_.find(current);
+            const bool fresh = seen != local_->seen_serving.end() &&
+                               (down == down_since_.end() || seen->second >= down->second);
+            if (!fresh) {
+              waiting = true;
+              w.awaiting.emplace(r, down == down_since_.end() ? now : down->second);
+              break;
+            }
           }
-          auto seen = local_->seen_serving.find(r);
-          auto down = down_since_.find(current);
-          const bool fresh = seen != local_->seen_serving.end() &&
-                             (down == down_since_.end() || seen->second >= down->second);
-          if (!fresh) {
-            waiting = true;
-            w.awaiting.emplace(r, down == down_since_.end() ? now : down->second);
-            break;
-          }
+          go_to(r, "failover: " + current.str() + " confirmed down, " + r.str() + " confirmed " +
+                       std::string(to_string(wanted)));
+          return w;
         }
-        go_to(r, "failover: " + current.str() + " confirmed down, " + r.str() + " confirmed up");
-        return w;
+        if (w.awaiting) break;  // the preferred standby is one probe away: wait for it
       }
       w.blocked = waiting ? Rule::TargetSuspect : Rule::TargetNotConfirmedUp;
       return w;
@@ -229,6 +235,8 @@ ServicePolicy::Wanted ServicePolicy::want_weighted(const Confirmed& c,
   Wanted w;
   const std::vector<RegionId> live_regions = active();
   std::vector<std::pair<RegionId, double>> shares;
+  // Degraded regions not serving now: added only when nothing else would serve.
+  std::vector<std::pair<RegionId, double>> spare_degraded;
   bool all_down = true;
   for (const auto& [region, weight] : service_.weights) {
     const bool live = std::find(live_regions.begin(), live_regions.end(), region) !=
@@ -244,7 +252,11 @@ ServicePolicy::Wanted ServicePolicy::want_weighted(const Confirmed& c,
         }
         break;
       case Verdict::Degraded:
-        if (live) shares.emplace_back(region, weight * service_.degraded_weight_factor);
+        if (live) {
+          shares.emplace_back(region, weight * service_.degraded_weight_factor);
+        } else if (!suspect(region)) {
+          spare_degraded.emplace_back(region, weight * service_.degraded_weight_factor);
+        }
         break;
       case Verdict::Unknown:
         if (live) {
@@ -260,6 +272,12 @@ ServicePolicy::Wanted ServicePolicy::want_weighted(const Confirmed& c,
     return w;
   }
   w.members = publish_members(service_, shares);
+  if (w.members.empty()) {
+    // Nothing serving stays and no region confirmed up can be added: a degraded region beats
+    // a dead one.
+    shares = std::move(spare_degraded);
+    w.members = publish_members(service_, shares);
+  }
   if (w.members.empty()) {
     w.blocked = Rule::TargetNotConfirmedUp;
     return w;

@@ -4,15 +4,17 @@
 // Priority policy (service.regions in order):
 //   - the active region is the one the live target publishes; while it is confirmed Up or
 //     Degraded nothing changes (a degraded region still serves);
-//   - when it is confirmed Down, fail over to the first other region confirmed Up (D4). None:
-//     fail static, PlanRefused + Alert target_not_confirmed_up;
+//   - when it is confirmed Down, fail over to the first other region confirmed Up, or if there
+//     is none, to the first one confirmed Degraded (a degraded region still serves, the dead
+//     one does not). None: fail static, PlanRefused + Alert target_not_confirmed_up;
 //   - when it is Unknown (no quorum either way): fail static, no_quorum (D3). When every region
 //     is confirmed Down: all_regions_down (D3);
 //   - failback (failback = "auto" only, and not after a manual failover): to a region earlier in
 //     the order that has been confirmed Up continuously for failback_delay.
 // Weighted policy (service.weights): Up region -> its weight; Degraded -> weight *
 //   degraded_weight_factor if it already serves, else 0; Down -> 0; a serving region that is
-//   Unknown freezes the whole decision (no_quorum). A region is only added when confirmed Up.
+//   Unknown freezes the whole decision (no_quorum). A region is only added when confirmed Up,
+//   or confirmed Degraded when nothing else would serve.
 //   Member weights are integers: each region's share of 100, split over its published values,
 //   at least 1. Example: weights {a:3, b:1}, b degraded (factor 0.5), one value each ->
 //   a = round(100 * 3 / 3.5) = 86, b = round(100 * 0.5 / 3.5) = 14.

@@ -197,17 +197,94 @@ TEST_SUITE("core.policy") {
     CHECK(std::find(d.plan->active.begin(), d.plan->active.end(), kWest) != d.plan->active.end());
   }
 
-  TEST_CASE("fail static when no standby is confirmed up, once per reason, with an alert") {
+  TEST_CASE("fail static when no standby is confirmed up or degraded, once per reason, with an alert") {
     Harness h;
     h.live(1, kEast, 0s);
-    Decision d = h.decide("DG?", 1s);
+    Decision d = h.decide("DD?", 1s);
     CHECK_FALSE(d.plan);
     CHECK(d.refused == Rule::TargetNotConfirmedUp);
     CHECK(has(d, EventKind::PlanRefused, Rule::TargetNotConfirmedUp));
     CHECK(has(d, EventKind::Alert, Rule::TargetNotConfirmedUp));
-    d = h.decide("DG?", 2s);
+    d = h.decide("DD?", 2s);
     CHECK(d.refused == Rule::TargetNotConfirmedUp);
     CHECK(d.events.empty());
+  }
+
+  TEST_CASE("priority: a degraded standby beats a dead primary; an up one beats a degraded one") {
+    SUBCASE("the only standby that serves is degraded: fail over to it") {
+      Harness h;
+      h.live(1, kEast, 0s);
+      Decision d = h.decide("DGD", 1s);
+      REQUIRE(d.plan);
+      CHECK(d.plan->active == std::vector<RegionId>{kWest});
+      CHECK(d.plan->reason.find("west confirmed degraded") != std::string::npos);
+      CHECK_FALSE(has(d, EventKind::Alert));
+    }
+    SUBCASE("an up standby later in the order goes before a degraded one") {
+      Harness h;
+      h.live(1, kEast, 0s);
+      Decision d = h.decide("DGU", 1s);
+      REQUIRE(d.plan);
+      CHECK(d.plan->active == std::vector<RegionId>{kSouth});
+    }
+    SUBCASE("degraded standbys in priority order") {
+      Harness h;
+      h.live(1, kEast, 0s);
+      Decision d = h.decide("DGG", 1s);
+      REQUIRE(d.plan);
+      CHECK(d.plan->active == std::vector<RegionId>{kWest});
+    }
+    SUBCASE("from a later region back to a degraded earlier one when nothing else serves") {
+      Harness h;
+      h.live(2, kWest, 0s);
+      Decision d = h.decide("GDD", 30s);
+      REQUIRE(d.plan);
+      CHECK(d.plan->active == std::vector<RegionId>{kEast});
+    }
+    SUBCASE("the quorum must confirm it: a degraded vote of this observer alone is not enough") {
+      Harness h;
+      h.live(1, kEast, 0s);
+      CHECK(h.decide("D?D", 1s).refused == Rule::TargetNotConfirmedUp);
+    }
+    SUBCASE("the local checks apply to a degraded target too") {
+      Harness h;
+      h.live(1, kEast, 0s);
+      // Failing probes here: skipped, and nothing else serves.
+      Decision d = h.policy->decide(confirmed("DGD", 21s), at(21s), local({kWest}, 21s));
+      CHECK_FALSE(d.plan);
+      CHECK(d.refused == Rule::TargetSuspect);
+      // Not seen serving here since east was confirmed down: wait for its next probe.
+      d = h.policy->decide(confirmed("DGD", 22s), at(22s), local({}, 0s));
+      CHECK_FALSE(d.plan);
+      CHECK(d.refused == Rule::TargetSuspect);
+      CHECK(d.probe_now == std::vector<RegionId>{kWest});
+      d = h.policy->decide(confirmed("DGD", 23s), at(23s), local({}, 23s));
+      REQUIRE(d.plan);
+      CHECK(d.plan->active == std::vector<RegionId>{kWest});
+    }
+    SUBCASE("no failback to a degraded region: failback needs it up for failback_delay") {
+      Harness h(config::Policy::Priority,
+                [](config::Service& s) { s.failback = config::Failback::Auto; });
+      h.live(2, kWest, 0s);
+      for (int t = 30; t < 120; t += 5) {
+        CAPTURE(t);
+        CHECK_FALSE(h.decide("GUU", std::chrono::seconds(t)).plan);
+      }
+    }
+  }
+
+  TEST_CASE("weighted: with nothing else serving a degraded region is added") {
+    Harness h(config::Policy::Weighted);
+    h.live(3, kEast, 0s);
+    Decision d = h.decide("DGD", 30s);
+    REQUIRE(d.plan);
+    CHECK(d.plan->active == std::vector<RegionId>{kWest});
+    // Up regions go first: south up, west degraded.
+    Harness h2(config::Policy::Weighted);
+    h2.live(3, kEast, 0s);
+    d = h2.decide("DGU", 30s);
+    REQUIRE(d.plan);
+    CHECK(d.plan->active == std::vector<RegionId>{kSouth});
   }
 
   TEST_CASE("fail static without a quorum on the active region, or with every region down") {
@@ -451,7 +528,7 @@ TEST_SUITE("core.policy") {
       CHECK(h.decide("U??", 30s).refused == Rule::NoQuorum);
     }
     SUBCASE("nothing left: fail static") {
-      CHECK(h.decide("DGD", 30s).refused == Rule::TargetNotConfirmedUp);
+      CHECK(h.decide("D?D", 30s).refused == Rule::TargetNotConfirmedUp);
       CHECK(h.decide("DDD", 31s).refused == Rule::AllRegionsDown);
     }
   }
