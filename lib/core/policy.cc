@@ -230,13 +230,19 @@ ServicePolicy::Wanted ServicePolicy::want_priority(const Confirmed& c, TimePoint
   return w;
 }
 
-ServicePolicy::Wanted ServicePolicy::want_weighted(const Confirmed& c,
-                                                   bool allow_additions) const {
+bool ServicePolicy::up_for_failback_delay(const RegionId& region, TimePoint now) const {
+  auto since = up_since_.find(region);
+  return since != up_since_.end() && now - since->second >= service_.failback_delay;
+}
+
+ServicePolicy::Wanted ServicePolicy::want_weighted(const Confirmed& c, TimePoint now,
+                                                   Additions additions) const {
   Wanted w;
   const std::vector<RegionId> live_regions = active();
   std::vector<std::pair<RegionId, double>> shares;
-  // Degraded regions not serving now: added only when nothing else would serve.
-  std::vector<std::pair<RegionId, double>> spare_degraded;
+  // Regions that do not serve now and may not be added back yet (confirmed Up), or only when
+  // nothing else would serve (confirmed Degraded): the failover candidates.
+  std::vector<std::pair<RegionId, double>> spare_up, spare_degraded;
   bool all_down = true;
   for (const auto& [region, weight] : service_.weights) {
     const bool live = std::find(live_regions.begin(), live_regions.end(), region) !=
@@ -246,11 +252,18 @@ ServicePolicy::Wanted ServicePolicy::want_weighted(const Confirmed& c,
     if (weight == 0) continue;
     switch (v) {
       case Verdict::Down: break;
-      case Verdict::Up:
-        if (live || (allow_additions && !suspect(region))) {
+      case Verdict::Up: {
+        if (live) {
           shares.emplace_back(region, weight);
+          break;
         }
+        if (suspect(region)) break;
+        const bool failback = additions == Additions::Now ||
+                              (additions == Additions::AfterFailbackDelay &&
+                               up_for_failback_delay(region, now));
+        (failback ? shares : spare_up).emplace_back(region, weight);
         break;
+      }
       case Verdict::Degraded:
         if (live) {
           shares.emplace_back(region, weight * service_.degraded_weight_factor);
@@ -273,8 +286,12 @@ ServicePolicy::Wanted ServicePolicy::want_weighted(const Confirmed& c,
   }
   w.members = publish_members(service_, shares);
   if (w.members.empty()) {
-    // Nothing serving stays and no region confirmed up can be added: a degraded region beats
-    // a dead one.
+    // Nothing serving stays: fail over to the regions confirmed up, whatever failback says.
+    shares = std::move(spare_up);
+    w.members = publish_members(service_, shares);
+  }
+  if (w.members.empty()) {
+    // None confirmed up either: a degraded region beats a dead one.
     shares = std::move(spare_degraded);
     w.members = publish_members(service_, shares);
   }
@@ -371,11 +388,17 @@ Decision ServicePolicy::decide(const Confirmed& c, TimePoint now,
   switch (service_.policy) {
     case config::Policy::Priority: w = want_priority(c, now); break;
     case config::Policy::Weighted: {
-      QuietKey key{{}, local_ ? local_->suspects : std::set<RegionId>{}, live_.generation,
+      const Additions additions = service_.failback == config::Failback::Auto && !manual_hold_
+                                      ? Additions::AfterFailbackDelay
+                                      : Additions::Never;
+      QuietKey key{{}, {}, local_ ? local_->suspects : std::set<RegionId>{}, live_.generation,
                    manual_hold_};
-      for (const auto& [region, weight] : service_.weights) key.states.push_back(state_of(c, region));
+      for (const auto& [region, weight] : service_.weights) {
+        key.states.push_back(state_of(c, region));
+        key.settled.push_back(up_for_failback_delay(region, now));
+      }
       if (quiet_ == key) return d;
-      w = want_weighted(c, !manual_hold_);
+      w = want_weighted(c, now, additions);
       if (!w.blocked && !w.change) {
         quiet_ = std::move(key);
       } else {
@@ -510,7 +533,7 @@ Decision ServicePolicy::failback(bool force, const Confirmed& c, TimePoint now) 
     }
     case config::Policy::Weighted: {
       if (!live_known_) return refuse(Decision{}, Rule::LiveUnknown, now);
-      Wanted w = want_weighted(c, true);
+      Wanted w = want_weighted(c, now, Additions::Now);
       if (w.blocked) return refuse(Decision{}, *w.blocked, now);
       manual_hold_ = false;
       if (!w.change) return {};

@@ -13,8 +13,12 @@
 //     the order that has been confirmed Up continuously for failback_delay.
 // Weighted policy (service.weights): Up region -> its weight; Degraded -> weight *
 //   degraded_weight_factor if it already serves, else 0; Down -> 0; a serving region that is
-//   Unknown freezes the whole decision (no_quorum). A region is only added when confirmed Up,
-//   or confirmed Degraded when nothing else would serve.
+//   Unknown freezes the whole decision (no_quorum). A region that does not serve is added back
+//   (a failback) only when confirmed Up, and only with failback = "auto" once it has been
+//   confirmed Up continuously for failback_delay (not after a manual failover); with failback =
+//   "manual" only by the operator's failback(). When no serving region would stay, that is a
+//   failover: every region confirmed Up is added, or if there is none, every one confirmed
+//   Degraded, whatever failback says.
 //   Member weights are integers: each region's share of 100, split over its published values,
 //   at least 1. Example: weights {a:3, b:1}, b degraded (factor 0.5), one value each ->
 //   a = round(100 * 3 / 3.5) = 86, b = round(100 * 0.5 / 3.5) = 14.
@@ -150,8 +154,17 @@ class ServicePolicy {
     std::optional<std::pair<RegionId, TimePoint>> awaiting;
   };
 
+  // Weighted policy: when a region confirmed Up that does not serve now may be added back (a
+  // failback). Whatever this says, regions are added when nothing serving would stay (a
+  // failover).
+  enum class Additions {
+    Never,               // failback = "manual", or after a manual failover: wait for failback()
+    AfterFailbackDelay,  // failback = "auto": once confirmed Up for failback_delay
+    Now,                 // the operator's failback
+  };
   Wanted want_priority(const Confirmed& c, TimePoint now) const;
-  Wanted want_weighted(const Confirmed& c, bool allow_additions) const;
+  Wanted want_weighted(const Confirmed& c, TimePoint now, Additions additions) const;
+  bool up_for_failback_delay(const RegionId& region, TimePoint now) const;
   Plan make_plan(Wanted w, Trigger trigger, TimePoint now) const;
   Decision hand_out(Plan plan, TimePoint now);
   Decision refuse(Decision d, Rule rule, TimePoint now);
@@ -186,6 +199,7 @@ class ServicePolicy {
   // depends on them, so an unchanged key skips rebuilding and comparing the member list.
   struct QuietKey {
     std::vector<Verdict> states;
+    std::vector<bool> settled;  // up_for_failback_delay() of each weighted region
     std::set<RegionId> suspects;
     Generation generation = 0;
     bool manual_hold = false;

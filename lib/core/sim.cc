@@ -481,6 +481,8 @@ class Sim {
         violation(now, n, "automatic plan adds " + r.str() +
                               ", confirmed degraded, while a region that serves stays or is not "
                               "confirmed down");
+      } else if (!away_from_dead && s.failback == config::Failback::Manual) {
+        violation(now, n, "automatic failback to " + r.str() + " with failback = manual");
       }
     }
     for (const auto& r : before) {
