@@ -152,7 +152,7 @@ ServicePolicy::Wanted ServicePolicy::want_priority(const Confirmed& c, TimePoint
   Wanted w;
   const std::vector<RegionId> live_regions = active();
   if (live_regions.empty()) {
-    w.blocked = Rule::EmptySet;  // W6: an empty live set is repaired by restore, not guessed
+    w.blocked = Rule::EmptySet;  // an empty live set is repaired by restore, not guessed
     return w;
   }
   bool all_down = true;

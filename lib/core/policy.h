@@ -1,5 +1,6 @@
 // Failover policy of one service: from the confirmed region states (quorum.h) to a plan, with
-// every pacing and safety rule (D3-D7) and the operator's overrides.
+// every pacing and safety rule (README "Safety rules, in plain words": fail static, slow to
+// panic) and the operator's overrides.
 //
 // Priority policy (service.regions in order):
 //   - the active region is the one the live target publishes; while it is confirmed Up or
@@ -7,8 +8,8 @@
 //   - when it is confirmed Down, fail over to the first other region confirmed Up, or if there
 //     is none, to the first one confirmed Degraded (a degraded region still serves, the dead
 //     one does not). None: fail static, PlanRefused + Alert target_not_confirmed_up;
-//   - when it is Unknown (no quorum either way): fail static, no_quorum (D3). When every region
-//     is confirmed Down: all_regions_down (D3);
+//   - when it is Unknown (no quorum either way): fail static, no_quorum. When every region
+//     is confirmed Down: all_regions_down;
 //   - failback (failback = "auto" only, and not after a manual failover): to a region earlier in
 //     the order that has been confirmed Up continuously for failback_delay.
 // Weighted policy (service.weights): Up region -> its weight; Degraded -> weight *
