@@ -547,7 +547,7 @@ class LabTest(unittest.TestCase):
             self.assertGreater(max(gaps, default=0), 0.4, "the backoff never grew past its base")
         self.assertEqual(lab.approved_updates(), 0)
         lab.heal()
-        # Each observer's next try comes when its backoff says (capped at 30 s, R2).
+        # Each observer's next try comes when its backoff says (capped at 30 s).
         self.wait("the answer is r2's", lambda: self.answer_is("r2"), 35)
         self.wait_all_read(2, "r2", 35)
         self.quiet_for(QUIET, approved=lab.approved_updates())

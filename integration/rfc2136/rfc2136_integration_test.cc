@@ -152,7 +152,7 @@ TEST_SUITE("integration.rfc2136") {
       CHECK(seen.size() == 2);  // old -> new, nothing in between
       CHECK(lab.watcher->max_generation() == 2);
 
-      // W1/W4 locally: nothing is sent for an empty or stale plan.
+      // empty_set / stale_generation locally: nothing is sent for an empty or stale plan.
       CHECK(write(lab.io, a, plan(2, {}), after.state).status == WriteStatus::Invalid);
       CHECK(write(lab.io, a, plan(0, {"192.0.2.1"}), after.state).status == WriteStatus::Invalid);
       CHECK(read(lab.io, a).state == after.state);

@@ -1,6 +1,6 @@
 // The interface every target writer implements: RFC 2136, PowerDNS API, HAProxy runtime API, exec.
 //
-// Contract (safety rules W1-W8):
+// Contract (README "Safety rules, in plain words": never empty, compare-and-swap, read back):
 // - read() returns what the target holds now: the managed members and the fence.
 // - write(plan, expected) is ONE atomic compare-and-swap where the target allows it: it applies
 //   plan.members and fence generation plan.generation only if the target still holds `expected`

@@ -169,7 +169,7 @@ std::optional<std::vector<LiveMember>> parse_pickwrandom(std::string_view type,
 std::optional<std::string> build_patch_body(const config::PowerDnsTarget& target, bool weighted,
                                             const core::Plan& plan, std::string_view writer,
                                             std::string& error) {
-  // W1: compute the answer before sending; never an empty set or a zero total weight.
+  // Never empty: compute the answer before sending; never an empty set or a zero total weight.
   if (plan.members.empty()) {
     error = "plan has no members (never publish an empty set)";
     return std::nullopt;

@@ -302,7 +302,7 @@ void Reconciler::on_write(const WriteResult& result, core::TimePoint now) {
       phase_ = Phase::Stopped;
       return;
   }
-  // Whatever the answer, the truth is what the primary now holds (W5).
+  // Whatever the answer, the truth is what the primary now holds (read back).
   schedule_read(Purpose::ReadBack, now);
 }
 
@@ -409,7 +409,7 @@ void Reconciler::read_back(const LiveState& s, core::TimePoint now) {
   if (unchanged &&
       (write_status_ == WriteStatus::Unknown || write_status_ == WriteStatus::Applied)) {
     // Not applied, and nothing else moved: the same CAS is safe to send again (A3). NOERROR
-    // with no change is an unknown outcome too (W5), and suspicious: alert.
+    // with no change is an unknown outcome too (read back), and suspicious: alert.
     bool noerror = write_status_ == WriteStatus::Applied;
     emit(K::Retry,
          noerror ? "NOERROR but the target is unchanged; retrying the same compare-and-swap"

@@ -1,5 +1,5 @@
-// The level-triggered reconcile loop of one service against one target (safety rules W3-W6,
-// A1-A5, R2).
+// The level-triggered reconcile loop of one service against one target (README "Safety rules, in
+// plain words": compare-and-swap, read back; lab scenarios A1-A5; capped backoff).
 //
 // Reconciler is the pure decision part: no I/O, no clock reads. The shell asks poll(now) for the
 // next operation (a read or a CAS write), performs it with an Actuator, and feeds the result back
@@ -7,7 +7,7 @@
 // when to call poll again. reconcile_step() is that shell for one operation.
 //
 // Rules, with the scenario each one answers:
-// - Every write is followed by a read-back (W5). Own generation and members live: converged.
+// - Every write is followed by a read-back. Own generation and members live: converged.
 //   An Unknown write (A2: reply lost after the server applied it) is resolved by that read: own
 //   generation found -> converged, no second write. Still the old fence -> not applied: the same
 //   CAS is sent again after a backoff with full jitter (A3). A fence that moved elsewhere (A1) ->
@@ -132,7 +132,7 @@ class Reconciler {
   // Why the target refuses us, while it does (retried after backoff); nullopt otherwise.
   const std::optional<std::string>& blocked() const { return blocked_; }
   bool busy() const;  // a plan, write or read-back is outstanding
-  // The read in flight (poll() returned it) is the read-back of a write (W5).
+  // The read in flight (poll() returned it) is the read-back of a write.
   bool verifying() const {
     return phase_ == Phase::InFlight && in_flight_ == ReconcileAction::Kind::Read &&
            purpose_ == Purpose::ReadBack;

@@ -29,6 +29,7 @@
 #include <sstream>
 
 #include "actuate/failpoint.h"
+#include "core/rules.h"
 
 namespace failoverd::actuate {
 
@@ -263,10 +264,14 @@ std::optional<Fence> parse_fence(std::string_view text) {
 
 std::optional<std::string> check_plan(const config::Rfc2136Target& target, const core::Plan& plan,
                                       const LiveState& expected) {
-  if (plan.members.empty()) return "W1: the plan has no members (would publish an empty answer)";
+  if (plan.members.empty()) {
+    return std::string(core::to_string(core::Rule::EmptySet)) +
+           ": the plan has no members (would publish an empty answer)";
+  }
   core::Generation live = expected.fence ? expected.fence->generation : 0;
   if (plan.generation <= live) {
-    return "W4: plan generation " + std::to_string(plan.generation) +
+    return std::string(core::to_string(core::Rule::StaleGeneration)) + ": plan generation " +
+           std::to_string(plan.generation) +
            " is not above the live generation " + std::to_string(live);
   }
   auto t = dns::type_from_name(target.type);
@@ -300,7 +305,8 @@ std::optional<dns::Message> build_update(const config::Rfc2136Target& target,
   m.header.opcode = dns::Opcode::Update;
   m.questions.push_back({target.zone, dns::type::kSoa, dns::klass::kIn});
 
-  // Prerequisites: the exact RRset and the exact fence the decision was based on (W3).
+  // Prerequisites: the exact RRset and the exact fence the decision was based on
+  // (compare-and-swap).
   if (expected.members.empty()) {
     m.answers.push_back(dns::prereq_rrset_does_not_exist(target.name, t));
   } else {
@@ -320,7 +326,7 @@ std::optional<dns::Message> build_update(const config::Rfc2136Target& target,
     m.answers.push_back(dns::prereq_rrset_does_not_exist(fence_name, dns::type::kTxt));
   }
 
-  // Updates: replace the RRset and the fence in this one message (W2).
+  // Updates: replace the RRset and the fence in this one message (one atomic change).
   m.authority.push_back(dns::update_delete_rrset(target.name, t));
   std::vector<std::vector<std::uint8_t>> added;
   for (const auto& member : plan.members) {

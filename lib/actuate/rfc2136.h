@@ -1,6 +1,6 @@
 // The RFC 2136 DNS UPDATE actuator: one managed RRset and its fence TXT in a zone, written as
-// one TSIG-signed UPDATE over TCP whose prerequisites compare-and-swap both (safety rules
-// W1-W5, W8).
+// one TSIG-signed UPDATE over TCP whose prerequisites compare-and-swap both (never empty,
+// compare-and-swap, read back; there is no unsigned mode).
 //
 //   read():  three TSIG-signed queries over one TCP connection to the primary: the managed RRset
 //            (name/type), the fence TXT at fence_name, and the zone's SOA serial. Every reply must
@@ -46,7 +46,8 @@ std::string fence_name_for(const config::Rfc2136Target& target);
 std::string format_fence(const Fence& fence);
 std::optional<Fence> parse_fence(std::string_view text);
 
-// W1/W4 guard: an error text when the plan must not be sent.
+// The empty_set and stale_generation guards (and what the record type can hold): an error text,
+// starting with the rule's id when it is one, when the plan must not be sent.
 std::optional<std::string> check_plan(const config::Rfc2136Target& target, const core::Plan& plan,
                                       const LiveState& expected);
 

@@ -240,6 +240,8 @@ struct Service {
   double degraded_weight_factor = 0.5;             // a degraded region keeps this share
   // What the target publishes for each region: addresses for DNS, server names for HAProxy.
   std::map<core::RegionId, std::vector<std::string>> publish;
+  // Both policies: priority, back to an earlier region; weighted, a region that was taken out
+  // added back (see core/policy.h).
   Failback failback = Failback::Manual;
   Duration failback_delay = std::chrono::minutes(5);
   Duration hold_down = std::chrono::seconds(60);

@@ -1381,7 +1381,8 @@ void Loader::parse_service(const toml::key& name, const toml::table& t, const st
             Choices<DriftAction>{{"repair", DriftAction::Repair}, {"report", DriftAction::Report}},
             s.drift);
 
-  // The floor of W1: a region publishing fewer values than min_targets can never be used.
+  // The floor of the never-empty rule (below_min_targets): a region publishing fewer values
+  // than min_targets can never be used.
   if (read_uint(t, "min_targets", path, s.min_targets, 1, kMaxCount) && !s.publish.empty()) {
     std::size_t most = 0;
     for (const auto& [region, values] : s.publish) most = std::max(most, values.size());
@@ -1545,7 +1546,7 @@ void Loader::parse_target(const toml::table& t, const std::string& path, Target&
       read_uint(t, "ttl", path, r.ttl, 1, 86400);
       read_string(t, "fence_name", path, r.fence_name);
       check_names(r.zone, r.name, r.fence_name);
-      // W8: every update is signed; there is no unsigned mode.
+      // Every update is signed; there is no unsigned mode.
       if (require(t, "tsig_key_name", path) != nullptr) {
         read_string(t, "tsig_key_name", path, r.tsig_key_name);
       }

@@ -1,4 +1,4 @@
-// Capped exponential backoff with full jitter (rule R2):
+// Capped exponential backoff with full jitter:
 //   delay(n) = uniform(0, min(cap, base * 2^n))
 // Pure: the caller passes the attempt number and a seeded generator; nothing here sleeps.
 #pragma once

@@ -1,4 +1,5 @@
-// Plan guards: the last check before a plan reaches a target (W1, W4, W7).
+// Plan guards: the last check before a plan reaches a target (rules empty_set, zero_weight,
+// below_min_targets, stale_generation, decision_too_old).
 //
 // Pure and independent of the policy that made the plan: the policy runs it before handing a
 // plan out, and the actuation path runs it again just before the compare-and-swap, with the
@@ -14,7 +15,7 @@ namespace failoverd::core {
 
 struct GuardParams {
   Generation live_generation = 0;  // as last read from the target's fence
-  std::uint32_t min_targets = 1;   // service.min_targets (W1 floor)
+  std::uint32_t min_targets = 1;   // service.min_targets (below_min_targets)
   Duration max_decision_age = std::chrono::seconds(10);
 };
 

@@ -152,7 +152,7 @@ ServicePolicy::Wanted ServicePolicy::want_priority(const Confirmed& c, TimePoint
   Wanted w;
   const std::vector<RegionId> live_regions = active();
   if (live_regions.empty()) {
-    w.blocked = Rule::EmptySet;  // W6: an empty live set is repaired by restore, not guessed
+    w.blocked = Rule::EmptySet;  // an empty live set is repaired by restore, not guessed
     return w;
   }
   bool all_down = true;
@@ -179,28 +179,34 @@ ServicePolicy::Wanted ServicePolicy::want_priority(const Confirmed& c, TimePoint
   };
   switch (state_of(c, current)) {
     case Verdict::Down: {
+      // Standbys confirmed up first, then degraded ones (a degraded region still serves, the
+      // dead one does not), each in priority order.
       bool waiting = false;
-      for (const auto& r : service_.regions) {
-        if (r == current || state_of(c, r) != Verdict::Up) continue;
-        if (local_) {
-          // Confirmed up, but failing probes here: skip it. Not seen serving here since
-          // `current` went down: wait for its next probe rather than pass it over.
-          if (suspect(r)) {
-            waiting = true;
-            continue;
+      for (const Verdict wanted : {Verdict::Up, Verdict::Degraded}) {
+        for (const auto& r : service_.regions) {
+          if (r == current || state_of(c, r) != wanted) continue;
+          if (local_) {
+            // Confirmed serving, but failing probes here: skip it. Not seen serving here since
+            // `current` went down: wait for its next probe rather than pass it over.
+            if (suspect(r)) {
+              waiting = true;
+              continue;
+            }
+            auto seen = local_->seen_serving.find(r);
+            auto down = down_since_.find(current);
+            const bool fresh = seen != local_->seen_serving.end() &&
+                               (down == down_since_.end() || seen->second >= down->second);
+            if (!fresh) {
+              waiting = true;
+              w.awaiting.emplace(r, down == down_since_.end() ? now : down->second);
+              break;
+            }
           }
-          auto seen = local_->seen_serving.find(r);
-          auto down = down_since_.find(current);
-          const bool fresh = seen != local_->seen_serving.end() &&
-                             (down == down_since_.end() || seen->second >= down->second);
-          if (!fresh) {
-            waiting = true;
-            w.awaiting.emplace(r, down == down_since_.end() ? now : down->second);
-            break;
-          }
+          go_to(r, "failover: " + current.str() + " confirmed down, " + r.str() + " confirmed " +
+                       std::string(to_string(wanted)));
+          return w;
         }
-        go_to(r, "failover: " + current.str() + " confirmed down, " + r.str() + " confirmed up");
-        return w;
+        if (w.awaiting) break;  // the preferred standby is one probe away: wait for it
       }
       w.blocked = waiting ? Rule::TargetSuspect : Rule::TargetNotConfirmedUp;
       return w;
@@ -224,11 +230,19 @@ ServicePolicy::Wanted ServicePolicy::want_priority(const Confirmed& c, TimePoint
   return w;
 }
 
-ServicePolicy::Wanted ServicePolicy::want_weighted(const Confirmed& c,
-                                                   bool allow_additions) const {
+bool ServicePolicy::up_for_failback_delay(const RegionId& region, TimePoint now) const {
+  auto since = up_since_.find(region);
+  return since != up_since_.end() && now - since->second >= service_.failback_delay;
+}
+
+ServicePolicy::Wanted ServicePolicy::want_weighted(const Confirmed& c, TimePoint now,
+                                                   Additions additions) const {
   Wanted w;
   const std::vector<RegionId> live_regions = active();
   std::vector<std::pair<RegionId, double>> shares;
+  // Regions that do not serve now and may not be added back yet (confirmed Up), or only when
+  // nothing else would serve (confirmed Degraded): the failover candidates.
+  std::vector<std::pair<RegionId, double>> spare_up, spare_degraded;
   bool all_down = true;
   for (const auto& [region, weight] : service_.weights) {
     const bool live = std::find(live_regions.begin(), live_regions.end(), region) !=
@@ -238,13 +252,24 @@ ServicePolicy::Wanted ServicePolicy::want_weighted(const Confirmed& c,
     if (weight == 0) continue;
     switch (v) {
       case Verdict::Down: break;
-      case Verdict::Up:
-        if (live || (allow_additions && !suspect(region))) {
+      case Verdict::Up: {
+        if (live) {
           shares.emplace_back(region, weight);
+          break;
         }
+        if (suspect(region)) break;
+        const bool failback = additions == Additions::Now ||
+                              (additions == Additions::AfterFailbackDelay &&
+                               up_for_failback_delay(region, now));
+        (failback ? shares : spare_up).emplace_back(region, weight);
         break;
+      }
       case Verdict::Degraded:
-        if (live) shares.emplace_back(region, weight * service_.degraded_weight_factor);
+        if (live) {
+          shares.emplace_back(region, weight * service_.degraded_weight_factor);
+        } else if (!suspect(region)) {
+          spare_degraded.emplace_back(region, weight * service_.degraded_weight_factor);
+        }
         break;
       case Verdict::Unknown:
         if (live) {
@@ -260,6 +285,16 @@ ServicePolicy::Wanted ServicePolicy::want_weighted(const Confirmed& c,
     return w;
   }
   w.members = publish_members(service_, shares);
+  if (w.members.empty()) {
+    // Nothing serving stays: fail over to the regions confirmed up, whatever failback says.
+    shares = std::move(spare_up);
+    w.members = publish_members(service_, shares);
+  }
+  if (w.members.empty()) {
+    // None confirmed up either: a degraded region beats a dead one.
+    shares = std::move(spare_degraded);
+    w.members = publish_members(service_, shares);
+  }
   if (w.members.empty()) {
     w.blocked = Rule::TargetNotConfirmedUp;
     return w;
@@ -362,11 +397,17 @@ Decision ServicePolicy::decide(const Confirmed& c, TimePoint now,
   switch (service_.policy) {
     case config::Policy::Priority: w = want_priority(c, now); break;
     case config::Policy::Weighted: {
-      QuietKey key{{}, local_ ? local_->suspects : std::set<RegionId>{}, live_.generation,
+      const Additions additions = service_.failback == config::Failback::Auto && !manual_hold_
+                                      ? Additions::AfterFailbackDelay
+                                      : Additions::Never;
+      QuietKey key{{}, {}, local_ ? local_->suspects : std::set<RegionId>{}, live_.generation,
                    manual_hold_};
-      for (const auto& [region, weight] : service_.weights) key.states.push_back(state_of(c, region));
+      for (const auto& [region, weight] : service_.weights) {
+        key.states.push_back(state_of(c, region));
+        key.settled.push_back(up_for_failback_delay(region, now));
+      }
       if (quiet_ == key) return d;
-      w = want_weighted(c, !manual_hold_);
+      w = want_weighted(c, now, additions);
       if (!w.blocked && !w.change) {
         quiet_ = std::move(key);
       } else {
@@ -501,7 +542,7 @@ Decision ServicePolicy::failback(bool force, const Confirmed& c, TimePoint now) 
     }
     case config::Policy::Weighted: {
       if (!live_known_) return refuse(Decision{}, Rule::LiveUnknown, now);
-      Wanted w = want_weighted(c, true);
+      Wanted w = want_weighted(c, now, Additions::Now);
       if (w.blocked) return refuse(Decision{}, *w.blocked, now);
       manual_hold_ = false;
       if (!w.change) return {};

@@ -1,18 +1,25 @@
 // Failover policy of one service: from the confirmed region states (quorum.h) to a plan, with
-// every pacing and safety rule (D3-D7) and the operator's overrides.
+// every pacing and safety rule (README "Safety rules, in plain words": fail static, slow to
+// panic) and the operator's overrides.
 //
 // Priority policy (service.regions in order):
 //   - the active region is the one the live target publishes; while it is confirmed Up or
 //     Degraded nothing changes (a degraded region still serves);
-//   - when it is confirmed Down, fail over to the first other region confirmed Up (D4). None:
-//     fail static, PlanRefused + Alert target_not_confirmed_up;
-//   - when it is Unknown (no quorum either way): fail static, no_quorum (D3). When every region
-//     is confirmed Down: all_regions_down (D3);
+//   - when it is confirmed Down, fail over to the first other region confirmed Up, or if there
+//     is none, to the first one confirmed Degraded (a degraded region still serves, the dead
+//     one does not). None: fail static, PlanRefused + Alert target_not_confirmed_up;
+//   - when it is Unknown (no quorum either way): fail static, no_quorum. When every region
+//     is confirmed Down: all_regions_down;
 //   - failback (failback = "auto" only, and not after a manual failover): to a region earlier in
 //     the order that has been confirmed Up continuously for failback_delay.
 // Weighted policy (service.weights): Up region -> its weight; Degraded -> weight *
 //   degraded_weight_factor if it already serves, else 0; Down -> 0; a serving region that is
-//   Unknown freezes the whole decision (no_quorum). A region is only added when confirmed Up.
+//   Unknown freezes the whole decision (no_quorum). A region that does not serve is added back
+//   (a failback) only when confirmed Up, and only with failback = "auto" once it has been
+//   confirmed Up continuously for failback_delay (not after a manual failover); with failback =
+//   "manual" only by the operator's failback(). When no serving region would stay, that is a
+//   failover: every region confirmed Up is added, or if there is none, every one confirmed
+//   Degraded, whatever failback says.
 //   Member weights are integers: each region's share of 100, split over its published values,
 //   at least 1. Example: weights {a:3, b:1}, b degraded (factor 0.5), one value each ->
 //   a = round(100 * 3 / 3.5) = 86, b = round(100 * 0.5 / 3.5) = 14.
@@ -152,8 +159,17 @@ class ServicePolicy {
     std::optional<std::pair<RegionId, TimePoint>> awaiting;
   };
 
+  // Weighted policy: when a region confirmed Up that does not serve now may be added back (a
+  // failback). Whatever this says, regions are added when nothing serving would stay (a
+  // failover).
+  enum class Additions {
+    Never,               // failback = "manual", or after a manual failover: wait for failback()
+    AfterFailbackDelay,  // failback = "auto": once confirmed Up for failback_delay
+    Now,                 // the operator's failback
+  };
   Wanted want_priority(const Confirmed& c, TimePoint now) const;
-  Wanted want_weighted(const Confirmed& c, bool allow_additions) const;
+  Wanted want_weighted(const Confirmed& c, TimePoint now, Additions additions) const;
+  bool up_for_failback_delay(const RegionId& region, TimePoint now) const;
   Plan make_plan(Wanted w, Trigger trigger, TimePoint now) const;
   Decision hand_out(Plan plan, TimePoint now);
   Decision refuse(Decision d, Rule rule, TimePoint now);
@@ -188,6 +204,7 @@ class ServicePolicy {
   // depends on them, so an unchanged key skips rebuilding and comparing the member list.
   struct QuietKey {
     std::vector<Verdict> states;
+    std::vector<bool> settled;  // up_for_failback_delay() of each weighted region
     std::set<RegionId> suspects;
     Generation generation = 0;
     bool manual_hold = false;

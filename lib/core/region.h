@@ -1,5 +1,6 @@
 // Region verdicts: one observer's local opinion of each region (Sentinel's SDOWN), made from the
-// health of the region's endpoints, and the observer's own impairment check (D2).
+// health of the region's endpoints, and the observer's own impairment check
+// (observer_impaired).
 #pragma once
 
 #include <cstddef>
@@ -41,7 +42,7 @@ Verdict region_verdict(const config::Region& region, const HealthCounts& counts)
 // The observer abstains (every verdict Unknown, reason in impairment()) when
 //   - a control endpoint ([[control]]) is down: its own network is suspect;
 //   - the shell reported loop lag above observer.max_loop_lag within the last tilt_period;
-//   - it sees every region down: "I can't reach it" is not "nobody can reach it" (D2).
+//   - it sees every region down: "I can't reach it" is not "nobody can reach it".
 class LocalView {
  public:
   // Trackers for every endpoint of `cfg.regions` and `cfg.control`, first probes due at `start`.

@@ -462,13 +462,27 @@ class Sim {
     }
     if (plan.trigger != Trigger::Automatic) return;
     const std::vector<RegionId> before = regions_of(t.members);
+    // A failover away from everything that served: no region stays, and each one dropped is
+    // confirmed down. Only then may a degraded region be added.
+    bool away_from_dead = true;
+    for (const auto& r : before) {
+      away_from_dead = away_from_dead && !contains(after, r) &&
+                       votes_for(plan, r, {Verdict::Down}) >= quorum_;
+    }
     for (const auto& r : after) {
       if (contains(before, r)) continue;
       // Confirmed Up (quorum.h): a quorum of fresh up-or-degraded votes, fewer than a quorum
-      // of them degraded.
-      if (votes_for(plan, r, {Verdict::Up, Verdict::Degraded}) < quorum_ ||
-          votes_for(plan, r, {Verdict::Degraded}) >= quorum_) {
+      // of them degraded. Confirmed Degraded: a quorum of degraded ones among them.
+      const bool serving = votes_for(plan, r, {Verdict::Up, Verdict::Degraded}) >= quorum_;
+      const bool degraded = votes_for(plan, r, {Verdict::Degraded}) >= quorum_;
+      if (!serving) {
         violation(now, n, "automatic plan adds " + r.str() + " not confirmed up by a quorum");
+      } else if (degraded && !away_from_dead) {
+        violation(now, n, "automatic plan adds " + r.str() +
+                              ", confirmed degraded, while a region that serves stays or is not "
+                              "confirmed down");
+      } else if (!away_from_dead && s.failback == config::Failback::Manual) {
+        violation(now, n, "automatic failback to " + r.str() + " with failback = manual");
       }
     }
     for (const auto& r : before) {

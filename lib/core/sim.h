@@ -11,8 +11,11 @@
 // After each accepted write the safety invariants are checked (see
 // SimResult::violations): never empty / below min_targets / zero weight; generations only grow;
 // at most one active region (priority); no automatic plan while frozen or in TILT; an
-// automatically added region confirmed Up by a quorum of fresh votes and a removed one confirmed
-// Down (or failed back from); hold-down and flip budget respected at the target.
+// automatically added region confirmed Up by a quorum of fresh votes (or confirmed Degraded, in a
+// failover away from regions that are all confirmed Down and none of which stays) and a removed
+// one confirmed Down (or failed back from); with failback = "manual", no region added by an
+// automatic plan other than in such a failover; hold-down and flip budget respected at the
+// target.
 #pragma once
 
 #include <cstdint>

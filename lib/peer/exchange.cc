@@ -110,7 +110,7 @@ std::optional<std::string> setup_tls(ssl::context& ctx, const config::Cluster& c
   if (ec) return "cluster.ca_file " + c.ca_file + ": " + describe_error(ec);
   ctx.use_certificate_chain_file(c.cert_file, ec);
   if (ec) return "cluster.cert_file " + c.cert_file + ": " + describe_error(ec);
-  // The key is a secret: its path may be logged, never its content (R5).
+  // The key is a secret: its path may be logged, never its content.
   ctx.use_private_key_file(c.key_file, ssl::context::pem, ec);
   if (ec) return "cluster.key_file " + c.key_file + ": " + describe_error(ec);
   if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
@@ -457,7 +457,7 @@ asio::awaitable<void> PeerExchange::Impl::serve(tcp::socket socket, std::uint64_
   auto [read_ec, read_bytes] = co_await http::async_read(stream, buffer, parser, kNoThrow);
   (void)read_bytes;
   if (stopped_) co_return;
-  // A request Beast could not parse gets a 400 (R3); a timeout or a reset just ends it.
+  // A request Beast could not parse gets a 400; a timeout or a reset just ends it.
   const auto& http_errors = http::make_error_code(http::error::bad_target).category();
   const bool malformed =
       read_ec && read_ec.category() == http_errors && read_ec != http::error::end_of_stream;

@@ -1,7 +1,7 @@
 // The running daemon: owns the admin listener and the current config, and applies reloads
 // all-or-nothing. It runs on one io_context thread; every method is called from that thread.
 //
-// Reload (SIGHUP, R4): the new config is loaded and validated first; the new listeners are bound
+// Reload (SIGHUP): the new config is loaded and validated first; the new listeners are bound
 // before the old ones are closed; if anything fails, the old config keeps running untouched and
 // the failure is logged with every error found.
 #pragma once

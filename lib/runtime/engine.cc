@@ -533,7 +533,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
     request_step();
   }
 
-  // --- event-loop lag (D6) -------------------------------------------------------------------
+  // --- event-loop lag (tilt) -----------------------------------------------------------------
   void arm_lag_timer() {
     lag_expected_ = Clock::now() + kLagTick;
     lag_timer_.expires_at(lag_expected_);

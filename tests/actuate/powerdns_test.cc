@@ -145,7 +145,7 @@ TEST_SUITE("actuate.powerdns") {
       CHECK(rrsets[1].at("changetype") == "DELETE");
       CHECK(rrsets[2].at("records").as_array()[0].at("content") == "\"gen=5 writer=obs-b\"");
     }
-    SUBCASE("an empty plan or a zero total weight is never encoded (W1)") {
+    SUBCASE("an empty plan or a zero total weight is never encoded (never empty)") {
       CHECK_FALSE(pdns::build_patch_body(t, false, plan(2, {}), "obs-a", error));
       CHECK(error.find("empty") != std::string::npos);
       CHECK_FALSE(pdns::build_patch_body(t, true, plan(2, {{"192.0.2.1", 0}}), "obs-a", error));

@@ -415,7 +415,7 @@ TEST_SUITE("actuate.dns.reconcile") {
     }
   }
 
-  TEST_CASE("W5: NOERROR with no change is an unknown outcome: alert, retry the same CAS later") {
+  TEST_CASE("NOERROR with no change is an unknown outcome: alert, retry the same CAS later") {
     auto r = started();
     auto w = write_of(r, plan(5, {"198.51.100.20"}));
     r.on_write(WriteResult{WriteStatus::Applied, "NOERROR", "NOERROR"}, kT0);

@@ -188,7 +188,10 @@ TEST_SUITE("core.policy") {
   }
 
   TEST_CASE("weighted: a suspect region is not added") {
-    Harness h(config::Policy::Weighted);
+    Harness h(config::Policy::Weighted, [](config::Service& s) {
+      s.failback = config::Failback::Auto;
+      s.failback_delay = 0s;
+    });
     h.live(3, kEast, 0s);
     Decision d = h.policy->decide(confirmed("UUD", 21s), at(21s), local({kWest}, 21s));
     CHECK_FALSE(d.plan);
@@ -197,17 +200,94 @@ TEST_SUITE("core.policy") {
     CHECK(std::find(d.plan->active.begin(), d.plan->active.end(), kWest) != d.plan->active.end());
   }
 
-  TEST_CASE("fail static when no standby is confirmed up, once per reason, with an alert") {
+  TEST_CASE("fail static when no standby is confirmed up or degraded, once per reason, with an alert") {
     Harness h;
     h.live(1, kEast, 0s);
-    Decision d = h.decide("DG?", 1s);
+    Decision d = h.decide("DD?", 1s);
     CHECK_FALSE(d.plan);
     CHECK(d.refused == Rule::TargetNotConfirmedUp);
     CHECK(has(d, EventKind::PlanRefused, Rule::TargetNotConfirmedUp));
     CHECK(has(d, EventKind::Alert, Rule::TargetNotConfirmedUp));
-    d = h.decide("DG?", 2s);
+    d = h.decide("DD?", 2s);
     CHECK(d.refused == Rule::TargetNotConfirmedUp);
     CHECK(d.events.empty());
+  }
+
+  TEST_CASE("priority: a degraded standby beats a dead primary; an up one beats a degraded one") {
+    SUBCASE("the only standby that serves is degraded: fail over to it") {
+      Harness h;
+      h.live(1, kEast, 0s);
+      Decision d = h.decide("DGD", 1s);
+      REQUIRE(d.plan);
+      CHECK(d.plan->active == std::vector<RegionId>{kWest});
+      CHECK(d.plan->reason.find("west confirmed degraded") != std::string::npos);
+      CHECK_FALSE(has(d, EventKind::Alert));
+    }
+    SUBCASE("an up standby later in the order goes before a degraded one") {
+      Harness h;
+      h.live(1, kEast, 0s);
+      Decision d = h.decide("DGU", 1s);
+      REQUIRE(d.plan);
+      CHECK(d.plan->active == std::vector<RegionId>{kSouth});
+    }
+    SUBCASE("degraded standbys in priority order") {
+      Harness h;
+      h.live(1, kEast, 0s);
+      Decision d = h.decide("DGG", 1s);
+      REQUIRE(d.plan);
+      CHECK(d.plan->active == std::vector<RegionId>{kWest});
+    }
+    SUBCASE("from a later region back to a degraded earlier one when nothing else serves") {
+      Harness h;
+      h.live(2, kWest, 0s);
+      Decision d = h.decide("GDD", 30s);
+      REQUIRE(d.plan);
+      CHECK(d.plan->active == std::vector<RegionId>{kEast});
+    }
+    SUBCASE("the quorum must confirm it: a degraded vote of this observer alone is not enough") {
+      Harness h;
+      h.live(1, kEast, 0s);
+      CHECK(h.decide("D?D", 1s).refused == Rule::TargetNotConfirmedUp);
+    }
+    SUBCASE("the local checks apply to a degraded target too") {
+      Harness h;
+      h.live(1, kEast, 0s);
+      // Failing probes here: skipped, and nothing else serves.
+      Decision d = h.policy->decide(confirmed("DGD", 21s), at(21s), local({kWest}, 21s));
+      CHECK_FALSE(d.plan);
+      CHECK(d.refused == Rule::TargetSuspect);
+      // Not seen serving here since east was confirmed down: wait for its next probe.
+      d = h.policy->decide(confirmed("DGD", 22s), at(22s), local({}, 0s));
+      CHECK_FALSE(d.plan);
+      CHECK(d.refused == Rule::TargetSuspect);
+      CHECK(d.probe_now == std::vector<RegionId>{kWest});
+      d = h.policy->decide(confirmed("DGD", 23s), at(23s), local({}, 23s));
+      REQUIRE(d.plan);
+      CHECK(d.plan->active == std::vector<RegionId>{kWest});
+    }
+    SUBCASE("no failback to a degraded region: failback needs it up for failback_delay") {
+      Harness h(config::Policy::Priority,
+                [](config::Service& s) { s.failback = config::Failback::Auto; });
+      h.live(2, kWest, 0s);
+      for (int t = 30; t < 120; t += 5) {
+        CAPTURE(t);
+        CHECK_FALSE(h.decide("GUU", std::chrono::seconds(t)).plan);
+      }
+    }
+  }
+
+  TEST_CASE("weighted: with nothing else serving a degraded region is added") {
+    Harness h(config::Policy::Weighted);
+    h.live(3, kEast, 0s);
+    Decision d = h.decide("DGD", 30s);
+    REQUIRE(d.plan);
+    CHECK(d.plan->active == std::vector<RegionId>{kWest});
+    // Up regions go first: south up, west degraded.
+    Harness h2(config::Policy::Weighted);
+    h2.live(3, kEast, 0s);
+    d = h2.decide("DGU", 30s);
+    REQUIRE(d.plan);
+    CHECK(d.plan->active == std::vector<RegionId>{kSouth});
   }
 
   TEST_CASE("fail static without a quorum on the active region, or with every region down") {
@@ -446,7 +526,11 @@ TEST_SUITE("core.policy") {
   }
 
   TEST_CASE("weighted: down regions get 0, degraded ones a share, weights renormalised") {
-    Harness h(config::Policy::Weighted);  // east 2 (two values), west 1, south 1
+    // east 2 (two values), west 1, south 1; recovered regions are added back at once
+    Harness h(config::Policy::Weighted, [](config::Service& s) {
+      s.failback = config::Failback::Auto;
+      s.failback_delay = 0s;
+    });
     std::vector<std::pair<RegionId, double>> all{{kEast, 2}, {kWest, 1}, {kSouth, 1}};
     h.policy->set_live(LiveState{1, publish_members(h.svc(), all)}, at(0s));
     // map order: east, south, west
@@ -474,9 +558,69 @@ TEST_SUITE("core.policy") {
       CHECK(h.decide("U??", 30s).refused == Rule::NoQuorum);
     }
     SUBCASE("nothing left: fail static") {
-      CHECK(h.decide("DGD", 30s).refused == Rule::TargetNotConfirmedUp);
+      CHECK(h.decide("D?D", 30s).refused == Rule::TargetNotConfirmedUp);
       CHECK(h.decide("DDD", 31s).refused == Rule::AllRegionsDown);
     }
+  }
+
+  TEST_CASE("weighted, failback manual: a recovered region waits for the operator's failback") {
+    Harness h(config::Policy::Weighted);  // failback = manual (the default)
+    REQUIRE(h.svc().failback == config::Failback::Manual);
+    std::vector<std::pair<RegionId, double>> all{{kEast, 2}, {kWest, 1}, {kSouth, 1}};
+    h.policy->set_live(LiveState{1, publish_members(h.svc(), all)}, at(0s));
+    Decision d = h.decide("UDU", 1s);  // west dies: removed
+    REQUIRE(d.plan);
+    h.apply(*d.plan, 1s);
+    CHECK(h.policy->active() == std::vector<RegionId>{kEast, kSouth});
+    // west recovers and stays up: never added back by itself, however long it has been up.
+    for (int t = 2; t <= 3600; t += 60) {
+      CAPTURE(t);
+      CHECK_FALSE(h.decide("UUU", std::chrono::seconds(t)).plan);
+    }
+    // The operator's failback adds it.
+    Decision back = h.policy->failback(false, confirmed("UUU", 3601s), at(3601s));
+    REQUIRE(back.plan);
+    CHECK(back.plan->trigger == Trigger::Manual);
+    CHECK(back.plan->members.size() == 4);
+    h.apply(*back.plan, 3601s);
+    // And each later recovery needs one again.
+    d = h.decide("UDU", 3700s);
+    REQUIRE(d.plan);
+    h.apply(*d.plan, 3700s);
+    CHECK_FALSE(h.decide("UUU", 3800s).plan);
+  }
+
+  TEST_CASE("weighted, failback manual: when nothing serving stays, recovered regions are a failover") {
+    Harness h(config::Policy::Weighted);
+    h.live(3, kEast, 0s);  // only east serves; west and south are up but were not added back
+    CHECK_FALSE(h.decide("UUU", 30s).plan);
+    Decision d = h.decide("DUU", 60s);
+    REQUIRE(d.plan);
+    CHECK(d.plan->trigger == Trigger::Automatic);
+    CHECK(d.plan->active == std::vector<RegionId>{kSouth, kWest});
+  }
+
+  TEST_CASE("weighted, failback auto: a recovered region is added back after failback_delay of up") {
+    Harness h(config::Policy::Weighted, [](config::Service& s) {
+      s.failback = config::Failback::Auto;
+      s.failback_delay = 30s;
+    });
+    std::vector<std::pair<RegionId, double>> all{{kEast, 2}, {kWest, 1}, {kSouth, 1}};
+    h.policy->set_live(LiveState{1, publish_members(h.svc(), all)}, at(0s));
+    Decision d = h.decide("UDU", 1s);
+    REQUIRE(d.plan);
+    h.apply(*d.plan, 1s);
+    // Up from 100s, but down again at 120s: the delay starts over at 121s.
+    for (int t = 100; t < 120; ++t) CHECK_FALSE(h.decide("UUU", std::chrono::seconds(t)).plan);
+    CHECK_FALSE(h.decide("UDU", 120s).plan);
+    for (int t = 121; t < 151; ++t) {
+      CAPTURE(t);
+      CHECK_FALSE(h.decide("UUU", std::chrono::seconds(t)).plan);
+    }
+    CHECK(h.policy->next_due(at(150s)) == at(151s));
+    Decision back = h.decide("UUU", 151s);
+    REQUIRE(back.plan);
+    CHECK(back.plan->members.size() == 4);
   }
 
   TEST_CASE("a plan below min_targets is refused with an alert") {
