@@ -262,6 +262,8 @@ class Loader {
   void parse_target(const toml::table& t, const std::string& path, Target& target);
   void check_publish_values(const toml::table& service_table, const std::string& path,
                             const Service& s);
+  void check_weighted_target(const toml::table& service_table, const std::string& path,
+                             const Service& s);
   void check_endpoint_names();
   void note_endpoint_name(const toml::node& where, const std::string& path,
                           const std::string& name);
@@ -1360,7 +1362,10 @@ void Loader::parse_service(const toml::key& name, const toml::table& t, const st
     if (const toml::table* target = read_table(t, "target", path)) {
       const std::size_t errors_before = errors_.size();
       parse_target(*target, join(path, "target"), s.target);
-      if (errors_.size() == errors_before) check_publish_values(t, path, s);
+      if (errors_.size() == errors_before) {
+        check_publish_values(t, path, s);
+        check_weighted_target(t, path, s);
+      }
     }
   }
   config_.services.push_back(std::move(s));
@@ -1438,6 +1443,32 @@ void Loader::check_publish_values(const toml::table& service_table, const std::s
               "expected a fully qualified name ending in '.', got " + in_quotes(v->get()));
       }
     }
+  }
+}
+
+// The weighted policy publishes a weight for every member and compares what it reads back with
+// what it wants. A target that cannot hold weights reads every member back at weight 1: the
+// policy would see a difference at every step and write again, forever (and the weights would
+// never be published). Which targets hold them: powerdns as a LUA pickwrandom record (types A
+// and AAAA only), haproxy as server weights (1..256; plans carry 1..100), and exec hooks, which
+// get value=weight in FAILOVERD_MEMBERS and read back the last plan applied. Not rfc2136: plain
+// A/AAAA records carry no weight.
+void Loader::check_weighted_target(const toml::table& service_table, const std::string& path,
+                                   const Service& s) {
+  if (s.policy != Policy::Weighted) return;
+  if (s.target.kind == TargetKind::Rfc2136) {
+    error(*service_table.get("policy"), join(path, "policy"),
+          "\"weighted\" cannot be used with target kind \"rfc2136\": plain A/AAAA records hold "
+          "no weight, so every member would read back at weight 1 and the service would write "
+          "again at every step; use policy \"priority\", or a target that holds weights "
+          "(powerdns, haproxy, exec)");
+  } else if (s.target.kind == TargetKind::PowerDns && s.target.powerdns.type != "A" &&
+             s.target.powerdns.type != "AAAA") {
+    const std::string target_path = join(path, "target");
+    error(*service_table.get("target")->as_table()->get("type"), join(target_path, "type"),
+          "policy \"weighted\" publishes a LUA pickwrandom record, which PowerDNS serves for "
+          "type \"A\" or \"AAAA\" only, got " +
+              in_quotes(s.target.powerdns.type));
   }
 }
 

@@ -1,0 +1,168 @@
+// Configurations the loader used to accept although the daemon could not do what they say. Each
+// is now a load error naming file:line:column and the key, or a message that says what to fix.
+#include <doctest/doctest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "config/loader.h"
+#include "peer/message.h"
+
+namespace fs = std::filesystem;
+using namespace failoverd::config;
+
+namespace {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "failoverd-combo-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
+    REQUIRE_FALSE(path_.empty());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+void write_file(const fs::path& path, std::string_view content, fs::perms mode) {
+  fs::create_directories(path.parent_path());
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << content;
+  }
+  fs::permissions(path, mode, fs::perm_options::replace);
+}
+
+constexpr fs::perms kPrivate = fs::perms::owner_read | fs::perms::owner_write;
+
+std::string errors_of(const LoadResult& r) {
+  std::string out;
+  for (const ConfigError& e : r.errors) out += e.to_string() + "\n";
+  return out;
+}
+
+void replace_all(std::string& text, std::string_view from, std::string_view to) {
+  for (std::size_t at = text.find(from); at != std::string::npos;
+       at = text.find(from, at + to.size())) {
+    text.replace(at, from.size(), to);
+  }
+}
+
+// Two regions, lines 1-14; services are appended from line 15 on.
+constexpr std::string_view kRegions = R"([observer]
+id = "obs-a"
+
+[regions.east]
+[[regions.east.endpoints]]
+name = "e1"
+kind = "tcp"
+address = "127.0.0.1:80"
+
+[regions.west]
+[[regions.west.endpoints]]
+name = "w1"
+kind = "tcp"
+address = "127.0.0.1:81"
+)";
+
+// A secret file for targets that need one; @KEY@ in a config is its path.
+class Secrets {
+ public:
+  Secrets() { write_file(path(), "c2VjcmV0\n", kPrivate); }
+  std::string path() const { return (dir_.path() / "secret.key").string(); }
+  LoadResult load(std::string text) const {
+    replace_all(text, "@KEY@", path());
+    return load_config_string(text, "t.toml");
+  }
+
+ private:
+  TempDir dir_;
+};
+
+// A priority or weighted service named `name`, publishing `east`/`west`, with `target` lines.
+std::string service(std::string_view name, std::string_view policy, std::string_view east,
+                    std::string_view west, std::string_view target) {
+  std::string out = "\n[services." + std::string(name) + "]\n";
+  if (policy == "weighted") {
+    out += "policy = \"weighted\"\nweights = { east = 3, west = 1 }\n";
+  } else {
+    out += "regions = [\"east\", \"west\"]\n";
+  }
+  out += "[services." + std::string(name) + ".publish]\n";
+  out += "east = [\"" + std::string(east) + "\"]\nwest = [\"" + std::string(west) + "\"]\n";
+  out += "[services." + std::string(name) + ".target]\n" + std::string(target);
+  return out;
+}
+
+std::string rfc2136(std::string_view name, std::string_view type, std::string_view extra = "") {
+  return "kind = \"rfc2136\"\nserver = \"127.0.0.1:53\"\nzone = \"example.com.\"\nname = \"" +
+         std::string(name) + "\"\ntype = \"" + std::string(type) + "\"\n" + std::string(extra) +
+         "tsig_key_name = \"k.\"\ntsig_secret_file = \"@KEY@\"\n";
+}
+
+std::string powerdns(std::string_view name, std::string_view type, std::string_view extra = "") {
+  return "kind = \"powerdns\"\napi_url = \"http://127.0.0.1:8081\"\nzone = \"example.com.\"\nname "
+         "= \"" +
+         std::string(name) + "\"\ntype = \"" + std::string(type) + "\"\n" + std::string(extra) +
+         "api_key_file = \"@KEY@\"\n";
+}
+
+constexpr std::string_view kHaProxy =
+    "kind = \"haproxy\"\nsocket = \"/run/haproxy.sock\"\nbackend = \"www\"\n";
+constexpr std::string_view kExec = "kind = \"exec\"\nargv = [\"/usr/local/bin/route\"]\n";
+
+}  // namespace
+
+TEST_SUITE("config") {
+  TEST_CASE(
+      "weighted policy: refused on a target that cannot hold weights, accepted where it can") {
+    const Secrets secrets;
+    SUBCASE("rfc2136 publishes plain records: every weight would read back as 1, a write loop") {
+      const LoadResult r =
+          secrets.load(std::string(kRegions) + service("www", "weighted", "192.0.2.1", "192.0.2.2",
+                                                       rfc2136("www.example.com.", "A")));
+      CHECK(errors_of(r) ==
+            "t.toml:17:10: services.www.policy: \"weighted\" cannot be used with target kind "
+            "\"rfc2136\": plain A/AAAA records hold no weight, so every member would read back at "
+            "weight 1 and the service would write again at every step; use policy \"priority\", or "
+            "a target that holds weights (powerdns, haproxy, exec)\n");
+    }
+    SUBCASE("powerdns holds weights in a LUA record, which serves A and AAAA only") {
+      const LoadResult r =
+          secrets.load(std::string(kRegions) + service("www", "weighted", "east.example.com.",
+                                                       "west.example.com.",
+                                                       powerdns("www.example.com.", "CNAME")));
+      CHECK(errors_of(r) ==
+            "t.toml:27:8: services.www.target.type: policy \"weighted\" publishes a LUA "
+            "pickwrandom record, which PowerDNS serves for type \"A\" or \"AAAA\" only, got "
+            "\"CNAME\"\n");
+    }
+    SUBCASE("powerdns A and AAAA, haproxy and exec hold weights and load") {
+      for (const std::string& target :
+           {powerdns("www.example.com.", "A"), std::string(kHaProxy), std::string(kExec)}) {
+        CAPTURE(target);
+        const bool v4 = target.find("powerdns") != std::string::npos;
+        const LoadResult r =
+            secrets.load(std::string(kRegions) + service("www", "weighted", v4 ? "192.0.2.1" : "a",
+                                                         v4 ? "192.0.2.2" : "b", target));
+        CHECK(errors_of(r) == "");
+      }
+      const LoadResult r6 = secrets.load(std::string(kRegions) +
+                                         service("www", "weighted", "2001:db8::1", "2001:db8::2",
+                                                 powerdns("www.example.com.", "AAAA")));
+      CHECK(errors_of(r6) == "");
+    }
+  }
+}
