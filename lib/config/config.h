@@ -124,6 +124,7 @@ struct TlsSettings {
 
 struct TcpCheck {
   HostPort address;
+  // tcp only (the tls probe ends after the handshake): send, expect, reset_after_connect.
   std::string send;              // optional bytes to send after connecting (escapes: \r \n \t \\)
   std::string expect;            // optional substring expected in the reply
   // Connect-only checks end with a reset right after the handshake (SO_LINGER 0), as HAProxy
@@ -147,7 +148,7 @@ struct Endpoint {
   Duration fast_interval = std::chrono::milliseconds(0);  // while suspect; 0: same as interval
   Duration down_interval = std::chrono::milliseconds(0);  // while down; 0: same as interval
   Duration timeout = std::chrono::seconds(1);             // the whole probe
-  Duration connect_timeout = std::chrono::milliseconds(0);  // 0: same as timeout
+  Duration connect_timeout = std::chrono::milliseconds(0);  // 0: same as timeout; not dns
   std::uint32_t rise = 2;
   std::uint32_t fall = 3;
   // Successes in a row after which earlier failures are forgiven (gdnsd's ok_thresh). 0: never.
@@ -179,7 +180,8 @@ enum class Mode { Auto, Propose };
 enum class Failback { Manual, Auto };
 enum class TargetKind { Rfc2136, PowerDns, HaProxy, Exec };
 // Shared: one target for the whole cluster (a DNS zone); the fence CAS picks one writer.
-// Local: each observer applies the decision to its own target (the HAProxy beside it).
+// Local: each observer applies the decision to its own target (the HAProxy beside it). HAProxy
+// and exec targets store no fence (actuate/local_fence.h): local is their only scope.
 enum class TargetScope { Shared, Local };
 enum class DriftAction { Repair, Report };
 
@@ -236,7 +238,7 @@ struct Service {
   Mode mode = Mode::Auto;
   std::vector<core::RegionId> regions;             // priority order (priority policy)
   std::map<core::RegionId, std::uint32_t> weights;  // weighted policy
-  double degraded_weight_factor = 0.5;             // a degraded region keeps this share
+  double degraded_weight_factor = 0.5;             // weighted: a degraded region keeps this share
   // What the target publishes for each region: addresses for DNS, server names for HAProxy.
   std::map<core::RegionId, std::vector<std::string>> publish;
   Failback failback = Failback::Manual;

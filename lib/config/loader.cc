@@ -63,7 +63,10 @@ const Keys kHttpKeys{"method",           "url",           "host_header",       "
                      "follow_redirects", "max_redirects", "keepalive"};
 const Keys kTlsKeys{"ca_file",     "server_name", "client_cert_file",   "client_key_file",
                     "min_version", "verify",      "cert_expiry_warning"};
-const Keys kTcpKeys{"address", "send", "expect", "reset_after_connect"};
+const Keys kTcpKeys{"address"};
+// Only the tcp prober sends a payload, reads a reply and chooses how to close; the tls prober
+// stops after the handshake and the certificate check.
+const Keys kTcpPayloadKeys{"send", "expect", "reset_after_connect"};
 const Keys kDnsKeys{"server", "query_name", "query_type", "expect_rcode", "expect_answer", "tcp"};
 const Keys kRegionKeys{"min_up", "min_up_fraction", "degraded_fraction", "endpoints"};
 const Keys kServiceKeys{"policy",
@@ -899,7 +902,8 @@ void Loader::check_probe_timing(const toml::table& t, const std::string& path, c
         *o.node, o.path,
         format_duration(ep.timeout) + " must not exceed interval " + format_duration(ep.interval));
   }
-  if (ep.connect_timeout > ep.timeout) {
+  // A [probe_defaults] connect_timeout does not apply to dns endpoints (they have no connect).
+  if (ep.kind != ProbeKind::Dns && ep.connect_timeout > ep.timeout) {
     const Origin o = origin("connect_timeout");
     error(*o.node, o.path,
           format_duration(ep.connect_timeout) + " must not exceed timeout " +
@@ -1036,7 +1040,15 @@ std::optional<Endpoint> Loader::parse_endpoint(const toml::table& t, const std::
                                          {"dns", ProbeKind::Dns}};
   static const Keys kBase{"name", "kind"};
   static const Keys kAll =
-      concat({&kBase, &kProbeKeys, &kHttpKeys, &kTlsKeys, &kTcpKeys, &kDnsKeys});
+      concat({&kBase, &kProbeKeys, &kHttpKeys, &kTlsKeys, &kTcpKeys, &kTcpPayloadKeys, &kDnsKeys});
+  // A dns probe is one query with one deadline (timeout): it has no connect phase of its own.
+  static const Keys kDnsProbeKeys = [] {
+    Keys out;
+    for (std::string_view k : kProbeKeys) {
+      if (k != "connect_timeout") out.push_back(k);
+    }
+    return out;
+  }();
   const std::size_t errors_before = errors_.size();
   Endpoint ep = defaults_;
 
@@ -1067,11 +1079,11 @@ std::optional<Endpoint> Loader::parse_endpoint(const toml::table& t, const std::
       case ProbeKind::Https:
         return concat({&kBase, &kProbeKeys, &kHttpKeys, &kTlsKeys});
       case ProbeKind::Tcp:
-        return concat({&kBase, &kProbeKeys, &kTcpKeys});
+        return concat({&kBase, &kProbeKeys, &kTcpKeys, &kTcpPayloadKeys});
       case ProbeKind::Tls:
         return concat({&kBase, &kProbeKeys, &kTcpKeys, &kTlsKeys});
       case ProbeKind::Dns:
-        return concat({&kBase, &kProbeKeys, &kDnsKeys});
+        return concat({&kBase, &kDnsProbeKeys, &kDnsKeys});
     }
     return kAll;
   }();
@@ -1088,7 +1100,9 @@ std::optional<Endpoint> Loader::parse_endpoint(const toml::table& t, const std::
       break;
     case ProbeKind::Tls:
       parse_tls(t, path, ep.tls);
-      [[fallthrough]];
+      if (require(t, "address", path) != nullptr)
+        read_host_port(t, "address", path, ep.tcp.address);
+      break;
     case ProbeKind::Tcp:
       if (require(t, "address", path) != nullptr)
         read_host_port(t, "address", path, ep.tcp.address);
@@ -1331,7 +1345,12 @@ void Loader::parse_service(const toml::key& name, const toml::table& t, const st
     error(t, join(path, "weights"),
           "required key is missing: policy \"weighted\" needs [" + join(path, "weights") + "]");
   }
-  read_fraction(t, "degraded_weight_factor", path, s.degraded_weight_factor);
+  if (read_fraction(t, "degraded_weight_factor", path, s.degraded_weight_factor) &&
+      s.policy != Policy::Weighted) {
+    error(*t.get("degraded_weight_factor"), join(path, "degraded_weight_factor"),
+          "applies only to policy \"weighted\" (under policy \"priority\" a degraded region "
+          "keeps serving as it is)");
+  }
 
   parse_publish(t, path, s);
 
@@ -1502,11 +1521,24 @@ void Loader::parse_target(const toml::table& t, const std::string& path, Target&
   }();
   check_keys(t, path, allowed, kAll, kind_name);
 
-  // An HAProxy is normally the one beside this observer; a DNS zone is one for everybody.
-  target.scope = target.kind == TargetKind::HaProxy ? TargetScope::Local : TargetScope::Shared;
-  read_enum(t, "scope", path,
-            Choices<TargetScope>{{"shared", TargetScope::Shared}, {"local", TargetScope::Local}},
-            target.scope);
+  // A DNS zone is one for everybody: its fence record is the compare-and-swap between the
+  // observers. An HAProxy runtime API or an exec hook cannot store a fence; the fence is kept in
+  // this observer's memory (actuate/local_fence.h), which only serializes this observer's own
+  // writes, so each observer drives its own target: scope "local", the only scope they take.
+  const bool fence_in_memory =
+      target.kind == TargetKind::HaProxy || target.kind == TargetKind::Exec;
+  target.scope = fence_in_memory ? TargetScope::Local : TargetScope::Shared;
+  if (read_enum(
+          t, "scope", path,
+          Choices<TargetScope>{{"shared", TargetScope::Shared}, {"local", TargetScope::Local}},
+          target.scope) &&
+      fence_in_memory && target.scope == TargetScope::Shared) {
+    error(*t.get("scope"), join(path, "scope"),
+          "kind " + in_quotes(kind_name) +
+              " cannot be shared: it stores no fence, so nothing would stop two observers writing "
+              "it at once; each observer drives its own (scope \"local\", the default), or use a "
+              "DNS target (rfc2136, powerdns) for one target shared by the cluster");
+  }
 
   // Owner names must be fully qualified and inside the zone: the fence and the managed RRset
   // are changed in one UPDATE, which only works within one zone.

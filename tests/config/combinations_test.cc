@@ -165,4 +165,77 @@ TEST_SUITE("config") {
       CHECK(errors_of(r6) == "");
     }
   }
+
+  TEST_CASE("keys a kind or policy would ignore are load errors naming the key") {
+    const Secrets secrets;
+    SUBCASE(
+        "send, expect and reset_after_connect apply to tcp, not tls (it stops at the handshake)") {
+      std::string text(kRegions);
+      replace_all(text, "kind = \"tcp\"\naddress = \"127.0.0.1:80\"\n",
+                  "kind = \"tls\"\naddress = \"127.0.0.1:443\"\nsend = \"PING\"\nexpect = "
+                  "\"PONG\"\nreset_after_connect = false\n");
+      CHECK(errors_of(secrets.load(text)) ==
+            "t.toml:9:1: regions.east.endpoints[0].send: 'send' does not apply to kind "
+            "\"tls\"\nt.toml:10:1: regions.east.endpoints[0].expect: 'expect' does not apply to "
+            "kind \"tls\"\nt.toml:11:1: regions.east.endpoints[0].reset_after_connect: "
+            "'reset_after_connect' does not apply to kind \"tls\"\n");
+      std::string tcp(kRegions);
+      replace_all(tcp, "address = \"127.0.0.1:80\"\n",
+                  "address = \"127.0.0.1:80\"\nsend = \"PING\"\nexpect = "
+                  "\"PONG\"\nreset_after_connect = false\n");
+      const LoadResult r = secrets.load(tcp);
+      REQUIRE(errors_of(r) == "");
+      CHECK(r.config->regions[0].endpoints[0].tcp.expect == "PONG");
+    }
+    SUBCASE("a dns endpoint has one deadline: connect_timeout on it is an error") {
+      std::string text(kRegions);
+      replace_all(text, "kind = \"tcp\"\naddress = \"127.0.0.1:80\"\n",
+                  "kind = \"dns\"\nserver = \"127.0.0.1:53\"\nquery_name = "
+                  "\"example.com.\"\nconnect_timeout = \"200ms\"\n");
+      CHECK(errors_of(secrets.load(text)) ==
+            "t.toml:10:1: regions.east.endpoints[0].connect_timeout: 'connect_timeout' does not "
+            "apply to kind \"dns\"\n");
+    }
+    SUBCASE("[probe_defaults] connect_timeout stays a default for the endpoints that connect") {
+      std::string text(kRegions);
+      replace_all(text, "kind = \"tcp\"\naddress = \"127.0.0.1:80\"\n",
+                  "kind = \"dns\"\nserver = \"127.0.0.1:53\"\nquery_name = "
+                  "\"example.com.\"\ntimeout = \"200ms\"\n");
+      text += "[probe_defaults]\nconnect_timeout = \"300ms\"\n";
+      const LoadResult r = secrets.load(text);
+      REQUIRE(errors_of(r) == "");
+      CHECK(r.config->regions[1].endpoints[0].connect_timeout ==
+            Duration(std::chrono::milliseconds(300)));
+    }
+    SUBCASE("degraded_weight_factor applies to the weighted policy only") {
+      std::string text = std::string(kRegions) + service("www", "priority", "a", "b", kHaProxy);
+      replace_all(text, "regions = [\"east\", \"west\"]\n",
+                  "regions = [\"east\", \"west\"]\ndegraded_weight_factor = 0.3\n");
+      CHECK(errors_of(secrets.load(text)) ==
+            "t.toml:18:26: services.www.degraded_weight_factor: applies only to policy "
+            "\"weighted\" (under policy \"priority\" a degraded region keeps serving as it is)\n");
+      const LoadResult w =
+          secrets.load(std::string(kRegions) + service("www", "weighted", "a", "b", kHaProxy));
+      CHECK(errors_of(w) == "");
+    }
+    SUBCASE("scope \"shared\" needs a fence stored in the target: not haproxy, not exec") {
+      for (const auto& [kind, target] :
+           {std::pair{"haproxy", kHaProxy}, std::pair{"exec", kExec}}) {
+        CAPTURE(kind);
+        const LoadResult r = secrets.load(
+            std::string(kRegions) +
+            service("www", "priority", "a", "b", std::string(target) + "scope = \"shared\"\n"));
+        const std::string at = kind == std::string_view("haproxy") ? "25" : "24";
+        CHECK(errors_of(r) == "t.toml:" + at + ":9: services.www.target.scope: kind \"" + kind +
+                                  "\" cannot be shared: it stores no fence, so nothing would stop "
+                                  "two observers writing it at once; each observer drives its own "
+                                  "(scope \"local\", the default), or use a DNS target (rfc2136, "
+                                  "powerdns) for one target shared by the cluster\n");
+        const LoadResult local =
+            secrets.load(std::string(kRegions) + service("www", "priority", "a", "b", target));
+        REQUIRE(errors_of(local) == "");
+        CHECK(local.config->services[0].target.scope == TargetScope::Local);
+      }
+    }
+  }
 }
