@@ -191,7 +191,9 @@ struct Rfc2136Target {
   std::string name;                  // managed owner name, "www.example.com."
   std::string type = "A";            // A, AAAA, CNAME, TXT
   std::uint32_t ttl = 30;
-  std::string fence_name;            // empty: "_failoverd." + name
+  // Empty: "_failoverd." + name. Unique per config: an A and an AAAA service on one name need
+  // fence_name set on one of them (the loader refuses two services on one fence).
+  std::string fence_name;
   std::string tsig_key_name;
   std::string tsig_algorithm = "hmac-sha256";  // hmac-sha256 | hmac-sha1 | hmac-sha512
   std::string tsig_secret_file;      // base64 secret, mode 0600 or stricter
@@ -205,7 +207,7 @@ struct PowerDnsTarget {
   std::string name;
   std::string type = "A";
   std::uint32_t ttl = 30;
-  std::string fence_name;
+  std::string fence_name;            // as for rfc2136: empty is "_failoverd." + name
   std::string api_key_file;
   Duration timeout = std::chrono::seconds(2);
 };

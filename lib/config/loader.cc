@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -267,6 +268,8 @@ class Loader {
                             const Service& s);
   void check_weighted_target(const toml::table& service_table, const std::string& path,
                              const Service& s);
+  void note_dns_records(const toml::table& target_table, const std::string& path, const Service& s);
+  void check_dns_records();
   void check_endpoint_names();
   void note_endpoint_name(const toml::node& where, const std::string& path,
                           const std::string& name);
@@ -285,6 +288,22 @@ class Loader {
     std::string path;
   };
   std::vector<EndpointName> endpoint_names_;  // every endpoint name seen, for duplicates
+  // What each service on a DNS target writes (its RRset and its fence), for clashes between
+  // services: recorded in file order, checked once every service is parsed.
+  struct DnsRecords {
+    std::string service;
+    TargetKind kind;
+    bool weighted;
+    std::string name;  // canonical: lower case, fully qualified
+    std::string type;
+    std::string fence;  // canonical, the default filled in
+    bool fence_default;
+    const toml::node* target;      // the target table
+    const toml::node* name_node;   // target.name
+    const toml::node* fence_node;  // target.fence_name, nullptr when the default
+    std::string path;              // services.NAME.target
+  };
+  std::vector<DnsRecords> dns_records_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1384,6 +1403,7 @@ void Loader::parse_service(const toml::key& name, const toml::table& t, const st
       if (errors_.size() == errors_before) {
         check_publish_values(t, path, s);
         check_weighted_target(t, path, s);
+        note_dns_records(*target, join(path, "target"), s);
       }
     }
   }
@@ -1488,6 +1508,92 @@ void Loader::check_weighted_target(const toml::table& service_table, const std::
           "policy \"weighted\" publishes a LUA pickwrandom record, which PowerDNS serves for "
           "type \"A\" or \"AAAA\" only, got " +
               in_quotes(s.target.powerdns.type));
+  }
+}
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string canonical_dns_name(std::string_view name) {
+  std::string out = lower(name);
+  if (out.empty() || out.back() != '.') out += '.';
+  return out;
+}
+
+void Loader::note_dns_records(const toml::table& target_table, const std::string& path,
+                              const Service& s) {
+  const Target& t = s.target;
+  if (t.kind != TargetKind::Rfc2136 && t.kind != TargetKind::PowerDns) return;
+  const bool rfc = t.kind == TargetKind::Rfc2136;
+  const std::string& name = rfc ? t.rfc2136.name : t.powerdns.name;
+  const std::string& fence = rfc ? t.rfc2136.fence_name : t.powerdns.fence_name;
+  DnsRecords r;
+  r.service = s.name.str();
+  r.kind = t.kind;
+  r.weighted = s.policy == Policy::Weighted;
+  r.name = canonical_dns_name(name);
+  r.type = rfc ? t.rfc2136.type : t.powerdns.type;
+  // The actuators' default (actuate/rfc2136.h, actuate/powerdns.h): "_failoverd." + name.
+  r.fence = canonical_dns_name(fence.empty() ? "_failoverd." + name : fence);
+  r.fence_default = fence.empty();
+  r.target = &target_table;
+  r.name_node = target_table.get("name");
+  r.fence_node = target_table.get("fence_name");
+  r.path = path;
+  dns_records_.push_back(std::move(r));
+}
+
+// Two services that write the same fence freeze each other: each reads the other's generation
+// and writer, which it never wrote. An A and an AAAA service on one name get the same default
+// fence, "_failoverd." + name; the default stays as it is (an existing service's fence does not
+// move under a running cluster) and the clash is a load error. Two services writing one RRset, a
+// CNAME beside other data, or a weighted powerdns service (whose LUA record at the name every
+// powerdns write replaces or deletes) beside another powerdns service on its name would
+// overwrite each other's answer. Compared by name only, whatever the server: one config never
+// needs two services with one fence.
+void Loader::check_dns_records() {
+  for (std::size_t j = 0; j < dns_records_.size(); ++j) {
+    const DnsRecords& b = dns_records_[j];
+    for (std::size_t i = 0; i < j; ++i) {
+      const DnsRecords& a = dns_records_[i];
+      const std::string first = "service " + in_quotes(a.service) + " (line " +
+                                std::to_string(a.name_node->source().begin.line) + ")";
+      if (a.name == b.name && a.type == b.type) {
+        error(*b.name_node, join(b.path, "name"),
+              in_quotes(b.name) + " type " + in_quotes(b.type) + " is also written by " + first +
+                  ": two services would overwrite each other's answer");
+        break;
+      }
+      if (a.name == b.name && (a.type == "CNAME" || b.type == "CNAME")) {
+        error(*b.name_node, join(b.path, "name"),
+              in_quotes(b.name) + " is also written by " + first + " with type " +
+                  in_quotes(a.type) + ": a CNAME cannot share its name with other records");
+        break;
+      }
+      if (a.name == b.name && a.kind == TargetKind::PowerDns && b.kind == TargetKind::PowerDns &&
+          (a.weighted || b.weighted)) {
+        error(*b.name_node, join(b.path, "name"),
+              in_quotes(b.name) + " is also written by " + first +
+                  ", and a weighted powerdns service keeps its answer in the one LUA record at "
+                  "that name, which every powerdns write of the other replaces or deletes");
+        break;
+      }
+      if (a.fence == b.fence) {
+        const std::string suggestion = "_failoverd-" + lower(b.type) + "." + b.name;
+        const std::string mine = b.fence_default ? "the default fence " + in_quotes(b.fence) +
+                                                       " (\"_failoverd.\" + name)"
+                                                 : "fence " + in_quotes(b.fence);
+        error(b.fence_node != nullptr ? *b.fence_node : *b.target, join(b.path, "fence_name"),
+              mine + " is also the fence of " + first +
+                  ": two services on one fence freeze each other (each reads a generation it never "
+                  "wrote); give this one its own fence_name, e.g. " +
+                  in_quotes(suggestion));
+        break;
+      }
+    }
   }
 }
 
@@ -1770,6 +1876,7 @@ LoadResult Loader::load(std::string_view text) {
   parse_control(root);
   parse_regions(root);
   parse_services(root);
+  check_dns_records();
   parse_notify(root);
   check_endpoint_names();
 

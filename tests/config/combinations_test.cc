@@ -238,4 +238,81 @@ TEST_SUITE("config") {
       }
     }
   }
+
+  TEST_CASE("services on one name need their own fence and RRset, or the config is refused") {
+    const Secrets secrets;
+    const std::string a =
+        service("www4", "priority", "192.0.2.1", "192.0.2.2", rfc2136("www.example.com.", "A"));
+    SUBCASE("A and AAAA on one name share the default fence: refused where the second is") {
+      const std::string aaaa = service("www6", "priority", "2001:db8::1", "2001:db8::2",
+                                       rfc2136("www.example.com.", "AAAA"));
+      CHECK(errors_of(secrets.load(std::string(kRegions) + a + aaaa)) ==
+            "t.toml:35:1: services.www6.target.fence_name: the default fence "
+            "\"_failoverd.www.example.com.\" (\"_failoverd.\" + name) is also the fence of service "
+            "\"www4\" (line 25): two services on one fence freeze each other (each reads a "
+            "generation it never wrote); give this one its own fence_name, e.g. "
+            "\"_failoverd-aaaa.www.example.com.\"\n");
+    }
+    SUBCASE("with its own fence_name the AAAA service loads; the A service's fence is unchanged") {
+      const std::string aaaa =
+          service("www6", "priority", "2001:db8::1", "2001:db8::2",
+                  rfc2136("www.example.com.", "AAAA",
+                          "fence_name = \"_failoverd-aaaa.www.example.com.\"\n"));
+      const LoadResult r = secrets.load(std::string(kRegions) + a + aaaa);
+      REQUIRE(errors_of(r) == "");
+      CHECK(r.config->services[0].target.rfc2136.fence_name.empty());  // "_failoverd." + name
+    }
+    SUBCASE("an explicit fence_name written twice, in any case, is refused at the second") {
+      const std::string a2 =
+          service("www4", "priority", "192.0.2.1", "192.0.2.2",
+                  rfc2136("www.example.com.", "A", "fence_name = \"_fence.www.example.com.\"\n"));
+      const std::string aaaa = service(
+          "www6", "priority", "2001:db8::1", "2001:db8::2",
+          rfc2136("www.example.com.", "AAAA", "fence_name = \"_FENCE.www.example.com.\"\n"));
+      CHECK(errors_of(secrets.load(std::string(kRegions) + a2 + aaaa)) ==
+            "t.toml:42:14: services.www6.target.fence_name: fence \"_fence.www.example.com.\" is "
+            "also the fence of service \"www4\" (line 25): two services on one fence freeze each "
+            "other (each reads a generation it never wrote); give this one its own fence_name, "
+            "e.g. \"_failoverd-aaaa.www.example.com.\"\n");
+    }
+    SUBCASE("an explicit fence_name equal to another service's default is refused too") {
+      const std::string api = service(
+          "api", "priority", "192.0.2.3", "192.0.2.4",
+          rfc2136("api.example.com.", "A", "fence_name = \"_failoverd.www.example.com.\"\n"));
+      CHECK(errors_of(secrets.load(std::string(kRegions) + a + api)) ==
+            "t.toml:41:14: services.api.target.fence_name: fence \"_failoverd.www.example.com.\" "
+            "is also the fence of service \"www4\" (line 25): two services on one fence freeze "
+            "each other (each reads a generation it never wrote); give this one its own "
+            "fence_name, e.g. \"_failoverd-a.api.example.com.\"\n");
+    }
+    SUBCASE("one RRset written by two services, or a CNAME beside other data, is refused") {
+      const std::string again =
+          service("www-again", "priority", "192.0.2.1", "192.0.2.2",
+                  rfc2136("WWW.example.com.", "A", "fence_name = \"_other.www.example.com.\"\n"));
+      CHECK(errors_of(secrets.load(std::string(kRegions) + a + again)) ==
+            "t.toml:39:8: services.www-again.target.name: \"www.example.com.\" type \"A\" is also "
+            "written by service \"www4\" (line 25): two services would overwrite each other's "
+            "answer\n");
+      const std::string cname = service(
+          "alias", "priority", "east.example.com.", "west.example.com.",
+          rfc2136("www.example.com.", "CNAME", "fence_name = \"_other.www.example.com.\"\n"));
+      CHECK(errors_of(secrets.load(std::string(kRegions) + a + cname)) ==
+            "t.toml:39:8: services.alias.target.name: \"www.example.com.\" is also written by "
+            "service \"www4\" (line 25) with type \"A\": a CNAME cannot share its name with other "
+            "records\n");
+    }
+    SUBCASE("a weighted powerdns service owns the LUA record at its name") {
+      const std::string lua =
+          service("www4", "weighted", "192.0.2.1", "192.0.2.2", powerdns("www.example.com.", "A"));
+      const std::string aaaa =
+          service("www6", "priority", "2001:db8::1", "2001:db8::2",
+                  powerdns("www.example.com.", "AAAA",
+                           "fence_name = \"_failoverd-aaaa.www.example.com.\"\n"));
+      CHECK(errors_of(secrets.load(std::string(kRegions) + lua + aaaa)) ==
+            "t.toml:39:8: services.www6.target.name: \"www.example.com.\" is also written by "
+            "service \"www4\" (line 26), and a weighted powerdns service keeps its answer in the "
+            "one LUA record at that name, which every powerdns write of the other replaces or "
+            "deletes\n");
+    }
+  }
 }
