@@ -22,6 +22,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -164,6 +165,11 @@ struct Endpoint {
 // A name no region may have: `failover --to none` asks for every region off, which the
 // never-empty guard refuses.
 inline constexpr std::string_view kNoRegion = "none";
+
+// The most regions one config may hold. Observers exchange one verdict per region, and a peer
+// refuses a message with more (peer/message.h uses this constant), so a larger config could never
+// form a quorum; the loader refuses it instead.
+inline constexpr std::size_t kMaxRegions = 256;
 
 struct Region {
   core::RegionId name;

@@ -1207,8 +1207,16 @@ void Loader::parse_regions(const toml::table& root) {
     error(*regions, "regions", "at least one region is required");
     return;
   }
+  std::size_t count = 0;
   for (auto [key, node] : in_file_order(*regions)) {
     const std::string path = join("regions", key->str());
+    if (++count == kMaxRegions + 1) {
+      error(key->source(), path,
+            "more than " + std::to_string(kMaxRegions) + " regions (this is region " +
+                std::to_string(count) + " of " + std::to_string(regions->size()) +
+                "): observers exchange one verdict per region and refuse a message with more, so "
+                "no quorum could form");
+    }
     Region region;
     region.name = core::RegionId(std::string(key->str()));
     if (!is_valid_id(key->str())) {

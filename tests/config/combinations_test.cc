@@ -315,4 +315,45 @@ TEST_SUITE("config") {
             "deletes\n");
     }
   }
+
+  TEST_CASE("the loader refuses more regions than observers can exchange verdicts for") {
+    const auto regions = [](std::size_t n) {
+      std::string text = "[observer]\nid = \"obs-a\"\n";
+      for (std::size_t i = 1; i <= n; ++i) {
+        const std::string r = "r" + std::to_string(i);
+        text += "[regions." + r + "]\n[[regions." + r + ".endpoints]]\nname = \"" + r +
+                "\"\nkind = \"tcp\"\naddress = \"127.0.0.1:80\"\n";
+      }
+      return text;
+    };
+    const std::size_t limit = failoverd::peer::kMaxRegions;
+    CHECK(errors_of(load_config_string(regions(limit), "t.toml")) == "");
+    const std::size_t line = 3 + 5 * limit;  // [regions.r257]
+    CHECK(errors_of(load_config_string(regions(limit + 1), "t.toml")) ==
+          "t.toml:" + std::to_string(line) + ":10: regions.r" + std::to_string(limit + 1) +
+              ": more than " + std::to_string(limit) + " regions (this is region " +
+              std::to_string(limit + 1) + " of " + std::to_string(limit + 1) +
+              "): observers exchange one verdict per region and refuse a message with more, so no "
+              "quorum could form\n");
+
+    SUBCASE("and a message for the largest config that loads is one the decoder takes") {
+      failoverd::peer::PeerMessage m;
+      m.observer = failoverd::core::ObserverId(std::string(64, 'o'));
+      m.boot_id = 0xffffffffffffffffULL;
+      m.sequence = 0xffffffffffffffffULL;
+      m.config_fingerprint = std::string(64, 'f');
+      m.sent_unix_ms = 4102444800000;
+      for (std::size_t i = 0; i < limit; ++i) {
+        std::string name = std::to_string(i);
+        name.insert(0, 64 - name.size(), 'r');
+        // The longest reason an observer sends is its impairment, under 40 characters.
+        m.verdicts.push_back({failoverd::core::RegionId(name), failoverd::core::Verdict::Degraded,
+                              std::string(64, 'x')});
+      }
+      const std::string wire = failoverd::peer::encode(m);
+      CAPTURE(wire.size());
+      const auto decoded = failoverd::peer::decode(wire);
+      CHECK(decoded.error == "");
+    }
+  }
 }
