@@ -14,6 +14,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <tuple>
 #include <utility>
 
 #include "config/secrets.h"
@@ -1867,7 +1868,20 @@ LoadResult Loader::load(std::string_view text) {
   try {
     root = toml::parse(text, std::string_view(file_));
   } catch (const toml::parse_error& e) {
-    error(e.source(), "", std::string(e.description()));
+    std::string message(e.description());
+    // toml++ reports an unclosed array or inline table where it gave up, often lines later (at
+    // the next table header): say where it began.
+    const auto& at = e.source().begin;
+    for (auto [prefix, bracket, what] :
+         {std::tuple{"Error while parsing array", '[', "array"},
+          std::tuple{"Error while parsing inline table", '{', "inline table"}}) {
+      if (!message.starts_with(prefix)) continue;
+      if (auto open = open_bracket_at(text, at.line, at.column); open && open->bracket == bracket) {
+        message += std::string(" (the ") + what + " opened at line " + std::to_string(open->line) +
+                   ", column " + std::to_string(open->column) + " is still open here)";
+      }
+    }
+    error(e.source(), "", std::move(message));
     result.errors = std::move(errors_);
     return result;
   }

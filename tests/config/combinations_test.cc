@@ -356,4 +356,35 @@ TEST_SUITE("config") {
       CHECK(decoded.error == "");
     }
   }
+
+  TEST_CASE("an unclosed array or inline table is reported with the place it opened") {
+    SUBCASE("toml++ gives up at the next table header; the message says where the array began") {
+      const std::string text =
+          "[observer]\nid = \"a\"\n[regions.east]\n[[regions.east.endpoints]]\nname = \"e1\"\nkind "
+          "= \"http\"\nurl = \"http://127.0.0.1/\"\nexpect_status = [200,\n  "
+          "201\n\n[regions.west]\nmin_up = 1\n";
+      CHECK(errors_of(load_config_string(text, "t.toml")) ==
+            "t.toml:11:1: Error while parsing array: expected comma or closing ']', saw '[' (the "
+            "array opened at line 8, column 17 is still open here)\n");
+    }
+    SUBCASE("brackets in strings, comments and table headers are not arrays") {
+      const std::string text =
+          "# a comment with [ and {\n[observer]\nid = \"a[\" # ]\nnote = "
+          "'''\n[\n'''\n[regions.\"e[ast\"]\nlist = [\"]\", 'x]', \"\"\"\n]\"\"\", [1, 2],\n  # "
+          "]\n  3\nb = 1\n";
+      CHECK(errors_of(load_config_string(text, "t.toml")) ==
+            "t.toml:12:1: Error while parsing array: expected comma or closing ']', saw 'b' (the "
+            "array opened at line 8, column 8 is still open here)\n");
+    }
+    SUBCASE("the innermost open array, up to the end of the file") {
+      CHECK(errors_of(load_config_string("a = [[1, 2], [3,\n  4,\n", "t.toml")) ==
+            "t.toml:2:6: Error while parsing array: encountered end-of-file (the array opened at "
+            "line 1, column 14 is still open here)\n");
+    }
+    SUBCASE("an inline table") {
+      CHECK(errors_of(load_config_string("x = { a = 1\ny = 2\n", "t.toml")) ==
+            "t.toml:1:12: Error while parsing inline table: expected key or closing '}', saw '\\n' "
+            "(the inline table opened at line 1, column 5 is still open here)\n");
+    }
+  }
 }
