@@ -387,4 +387,48 @@ TEST_SUITE("config") {
             "(the inline table opened at line 1, column 5 is still open here)\n");
     }
   }
+
+  TEST_CASE("the demo config says how to make it load in a fresh clone") {
+    // A checkout gives config/demo-tsig.key and config/demo-admin.token mode 0644, which the
+    // loader refuses for secrets. The header of config/demo.toml must name, before it says how to
+    // run failoverd on it, the chmod that makes every refused file private.
+    // What a checkout gives files under the usual umask 022: git keeps no other mode bits.
+    constexpr fs::perms kCheckedOut = kPrivate | fs::perms::group_read | fs::perms::others_read;
+    TempDir dir;
+    const fs::path source = fs::path(FAILOVERD_SOURCE_DIR) / "config";
+    const fs::path config = dir.path() / "config";
+    fs::create_directories(config);
+    for (const char* file : {"demo.toml", "demo-tsig.key", "demo-admin.token"}) {
+      fs::copy_file(source / file, config / file);
+      fs::permissions(config / file, kCheckedOut, fs::perm_options::replace);
+    }
+    const LoadResult fresh = load_config_file((config / "demo.toml").string());
+    REQUIRE_FALSE(fresh.ok());
+
+    std::ifstream in(source / "demo.toml");
+    std::vector<std::string> header;
+    for (std::string line; std::getline(in, line) && line.starts_with("#");) header.push_back(line);
+    std::size_t run_line = header.size();
+    for (std::size_t i = 0; i < header.size(); ++i) {
+      if (header[i].find("failoverd --config config/demo.toml") != std::string::npos) {
+        run_line = std::min(run_line, i);
+      }
+    }
+    REQUIRE(run_line < header.size());
+    for (const ConfigError& e : fresh.errors) {
+      CAPTURE(e.to_string());
+      const std::size_t fix = e.message.find("run: chmod 600 ");
+      REQUIRE(fix != std::string::npos);  // nothing else stands in the way
+      const std::string file = fs::path(e.message.substr(fix + 15)).filename().string();
+      bool named = false;
+      for (std::size_t i = 0; i < run_line; ++i) {
+        named = named || (header[i].find("chmod 600") != std::string::npos &&
+                          header[i].find("config/" + file) != std::string::npos);
+      }
+      CHECK_MESSAGE(named, "the header of config/demo.toml does not chmod config/"
+                               << file << " before it says to run failoverd");
+      fs::permissions(config / file, kPrivate, fs::perm_options::replace);
+    }
+    CHECK(errors_of(load_config_file((config / "demo.toml").string())) == "");
+  }
 }
