@@ -22,6 +22,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -124,6 +125,7 @@ struct TlsSettings {
 
 struct TcpCheck {
   HostPort address;
+  // tcp only (the tls probe ends after the handshake): send, expect, reset_after_connect.
   std::string send;              // optional bytes to send after connecting (escapes: \r \n \t \\)
   std::string expect;            // optional substring expected in the reply
   // Connect-only checks end with a reset right after the handshake (SO_LINGER 0), as HAProxy
@@ -147,7 +149,7 @@ struct Endpoint {
   Duration fast_interval = std::chrono::milliseconds(0);  // while suspect; 0: same as interval
   Duration down_interval = std::chrono::milliseconds(0);  // while down; 0: same as interval
   Duration timeout = std::chrono::seconds(1);             // the whole probe
-  Duration connect_timeout = std::chrono::milliseconds(0);  // 0: same as timeout
+  Duration connect_timeout = std::chrono::milliseconds(0);  // 0: same as timeout; not dns
   std::uint32_t rise = 2;
   std::uint32_t fall = 3;
   // Successes in a row after which earlier failures are forgiven (gdnsd's ok_thresh). 0: never.
@@ -164,6 +166,11 @@ struct Endpoint {
 // never-empty guard refuses.
 inline constexpr std::string_view kNoRegion = "none";
 
+// The most regions one config may hold. Observers exchange one verdict per region, and a peer
+// refuses a message with more (peer/message.h uses this constant), so a larger config could never
+// form a quorum; the loader refuses it instead.
+inline constexpr std::size_t kMaxRegions = 256;
+
 struct Region {
   core::RegionId name;
   // The region is down when fewer than min_up endpoints (and fewer than min_up_fraction of them)
@@ -179,7 +186,8 @@ enum class Mode { Auto, Propose };
 enum class Failback { Manual, Auto };
 enum class TargetKind { Rfc2136, PowerDns, HaProxy, Exec };
 // Shared: one target for the whole cluster (a DNS zone); the fence CAS picks one writer.
-// Local: each observer applies the decision to its own target (the HAProxy beside it).
+// Local: each observer applies the decision to its own target (the HAProxy beside it). HAProxy
+// and exec targets store no fence (actuate/local_fence.h): local is their only scope.
 enum class TargetScope { Shared, Local };
 enum class DriftAction { Repair, Report };
 
@@ -189,7 +197,9 @@ struct Rfc2136Target {
   std::string name;                  // managed owner name, "www.example.com."
   std::string type = "A";            // A, AAAA, CNAME, TXT
   std::uint32_t ttl = 30;
-  std::string fence_name;            // empty: "_failoverd." + name
+  // Empty: "_failoverd." + name. Unique per config: an A and an AAAA service on one name need
+  // fence_name set on one of them (the loader refuses two services on one fence).
+  std::string fence_name;
   std::string tsig_key_name;
   std::string tsig_algorithm = "hmac-sha256";  // hmac-sha256 | hmac-sha1 | hmac-sha512
   std::string tsig_secret_file;      // base64 secret, mode 0600 or stricter
@@ -203,7 +213,7 @@ struct PowerDnsTarget {
   std::string name;
   std::string type = "A";
   std::uint32_t ttl = 30;
-  std::string fence_name;
+  std::string fence_name;            // as for rfc2136: empty is "_failoverd." + name
   std::string api_key_file;
   std::string ca_file;               // https: the CAs to trust (PEM); empty: the system store
   Duration timeout = std::chrono::seconds(2);
@@ -237,7 +247,7 @@ struct Service {
   Mode mode = Mode::Auto;
   std::vector<core::RegionId> regions;             // priority order (priority policy)
   std::map<core::RegionId, std::uint32_t> weights;  // weighted policy
-  double degraded_weight_factor = 0.5;             // a degraded region keeps this share
+  double degraded_weight_factor = 0.5;             // weighted: a degraded region keeps this share
   // What the target publishes for each region: addresses for DNS, server names for HAProxy.
   std::map<core::RegionId, std::vector<std::string>> publish;
   // Both policies: priority, back to an earlier region; weighted, a region that was taken out

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <tuple>
 #include <utility>
 
 #include "config/pem.h"
@@ -64,7 +66,10 @@ const Keys kHttpKeys{"method",           "url",           "host_header",       "
                      "follow_redirects", "max_redirects", "keepalive"};
 const Keys kTlsKeys{"ca_file",     "server_name", "client_cert_file",   "client_key_file",
                     "min_version", "verify",      "cert_expiry_warning"};
-const Keys kTcpKeys{"address", "send", "expect", "reset_after_connect"};
+const Keys kTcpKeys{"address"};
+// Only the tcp prober sends a payload, reads a reply and chooses how to close; the tls prober
+// stops after the handshake and the certificate check.
+const Keys kTcpPayloadKeys{"send", "expect", "reset_after_connect"};
 const Keys kDnsKeys{"server", "query_name", "query_type", "expect_rcode", "expect_answer", "tcp"};
 const Keys kRegionKeys{"min_up", "min_up_fraction", "degraded_fraction", "endpoints"};
 const Keys kServiceKeys{"policy",
@@ -268,6 +273,10 @@ class Loader {
   void parse_target(const toml::table& t, const std::string& path, Target& target);
   void check_publish_values(const toml::table& service_table, const std::string& path,
                             const Service& s);
+  void check_weighted_target(const toml::table& service_table, const std::string& path,
+                             const Service& s);
+  void note_dns_records(const toml::table& target_table, const std::string& path, const Service& s);
+  void check_dns_records();
   void check_endpoint_names();
   void note_endpoint_name(const toml::node& where, const std::string& path,
                           const std::string& name);
@@ -286,6 +295,22 @@ class Loader {
     std::string path;
   };
   std::vector<EndpointName> endpoint_names_;  // every endpoint name seen, for duplicates
+  // What each service on a DNS target writes (its RRset and its fence), for clashes between
+  // services: recorded in file order, checked once every service is parsed.
+  struct DnsRecords {
+    std::string service;
+    TargetKind kind;
+    bool weighted;
+    std::string name;  // canonical: lower case, fully qualified
+    std::string type;
+    std::string fence;  // canonical, the default filled in
+    bool fence_default;
+    const toml::node* target;      // the target table
+    const toml::node* name_node;   // target.name
+    const toml::node* fence_node;  // target.fence_name, nullptr when the default
+    std::string path;              // services.NAME.target
+  };
+  std::vector<DnsRecords> dns_records_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -931,7 +956,8 @@ void Loader::check_probe_timing(const toml::table& t, const std::string& path, c
         *o.node, o.path,
         format_duration(ep.timeout) + " must not exceed interval " + format_duration(ep.interval));
   }
-  if (ep.connect_timeout > ep.timeout) {
+  // A [probe_defaults] connect_timeout does not apply to dns endpoints (they have no connect).
+  if (ep.kind != ProbeKind::Dns && ep.connect_timeout > ep.timeout) {
     const Origin o = origin("connect_timeout");
     error(*o.node, o.path,
           format_duration(ep.connect_timeout) + " must not exceed timeout " +
@@ -1068,7 +1094,15 @@ std::optional<Endpoint> Loader::parse_endpoint(const toml::table& t, const std::
                                          {"dns", ProbeKind::Dns}};
   static const Keys kBase{"name", "kind"};
   static const Keys kAll =
-      concat({&kBase, &kProbeKeys, &kHttpKeys, &kTlsKeys, &kTcpKeys, &kDnsKeys});
+      concat({&kBase, &kProbeKeys, &kHttpKeys, &kTlsKeys, &kTcpKeys, &kTcpPayloadKeys, &kDnsKeys});
+  // A dns probe is one query with one deadline (timeout): it has no connect phase of its own.
+  static const Keys kDnsProbeKeys = [] {
+    Keys out;
+    for (std::string_view k : kProbeKeys) {
+      if (k != "connect_timeout") out.push_back(k);
+    }
+    return out;
+  }();
   const std::size_t errors_before = errors_.size();
   Endpoint ep = defaults_;
 
@@ -1099,11 +1133,11 @@ std::optional<Endpoint> Loader::parse_endpoint(const toml::table& t, const std::
       case ProbeKind::Https:
         return concat({&kBase, &kProbeKeys, &kHttpKeys, &kTlsKeys});
       case ProbeKind::Tcp:
-        return concat({&kBase, &kProbeKeys, &kTcpKeys});
+        return concat({&kBase, &kProbeKeys, &kTcpKeys, &kTcpPayloadKeys});
       case ProbeKind::Tls:
         return concat({&kBase, &kProbeKeys, &kTcpKeys, &kTlsKeys});
       case ProbeKind::Dns:
-        return concat({&kBase, &kProbeKeys, &kDnsKeys});
+        return concat({&kBase, &kDnsProbeKeys, &kDnsKeys});
     }
     return kAll;
   }();
@@ -1120,7 +1154,9 @@ std::optional<Endpoint> Loader::parse_endpoint(const toml::table& t, const std::
       break;
     case ProbeKind::Tls:
       parse_tls(t, path, ep.tls);
-      [[fallthrough]];
+      if (require(t, "address", path) != nullptr)
+        read_host_port(t, "address", path, ep.tcp.address);
+      break;
     case ProbeKind::Tcp:
       if (require(t, "address", path) != nullptr)
         read_host_port(t, "address", path, ep.tcp.address);
@@ -1206,8 +1242,16 @@ void Loader::parse_regions(const toml::table& root) {
     error(*regions, "regions", "at least one region is required");
     return;
   }
+  std::size_t count = 0;
   for (auto [key, node] : in_file_order(*regions)) {
     const std::string path = join("regions", key->str());
+    if (++count == kMaxRegions + 1) {
+      error(key->source(), path,
+            "more than " + std::to_string(kMaxRegions) + " regions (this is region " +
+                std::to_string(count) + " of " + std::to_string(regions->size()) +
+                "): observers exchange one verdict per region and refuse a message with more, so "
+                "no quorum could form");
+    }
     Region region;
     region.name = core::RegionId(std::string(key->str()));
     if (!is_valid_id(key->str())) {
@@ -1363,7 +1407,12 @@ void Loader::parse_service(const toml::key& name, const toml::table& t, const st
     error(t, join(path, "weights"),
           "required key is missing: policy \"weighted\" needs [" + join(path, "weights") + "]");
   }
-  read_fraction(t, "degraded_weight_factor", path, s.degraded_weight_factor);
+  if (read_fraction(t, "degraded_weight_factor", path, s.degraded_weight_factor) &&
+      s.policy != Policy::Weighted) {
+    error(*t.get("degraded_weight_factor"), join(path, "degraded_weight_factor"),
+          "applies only to policy \"weighted\" (under policy \"priority\" a degraded region "
+          "keeps serving as it is)");
+  }
 
   parse_publish(t, path, s);
 
@@ -1397,7 +1446,11 @@ void Loader::parse_service(const toml::key& name, const toml::table& t, const st
     if (const toml::table* target = read_table(t, "target", path)) {
       const std::size_t errors_before = errors_.size();
       parse_target(*target, join(path, "target"), s.target);
-      if (errors_.size() == errors_before) check_publish_values(t, path, s);
+      if (errors_.size() == errors_before) {
+        check_publish_values(t, path, s);
+        check_weighted_target(t, path, s);
+        note_dns_records(*target, join(path, "target"), s);
+      }
     }
   }
   config_.services.push_back(std::move(s));
@@ -1478,6 +1531,118 @@ void Loader::check_publish_values(const toml::table& service_table, const std::s
   }
 }
 
+// The weighted policy publishes a weight for every member and compares what it reads back with
+// what it wants. A target that cannot hold weights reads every member back at weight 1: the
+// policy would see a difference at every step and write again, forever (and the weights would
+// never be published). Which targets hold them: powerdns as a LUA pickwrandom record (types A
+// and AAAA only), haproxy as server weights (1..256; plans carry 1..100), and exec hooks, which
+// get value=weight in FAILOVERD_MEMBERS and read back the last plan applied. Not rfc2136: plain
+// A/AAAA records carry no weight.
+void Loader::check_weighted_target(const toml::table& service_table, const std::string& path,
+                                   const Service& s) {
+  if (s.policy != Policy::Weighted) return;
+  if (s.target.kind == TargetKind::Rfc2136) {
+    error(*service_table.get("policy"), join(path, "policy"),
+          "\"weighted\" cannot be used with target kind \"rfc2136\": plain A/AAAA records hold "
+          "no weight, so every member would read back at weight 1 and the service would write "
+          "again at every step; use policy \"priority\", or a target that holds weights "
+          "(powerdns, haproxy, exec)");
+  } else if (s.target.kind == TargetKind::PowerDns && s.target.powerdns.type != "A" &&
+             s.target.powerdns.type != "AAAA") {
+    const std::string target_path = join(path, "target");
+    error(*service_table.get("target")->as_table()->get("type"), join(target_path, "type"),
+          "policy \"weighted\" publishes a LUA pickwrandom record, which PowerDNS serves for "
+          "type \"A\" or \"AAAA\" only, got " +
+              in_quotes(s.target.powerdns.type));
+  }
+}
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string canonical_dns_name(std::string_view name) {
+  std::string out = lower(name);
+  if (out.empty() || out.back() != '.') out += '.';
+  return out;
+}
+
+void Loader::note_dns_records(const toml::table& target_table, const std::string& path,
+                              const Service& s) {
+  const Target& t = s.target;
+  if (t.kind != TargetKind::Rfc2136 && t.kind != TargetKind::PowerDns) return;
+  const bool rfc = t.kind == TargetKind::Rfc2136;
+  const std::string& name = rfc ? t.rfc2136.name : t.powerdns.name;
+  const std::string& fence = rfc ? t.rfc2136.fence_name : t.powerdns.fence_name;
+  DnsRecords r;
+  r.service = s.name.str();
+  r.kind = t.kind;
+  r.weighted = s.policy == Policy::Weighted;
+  r.name = canonical_dns_name(name);
+  r.type = rfc ? t.rfc2136.type : t.powerdns.type;
+  // The actuators' default (actuate/rfc2136.h, actuate/powerdns.h): "_failoverd." + name.
+  r.fence = canonical_dns_name(fence.empty() ? "_failoverd." + name : fence);
+  r.fence_default = fence.empty();
+  r.target = &target_table;
+  r.name_node = target_table.get("name");
+  r.fence_node = target_table.get("fence_name");
+  r.path = path;
+  dns_records_.push_back(std::move(r));
+}
+
+// Two services that write the same fence freeze each other: each reads the other's generation
+// and writer, which it never wrote. An A and an AAAA service on one name get the same default
+// fence, "_failoverd." + name; the default stays as it is (an existing service's fence does not
+// move under a running cluster) and the clash is a load error. Two services writing one RRset, a
+// CNAME beside other data, or a weighted powerdns service (whose LUA record at the name every
+// powerdns write replaces or deletes) beside another powerdns service on its name would
+// overwrite each other's answer. Compared by name only, whatever the server: one config never
+// needs two services with one fence.
+void Loader::check_dns_records() {
+  for (std::size_t j = 0; j < dns_records_.size(); ++j) {
+    const DnsRecords& b = dns_records_[j];
+    for (std::size_t i = 0; i < j; ++i) {
+      const DnsRecords& a = dns_records_[i];
+      const std::string first = "service " + in_quotes(a.service) + " (line " +
+                                std::to_string(a.name_node->source().begin.line) + ")";
+      if (a.name == b.name && a.type == b.type) {
+        error(*b.name_node, join(b.path, "name"),
+              in_quotes(b.name) + " type " + in_quotes(b.type) + " is also written by " + first +
+                  ": two services would overwrite each other's answer");
+        break;
+      }
+      if (a.name == b.name && (a.type == "CNAME" || b.type == "CNAME")) {
+        error(*b.name_node, join(b.path, "name"),
+              in_quotes(b.name) + " is also written by " + first + " with type " +
+                  in_quotes(a.type) + ": a CNAME cannot share its name with other records");
+        break;
+      }
+      if (a.name == b.name && a.kind == TargetKind::PowerDns && b.kind == TargetKind::PowerDns &&
+          (a.weighted || b.weighted)) {
+        error(*b.name_node, join(b.path, "name"),
+              in_quotes(b.name) + " is also written by " + first +
+                  ", and a weighted powerdns service keeps its answer in the one LUA record at "
+                  "that name, which every powerdns write of the other replaces or deletes");
+        break;
+      }
+      if (a.fence == b.fence) {
+        const std::string suggestion = "_failoverd-" + lower(b.type) + "." + b.name;
+        const std::string mine = b.fence_default ? "the default fence " + in_quotes(b.fence) +
+                                                       " (\"_failoverd.\" + name)"
+                                                 : "fence " + in_quotes(b.fence);
+        error(b.fence_node != nullptr ? *b.fence_node : *b.target, join(b.path, "fence_name"),
+              mine + " is also the fence of " + first +
+                  ": two services on one fence freeze each other (each reads a generation it never "
+                  "wrote); give this one its own fence_name, e.g. " +
+                  in_quotes(suggestion));
+        break;
+      }
+    }
+  }
+}
+
 void Loader::parse_target(const toml::table& t, const std::string& path, Target& target) {
   static const Choices<TargetKind> kKinds{{"rfc2136", TargetKind::Rfc2136},
                                           {"powerdns", TargetKind::PowerDns},
@@ -1508,11 +1673,24 @@ void Loader::parse_target(const toml::table& t, const std::string& path, Target&
   }();
   check_keys(t, path, allowed, kAll, kind_name);
 
-  // An HAProxy is normally the one beside this observer; a DNS zone is one for everybody.
-  target.scope = target.kind == TargetKind::HaProxy ? TargetScope::Local : TargetScope::Shared;
-  read_enum(t, "scope", path,
-            Choices<TargetScope>{{"shared", TargetScope::Shared}, {"local", TargetScope::Local}},
-            target.scope);
+  // A DNS zone is one for everybody: its fence record is the compare-and-swap between the
+  // observers. An HAProxy runtime API or an exec hook cannot store a fence; the fence is kept in
+  // this observer's memory (actuate/local_fence.h), which only serializes this observer's own
+  // writes, so each observer drives its own target: scope "local", the only scope they take.
+  const bool fence_in_memory =
+      target.kind == TargetKind::HaProxy || target.kind == TargetKind::Exec;
+  target.scope = fence_in_memory ? TargetScope::Local : TargetScope::Shared;
+  if (read_enum(
+          t, "scope", path,
+          Choices<TargetScope>{{"shared", TargetScope::Shared}, {"local", TargetScope::Local}},
+          target.scope) &&
+      fence_in_memory && target.scope == TargetScope::Shared) {
+    error(*t.get("scope"), join(path, "scope"),
+          "kind " + in_quotes(kind_name) +
+              " cannot be shared: it stores no fence, so nothing would stop two observers writing "
+              "it at once; each observer drives its own (scope \"local\", the default), or use a "
+              "DNS target (rfc2136, powerdns) for one target shared by the cluster");
+  }
 
   // Owner names must be fully qualified and inside the zone: the fence and the managed RRset
   // are changed in one UPDATE, which only works within one zone.
@@ -1731,7 +1909,20 @@ LoadResult Loader::load(std::string_view text) {
   try {
     root = toml::parse(text, std::string_view(file_));
   } catch (const toml::parse_error& e) {
-    error(e.source(), "", std::string(e.description()));
+    std::string message(e.description());
+    // toml++ reports an unclosed array or inline table where it gave up, often lines later (at
+    // the next table header): say where it began.
+    const auto& at = e.source().begin;
+    for (auto [prefix, bracket, what] :
+         {std::tuple{"Error while parsing array", '[', "array"},
+          std::tuple{"Error while parsing inline table", '{', "inline table"}}) {
+      if (!message.starts_with(prefix)) continue;
+      if (auto open = open_bracket_at(text, at.line, at.column); open && open->bracket == bracket) {
+        message += std::string(" (the ") + what + " opened at line " + std::to_string(open->line) +
+                   ", column " + std::to_string(open->column) + " is still open here)";
+      }
+    }
+    error(e.source(), "", std::move(message));
     result.errors = std::move(errors_);
     return result;
   }
@@ -1748,6 +1939,7 @@ LoadResult Loader::load(std::string_view text) {
   parse_control(root);
   parse_regions(root);
   parse_services(root);
+  check_dns_records();
   parse_notify(root);
   check_endpoint_names();
 

@@ -4,7 +4,9 @@
 // offending value (or of its table when the key is missing), the key path, and what was expected:
 //   failoverd.toml:12:9: services.www.hold_down: expected a duration such as "250ms" or "10s", got "ten"
 // Unknown keys are errors. Cross-references are checked (unknown region, duplicate names, quorum
-// larger than the cluster, missing or group/world-readable secret files).
+// larger than the cluster, missing or group/world-readable secret files, two services on one
+// fence), and so are combinations a key could not do what it says in (weighted policy on a target
+// that holds no weights, keys a kind ignores).
 #pragma once
 
 #include <optional>

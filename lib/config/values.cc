@@ -294,4 +294,89 @@ KeyDepth deepest_dotted_key(std::string_view text) {
   return worst;
 }
 
+std::optional<OpenBracket> open_bracket_at(std::string_view text, std::size_t line,
+                                           std::size_t column) {
+  // Bounded memory on hostile input: brackets nested deeper than this are only counted.
+  constexpr std::size_t kMaxTracked = 4096;
+  std::vector<OpenBracket> open;
+  std::size_t untracked = 0;
+  bool in_value = false;  // after '=' of a top-level key, until the end of its line
+  std::size_t l = 1;
+  std::size_t col = 1;
+  std::size_t i = 0;
+  const auto step = [&] {
+    const auto c = static_cast<unsigned char>(text[i++]);
+    if (c == '\n') {
+      ++l;
+      col = 1;
+    } else if ((c & 0xC0U) != 0x80U) {  // UTF-8 continuation bytes are no new character
+      ++col;
+    }
+  };
+  const auto reached = [&] { return l > line || (l == line && col >= column); };
+  // Skips the string starting at i (a quote character), single- or multi-line.
+  const auto skip_string = [&] {
+    const char quote = text[i];
+    const std::string_view triple = quote == '"' ? "\"\"\"" : "'''";
+    const bool multi = text.substr(i, 3) == triple;
+    for (int k = multi ? 3 : 1; k > 0; --k) step();
+    while (i < text.size() && !reached()) {
+      const char c = text[i];
+      if (c == '\\' && quote == '"') {
+        step();
+        if (i < text.size()) step();
+        continue;
+      }
+      if (c == '\n' && !multi) return;  // unterminated: toml++ reports it
+      if (c == quote && (!multi || text.substr(i, 3) == triple)) {
+        for (int k = multi ? 3 : 1; k > 0; --k) step();
+        return;
+      }
+      step();
+    }
+  };
+  while (i < text.size() && !reached()) {
+    const char c = text[i];
+    const bool nested = !open.empty() || untracked > 0;
+    if (c == '"' || c == '\'') {
+      skip_string();
+    } else if (c == '#') {
+      while (i < text.size() && text[i] != '\n' && !reached()) step();
+    } else if (!nested && !in_value && c == '[') {
+      // A table header: its brackets are no array.
+      while (i < text.size() && text[i] != '\n' && !reached()) {
+        if (text[i] == '"' || text[i] == '\'') {
+          skip_string();
+        } else {
+          step();
+        }
+      }
+    } else if (!nested && !in_value && c == '=') {
+      in_value = true;
+      step();
+    } else if (!nested && c == '\n') {
+      in_value = false;
+      step();
+    } else if (c == '[' || c == '{') {
+      if (open.size() < kMaxTracked) {
+        open.push_back({c, l, col});
+      } else {
+        ++untracked;
+      }
+      step();
+    } else if (c == ']' || c == '}') {
+      if (untracked > 0) {
+        --untracked;
+      } else if (!open.empty()) {
+        open.pop_back();
+      }
+      step();
+    } else {
+      step();
+    }
+  }
+  if (open.empty() || untracked > 0) return std::nullopt;
+  return open.back();
+}
+
 }  // namespace failoverd::config

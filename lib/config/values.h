@@ -57,4 +57,17 @@ struct KeyDepth {
 };
 KeyDepth deepest_dotted_key(std::string_view text);
 
+// The innermost array ('[') or inline table ('{') of a value that is still open at `line` and
+// `column` (1-based, as toml++ reports them: columns count characters, not bytes), found by a
+// scan that skips strings and comments and tells table headers from arrays. toml++ reports an
+// unclosed array where it gave up, often many lines later; this is where it began. nullopt when
+// none is open there.
+struct OpenBracket {
+  char bracket = 0;  // '[' or '{'
+  std::size_t line = 0;
+  std::size_t column = 0;
+};
+std::optional<OpenBracket> open_bracket_at(std::string_view text, std::size_t line,
+                                           std::size_t column);
+
 }  // namespace failoverd::config

@@ -25,7 +25,8 @@ namespace failoverd::peer {
 inline constexpr int kMessageVersion = 1;
 // Limits enforced by decode() (and by the transport on the HTTP body).
 inline constexpr std::size_t kMaxMessageBytes = 64 * 1024;
-inline constexpr std::size_t kMaxRegions = 256;
+// One verdict per region: the config's own limit (the loader refuses larger configs).
+inline constexpr std::size_t kMaxRegions = config::kMaxRegions;
 inline constexpr std::size_t kMaxReasonBytes = 256;
 
 // One observer's view of one region, with a short human reason ("2 of 3 endpoints down").
