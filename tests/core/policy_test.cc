@@ -318,7 +318,7 @@ TEST_SUITE("core.policy") {
     CHECK(h.policy->fail_static() == Rule::AllRegionsDown);
     h.decide("DDD", 3s);  // the same refusal again: still held
     CHECK(h.policy->fail_static() == Rule::AllRegionsDown);
-    h.decide("DG?", 4s);
+    h.decide("DD?", 4s);
     CHECK(h.policy->fail_static() == Rule::TargetNotConfirmedUp);
     h.decide("UUU", 5s);  // the primary serves again: nothing is held back
     CHECK_FALSE(h.policy->fail_static());
