@@ -65,6 +65,16 @@ struct PowerDns {
 
   std::string url() const { return "http://127.0.0.1:" + std::to_string(api_port); }
 
+  // True once the API answers (at most 10 s).
+  bool wait_api(boost::asio::io_context& io) {
+    return it::wait_until(
+        [&] {
+          auto r = api(io, "GET", "/api/v1/servers/localhost");
+          return r.ok() && r.status == 200;
+        },
+        10s, 50ms);
+  }
+
   HttpResponse api(boost::asio::io_context& io, std::string method, std::string target,
                    std::string body = "") {
     HttpRequest req;
@@ -203,12 +213,7 @@ TEST_SUITE("integration.targets.powerdns") {
     }
     PowerDns pdns;
     boost::asio::io_context io;
-    REQUIRE(it::wait_until(
-        [&] {
-          auto r = pdns.api(io, "GET", "/api/v1/servers/localhost");
-          return r.ok() && r.status == 200;
-        },
-        10s, 50ms));
+    REQUIRE(pdns.wait_api(io));
     auto created = pdns.api(io, "POST", "/api/v1/servers/localhost/zones", R"({
       "name": "example.test.", "kind": "Native", "nameservers": ["ns1.example.test."],
       "rrsets": [
@@ -267,12 +272,7 @@ TEST_SUITE("integration.targets.powerdns") {
     }
     PowerDns pdns;
     boost::asio::io_context io;
-    REQUIRE(it::wait_until(
-        [&] {
-          auto r = pdns.api(io, "GET", "/api/v1/servers/localhost");
-          return r.ok() && r.status == 200;
-        },
-        10s, 50ms));
+    REQUIRE(pdns.wait_api(io));
 
     // The zone as an operator would create it: use1's set and the fence at generation 1.
     auto created = pdns.api(io, "POST", "/api/v1/servers/localhost/zones", R"({
