@@ -82,10 +82,10 @@ cp "$root/usr/share/doc/failoverd/examples/demo.toml" "$root/usr/share/doc/failo
 chmod 600 "$demo/demo-tsig.key" "$demo/demo-admin.token"
 check "failoverd --check-config demo.toml" "$root/usr/sbin/failoverd" --check-config "$demo/demo.toml"
 # The conffile examples name secret files under /etc/failoverd that the operator writes: they must
-# fail (exit 1) with errors about those files only; any other error is a broken example.
+# fail (exit 1) with errors about those files only (secrets and certificates); any other error is a broken example.
 only_missing_secrets() { # OUTPUT_FILE EXIT_CODE
   [ "$2" = 1 ] && grep -q 'does not exist' "$1" \
-    && ! grep -vE -e 'secret file "/etc/failoverd/[^"]+" does not exist$' -e ': [0-9]+ errors?$' "$1"
+    && ! grep -vE -e '(secret|certificate) file "/etc/failoverd/[^"]+" does not exist$' -e ': [0-9]+ errors?$' "$1"
 }
 for f in edge.toml three-observers.toml; do
   rc=0

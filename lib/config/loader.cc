@@ -745,7 +745,13 @@ bool Loader::read_certificates(const toml::table& t, std::string_view key,
   constexpr std::size_t kMaxPemBytes = 1024 * 1024;
   std::ifstream in(out, std::ios::binary);
   if (!in) {
-    error(n, join(path, key), "cannot read " + in_quotes(out) + ": " + std::strerror(errno));
+    const int why = errno;
+    std::error_code ec;
+    if (!std::filesystem::exists(out, ec) && !ec) {
+      error(n, join(path, key), "certificate file " + in_quotes(out) + " does not exist");
+    } else {
+      error(n, join(path, key), "cannot read " + in_quotes(out) + ": " + std::strerror(why));
+    }
     return true;
   }
   std::string text;
