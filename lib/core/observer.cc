@@ -120,6 +120,11 @@ void ObserverEngine::restore_pin(const ServiceId& service, const RegionId& regio
   if (ServicePolicy* p = find(service)) p->restore_pin(region);
 }
 
+void ObserverEngine::restore_history(const ServiceId& service,
+                                     const ServicePolicy::History& history) {
+  if (ServicePolicy* p = find(service)) p->restore_history(history);
+}
+
 TimePoint ObserverEngine::next_due(TimePoint now) const {
   TimePoint due = std::min(view_.next_due(), quorum_.next_due());
   for (const auto& p : policies_) due = std::min(due, p.next_due(now));

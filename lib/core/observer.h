@@ -76,6 +76,8 @@ class ObserverEngine {
   Decision admin(const AdminAction& action, TimePoint now);
   // A persisted pin, set again after a restart without a plan (ServicePolicy::restore_pin).
   void restore_pin(const ServiceId& service, const RegionId& region);
+  // A service's persisted history, before its first read (ServicePolicy::restore_history).
+  void restore_history(const ServiceId& service, const ServicePolicy::History& history);
 
   const LocalView& view() const { return view_; }
   const Quorum& quorum() const { return quorum_; }

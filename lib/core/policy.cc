@@ -97,12 +97,22 @@ Events ServicePolicy::set_live(const LiveState& live, TimePoint now) {
     // manual move back to the primary.
     manual_hold_ = live.members.front().region != service_.regions.front();
   }
-  if (!live_known_ && live.generation > 1) {
-    // The first read (after a start or a long target outage): when the last write happened is
-    // unknown, so it is taken as just now. Generation 1 is the initial set, not a flip.
+  if (!live_known_ && baseline_ && live.generation >= baseline_->generation) {
+    // The first read after a restart or reload that knew generation G: the writes after G
+    // happened while this observer did not look; each counts as an automatic flip seen now.
+    const Generation unseen = live.generation - baseline_->generation;
+    if (unseen > 0) last_flip_ = now;
+    const std::size_t counted =
+        static_cast<std::size_t>(std::min<Generation>(unseen, service_.flip_budget + 1));
+    for (std::size_t i = 0; i < counted; ++i) automatic_flips_.push_back(now);
+  } else if (!live_known_ && live.generation > 1) {
+    // The first read with nothing known before (a first start, or a target whose generation
+    // went back): when the last write happened is unknown, so it is taken as just now.
+    // Generation 1 is the initial set, not a flip.
     last_flip_ = now;
     if (live.trigger == Trigger::Automatic) automatic_flips_.push_back(now);
   }
+  baseline_.reset();
   live_known_ = true;
   live_ = live;
   // Any new generation makes a plan based on the old one stale.
@@ -564,6 +574,25 @@ Decision ServicePolicy::pin(const RegionId& region, bool force, const Confirmed&
   e.detail = "pinned by operator";
   d.events.push_back(std::move(e));
   return d;
+}
+
+ServicePolicy::History ServicePolicy::history() const {
+  if (!live_known_) return baseline_.value_or(History{});
+  History h;
+  h.generation = live_.generation;
+  h.last_flip = last_flip_;
+  const std::size_t keep = static_cast<std::size_t>(service_.flip_budget) + 1;
+  const std::size_t from = automatic_flips_.size() > keep ? automatic_flips_.size() - keep : 0;
+  h.automatic_flips.assign(automatic_flips_.begin() + static_cast<std::ptrdiff_t>(from),
+                           automatic_flips_.end());
+  return h;
+}
+
+void ServicePolicy::restore_history(const History& history) {
+  if (live_known_ || history.generation == 0) return;
+  baseline_ = history;
+  last_flip_ = history.last_flip;
+  automatic_flips_.assign(history.automatic_flips.begin(), history.automatic_flips.end());
 }
 
 void ServicePolicy::restore_pin(const RegionId& region) {

@@ -88,6 +88,22 @@ class ServicePolicy {
   // A lower generation than the one held is ignored.
   Events set_live(const LiveState& live, TimePoint now);
 
+  // What this policy knows of the target's past: the generation last read and the flips it
+  // counted. A restart carries it in the state file, a reload from the previous engine; given
+  // with restore_history() before the first set_live(), the first read then counts only the
+  // writes after `generation` (each an automatic flip learned now, the safe side) and arms
+  // hold-down only if there was one. Without it, the first read of a generation above 1 is
+  // taken as one flip just now, since when it was written is unknown.
+  struct History {
+    Generation generation = 0;  // 0: nothing known
+    std::optional<TimePoint> last_flip;
+    std::vector<TimePoint> automatic_flips;  // oldest first, at most flip_budget + 1
+    bool operator==(const History&) const = default;
+  };
+  History history() const;
+  // Ignored once the live state is known.
+  void restore_history(const History& history);
+
   // The automatic decision at `now` from the confirmed states. Call it after every quorum
   // evaluation; it is cheap when nothing changes.
   // `local`: what this observer's own probes say now (ObserverEngine always passes it; nullopt
@@ -179,6 +195,7 @@ class ServicePolicy {
 
   config::Service service_;
   Duration tilt_period_;
+  std::optional<History> baseline_;  // restore_history(), until the first read
   bool live_known_ = false;
   LiveState live_;
   bool frozen_ = false;

@@ -125,6 +125,11 @@ class Sim {
       nodes_.back().region_cut.assign(base.regions.size(), false);
       nodes_.back().next_publish = start_;
       nodes_.back().read_generation.assign(base.services.size(), 0);
+      // Every observer was running before the schedule starts and knows the target's initial
+      // generation, as the daemon does from its state file after a restart (state_dir).
+      for (const auto& svc : base.services) {
+        nodes_.back().engine.restore_history(svc.name, ServicePolicy::History{1, {}, {}});
+      }
     }
     truth_.assign(nodes_.size(),
                   std::vector<ProbeOutcome>(endpoints_.size(),

@@ -642,4 +642,48 @@ TEST_SUITE("core.policy") {
     fresh.live(1, kEast, 0s);  // the initial set is not a flip
     CHECK(fresh.decide("DUU", 1s).plan);
   }
+
+  TEST_CASE("a restart that knew the generation counts only the writes it missed") {
+    // flip_budget 2 per 5 min, hold_down 20s. What the state file carried: generation 5, read
+    // long before; no flip in the window.
+    Harness same;
+    same.policy->restore_history({5, std::nullopt, {}});
+    same.live(5, kEast, 100s);  // the same generation: nothing happened meanwhile
+    CHECK(same.decide("DUU", 101s).plan);
+
+    Harness missed;  // two writes happened while it was down: both count, hold-down armed
+    missed.policy->restore_history({5, std::nullopt, {}});
+    missed.live(7, kEast, 100s);
+    CHECK(missed.decide("DUU", 101s).refused == Rule::HoldDown);
+    const Decision d = missed.decide("DUU", 121s);
+    CHECK(d.refused == Rule::FlipBudgetExhausted);
+
+    Harness kept;  // flips it had counted before the restart still count
+    kept.policy->restore_history({5, at(90s), {at(80s), at(90s)}});
+    kept.live(5, kEast, 100s);
+    CHECK(kept.decide("DUU", 101s).refused == Rule::HoldDown);  // 90 s + 20 s
+    CHECK(kept.decide("DUU", 111s).refused == Rule::FlipBudgetExhausted);
+
+    Harness older;  // a generation below the one known: the target was reset; unknown history
+    older.policy->restore_history({5, std::nullopt, {}});
+    older.live(3, kEast, 100s);
+    CHECK(older.decide("DUU", 101s).refused == Rule::HoldDown);
+  }
+
+  TEST_CASE("history() is what restore_history() takes back") {
+    Harness h;
+    h.live(1, kEast, 0s);
+    Decision d = h.decide("DUU", 1s);
+    REQUIRE(d.plan);
+    h.apply(*d.plan, 2s);
+    const ServicePolicy::History was = h.policy->history();
+    CHECK(was.generation == 2);
+    CHECK(was.last_flip == at(2s));
+    CHECK(was.automatic_flips == std::vector<TimePoint>{at(2s)});
+    Harness next;
+    next.policy->restore_history(was);
+    CHECK(next.policy->history() == was);
+    next.live(2, kSouth, 3s);
+    CHECK(next.policy->history() == was);
+  }
 }
