@@ -801,6 +801,45 @@ class LabWriteBudget(LabTest):
         self.assert_invariants()
 
 
+class LabRestartKeepsHistory(LabTest):
+    """flip_budget 1 per 12 s: one failover spends it for 12 s. Each observer keeps the
+    generation it read and the flips it counted in its state file, so a restart after the
+    window is not a flip: the next failover is allowed (before, the first read after a restart
+    counted one flip and froze www on every observer)."""
+    service = {"flip_budget": 1, "flip_window": "12s", "hold_down": "2s"}
+
+    def test_k3_restart_after_a_failover_is_not_a_flip(self):
+        lab = self.lab
+        lab.region_down("r1")
+        self.wait("the answer is r2's", lambda: self.answer_is("r2"), 30)
+        flipped = time.monotonic()
+        self.wait_all_read(2, "r2", 10)
+        time.sleep(max(0.0, flipped + 13 - time.monotonic()))
+        lab.mark("the failover's flip is out of flip_window")
+        for node, obs in OBSERVERS.items():
+            lab.stop(obs, signal.SIGKILL)
+        lab.mark("kill -9 every observer")
+        for node in OBSERVERS:
+            lab.start_observer(node)
+        lab.mark("every observer restarted")
+        self.wait_all_read(2, "r2", 20)
+        for node in OBSERVERS:
+            self.wait(f"{OBSERVERS[node]} confirms r2 up",
+                      lambda: self.confirmed(node, "r2") == "up", 20)
+        seen = self.last_event_ids()
+        lab.region_down("r2")
+        killed = time.monotonic()
+        self.wait("the answer is r3's", lambda: self.answer_is("r3"), 30)
+        self.assertLess(time.monotonic() - killed, DETECTION_BUDGET,
+                        "failover after the restart slower than the budget")
+        for node in OBSERVERS:
+            self.assertNotIn(("alert", "flip_budget_exhausted"), self.alerts(node, seen), node)
+        self.quiet_for(QUIET, approved=2)
+        self.assertEqual(lab.fence()[0], 3)
+        self.assertEqual(self.watch.answers(), [PUBLISH["r1"], PUBLISH["r2"], PUBLISH["r3"]])
+        self.assert_invariants()
+
+
 class LabTwoRegionService(LabTest):
     """www served from r1 then r2 only; r3 exists (and stays up) but is not in the service."""
     service = {"regions": ["r1", "r2"]}
@@ -852,7 +891,7 @@ def main():
     signal.signal(signal.SIGTERM, interrupted)
     loader = unittest.TestLoader()
     suite = unittest.TestSuite()
-    for case in (LabTest, LabFlapping, LabWriteBudget, LabTwoRegionService):
+    for case in (LabTest, *LabTest.__subclasses__()):  # every scenario class in this file
         for name in loader.getTestCaseNames(case):
             if case is not LabTest and hasattr(LabTest, name):
                 continue  # inherited: runs once, in LabTest
@@ -861,6 +900,11 @@ def main():
                 continue
             if (only is None or sid in only) and sid not in skip:
                 suite.addTest(case(name))
+    if only:
+        found = {t.id().rsplit(".", 1)[-1].split("_")[1].upper() for t in suite}
+        if only - found:
+            print("lab_test.py: no scenario " + ",".join(sorted(only - found)), file=sys.stderr)
+            sys.exit(2)
     result = unittest.TextTestRunner(verbosity=2).run(suite)
     sys.exit(0 if result.wasSuccessful() and result.testsRun else 1)
 

@@ -90,6 +90,26 @@ std::optional<std::string> read_tsig_key(const config::Rfc2136Target& t, actuate
 }
 
 // The region a published value belongs to, per the service's publish lists.
+// Monotonic times as wall-clock ms and back, for what the state file keeps across a restart
+// (the monotonic clock starts again at boot). A wall time in the future is taken as now. One
+// anchor per engine, so the same time always converts to the same text (no state file rewrite
+// from rounding).
+struct WallAnchor {
+  TimePoint steady;
+  std::int64_t unix_ms;
+  static WallAnchor now() {
+    return {Clock::now(), std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count()};
+  }
+  std::int64_t to_unix_ms(TimePoint t) const {
+    return unix_ms - std::chrono::duration_cast<std::chrono::milliseconds>(steady - t).count();
+  }
+  TimePoint from_unix_ms(std::int64_t ms) const {
+    return steady - std::chrono::milliseconds(std::max<std::int64_t>(0, unix_ms - ms));
+  }
+};
+
 core::RegionId region_of(const config::Service& s, const std::string& value) {
   for (const auto& [region, values] : s.publish) {
     if (std::find(values.begin(), values.end(), value) != values.end()) return region;
@@ -191,6 +211,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
   std::uint64_t next_journal_id_ = 1;
   std::string state_path_;    // state_dir/state.json
   std::string saved_state_;   // what was last handed to the writer, to skip identical writes
+  const WallAnchor wall_anchor_ = WallAnchor::now();  // steady <-> wall for the state file
   std::unique_ptr<state::StateWriter> state_writer_;
   std::unique_ptr<notify::Notifier> notifier_;  // only with [[notify]] receivers
 
@@ -245,6 +266,13 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
       if (p != nullptr && p->pinned()) ps.pinned = p->pinned()->str();
       if (const auto& l = s->reconciler.last_known_good()) {
         for (const auto& m : *l) ps.last_known_good.push_back({m.value, m.weight});
+      }
+      if (p != nullptr) {
+        const auto h = p->history();
+        const WallAnchor& wall = wall_anchor_;
+        ps.generation = h.generation;
+        if (h.last_flip) ps.last_flip_unix_ms = wall.to_unix_ms(*h.last_flip);
+        for (const auto t : h.automatic_flips) ps.automatic_flips_unix_ms.push_back(wall.to_unix_ms(t));
       }
       st.services.push_back(std::move(ps));
     }
@@ -302,6 +330,14 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
       if (ps.pinned) {
         core_.restore_pin(it->first, core::RegionId{*ps.pinned});
         it->second->pin_origin = origin_from_journal(loaded.state.journal, ps.name, "admin_pin");
+      }
+      if (ps.generation != 0) {
+        const WallAnchor& wall = wall_anchor_;
+        core::ServicePolicy::History h;
+        h.generation = ps.generation;
+        if (ps.last_flip_unix_ms) h.last_flip = wall.from_unix_ms(*ps.last_flip_unix_ms);
+        for (const auto ms : ps.automatic_flips_unix_ms) h.automatic_flips.push_back(wall.from_unix_ms(ms));
+        core_.restore_history(it->first, h);
       }
       std::vector<actuate::LiveMember> lkg;
       for (const auto& m : ps.last_known_good) lkg.push_back({m.value, m.weight});
@@ -667,11 +703,11 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
         s.reconciler.on_write(w, Clock::now());
       }
       handle_reconcile(s);
-      save_state();
       if (const auto& live = s.reconciler.live()) {
         handle(core_.set_live(s.config.name, to_core_live(s.config, *live), Clock::now()));
         request_step();
       }
+      save_state();  // after set_live: the generation read and any flip it counted are kept
     }
   }
 

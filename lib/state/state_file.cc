@@ -34,6 +34,16 @@ std::string serialize(const PersistedState& state) {
       lkg.push_back(json::object{{"value", m.value}, {"weight", m.weight}});
     }
     o["last_known_good"] = std::move(lkg);
+    if (s.generation != 0) {
+      o["generation"] = s.generation;
+      if (s.last_flip_unix_ms) o["last_flip_unix_ms"] = *s.last_flip_unix_ms;
+      json::array flips;
+      const std::size_t n = s.automatic_flips_unix_ms.size();
+      for (std::size_t i = n > kMaxPersistedFlips ? n - kMaxPersistedFlips : 0; i < n; ++i) {
+        flips.push_back(s.automatic_flips_unix_ms[i]);
+      }
+      o["automatic_flips_unix_ms"] = std::move(flips);
+    }
     services[s.name] = std::move(o);
   }
   json::array journal;
@@ -108,6 +118,15 @@ Parsed parse(std::string_view text, std::string_view expected_observer) {
           if (weight > 0xFFFFFFFFU) return malformed("a weight is out of range");
           s.last_known_good.push_back(
               {std::string(m.at("value").as_string()), static_cast<std::uint32_t>(weight)});
+        }
+        if (const auto* g = so.if_contains("generation")) {
+          s.generation = g->to_number<std::uint64_t>();
+          if (const auto* f = so.if_contains("last_flip_unix_ms")) {
+            s.last_flip_unix_ms = f->to_number<std::int64_t>();
+          }
+          const auto& flips = so.at("automatic_flips_unix_ms").as_array();
+          if (flips.size() > kMaxPersistedFlips) return malformed("it holds too many flip times");
+          for (const auto& f : flips) s.automatic_flips_unix_ms.push_back(f.to_number<std::int64_t>());
         }
         st.services.push_back(std::move(s));
       }

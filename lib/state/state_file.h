@@ -1,8 +1,9 @@
 // The observer's state file (state_dir/state.json): what survives a restart.
 //
 // Contract:
-//   - Holds, per configured service, the operator's freeze (with its reason) and pin and the last
-//     known good set (for `restore`), plus the newest journal entries. Live routing is never
+//   - Holds, per configured service, the operator's freeze (with its reason) and pin, the last
+//     known good set (for `restore`) and the flip history (generation read, flip times), plus
+//     the newest journal entries. Live routing is never
 //     taken from here: it is re-read from the target before anything is written.
 //   - Small by construction: every operator-supplied string is bounded (kMaxReasonBytes, refused
 //     above it by the admin API), journal details are cut at kMaxDetailBytes and only the newest
@@ -31,6 +32,8 @@ inline constexpr std::size_t kMaxReasonBytes = 1024;
 inline constexpr std::size_t kMaxDetailBytes = 2048;
 inline constexpr std::size_t kPersistedJournal = 200;
 inline constexpr std::size_t kMaxStateFileBytes = 64 * 1024 * 1024;
+// flip_budget + 1 flips are all a policy keeps; the loader caps flip_budget at 1000.
+inline constexpr std::size_t kMaxPersistedFlips = 1001;
 
 struct PersistedMember {
   std::string value;
@@ -44,6 +47,13 @@ struct PersistedService {
   std::string frozen_reason;
   std::optional<std::string> pinned;
   std::vector<PersistedMember> last_known_good;
+  // What the policy knew of the target (core::ServicePolicy::History), in wall-clock ms since the
+  // Unix epoch: the generation last read (0: none), the last flip and the automatic flips
+  // counted (oldest first, at most kMaxPersistedFlips). A restart that reads this generation
+  // back counts no flip and arms no hold-down.
+  std::uint64_t generation = 0;
+  std::optional<std::int64_t> last_flip_unix_ms;
+  std::vector<std::int64_t> automatic_flips_unix_ms;
   bool operator==(const PersistedService&) const = default;
 };
 

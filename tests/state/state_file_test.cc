@@ -31,9 +31,19 @@ struct TempDir {
 PersistedState sample() {
   PersistedState st;
   st.observer = "obs-a";
-  st.services.push_back(
-      {"www", true, "maintenance", std::string("east"), {{"192.0.2.1", 1}, {"192.0.2.2", 3}}});
-  st.services.push_back({"api", false, "", std::nullopt, {}});
+  PersistedService www;
+  www.name = "www";
+  www.frozen = true;
+  www.frozen_reason = "maintenance";
+  www.pinned = "east";
+  www.last_known_good = {{"192.0.2.1", 1}, {"192.0.2.2", 3}};
+  st.services.push_back(www);
+  st.services.back().generation = 9;
+  st.services.back().last_flip_unix_ms = 1795000000123;
+  st.services.back().automatic_flips_unix_ms = {1794999999000, 1795000000123};
+  PersistedService api;
+  api.name = "api";
+  st.services.push_back(api);
   st.journal.push_back({7, "2026-12-02T10:00:00Z", "www", "admin_freeze", "alice", "freeze"});
   st.journal.push_back({6, "2026-12-02T09:00:00Z", "www", "plan", "core", "to east"});
   st.next_journal_id = 8;
@@ -58,6 +68,39 @@ TEST_SUITE("state.state_file") {
     }
     CHECK(p.state.journal == st.journal);
     CHECK(p.state.next_journal_id == 8);
+  }
+
+  TEST_CASE("the flip history is optional (older files) and bounded") {
+    Parsed old = parse(R"({"version":1,"observer":"obs-a","services":{"www":{"frozen":false,)"
+                       R"("frozen_reason":"","last_known_good":[]}}})",
+                       "obs-a");
+    REQUIRE(old.kind == Parsed::Kind::Ok);
+    REQUIRE(old.state.services.size() == 1);
+    CHECK(old.state.services[0].generation == 0);
+    CHECK_FALSE(old.state.services[0].last_flip_unix_ms);
+
+    PersistedState st = sample();
+    st.services[0].automatic_flips_unix_ms.assign(kMaxPersistedFlips + 5, 1795000000000);
+    st.services[0].automatic_flips_unix_ms.back() = 1795000009999;
+    Parsed p = parse(serialize(st), "obs-a");  // serialize keeps the newest kMaxPersistedFlips
+    REQUIRE(p.kind == Parsed::Kind::Ok);
+    auto www = std::find_if(p.state.services.begin(), p.state.services.end(),
+                            [](const PersistedService& x) { return x.name == "www"; });
+    REQUIRE(www != p.state.services.end());
+    const auto& flips = www->automatic_flips_unix_ms;
+    CHECK(flips.size() == kMaxPersistedFlips);
+    CHECK(flips.back() == 1795000009999);
+
+    std::string many = R"({"version":1,"observer":"obs-a","services":{"www":{"frozen":false,)"
+                       R"("frozen_reason":"","last_known_good":[],"generation":3,)"
+                       R"("automatic_flips_unix_ms":[)";
+    for (std::size_t i = 0; i <= kMaxPersistedFlips; ++i) many += (i ? ",1" : "1");
+    many += "]}}}";
+    CHECK(parse(many, "obs-a").kind == Parsed::Kind::Malformed);
+    CHECK(parse(R"({"version":1,"observer":"obs-a","services":{"www":{"frozen":false,)"
+                R"("frozen_reason":"","last_known_good":[],"generation":"3"}}})",
+                "obs-a")
+              .kind == Parsed::Kind::Malformed);
   }
 
   TEST_CASE("another observer's file or an unknown version is never applied") {
