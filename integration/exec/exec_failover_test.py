@@ -90,7 +90,13 @@ class Listener:
             sock.close()
 
 
-class ExecFailover(unittest.TestCase):
+class ExecWorld(unittest.TestCase):
+    """One failoverd with the exec-target service www over east and west (see the top)."""
+    probe_defaults = """interval = "100ms"
+timeout = "100ms"
+rise = 2
+fall = 2"""
+
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
@@ -124,10 +130,7 @@ listen = "127.0.0.1:{cls.admin_port}"
 token_file = "{tokens}"
 
 [probe_defaults]
-interval = "100ms"
-timeout = "100ms"
-rise = 2
-fall = 2
+{cls.probe_defaults}
 
 [regions.east]
 [[regions.east.endpoints]]
@@ -159,6 +162,7 @@ kind = "exec"
 argv = ["{hook}"]
 timeout = "5s"
 """)
+        cls.config_path = config
         cls.log_path = os.path.join(d, "failoverd.log")
         cls.log = open(cls.log_path, "w")
         cls.proc = subprocess.Popen([FAILOVERD, "--config", config], stdout=cls.log,
@@ -233,6 +237,8 @@ timeout = "5s"
         self.assertEqual(run["WRITER"], "obs-x", run)
         self.assertTrue(run["REASON"], run)
 
+
+class ExecFailover(ExecWorld):
     def test_every_write_runs_the_hook(self):
         UP, DOWN = 1, 3
         self.assertTrue(wait_until(lambda: self.confirmed("east") == UP and
@@ -294,6 +300,42 @@ timeout = "5s"
         applied = ("failoverd_actuator_writes_total",
                    (("rcode", "0"), ("service", "www"), ("status", "applied"), ("target", "exec")))
         self.assertEqual(self.metrics().get(applied), 9)
+
+
+class ReloadKeepsCounters(ExecWorld):
+    """A SIGHUP in the middle of east's failing streak keeps the streak: with fall = 3, the
+    failover comes after exactly three failed probes of east, two before the reload and one
+    after (a reload that started east's health over would need three more)."""
+    probe_defaults = """interval = "2s"
+timeout = "500ms"
+rise = 1
+fall = 3"""
+
+    def failures(self):
+        return sum(v for (name, labels), v in self.metrics().items()
+                   if name == "failoverd_probe_results_total"
+                   and ("endpoint", "east-tcp") in labels and ("reason", "ok") not in labels)
+
+    def test_a_reload_keeps_the_fall_count(self):
+        UP = 1
+        self.assertTrue(wait_until(lambda: self.confirmed("east") == UP and
+                                   self.confirmed("west") == UP, 15), self.text())
+        before = self.failures()
+        self.east.close()
+        self.assertTrue(wait_until(lambda: self.failures() == before + 2, 10),
+                        (self.failures(), self.text()[-3000:]))
+        reloads = self.text().count("configuration reloaded")
+        with open(self.config_path) as f:
+            text = f.read()
+        with open(self.config_path, "w") as f:  # a real change, to nothing east depends on
+            f.write(text.replace('id = "obs-x"', 'id = "obs-x"\nlog_level = "debug"'))
+        self.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(wait_until(
+            lambda: self.text().count("configuration reloaded") == reloads + 1, 5), self.text())
+        self.assertEqual(self.failures(), before + 2, "a probe ran during the reload")
+        self.wait_runs(1, timeout=10)
+        self.check_run(self.runs()[0], 1, "west", "192.0.2.2", "automatic")
+        self.assertEqual(self.failures(), before + 3, self.text()[-3000:])
 
 
 if __name__ == "__main__":

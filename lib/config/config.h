@@ -110,6 +110,7 @@ struct HttpCheck {
   bool follow_redirects = false;
   std::uint32_t max_redirects = 0;
   bool keepalive = false;        // default: a fresh connection per probe
+  bool operator==(const HttpCheck&) const = default;
 };
 
 struct TlsSettings {
@@ -121,6 +122,7 @@ struct TlsSettings {
   bool verify = true;
   // The TLS probe marks the endpoint degraded when the peer certificate expires sooner.
   Duration cert_expiry_warning = std::chrono::hours(24 * 14);
+  bool operator==(const TlsSettings&) const = default;
 };
 
 struct TcpCheck {
@@ -131,6 +133,7 @@ struct TcpCheck {
   // Connect-only checks end with a reset right after the handshake (SO_LINGER 0), as HAProxy
   // does, so the target's application never sees a connection it has to close.
   bool reset_after_connect = true;
+  bool operator==(const TcpCheck&) const = default;
 };
 
 struct DnsCheck {
@@ -140,6 +143,7 @@ struct DnsCheck {
   std::string expect_rcode = "NOERROR";
   std::vector<std::string> expect_answer;  // every listed value must appear; empty: any answer
   bool tcp = false;
+  bool operator==(const DnsCheck&) const = default;
 };
 
 struct Endpoint {
@@ -160,6 +164,7 @@ struct Endpoint {
   TlsSettings tls;   // kind https/tls
   TcpCheck tcp;      // kind tcp/tls (address)
   DnsCheck dns;      // kind dns
+  bool operator==(const Endpoint&) const = default;
 };
 
 // A name no region may have: `failover --to none` asks for every region off, which the
@@ -179,6 +184,7 @@ struct Region {
   double min_up_fraction = 0.0;
   double degraded_fraction = 1.0;
   std::vector<Endpoint> endpoints;
+  bool operator==(const Region&) const = default;
 };
 
 enum class Policy { Priority, Weighted };
@@ -204,6 +210,7 @@ struct Rfc2136Target {
   std::string tsig_algorithm = "hmac-sha256";  // hmac-sha256 | hmac-sha1 | hmac-sha512
   std::string tsig_secret_file;      // base64 secret, mode 0600 or stricter
   Duration timeout = std::chrono::seconds(2);
+  bool operator==(const Rfc2136Target&) const = default;
 };
 
 struct PowerDnsTarget {
@@ -217,6 +224,7 @@ struct PowerDnsTarget {
   std::string api_key_file;
   std::string ca_file;               // https: the CAs to trust (PEM); empty: the system store
   Duration timeout = std::chrono::seconds(2);
+  bool operator==(const PowerDnsTarget&) const = default;
 };
 
 struct HaProxyTarget {
@@ -225,11 +233,13 @@ struct HaProxyTarget {
   std::string backend;
   std::string inactive_state = "drain";  // drain | maint
   Duration timeout = std::chrono::seconds(2);
+  bool operator==(const HaProxyTarget&) const = default;
 };
 
 struct ExecTarget {
   std::vector<std::string> argv;     // argv[0] is an absolute path; no shell
   Duration timeout = std::chrono::seconds(10);
+  bool operator==(const ExecTarget&) const = default;
 };
 
 struct Target {
@@ -239,6 +249,7 @@ struct Target {
   PowerDnsTarget powerdns;
   HaProxyTarget haproxy;
   ExecTarget exec;
+  bool operator==(const Target&) const = default;
 };
 
 struct Service {
@@ -266,6 +277,7 @@ struct Service {
   Duration reconcile_interval = std::chrono::seconds(30);
   DriftAction drift = DriftAction::Repair;
   Target target;
+  bool operator==(const Service&) const = default;
 };
 
 enum class NotifyFormat { Json, Slack, PagerDuty };

@@ -22,6 +22,50 @@ ObserverEngine::ObserverEngine(config::Config cfg, TimePoint start)
   for (const auto& s : cfg_.services) policies_.emplace_back(s, cfg_.observer);
 }
 
+namespace {
+
+// Every endpoint by name, with its region's name (empty for control endpoints).
+std::map<EndpointId, std::pair<std::string, const config::Endpoint*>> endpoints_of(
+    const config::Config& cfg) {
+  std::map<EndpointId, std::pair<std::string, const config::Endpoint*>> out;
+  for (const auto& r : cfg.regions) {
+    for (const auto& e : r.endpoints) out[e.name] = {r.name.str(), &e};
+  }
+  for (const auto& e : cfg.control) out[e.name] = {std::string(), &e};
+  return out;
+}
+
+}  // namespace
+
+std::set<EndpointId> ObserverEngine::adopt(const ObserverEngine& old) {
+  const auto before = endpoints_of(old.cfg_);
+  std::set<EndpointId> same_endpoints;
+  for (const auto& [name, now] : endpoints_of(cfg_)) {
+    auto it = before.find(name);
+    if (it != before.end() && it->second.first == now.first && *it->second.second == *now.second) {
+      same_endpoints.insert(name);
+    }
+  }
+  view_.adopt(old.view_, same_endpoints);
+  std::set<RegionId> same_regions;
+  for (const auto& r : cfg_.regions) {
+    const config::Region* was = old.cfg_.find_region(r.name);
+    if (was != nullptr && *was == r) same_regions.insert(r.name);
+  }
+  quorum_.adopt(old.quorum_, same_regions);
+  const bool same_observer = old.cfg_.observer.tilt_period == cfg_.observer.tilt_period;
+  for (auto& p : policies_) {
+    const ServicePolicy* was = old.policy(p.service().name);
+    if (was == nullptr) continue;
+    if (same_observer && was->service() == p.service()) {
+      p = *was;
+    } else {
+      p.restore_history(was->history());
+    }
+  }
+  return same_endpoints;
+}
+
 ServicePolicy* ObserverEngine::find(const ServiceId& service) {
   for (auto& p : policies_) {
     if (p.service().name == service) return &p;

@@ -11,6 +11,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -78,6 +79,15 @@ class ObserverEngine {
   void restore_pin(const ServiceId& service, const RegionId& region);
   // A service's persisted history, before its first read (ServicePolicy::restore_history).
   void restore_history(const ServiceId& service, const ServicePolicy::History& history);
+
+  // A reload: carries over what `old` (the engine of the previous configuration) knows, for
+  // everything whose definition did not change: the health of every endpoint defined alike in a
+  // region of the same name (its rise/fall streak and next due time included), the verdicts,
+  // the peers' votes on regions defined alike, and the policy of every service defined alike
+  // (live state, holds, proposal, flip history; the observer's tilt_period too). A changed
+  // service starts fresh but keeps its flip history. What is new starts as at a start.
+  // Returns the endpoints whose health was kept.
+  std::set<EndpointId> adopt(const ObserverEngine& old);
 
   const LocalView& view() const { return view_; }
   const Quorum& quorum() const { return quorum_; }

@@ -17,6 +17,23 @@ Quorum::Quorum(std::vector<ObserverId> voters, std::vector<RegionId> regions, st
   }
 }
 
+void Quorum::adopt(const Quorum& old, const std::set<RegionId>& keep) {
+  for (std::size_t r = 0; r < regions_.size(); ++r) {
+    if (keep.count(regions_[r]) == 0) continue;
+    const auto orow = std::find(old.regions_.begin(), old.regions_.end(), regions_[r]);
+    if (orow == old.regions_.end()) continue;
+    const auto& old_votes = old.votes_[static_cast<std::size_t>(orow - old.regions_.begin())];
+    for (auto& vote : votes_[r]) {
+      for (const auto& was : old_votes) {
+        if (was.observer == vote.observer) vote = was;
+      }
+    }
+    if (auto it = old.confirmed_.find(regions_[r]); it != old.confirmed_.end()) {
+      confirmed_[regions_[r]] = it->second;
+    }
+  }
+}
+
 Quorum Quorum::from_config(const config::Config& cfg) {
   std::vector<ObserverId> voters{cfg.observer.id};
   Duration ttl = std::chrono::seconds(5);

@@ -18,6 +18,7 @@
 
 #include <cstddef>
 #include <map>
+#include <set>
 #include <vector>
 
 #include "config/config.h"
@@ -52,6 +53,10 @@ class Quorum {
   // The same, from the parts of a vote; `received` is the local receive time.
   void record(const ObserverId& observer, const RegionId& region, Verdict verdict,
               TimePoint received);
+
+  // A reload: takes from `old` the votes of every voter both know on the regions in `keep`
+  // (their definition did not change), and those regions' confirmed states.
+  void adopt(const Quorum& old, const std::set<RegionId>& keep);
 
   // Recomputes every region's confirmed state at `now`; returns QuorumChanged events.
   Events evaluate(TimePoint now);

@@ -50,6 +50,22 @@ LocalView::LocalView(const config::Config& cfg, TimePoint start)
   }
 }
 
+void LocalView::adopt(const LocalView& old, const std::set<EndpointId>& keep) {
+  for (auto& t : tracked_) {
+    if (keep.count(t.name) == 0) continue;
+    auto it = old.index_.find(t.name);
+    if (it == old.index_.end()) continue;
+    t.tracker = old.tracked_[it->second].tracker;
+    t.asked = old.tracked_[it->second].asked;
+  }
+  for (auto& [region, verdict] : verdicts_) {
+    if (auto it = old.verdicts_.find(region); it != old.verdicts_.end()) verdict = it->second;
+    if (auto it = old.raw_.find(region); it != old.raw_.end()) raw_[region] = it->second;
+  }
+  lag_until_ = old.lag_until_;
+  impairment_ = old.impairment_;
+}
+
 Events LocalView::observe(const EndpointId& endpoint, const ProbeOutcome& outcome,
                           TimePoint now) {
   auto it = index_.find(endpoint);

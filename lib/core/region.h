@@ -48,6 +48,12 @@ class LocalView {
   // Trackers for every endpoint of `cfg.regions` and `cfg.control`, first probes due at `start`.
   LocalView(const config::Config& cfg, TimePoint start);
 
+  // A reload: takes from `old` the tracker (health, rise/fall streak, next due time) of every
+  // endpoint `keep` names (the caller checks its definition did not change), the verdicts of the
+  // regions both know (so only real changes raise VerdictChanged) and the loop-lag TILT.
+  // Call before the first observe().
+  void adopt(const LocalView& old, const std::set<EndpointId>& keep);
+
   // Feeds one probe outcome; returns EndpointChanged when the endpoint's health moved.
   // Unknown endpoint names are ignored.
   // A serving endpoint's first failed probe (the start of a failing streak) asks for its

@@ -75,6 +75,7 @@ struct Scheduler::Impl : std::enable_shared_from_this<Scheduler::Impl> {
   std::size_t in_flight = 0;
   std::uint64_t skipped = 0;
   bool running = false;
+  bool started = false;  // start() was called (next_due() answers from then on)
   std::array<std::uint32_t, kBuckets + 1> histogram{};
   std::uint64_t late_count = 0;
   Duration late_max{};
@@ -258,18 +259,28 @@ Scheduler::~Scheduler() {
 
 const std::vector<std::string>& Scheduler::errors() const { return impl_->errors; }
 
-void Scheduler::start() {
+void Scheduler::start(const ContinueAt& continue_at) {
   Impl& m = *impl_;
   if (m.running) return;
   m.running = true;
+  m.started = true;
   TimePoint now = Clock::now();
   for (std::uint32_t i = 0; i < m.slots.size(); ++i) {
     Impl::Slot& s = m.slots[i];
     std::uniform_int_distribution<Duration::rep> spread(0, s.interval.count() - 1);
-    s.due = now + Duration(spread(m.rng));
+    const Duration phase(spread(m.rng));  // drawn for every slot: the same seed, the same phases
+    const auto at = continue_at ? continue_at(s.name) : std::nullopt;
+    s.due = at ? std::clamp(*at, now, now + s.interval) : now + phase;
     m.push(i);
   }
   m.arm();
+}
+
+std::optional<core::TimePoint> Scheduler::next_due(const core::EndpointId& endpoint) const {
+  const Impl& m = *impl_;
+  auto it = m.index.find(endpoint);
+  if (it == m.index.end() || !m.started) return std::nullopt;
+  return m.slots[it->second].due;
 }
 
 void Scheduler::stop() {

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -69,9 +70,17 @@ class Scheduler {
   // ProbeReason::Internal with that text, so they show up as down rather than vanish.
   const std::vector<std::string>& errors() const;
 
-  void start();
+  // `continue_at`, when set, gives an endpoint's first due time instead of a random phase: a
+  // reload continues the previous scheduler's rounds (previous.next_due()), so no endpoint
+  // waits longer than one interval. A time already past is due now; one more than an interval
+  // away is cut to one interval.
+  using ContinueAt = std::function<std::optional<core::TimePoint>(const core::EndpointId&)>;
+  void start(const ContinueAt& continue_at = {});
   // Stops scheduling; probes in flight finish and are still reported.
   void stop();
+  // When the endpoint's next round is due (also after stop()); nullopt before start() or for
+  // an unknown endpoint.
+  std::optional<core::TimePoint> next_due(const core::EndpointId& endpoint) const;
 
   // The interval for the endpoint's next probes (the core's fast/down interval). Returns false
   // for an unknown endpoint or a non-positive interval.

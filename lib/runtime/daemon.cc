@@ -215,16 +215,17 @@ bool Daemon::reload(const std::string& path) {
   }
 
   // The new engine re-reads every target's live generation before it may write, so swapping it
-  // is safe; its
-  // endpoint health starts over from pending. The old one stops first: they may share the
-  // cluster listener's port. If the new one cannot start, the old configuration is started again.
+  // is safe. It keeps what the old one knows of everything defined alike (endpoint health and
+  // rise/fall streaks, verdicts, peers' votes, service policies: Engine::start) and continues
+  // its probe rounds. The old one stops first: they may share the cluster listener's port. If
+  // the new one cannot start, the old configuration is started again, keeping the same.
   impl_->engine_->stop();
   auto engine = std::make_unique<Engine>(impl_->io_, next, impl_->metrics_);
-  if (auto err = engine->start()) {
+  if (auto err = engine->start(impl_->engine_.get())) {
     engine->stop();
     engine.reset();
     auto previous = std::make_unique<Engine>(impl_->io_, *impl_->config_, impl_->metrics_);
-    if (auto again = previous->start()) {
+    if (auto again = previous->start(impl_->engine_.get())) {
       log::error("cannot restart the previous configuration either", {{"error", *again}});
     }
     impl_->engine_ = std::move(previous);

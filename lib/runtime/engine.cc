@@ -1015,7 +1015,7 @@ Engine::Engine(asio::io_context& io, const config::Config& config, metrics::Metr
 
 Engine::~Engine() { stop(); }
 
-std::optional<std::string> Engine::start() {
+std::optional<std::string> Engine::start(const Engine* previous) {
   Impl& im = *impl_;
   const auto& cfg = im.cfg_;
   std::uint64_t seed = std::hash<std::string>{}(cfg.observer.id.str());
@@ -1105,7 +1105,21 @@ std::optional<std::string> Engine::start() {
                                     {"quorum", cfg.quorum()}});
   }
 
-  im.scheduler_->start();
+  if (previous != nullptr) {
+    const Impl& was = *previous->impl_;
+    // An endpoint whose health was kept has had its first round already.
+    for (const auto& id : im.core_.adopt(was.core_)) {
+      if (was.probed_once_.count(id) != 0) im.probed_once_.insert(id);
+    }
+    probe::Scheduler::ContinueAt continue_at;
+    if (was.scheduler_) {
+      const probe::Scheduler* old_scheduler = was.scheduler_.get();
+      continue_at = [old_scheduler](const core::EndpointId& id) { return old_scheduler->next_due(id); };
+    }
+    im.scheduler_->start(continue_at);
+  } else {
+    im.scheduler_->start();
+  }
   im.arm_lag_timer();
   for (auto& [name, s] : im.services_) {
     asio::co_spawn(im.io_, im.run_service(*s), asio::detached);

@@ -32,8 +32,11 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   // Builds actuators and starts probing. An error (unreadable TSIG key, bad target) means
-  // nothing was started.
-  std::optional<std::string> start();
+  // nothing was started. `previous`: the stopped engine of the configuration before a reload;
+  // what it knows about everything defined alike is kept (core::ObserverEngine::adopt), its
+  // probe rounds continue where they were (no gap longer than one interval), and its endpoints'
+  // first round counts as done.
+  std::optional<std::string> start(const Engine* previous = nullptr);
   // Stops probing and the service loops. Idempotent.
   void stop();
 

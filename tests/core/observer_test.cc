@@ -157,3 +157,61 @@ TEST_SUITE("core.observer") {
               .refused == Rule::UnknownService);
   }
 }
+
+TEST_SUITE("core.observer") {
+  TEST_CASE("a reload keeps the health, votes and policy of what it did not change") {
+    config::Config cfg = test::cluster_config();
+    for (auto& r : cfg.regions) {
+      for (auto& e : r.endpoints) e.fall = 3;
+    }
+    ObserverEngine old(cfg, at(0s));
+    old.set_live(ServiceId{"www"}, LiveState{4, {{RegionId{"east"}, "192.0.2.1", 1}}}, at(0s));
+    for (int s = 0; s < 3; ++s) tick(old, ProbeReason::Ok, std::chrono::seconds(s));  // all up
+    old.receive(Vote{ObserverId{"obs-b"}, RegionId{"west"}, Verdict::Up, {}}, at(3s));
+    old.step(at(3s));
+    REQUIRE(old.quorum().state(RegionId{"west"}) == Verdict::Up);
+    old.admin(AdminAction{AdminAction::Kind::Pin, ServiceId{"www"}, RegionId{"east"}, false, {}},
+              at(3s));
+    // Two failures of east's endpoints: one short of fall = 3.
+    tick(old, ProbeReason::Timeout, 3s);
+    tick(old, ProbeReason::Timeout, 4s);
+    REQUIRE(old.view().tracker(EndpointId{"e1"})->state() == Health::Up);
+
+    config::Config next = cfg;
+    next.regions[2].endpoints[0].tcp.address = {"192.0.2.99", 80};  // s1 redefined
+    next.services[0].reconcile_interval = std::chrono::seconds(7);  // www changed: fresh policy
+    ObserverEngine fresh(next, at(5s));
+    ObserverEngine kept(next, at(5s));
+    const auto same = kept.adopt(old);
+    CHECK(same.count(EndpointId{"e1"}) == 1);
+    CHECK(same.count(EndpointId{"s1"}) == 0);
+    CHECK(kept.view().tracker(EndpointId{"s1"})->state() == Health::Pending);
+    CHECK(kept.view().tracker(EndpointId{"s2"})->state() == Health::Up);
+    CHECK(kept.view().tracker(EndpointId{"e1"})->next_due() ==
+          old.view().tracker(EndpointId{"e1"})->next_due());
+    // The third failure, counted across the reload, brings east's endpoints down.
+    for (ObserverEngine* o : {&kept, &fresh}) {
+      o->observe(EndpointId{"e1"}, ProbeOutcome{ProbeReason::Timeout, 10ms}, at(5s));
+      o->observe(EndpointId{"e2"}, ProbeOutcome{ProbeReason::Timeout, 10ms}, at(5s));
+    }
+    CHECK(kept.view().tracker(EndpointId{"e1"})->state() == Health::Down);
+    CHECK(fresh.view().tracker(EndpointId{"e1"})->state() == Health::Pending);
+    // The peer's vote on an unchanged region is kept; south was redefined (s1): its votes go.
+    CHECK(kept.quorum().confirmed().at(RegionId{"west"}).up == 2);
+    CHECK(kept.quorum().confirmed().at(RegionId{"south"}).up == 0);
+    // www's definition changed: a fresh policy (no pin), with the flip history of the old one.
+    CHECK_FALSE(kept.policy(ServiceId{"www"})->pinned());
+    CHECK(kept.policy(ServiceId{"www"})->history() == old.policy(ServiceId{"www"})->history());
+    CHECK_FALSE(kept.policy(ServiceId{"www"})->live_known());
+
+    // www alike: the whole policy comes over (pin, live state).
+    config::Config alike = cfg;
+    ObserverEngine same_www(alike, at(5s));
+    same_www.adopt(old);
+    CHECK(same_www.policy(ServiceId{"www"})->pinned() == RegionId{"east"});
+    CHECK(same_www.policy(ServiceId{"www"})->live_known());
+    CHECK(same_www.policy(ServiceId{"www"})->live().generation == 4);
+    CHECK(same_www.view().verdicts().at(RegionId{"east"}) ==
+          old.view().verdicts().at(RegionId{"east"}));
+  }
+}
