@@ -20,13 +20,14 @@ when failoverd never became ready or never finished a reload within 30 s.
 No peer is measured here: HAProxy's reload (a new worker re-resolving and re-checking every
 server) is not set up by this program yet.
 
-usage: reload_bench.py FAILOVERD [--endpoints 10000] [--regions 10] [--reloads 5]
+usage: reload_bench.py FAILOVERD [--endpoints 10000] [--regions 10] [--reloads 5] [--keep-log FILE]
 Talks only to 127.0.0.1. Every wait is bounded. Stops only the processes it started, by PID.
 """
 import argparse
 import calendar
 import os
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -144,6 +145,7 @@ def main():
     ap.add_argument("--endpoints", type=int, default=10000)
     ap.add_argument("--regions", type=int, default=10)
     ap.add_argument("--reloads", type=int, default=5)
+    ap.add_argument("--keep-log", help="copy failoverd's log here")
     args = ap.parse_args()
     if not os.path.exists(NGINX):
         print("reload_bench: nginx not installed (packaging/install-deps.sh)", file=sys.stderr)
@@ -225,6 +227,8 @@ def main():
                 stop(daemon)
             stop(nginx)
             log.close()
+            if args.keep_log:
+                shutil.copyfile(log_path, args.keep_log)
         times = {}
         with open(os.path.join(d, "access.log")) as f:
             for line in f:
