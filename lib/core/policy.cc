@@ -87,7 +87,9 @@ Events ServicePolicy::set_live(const LiveState& live, TimePoint now) {
     const std::size_t unseen = static_cast<std::size_t>(
         std::min<Generation>(skipped, service_.flip_budget + 1));
     for (std::size_t i = 0; i < unseen; ++i) automatic_flips_.push_back(now);
-    if (moved && live.trigger == Trigger::Automatic) {
+    // The newest write itself: a flip when it moved something, or when writes were skipped
+    // (it then moved from a set this observer never saw, even if it looks like the one it knew).
+    if (last_flipped && live.trigger == Trigger::Automatic) {
       automatic_flips_.push_back(now);
     }
   }

@@ -385,6 +385,14 @@ TEST_SUITE("core.policy") {
     CHECK(d.refused == Rule::FlipBudgetExhausted);
   }
 
+  TEST_CASE("two unseen writes that end where they began are still two flips") {
+    Harness h;  // flip_budget 2
+    h.live(1, kEast, 0s);
+    h.live(3, kEast, 10s);  // east -> ? -> east: generation 2 was never seen
+    Decision d = h.decide("DUU", 40s);
+    CHECK(d.refused == Rule::FlipBudgetExhausted);
+  }
+
   TEST_CASE("automatic failback only after failback_delay of continuous up") {
     Harness h(config::Policy::Priority,
               [](config::Service& s) { s.failback = config::Failback::Auto; });

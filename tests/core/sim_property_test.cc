@@ -1,7 +1,7 @@
 // Safety invariants over many seeded random fault schedules (README "Safety rules").
 //
-// Each seed builds a cluster (3 or 5 observers, priority or weighted, auto or propose, random
-// thresholds and pacing) and a random timeline of faults and operator actions, runs it through
+// Each seed builds a cluster (1, 3 or 5 observers, priority or weighted, auto or propose, random
+// thresholds and pacing; sometimes a second, AAAA-like service with settings of its own) and a random timeline of faults and operator actions, runs it through
 // the simulator, and requires zero invariant violations (the simulator checks them after every
 // write and every plan; see core/sim.h).
 //
@@ -41,7 +41,7 @@ Generated generate(std::uint64_t seed) {
   Generated g;
   config::Config& c = g.config;
   c = test::cluster_config(chance(70) ? config::Policy::Priority : config::Policy::Weighted);
-  const std::size_t observers = chance(90) ? 3 : 5;
+  const std::size_t observers = chance(10) ? 1 : (chance(90) ? 3 : 5);
   std::vector<ObserverId> ids;
   for (std::size_t i = 0; i < observers; ++i) ids.push_back(ObserverId{"obs-" + std::to_string(i)});
   c.observer.id = ids[0];
@@ -67,6 +67,26 @@ Generated generate(std::uint64_t seed) {
   s.flip_window = std::chrono::seconds(pick(6, 20));
   s.min_targets = chance(85) ? 1 : 2;
   s.max_decision_age = std::chrono::seconds(pick(2, 5));
+  if (chance(40)) {
+    // A second service on the same regions, as a dual-stack name's AAAA set would be (its own
+    // fence), with settings of its own: the services must not disturb each other.
+    config::Service v6 = s;
+    v6.name = ServiceId{"www6"};
+    v6.policy = chance(60) ? config::Policy::Priority : config::Policy::Weighted;
+    v6.mode = chance(80) ? config::Mode::Auto : config::Mode::Propose;
+    v6.failback = chance(50) ? config::Failback::Auto : config::Failback::Manual;
+    v6.regions = {RegionId{"west"}, RegionId{"east"}, RegionId{"south"}};
+    if (chance(50)) v6.regions.pop_back();
+    v6.weights.clear();
+    for (const auto& r : v6.regions) v6.weights[r] = static_cast<std::uint32_t>(pick(1, 3));
+    v6.publish = {{RegionId{"east"}, {"2001:db8:1::1", "2001:db8:1::2"}},
+                  {RegionId{"west"}, {"2001:db8:2::1"}},
+                  {RegionId{"south"}, {"2001:db8:3::1"}}};
+    v6.hold_down = std::chrono::seconds(pick(0, 6));
+    v6.flip_budget = static_cast<std::uint32_t>(pick(1, 4));
+    v6.target.rfc2136.type = "AAAA";
+    c.services.push_back(std::move(v6));
+  }
 
   Scenario& sc = g.scenario;
   sc.name = "seed " + std::to_string(seed);
@@ -125,6 +145,7 @@ Generated generate(std::uint64_t seed) {
             AdminAction::Kind::Failback, AdminAction::Kind::Approve,  AdminAction::Kind::Pin,
             AdminAction::Kind::Unpin};
         a.admin.kind = kinds[pick(0, 6)];
+        a.admin.service = c.services[pick(0, c.services.size() - 1)].name;
         a.admin.region = RegionId{regions[pick(0, 2)]};
         a.admin.force = chance(30);
         break;
