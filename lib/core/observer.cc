@@ -170,7 +170,11 @@ void ObserverEngine::restore_history(const ServiceId& service,
 }
 
 TimePoint ObserverEngine::next_due(TimePoint now) const {
-  TimePoint due = std::min(view_.next_due(), quorum_.next_due());
+  return std::min(view_.next_due(), next_step_due(now));
+}
+
+TimePoint ObserverEngine::next_step_due(TimePoint now) const {
+  TimePoint due = std::min(view_.next_change(now), quorum_.next_due());
   for (const auto& p : policies_) due = std::min(due, p.next_due(now));
   return due;
 }

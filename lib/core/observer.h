@@ -95,6 +95,10 @@ class ObserverEngine {
   const ServicePolicy* policy(const ServiceId& service) const;
   // The earliest time something is due (a probe, a vote expiry, a policy timer).
   TimePoint next_due(TimePoint now) const;
+  // The same without the probes: when a step may decide differently with no new probe result
+  // (a vote expiry, a policy timer, the end of a loop-lag TILT). A shell whose prober keeps its
+  // own schedule (the daemon) arms its step timer for this.
+  TimePoint next_step_due(TimePoint now) const;
 
  private:
   ServicePolicy* find(const ServiceId& service);

@@ -48,6 +48,68 @@ LocalView::LocalView(const config::Config& cfg, TimePoint start)
     tracked_.push_back({e.name, kControl, HealthTracker(health_params(e), start),
                         std::chrono::duration_cast<Duration>(e.interval), std::nullopt});
   }
+  tally_.resize(regions_.size());
+  for (std::size_t i = 0; i < tracked_.size(); ++i) {
+    if (tracked_[i].region != kControl) tally_[tracked_[i].region].members.push_back(i);
+  }
+  recount();
+}
+
+void LocalView::count_out(std::size_t i) {
+  const Tracked& t = tracked_[i];
+  due_.erase({t.tracker.next_due(), i});
+  const Health h = t.tracker.state();
+  if (t.region == kControl) {
+    if (h == Health::Down) --control_down_;
+    return;
+  }
+  RegionTally& g = tally_[t.region];
+  if (auto s = t.tracker.last_success()) {
+    if (auto it = g.successes.find(*s); it != g.successes.end()) g.successes.erase(it);
+  }
+  const bool failing = serving(h) && t.tracker.suspect();
+  switch (h) {
+    case Health::Pending: --g.counts.pending; --g.pessimistic.pending; break;
+    case Health::Up: --g.counts.up; --(failing ? g.pessimistic.down : g.pessimistic.up); break;
+    case Health::Degraded:
+      --g.counts.degraded;
+      --(failing ? g.pessimistic.down : g.pessimistic.degraded);
+      break;
+    case Health::Down: --g.counts.down; --g.pessimistic.down; break;
+  }
+}
+
+void LocalView::count_in(std::size_t i) {
+  const Tracked& t = tracked_[i];
+  due_.insert({t.tracker.next_due(), i});
+  const Health h = t.tracker.state();
+  if (t.region == kControl) {
+    if (h == Health::Down) ++control_down_;
+    return;
+  }
+  RegionTally& g = tally_[t.region];
+  if (auto s = t.tracker.last_success()) g.successes.insert(*s);
+  const bool failing = serving(h) && t.tracker.suspect();
+  switch (h) {
+    case Health::Pending: ++g.counts.pending; ++g.pessimistic.pending; break;
+    case Health::Up: ++g.counts.up; ++(failing ? g.pessimistic.down : g.pessimistic.up); break;
+    case Health::Degraded:
+      ++g.counts.degraded;
+      ++(failing ? g.pessimistic.down : g.pessimistic.degraded);
+      break;
+    case Health::Down: ++g.counts.down; ++g.pessimistic.down; break;
+  }
+}
+
+void LocalView::recount() {
+  for (auto& g : tally_) {
+    g.counts = {};
+    g.pessimistic = {};
+    g.successes.clear();
+  }
+  control_down_ = 0;
+  due_.clear();
+  for (std::size_t i = 0; i < tracked_.size(); ++i) count_in(i);
 }
 
 void LocalView::adopt(const LocalView& old, const std::set<EndpointId>& keep) {
@@ -64,6 +126,7 @@ void LocalView::adopt(const LocalView& old, const std::set<EndpointId>& keep) {
   }
   lag_until_ = old.lag_until_;
   impairment_ = old.impairment_;
+  recount();
 }
 
 Events LocalView::observe(const EndpointId& endpoint, const ProbeOutcome& outcome,
@@ -72,7 +135,9 @@ Events LocalView::observe(const EndpointId& endpoint, const ProbeOutcome& outcom
   if (it == index_.end()) return {};
   Tracked& t = tracked_[it->second];
   const bool serving_steady = serving(t.tracker.state()) && !t.tracker.suspect();
+  count_out(it->second);
   Transition tr = t.tracker.observe(outcome, now);
+  count_in(it->second);
   if (serving_steady && !outcome.ok() && t.region != kControl) ask_siblings(it->second, now);
   if (tr.kind != Transition::Kind::Changed) return {};
   Event e;
@@ -87,9 +152,9 @@ Events LocalView::observe(const EndpointId& endpoint, const ProbeOutcome& outcom
 }
 
 void LocalView::ask_siblings(std::size_t failed, TimePoint now) {
-  for (std::size_t i = 0; i < tracked_.size(); ++i) {
+  for (const std::size_t i : tally_[tracked_[failed].region].members) {
     Tracked& o = tracked_[i];
-    if (i == failed || o.region != tracked_[failed].region) continue;
+    if (i == failed) continue;
     if (!serving(o.tracker.state()) || o.tracker.suspect()) continue;  // already telling
     if (o.asked && now - *o.asked < o.interval) continue;
     o.asked = now;
@@ -102,51 +167,27 @@ void LocalView::report_loop_lag(Duration lag, TimePoint now) {
 }
 
 Events LocalView::evaluate(TimePoint now) {
-  std::vector<HealthCounts> counts(regions_.size());
-  // Last success per endpoint, by region; kept between calls so a step allocates nothing.
-  std::vector<std::vector<TimePoint>>& successes = success_scratch_;
-  successes.resize(regions_.size());
-  for (auto& v : successes) v.clear();
-  // The same counts with every serving endpoint on a failing streak taken as down.
-  std::vector<HealthCounts> pessimistic(regions_.size());
-  bool control_down = false;
-  for (const auto& t : tracked_) {
-    Health h = t.tracker.state();
-    if (t.region == kControl) {
-      control_down = control_down || h == Health::Down;
-      continue;
-    }
-    HealthCounts& c = counts[t.region];
-    HealthCounts& p = pessimistic[t.region];
-    if (auto s = t.tracker.last_success()) successes[t.region].push_back(*s);
-    const bool failing = (h == Health::Up || h == Health::Degraded) && t.tracker.suspect();
-    switch (h) {
-      case Health::Pending: ++c.pending; ++p.pending; break;
-      case Health::Up: ++c.up; ++(failing ? p.down : p.up); break;
-      case Health::Degraded: ++c.degraded; ++(failing ? p.down : p.degraded); break;
-      case Health::Down: ++c.down; ++p.down; break;
-    }
-  }
+  // O(regions): the counts and success times are kept by observe() (count_in/count_out).
+  const bool control_down = control_down_ > 0;
   bool all_down = !regions_.empty();
   std::set<RegionId> suspects;
   seen_serving_.clear();
   for (std::size_t r = 0; r < regions_.size(); ++r) {
+    const RegionTally& g = tally_[r];
     // The needed-th most recent success: since then, `needed` endpoints have answered.
-    const std::size_t total = counts[r].total();
+    const std::size_t total = g.counts.total();
     const std::size_t needed = std::max<std::size_t>(
         std::max<std::size_t>(regions_[r].min_up, fraction_of(regions_[r].min_up_fraction, total)),
         1);
-    auto& s = successes[r];
-    if (s.size() >= needed) {
-      std::nth_element(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(needed - 1), s.end(),
-                       std::greater<>());
-      seen_serving_[regions_[r].name] = s[needed - 1];
+    if (g.successes.size() >= needed) {
+      seen_serving_[regions_[r].name] =
+          *std::next(g.successes.rbegin(), static_cast<std::ptrdiff_t>(needed - 1));
     }
-    Verdict v = region_verdict(regions_[r], counts[r]);
+    Verdict v = region_verdict(regions_[r], g.counts);
     raw_[regions_[r].name] = v;
     all_down = all_down && v == Verdict::Down;
     const bool serving = v == Verdict::Up || v == Verdict::Degraded;
-    const Verdict worst = region_verdict(regions_[r], pessimistic[r]);
+    const Verdict worst = region_verdict(regions_[r], g.pessimistic);
     if (serving && worst != Verdict::Up && worst != Verdict::Degraded) {
       suspects.insert(regions_[r].name);
     }
@@ -195,17 +236,21 @@ Verdict LocalView::raw_verdict(const RegionId& region) const {
 }
 
 std::vector<EndpointId> LocalView::due(TimePoint now) const {
-  std::vector<EndpointId> out;
-  for (const auto& t : tracked_) {
-    if (t.tracker.next_due() <= now) out.push_back(t.name);
+  std::vector<std::size_t> indices;
+  for (auto it = due_.begin(); it != due_.end() && it->first <= now; ++it) {
+    indices.push_back(it->second);
   }
+  std::sort(indices.begin(), indices.end());
+  std::vector<EndpointId> out;
+  out.reserve(indices.size());
+  for (const std::size_t i : indices) out.push_back(tracked_[i].name);
   return out;
 }
 
-TimePoint LocalView::next_due() const {
-  TimePoint earliest = TimePoint::max();
-  for (const auto& t : tracked_) earliest = std::min(earliest, t.tracker.next_due());
-  return earliest;
+TimePoint LocalView::next_due() const { return due_.empty() ? TimePoint::max() : due_.begin()->first; }
+
+TimePoint LocalView::next_change(TimePoint now) const {
+  return lag_until_ && *lag_until_ > now ? *lag_until_ : TimePoint::max();
 }
 
 const HealthTracker* LocalView::tracker(const EndpointId& endpoint) const {

@@ -86,9 +86,14 @@ class LocalView {
   // Regions without enough successes yet are absent. As of the last evaluate().
   const std::map<RegionId, TimePoint>& seen_serving() const { return seen_serving_; }
 
-  // Endpoints whose probe is due at `now`, and the earliest due time of any probe.
+  // Endpoints whose probe is due at `now` (in config order), and the earliest due time of any
+  // probe.
   std::vector<EndpointId> due(TimePoint now) const;
   TimePoint next_due() const;
+  // When evaluate() may answer differently without a new observation (the loop-lag TILT
+  // ends); max() if never. A shell that probes on its own schedule steps at this, not at
+  // next_due().
+  TimePoint next_change(TimePoint now) const;
   // nullptr when unknown.
   const HealthTracker* tracker(const EndpointId& endpoint) const;
 
@@ -103,6 +108,24 @@ class LocalView {
   static constexpr std::size_t kControl = static_cast<std::size_t>(-1);
   static bool serving(Health h) { return h == Health::Up || h == Health::Degraded; }
   void ask_siblings(std::size_t failed, TimePoint now);
+  // Each endpoint's share of its region's counts, kept up to date by observe() so that
+  // evaluate() costs O(regions), not O(endpoints): take it out before a tracker changes, put it
+  // back after.
+  void count_out(std::size_t i);
+  void count_in(std::size_t i);
+  void recount();  // every share again (construction, adopt)
+
+  // Per region: its endpoints (indices into tracked_), their health counts, the same counts with
+  // every serving endpoint on a failing streak taken as down, and every last success time.
+  struct RegionTally {
+    std::vector<std::size_t> members;
+    HealthCounts counts;
+    HealthCounts pessimistic;
+    std::multiset<TimePoint> successes;
+  };
+  std::vector<RegionTally> tally_;
+  std::size_t control_down_ = 0;
+  std::set<std::pair<TimePoint, std::size_t>> due_;  // (next due, index) of every endpoint
 
   std::vector<config::Region> regions_;
   std::vector<Tracked> tracked_;
@@ -115,7 +138,6 @@ class LocalView {
   std::optional<std::string> impairment_;
   std::set<RegionId> suspects_;
   std::map<RegionId, TimePoint> seen_serving_;
-  std::vector<std::vector<TimePoint>> success_scratch_;  // evaluate()'s working space
   std::vector<EndpointId> probe_now_;                    // see take_probe_now()
 };
 

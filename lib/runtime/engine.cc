@@ -460,8 +460,9 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
     }
     for (auto& plan : result.plans) hand_to_reconciler(std::move(plan), now);
     publish_state_metrics();
-    // Wake again when the core has something time-driven (vote expiry, hold-down end, ...).
-    auto due = core_.next_due(now);
+    // Wake again when the core has something time-driven (vote expiry, hold-down end, ...);
+    // probe results wake it by themselves (on_probe).
+    auto due = core_.next_step_due(now);
     if (due != TimePoint::max()) {
       step_timer_.expires_at(std::max(due, now + std::chrono::milliseconds(1)));
       step_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
