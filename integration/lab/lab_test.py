@@ -706,6 +706,49 @@ class LabTest(unittest.TestCase):
         self.assertEqual(lab.accepted_updates(), 1)
         self.assert_invariants()
 
+    def test_h1_freeze_on_one_observer_holds_every_observer(self):
+        """failoverctl freeze www on obs-a binds obs-b and obs-c too (carried by the peer
+        exchange): r1 dies and no observer writes; unfreeze on obs-a: exactly one failover."""
+        lab = self.lab
+        r = lab.ctl_raw("o1", "freeze", "www", "--reason", "lab: change window")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lab.mark("failoverctl freeze www (obs-a)")
+
+        def holds_freeze(node):
+            svc = lab.service(node) or {}
+            return svc.get("frozen") and any(
+                h.get("kind") == "freeze" and h.get("by") == "lab" and h.get("observer") == "obs-a"
+                and h.get("reason") == "lab: change window" and h.get("since")
+                for h in svc.get("holds", []))
+        for node in OBSERVERS:
+            self.wait(f"{OBSERVERS[node]} reports www frozen by lab on obs-a",
+                      lambda: holds_freeze(node), 10)
+        lab.region_down("r1")
+        for node in OBSERVERS:
+            self.wait(f"{OBSERVERS[node]} confirms r1 down",
+                      lambda: self.confirmed(node, "r1") == "down", 15)
+        self.quiet_for(15, approved=0)
+        for node in OBSERVERS:
+            self.assertTrue(holds_freeze(node), (node, lab.service(node)))
+        for node in ("o2", "o3"):
+            adopted = [e for e in lab.events(node, 1000) if e["kind"] == "peer_freeze"]
+            self.assertEqual(len(adopted), 1, adopted)
+            self.assertIn("freeze adopted from obs-a, by lab: lab: change window",
+                          adopted[0]["detail"])
+        self.assertEqual(lab.fence(), (1, "bootstrap"))
+        r = lab.ctl_raw("o1", "unfreeze", "www", "--reason", "lab: window over")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lab.mark("failoverctl unfreeze www (obs-a)")
+        self.wait("the answer is r2's", lambda: self.answer_is("r2"), 30)
+        self.wait_all_read(2, "r2", 10)
+        self.quiet_for(QUIET, approved=1)
+        self.assertEqual(lab.approved_updates(), 1, lab.log("named")[-3000:])
+        self.assertEqual(lab.fence()[0], 2)
+        for node in OBSERVERS:
+            self.assertFalse((lab.service(node) or {}).get("frozen"), node)
+        self.assertEqual(self.watch.answers(), [PUBLISH["r1"], PUBLISH["r2"]])
+        self.assert_invariants()
+
     def frozen_at(self, obs, after):
         """Wall time of an observer's first "frozen" actuator alert after `after`."""
         times = [t for t in self.actuator_log_times(obs, "frozen") if t >= after]
