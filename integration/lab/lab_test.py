@@ -730,6 +730,14 @@ class LabTest(unittest.TestCase):
         self.quiet_for(15, approved=0)
         for node in OBSERVERS:
             self.assertTrue(holds_freeze(node), (node, lab.service(node)))
+        # The tables say it too, on an observer that did not take the action.
+        status = lab.ctl_raw("o3", "status").stdout
+        self.assertIn("frozen by lab on obs-a since ", status)
+        self.assertIn(": lab: change window", status)
+        why = lab.ctl_raw("o3", "why", "www").stdout
+        self.assertRegex(why, r"hold: freeze by lab on obs-a since \d{4}-\d\d-\d\dT[0-9:]+Z: "
+                              r"lab: change window")
+        print(status + why, file=sys.stderr)
         for node in ("o2", "o3"):
             adopted = [e for e in lab.events(node, 1000) if e["kind"] == "peer_freeze"]
             self.assertEqual(len(adopted), 1, adopted)
