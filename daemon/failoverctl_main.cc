@@ -37,12 +37,14 @@ void usage(FILE* to) {
       "  why SERVICE                              per-region verdicts of every observer, evidence\n"
       "  failover SERVICE --to REGION --reason T [--force]\n"
       "  failback SERVICE [--reason T]\n"
-      "  freeze SERVICE --reason T                stop all automated writes for SERVICE\n"
+      "  freeze SERVICE --reason T                stop automated writes for SERVICE on every\n"
+      "                                           observer (see failoverctl(1) for the window)\n"
       "  unfreeze SERVICE [--reason T]\n"
       "  approve SERVICE [--reason T]             carry out a proposed plan (mode = \"propose\")\n"
       "  restore SERVICE [--reason T]             put back the last known good set by CAS\n"
       "  pin SERVICE --to REGION --reason T [--force]\n"
       "                                           fail over and hold: no automatic change until unpin\n"
+      "                                           (freeze and pin bind every observer)\n"
       "  unpin SERVICE [--reason T]\n"
       "  events [--limit N] [--follow]            the decision journal, newest first\n"
       "\n"
@@ -267,6 +269,18 @@ void print_service(const json::value& v) {
               field(v, "name").c_str(), field(v, "active").c_str(), field(v, "generation").c_str(),
               field(v, "mode").c_str(), field(v, "frozen").c_str());
   if (field(v, "note") != "-") std::printf("note: %s\n", field(v, "note").c_str());
+  // Who holds what, on which observer, since when and why: the same on every observer once
+  // the peer exchange has carried an operator's freeze or pin.
+  if (auto* holds = v.as_object().if_contains("holds"); holds != nullptr && holds->is_array()) {
+    for (const auto& h : holds->as_array()) {
+      std::string line = "hold: " + field(h, "kind");
+      if (field(h, "region") != "-") line += " to " + field(h, "region");
+      line += " by " + field(h, "by");
+      if (field(h, "observer") != "-") line += " on " + field(h, "observer");
+      line += " since " + field(h, "since") + ": " + field(h, "reason");
+      std::printf("%s\n", line.c_str());
+    }
+  }
   std::vector<std::vector<std::string>> rows{{"REGION", "CONFIRMED", "OBSERVER", "VERDICT", "AGE"}};
   if (auto* regions = v.as_object().if_contains("regions")) {
     for (const auto& r : regions->as_array()) {

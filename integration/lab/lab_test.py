@@ -706,6 +706,104 @@ class LabTest(unittest.TestCase):
         self.assertEqual(lab.accepted_updates(), 1)
         self.assert_invariants()
 
+    def test_h1_freeze_on_one_observer_holds_every_observer(self):
+        """failoverctl freeze www on obs-a binds obs-b and obs-c too (carried by the peer
+        exchange): r1 dies and no observer writes; unfreeze on obs-a: exactly one failover."""
+        lab = self.lab
+        r = lab.ctl_raw("o1", "freeze", "www", "--reason", "lab: change window")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lab.mark("failoverctl freeze www (obs-a)")
+
+        def holds_freeze(node):
+            svc = lab.service(node) or {}
+            return svc.get("frozen") and any(
+                h.get("kind") == "freeze" and h.get("by") == "lab" and h.get("observer") == "obs-a"
+                and h.get("reason") == "lab: change window" and h.get("since")
+                for h in svc.get("holds", []))
+        for node in OBSERVERS:
+            self.wait(f"{OBSERVERS[node]} reports www frozen by lab on obs-a",
+                      lambda: holds_freeze(node), 10)
+        lab.region_down("r1")
+        for node in OBSERVERS:
+            self.wait(f"{OBSERVERS[node]} confirms r1 down",
+                      lambda: self.confirmed(node, "r1") == "down", 15)
+        self.quiet_for(15, approved=0)
+        for node in OBSERVERS:
+            self.assertTrue(holds_freeze(node), (node, lab.service(node)))
+        # The tables say it too, on an observer that did not take the action.
+        status = lab.ctl_raw("o3", "status").stdout
+        self.assertIn("frozen by lab on obs-a since ", status)
+        self.assertIn(": lab: change window", status)
+        why = lab.ctl_raw("o3", "why", "www").stdout
+        self.assertRegex(why, r"hold: freeze by lab on obs-a since \d{4}-\d\d-\d\dT[0-9:]+Z: "
+                              r"lab: change window")
+        print(status + why, file=sys.stderr)
+        for node in ("o2", "o3"):
+            adopted = [e for e in lab.events(node, 1000) if e["kind"] == "peer_freeze"]
+            self.assertEqual(len(adopted), 1, adopted)
+            self.assertIn("freeze adopted from obs-a, by lab: lab: change window",
+                          adopted[0]["detail"])
+        self.assertEqual(lab.fence(), (1, "bootstrap"))
+        r = lab.ctl_raw("o1", "unfreeze", "www", "--reason", "lab: window over")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lab.mark("failoverctl unfreeze www (obs-a)")
+        self.wait("the answer is r2's", lambda: self.answer_is("r2"), 30)
+        self.wait_all_read(2, "r2", 10)
+        self.quiet_for(QUIET, approved=1)
+        self.assertEqual(lab.approved_updates(), 1, lab.log("named")[-3000:])
+        self.assertEqual(lab.fence()[0], 2)
+        for node in OBSERVERS:
+            self.assertFalse((lab.service(node) or {}).get("frozen"), node)
+        self.assertEqual(self.watch.answers(), [PUBLISH["r1"], PUBLISH["r2"]])
+        self.assert_invariants()
+
+    def test_h2_pin_on_one_observer_holds_every_observer_across_a_restart(self):
+        """failoverctl pin www --to r2 on obs-a: one UPDATE, and every observer holds the pin
+        (obs-b also after a restart, from state.json); r2 then dies and nobody moves www;
+        unpin on obs-a: exactly one failover, back to r1."""
+        lab = self.lab
+        r = lab.ctl_raw("o1", "pin", "www", "--to", "r2", "--reason", "lab: r1 maintenance")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lab.mark("failoverctl pin www --to r2 (obs-a)")
+        self.wait("the answer is r2's", lambda: self.answer_is("r2"), 10)
+
+        def holds_pin(node):
+            svc = lab.service(node) or {}
+            return svc.get("pinned") == "r2" and any(
+                h.get("kind") == "pin" and h.get("region") == "r2" and h.get("by") == "lab"
+                and h.get("observer") == "obs-a" and h.get("reason") == "lab: r1 maintenance"
+                for h in svc.get("holds", []))
+        for node in OBSERVERS:
+            self.wait(f"{OBSERVERS[node]} reports www pinned to r2 by lab on obs-a",
+                      lambda: holds_pin(node), 10)
+        lab.stop(OBSERVERS["o2"], signal.SIGTERM)
+        lab.start_observer("o2")
+        lab.mark("obs-b restarted")
+        self.wait("obs-b reports the pin again after its restart", lambda: holds_pin("o2"), 20)
+        self.wait_all_read(2, "r2", 20)
+        lab.region_down("r2")
+        for node in OBSERVERS:
+            self.wait(f"{OBSERVERS[node]} confirms r2 down",
+                      lambda: self.confirmed(node, "r2") == "down", 15)
+        self.quiet_for(8, approved=1)
+        for node in OBSERVERS:
+            self.assertTrue(holds_pin(node), (node, lab.service(node)))
+        r = lab.ctl_raw("o1", "unpin", "www", "--reason", "lab: done")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lab.mark("failoverctl unpin www (obs-a)")
+        # The pin's move was a flip: the automatic failover waits out hold_down (30 s) from it.
+        self.wait("the answer is r1's, once hold_down since the pin has passed",
+                  lambda: self.answer_is("r1"), 45)
+        self.wait_all_read(3, "r1", 10)
+        self.quiet_for(QUIET, approved=2)
+        # obs-b kept the hold version across its restart: it never adopted the pin a second time.
+        self.assertEqual(self.journaled("o2", "peer_pin"), 1)
+        self.assertEqual(self.journaled("o2", "peer_unpin"), 1)
+        for node in OBSERVERS:
+            self.assertIsNone((lab.service(node) or {}).get("pinned"), node)
+        self.assertEqual(self.watch.answers(), [PUBLISH["r1"], PUBLISH["r2"], PUBLISH["r1"]])
+        self.assert_invariants(excused=())
+
     def frozen_at(self, obs, after):
         """Wall time of an observer's first "frozen" actuator alert after `after`."""
         times = [t for t in self.actuator_log_times(obs, "frozen") if t >= after]

@@ -446,6 +446,13 @@ void Reconciler::prepare(const LiveState& s, core::TimePoint now) {
   }
   core::Plan p = std::move(*desired_);
   desired_.reset();
+  if (held_ && p.trigger == core::Trigger::Automatic) {
+    // Taken before the freeze (or a peer's freeze) arrived, not yet sent: it is not sent now.
+    emit(ReconcileEvent::Kind::Rejected, "automation frozen: automatic plan not written",
+         p.generation, false);
+    check(s, now);
+    return;
+  }
   if (gen_of(s) != p.base_generation) {
     emit(ReconcileEvent::Kind::Conflict,
          "plan made against generation " + std::to_string(p.base_generation) + ", live is " +

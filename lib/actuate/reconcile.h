@@ -35,8 +35,10 @@
 //   is dropped too until the window has room again or reset_budget(). An operator's manual
 //   plan and restore are not counted, their retries are. So a bug anywhere upstream that keeps
 //   asking for writes costs a few writes, never a stream of them.
-// - While held (set_held(true): the service's automation is frozen by an operator or by the
-//   core), drift is only reported, never repaired, and automatic plans are rejected.
+// - While held (set_held(true): the service's automation is frozen by an operator, a peer's
+//   adopted freeze, or the core), drift is only reported, never repaired, and automatic plans
+//   are rejected, including one taken before the hold and still waiting for its read (it is
+//   dropped when its read returns). A write already sent is not called back.
 #pragma once
 
 #include <cstdint>

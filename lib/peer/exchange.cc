@@ -272,6 +272,26 @@ std::string PeerExchange::Impl::next_message() {
   if (source_) m.verdicts = source_();
   // A reason receivers would refuse must not cost the whole message its votes.
   for (auto& v : m.verdicts) v.reason = clamp_reason(std::move(v.reason));
+  if (options_.hold_source) m.holds = options_.hold_source();
+  if (m.holds.empty()) return encode(m);
+  std::string text = encode(m);
+  if (text.size() <= options_.max_message_bytes) return text;
+  // Too many long reasons: the holds themselves matter, their reasons' tails do not.
+  for (auto& h : m.holds) {
+    for (auto* hold : {&h.state.freeze, &h.state.pin}) {
+      if (*hold && (*hold)->reason.size() > 64) {
+        auto& reason = (*hold)->reason;
+        std::size_t end = 64;  // back up over continuation bytes: no character cut in half
+        while (end > 0 && (static_cast<unsigned char>(reason[end]) & 0xC0) == 0x80) --end;
+        reason.resize(end);
+      }
+    }
+  }
+  text = encode(m);
+  if (text.size() <= options_.max_message_bytes) return text;
+  log::warn("holds left out of the peer message: too large",
+            {{"holds", m.holds.size()}, {"bytes", text.size()}});
+  m.holds.clear();
   return encode(m);
 }
 
@@ -626,7 +646,7 @@ void PeerExchange::Impl::record(Slot& slot, Fetched fetched, core::TimePoint now
   auto& s = slot.status;
   ++s.fetches;
   if (!fetched.error.empty()) return fail(slot, std::move(fetched.error), false);
-  auto decoded = decode(fetched.body);
+  auto decoded = decode(fetched.body, options_.max_holds);
   if (!decoded.ok())
     return fail(slot, "bad message from " + s.address + ": " + decoded.error, true);
   const PeerMessage& m = *decoded.message;
@@ -659,6 +679,7 @@ void PeerExchange::Impl::record(Slot& slot, Fetched fetched, core::TimePoint now
       s.config_mismatch = false;
       s.consecutive_failures = 0;
       s.last_error.clear();
+      if (options_.on_holds && !m.holds.empty()) options_.on_holds(m.observer, m.holds);
       return;
   }
 }

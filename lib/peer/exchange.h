@@ -14,7 +14,12 @@
 //     its next poll is delayed by exchange_interval + core::backoff_delay (full jitter, capped
 //     at one exchange_interval by default), so a peer that is back is heard again within two
 //     intervals; the other peers are polled independently and never wait for it.
-//   - Each response is a freshly stamped message (next sequence number, same boot id).
+//   - Each response is a freshly stamped message (next sequence number, same boot id), with this
+//     observer's holds from ExchangeOptions::hold_source. If the holds would take the message
+//     over max_message_bytes, their reasons are cut to 64 bytes; if it is still over, the holds
+//     are left out of that message (logged) rather than lose its verdicts.
+//   - The holds of a message PeerBook accepted go to ExchangeOptions::on_holds; a rejected
+//     message or one with another config fingerprint brings none.
 //
 // Listener budgets, so that strangers (connections from addresses that are no configured
 // peer's) never starve the peers:
@@ -72,6 +77,13 @@ struct ExchangeOptions {
   std::size_t connections_per_source = 4;
   std::size_t connections_per_peer_address = 8;
   std::size_t connections_per_peer = 8;
+  // This observer's operator holds, sent in every message; empty function: none.
+  std::function<std::vector<ServiceHolds>()> hold_source;
+  // Called on the io_context's thread with the holds of each accepted message (the sender,
+  // its holds); never for a rejected or config-mismatched one. Must not block.
+  std::function<void(const core::ObserverId&, const std::vector<ServiceHolds>&)> on_holds;
+  // decode()'s limit on hold entries: the number of services this observer has configured.
+  std::size_t max_holds = kMaxHolds;
 };
 
 // What this observer knows about one peer, for metrics and the admin API.

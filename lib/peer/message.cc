@@ -9,6 +9,7 @@
 #include <boost/json/parser.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <initializer_list>
 #include <set>
 
 #include "config/values.h"
@@ -22,6 +23,11 @@ namespace {
 constexpr std::string_view kFields[] = {
     "v", "observer", "boot_id", "sequence", "config_fingerprint", "sent_unix_ms", "verdicts"};
 constexpr std::string_view kVerdictFields[] = {"region", "verdict", "reason"};
+constexpr std::string_view kOptionalFields[] = {"holds"};
+constexpr std::string_view kHoldsFields[] = {"service", "version", "author", "action",
+                                             "who",     "freeze",  "pin"};
+constexpr std::string_view kFreezeFields[] = {"who", "reason", "since_unix_ms", "observer"};
+constexpr std::string_view kPinFields[] = {"who", "reason", "since_unix_ms", "observer", "region"};
 
 std::string hex(const unsigned char* data, std::size_t size) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -91,10 +97,12 @@ std::string_view kind_name(const json::value& v) {
 // Checks that `o` holds exactly `fields`; returns the first problem.
 template <std::size_t N>
 std::optional<std::string> check_fields(const json::object& o, const std::string_view (&fields)[N],
-                                        std::string_view where) {
+                                        std::string_view where,
+                                        std::initializer_list<std::string_view> optional = {}) {
   for (const auto& kv : o) {
     std::string_view key = kv.key();
-    if (std::find(std::begin(fields), std::end(fields), key) == std::end(fields)) {
+    if (std::find(std::begin(fields), std::end(fields), key) == std::end(fields) &&
+        std::find(optional.begin(), optional.end(), key) == optional.end()) {
       return "unknown field " + quoted(key) + std::string(where);
     }
   }
@@ -109,6 +117,126 @@ std::optional<std::string> check_fields(const json::object& o, const std::string
 std::optional<std::uint64_t> as_uint(const json::value& v) {
   if (v.is_uint64()) return v.get_uint64();
   if (v.is_int64() && v.get_int64() >= 0) return static_cast<std::uint64_t>(v.get_int64());
+  return std::nullopt;
+}
+
+// A token name: 1 to kMaxHoldWhoBytes of [A-Za-z0-9._-] (config/secrets.h's rule, kept here so
+// the codec needs nothing but itself).
+bool is_token_name(std::string_view s) {
+  if (s.empty() || s.size() > kMaxHoldWhoBytes) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_' || c == '.';
+  });
+}
+
+json::value encode_hold(const std::optional<core::Hold>& h, bool pin) {
+  if (!h) return nullptr;
+  json::object o{{"who", h->who},
+                 {"reason", h->reason},
+                 {"since_unix_ms", h->since_unix_ms},
+                 {"observer", h->observer.str()}};
+  if (pin) o["region"] = h->region.str();
+  return o;
+}
+
+// One "freeze" or "pin" value: null or a hold object. Returns the problem, if any.
+template <std::size_t N>
+std::optional<std::string> decode_hold(const json::value& v, const std::string_view (&fields)[N],
+                                       const std::string& where, std::optional<core::Hold>& out) {
+  out.reset();
+  if (v.is_null()) return std::nullopt;
+  const json::object* o = v.if_object();
+  if (o == nullptr) return "expected an object or null" + where;
+  if (auto problem = check_fields(*o, fields, where)) return problem;
+  core::Hold h;
+  const json::string* who = o->at("who").if_string();
+  if (who == nullptr || !is_token_name(*who)) {
+    return "field 'who'" + where + " must be 1 to " + std::to_string(kMaxHoldWhoBytes) +
+           " characters of [A-Za-z0-9._-]";
+  }
+  h.who = std::string(*who);
+  const json::string* reason = o->at("reason").if_string();
+  if (reason == nullptr) return "field 'reason'" + where + " must be a string";
+  if (reason->size() > kMaxHoldReasonBytes) {
+    return "field 'reason'" + where + " is longer than " + std::to_string(kMaxHoldReasonBytes) +
+           " bytes";
+  }
+  h.reason = std::string(*reason);
+  auto since = as_uint(o->at("since_unix_ms"));
+  if (!since || *since > static_cast<std::uint64_t>(INT64_MAX)) {
+    return "field 'since_unix_ms'" + where + " must be a non-negative integer";
+  }
+  h.since_unix_ms = static_cast<std::int64_t>(*since);
+  const json::string* observer = o->at("observer").if_string();
+  if (observer == nullptr || !config::is_valid_id(*observer)) {
+    return "field 'observer'" + where + " must be 1 to 64 characters of [A-Za-z0-9._-]";
+  }
+  h.observer = core::ObserverId(std::string(*observer));
+  if (const auto* region = o->if_contains("region")) {
+    const json::string* r = region->if_string();
+    if (r == nullptr || !config::is_valid_id(*r)) {
+      return "field 'region'" + where + " must be 1 to 64 characters of [A-Za-z0-9._-]";
+    }
+    h.region = core::RegionId(std::string(*r));
+  }
+  out = std::move(h);
+  return std::nullopt;
+}
+
+std::optional<std::string> decode_holds(const json::value& v, std::size_t max_holds,
+                                        std::vector<ServiceHolds>& out) {
+  const json::array* holds = v.if_array();
+  if (holds == nullptr) return "field 'holds' must be an array";
+  const std::size_t limit = std::min(max_holds, kMaxHolds);
+  if (holds->size() > limit) {
+    return "field 'holds' has " + std::to_string(holds->size()) + " entries, over the limit of " +
+           std::to_string(limit);
+  }
+  std::set<std::string_view> seen;
+  out.reserve(holds->size());
+  for (std::size_t i = 0; i < holds->size(); ++i) {
+    const std::string where = " in holds[" + std::to_string(i) + "]";
+    const json::object* e = (*holds)[i].if_object();
+    if (e == nullptr) return "expected an object" + where;
+    if (auto problem = check_fields(*e, kHoldsFields, where)) return problem;
+    const json::string* service = e->at("service").if_string();
+    if (service == nullptr || !config::is_valid_id(*service)) {
+      return "field 'service'" + where + " must be 1 to 64 characters of [A-Za-z0-9._-]";
+    }
+    if (!seen.insert(std::string_view(*service)).second) {
+      return "service " + quoted(*service) + " appears twice" + where;
+    }
+    ServiceHolds sh;
+    sh.service = core::ServiceId(std::string(*service));
+    auto version = as_uint(e->at("version"));
+    if (!version || *version == 0) return "field 'version'" + where + " must be an integer >= 1";
+    sh.state.version = *version;
+    const json::string* author = e->at("author").if_string();
+    if (author == nullptr || !config::is_valid_id(*author)) {
+      return "field 'author'" + where + " must be 1 to 64 characters of [A-Za-z0-9._-]";
+    }
+    sh.state.author = core::ObserverId(std::string(*author));
+    const json::string* action = e->at("action").if_string();
+    std::optional<core::HoldChange> change;
+    if (action != nullptr) change = core::parse_hold_change(*action);
+    if (!change) return "field 'action'" + where + " must be freeze, unfreeze, pin or unpin";
+    sh.state.action = *change;
+    const json::string* who = e->at("who").if_string();
+    if (who == nullptr || !is_token_name(*who)) {
+      return "field 'who'" + where + " must be 1 to " + std::to_string(kMaxHoldWhoBytes) +
+             " characters of [A-Za-z0-9._-]";
+    }
+    sh.state.who = std::string(*who);
+    if (auto problem = decode_hold(e->at("freeze"), kFreezeFields, " (freeze)" + where,
+                                   sh.state.freeze)) {
+      return problem;
+    }
+    if (auto problem = decode_hold(e->at("pin"), kPinFields, " (pin)" + where, sh.state.pin)) {
+      return problem;
+    }
+    out.push_back(std::move(sh));
+  }
   return std::nullopt;
 }
 
@@ -148,17 +276,32 @@ std::string encode(const PeerMessage& m) {
   o["config_fingerprint"] = m.config_fingerprint;
   o["sent_unix_ms"] = m.sent_unix_ms;
   o["verdicts"] = std::move(verdicts);
+  if (!m.holds.empty()) {
+    json::array holds;
+    holds.reserve(m.holds.size());
+    for (const auto& h : m.holds) {
+      holds.push_back(json::object{{"service", h.service.str()},
+                                   {"version", h.state.version},
+                                   {"author", h.state.author.str()},
+                                   {"action", core::to_string(h.state.action)},
+                                   {"who", h.state.who},
+                                   {"freeze", encode_hold(h.state.freeze, false)},
+                                   {"pin", encode_hold(h.state.pin, true)}});
+    }
+    o["holds"] = std::move(holds);
+  }
   return json::serialize(o);
 }
 
-Decoded decode(std::string_view text) {
+Decoded decode(std::string_view text, std::size_t max_holds) {
   auto fail = [](std::string why) { return Decoded{std::nullopt, std::move(why)}; };
   if (text.size() > kMaxMessageBytes) {
     return fail("message is " + std::to_string(text.size()) + " bytes, over the " +
                 std::to_string(kMaxMessageBytes) + "-byte limit");
   }
   json::parse_options options;
-  options.max_depth = 4;  // object > verdicts array > verdict object; deeper is never valid
+  // object > holds array > hold entry > freeze/pin object; deeper is never valid
+  options.max_depth = 4;
   json::parser parser({}, options);
   boost::system::error_code ec;
   std::size_t used = parser.write(text.data(), text.size(), ec);
@@ -167,7 +310,7 @@ Decoded decode(std::string_view text) {
 
   const json::object* o = root.if_object();
   if (o == nullptr) return fail("expected a JSON object, got " + std::string(kind_name(root)));
-  if (auto problem = check_fields(*o, kFields, "")) return fail(*problem);
+  if (auto problem = check_fields(*o, kFields, "", {kOptionalFields[0]})) return fail(*problem);
 
   PeerMessage m;
   auto version = as_uint(o->at("v"));
@@ -241,6 +384,9 @@ Decoded decode(std::string_view text) {
     }
     m.verdicts.push_back(
         RegionVerdict{core::RegionId(std::string(*region)), *parsed, std::string(*reason)});
+  }
+  if (const auto* holds = o->if_contains("holds")) {
+    if (auto problem = decode_holds(*holds, max_holds, m.holds)) return fail(*problem);
   }
   return Decoded{std::move(m), {}};
 }

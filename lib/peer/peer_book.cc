@@ -153,6 +153,7 @@ Acceptance PeerBook::accept(const PeerMessage& m, const CertIdentity& sender,
   if (m.config_fingerprint != local_fingerprint_) {
     r->config_mismatch = true;
     r->verdicts.clear();
+    r->holds.clear();
     r->verdicts_received.reset();
     return {Outcome::NoVote, Reason::ConfigMismatch,
             "peer running a different config (fingerprint " + m.config_fingerprint.substr(0, 12) +
@@ -160,6 +161,7 @@ Acceptance PeerBook::accept(const PeerMessage& m, const CertIdentity& sender,
   }
   r->config_mismatch = false;
   r->verdicts = m.verdicts;
+  r->holds = m.holds;
   r->verdicts_received = received;
   return {Outcome::Accepted, Reason::Ok, {}};
 }

@@ -15,8 +15,10 @@
 //   3. replay: for the same boot id, the sequence must exceed the last accepted one; a boot id
 //      the sender has since replaced (it restarted) is refused too. Else Rejected/Replay.
 //   4. config: a different config fingerprint is NoVote/ConfigMismatch: the message is
-//      authentic (rule 3 advances) but its verdicts are dropped and the peer is flagged.
-//   5. otherwise Accepted; the verdicts replace the peer's previous ones, received = now.
+//      authentic (rule 3 advances) but its verdicts and holds are dropped and the peer is
+//      flagged.
+//   5. otherwise Accepted; the verdicts and holds replace the peer's previous ones,
+//      received = now. (Holds do not expire: they are versioned, see core/holds.h.)
 // Freshness (Redis Sentinel's rule): a peer's verdicts count while now - received <= verdict_ttl.
 //
 // Worked example (ttl 5 s): message from obs-b (boot 7, seq 3) accepted at t=10 s: votes(14 s)
@@ -95,6 +97,7 @@ struct PeerRecord {
   std::string fingerprint;                       // its config fingerprint
   bool config_mismatch = false;                  // rule 4 applied to the last such message
   std::vector<RegionVerdict> verdicts;           // accepted verdicts (empty on mismatch)
+  std::vector<ServiceHolds> holds;               // accepted holds (empty on mismatch)
   std::optional<core::TimePoint> verdicts_received;
 };
 

@@ -22,6 +22,7 @@
 #include "actuate/reconcile.h"
 #include "actuate/rfc2136.h"
 #include "actuate/tsig.h"
+#include "core/holds.h"
 #include "core/observer.h"
 #include "core/writer.h"
 #include "log/log.h"
@@ -59,6 +60,56 @@ std::string wall_time() {
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
   return buf;
+}
+
+std::int64_t unix_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// A wall-clock stamp in ms since the epoch as "2026-12-03T12:00:00Z" (display only).
+std::string wall_time_of(std::int64_t unix_ms) {
+  const std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return buf;
+}
+
+// The cluster hold state of a service as the state file keeps it, and back.
+void persist_holds(const core::HoldState& h, state::PersistedService& ps) {
+  if (h.version == 0) return;
+  auto hold = [](const std::optional<core::Hold>& x) -> std::optional<state::PersistedHold> {
+    if (!x) return std::nullopt;
+    return state::PersistedHold{x->who, x->reason, x->since_unix_ms, x->observer.str(),
+                                x->region.str()};
+  };
+  ps.hold_version = h.version;
+  ps.hold_author = h.author.str();
+  ps.hold_action = std::string(core::to_string(h.action));
+  ps.hold_who = h.who;
+  ps.freeze_hold = hold(h.freeze);
+  ps.pin_hold = hold(h.pin);
+}
+
+core::HoldState restored_holds(const state::PersistedService& ps) {
+  core::HoldState h;
+  if (ps.hold_version == 0) return h;
+  auto hold = [](const std::optional<state::PersistedHold>& x) -> std::optional<core::Hold> {
+    if (!x) return std::nullopt;
+    return core::Hold{x->who, x->reason, x->since_unix_ms, core::ObserverId{x->observer},
+                      core::RegionId{x->region}};
+  };
+  h.version = ps.hold_version;
+  h.author = core::ObserverId{ps.hold_author};
+  h.action = core::parse_hold_change(ps.hold_action).value_or(core::HoldChange::Unfreeze);
+  h.who = ps.hold_who;
+  h.freeze = hold(ps.freeze_hold);
+  h.pin = hold(ps.pin_hold);
+  return h;
 }
 
 std::string join_regions(const std::vector<core::RegionId>& regions) {
@@ -173,6 +224,9 @@ struct ServiceRuntime {
   };
   std::optional<HoldOrigin> freeze_origin;
   std::optional<HoldOrigin> pin_origin;
+  // The operators' holds as the whole cluster shares them (core/holds.h): set by an action
+  // here, adopted from a peer's message when newer, persisted with its version.
+  core::HoldState holds;
   // The regions of the plan last handed to the actuator and what was active before it, for the
   // failover_applied notice.
   std::vector<std::string> plan_from;
@@ -274,6 +328,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
         if (h.last_flip) ps.last_flip_unix_ms = wall.to_unix_ms(*h.last_flip);
         for (const auto t : h.automatic_flips) ps.automatic_flips_unix_ms.push_back(wall.to_unix_ms(t));
       }
+      persist_holds(s->holds, ps);
       st.services.push_back(std::move(ps));
     }
     for (const auto& e : journal_) {
@@ -317,6 +372,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
     for (const auto& ps : loaded.state.services) {
       auto it = services_.find(core::ServiceId{ps.name});
       if (it == services_.end()) continue;  // no longer configured
+      it->second->holds = restored_holds(ps);
       if (ps.frozen) {
         core::AdminAction a;
         a.kind = core::AdminAction::Kind::Freeze;
@@ -712,6 +768,118 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
     }
   }
 
+  // --- cluster-wide holds (core/holds.h) -----------------------------------------------------
+  // An operator's freeze/unfreeze/pin/unpin taken here, already applied to the policy: a new
+  // hold version that the peer exchange carries to every observer.
+  void record_hold_action(ServiceRuntime& s, const admin::ActionRequest& req,
+                          const core::ServicePolicy& policy) {
+    core::HoldChange change = core::HoldChange::Freeze;
+    switch (req.action) {
+      case admin::Action::Freeze: change = core::HoldChange::Freeze; break;
+      case admin::Action::Unfreeze: change = core::HoldChange::Unfreeze; break;
+      case admin::Action::Pin: change = core::HoldChange::Pin; break;
+      case admin::Action::Unpin: change = core::HoldChange::Unpin; break;
+      case admin::Action::Failover:
+      case admin::Action::Failback:
+      case admin::Action::Approve:
+      case admin::Action::Restore: return;  // not holds: they bind this observer only (yet)
+    }
+    if (change == core::HoldChange::Freeze && !policy.frozen()) return;
+    if (change == core::HoldChange::Pin && !policy.pinned()) return;
+    core::Hold h;
+    h.who = req.who;
+    h.reason = change == core::HoldChange::Freeze && req.reason.empty() ? "frozen by operator"
+                                                                         : req.reason;
+    h.since_unix_ms = unix_ms_now();
+    h.observer = core_.id();
+    if (change == core::HoldChange::Pin) h.region = *policy.pinned();
+    s.holds = core::next_state(s.holds, change, core_.id(), h);
+    log::info("hold version", {{"service", s.config.name.str()}, {"version", s.holds.version},
+                               {"action", core::to_string(change)}});
+  }
+
+  // What this observer tells its peers: every service with a hold version.
+  std::vector<peer::ServiceHolds> hold_message() const {
+    std::vector<peer::ServiceHolds> out;
+    for (const auto& [name, s] : services_) {
+      if (s->holds.version > 0) out.push_back({name, s->holds});
+    }
+    return out;
+  }
+
+  // A peer's accepted message carried holds: adopt each one newer than ours and apply it as the
+  // operator's action would be here (without a plan: the observer that took a pin writes it,
+  // except for a local target, which each observer moves itself).
+  void adopt_peer_holds(const core::ObserverId& from, const std::vector<peer::ServiceHolds>& in) {
+    if (stopped_) return;
+    bool changed = false;
+    for (const auto& entry : in) {
+      auto it = services_.find(entry.service);
+      if (it == services_.end()) continue;  // not configured here
+      ServiceRuntime& s = *it->second;
+      const core::HoldState before = s.holds;
+      if (!core::merge(s.holds, entry.state)) continue;
+      changed = true;
+      apply_adopted_holds(s, before, from);
+    }
+    if (!changed) return;
+    save_state();
+    publish_state_metrics();
+    request_step();
+  }
+
+  void apply_adopted_holds(ServiceRuntime& s, const core::HoldState& before,
+                           const core::ObserverId& from) {
+    const auto* policy = core_.policy(s.config.name);
+    if (policy == nullptr) return;
+    const core::HoldState& h = s.holds;
+    const auto now = Clock::now();
+    const auto fx = core::hold_effects(before, h, policy->frozen(), policy->pinned());
+    auto run = [&](core::AdminAction::Kind kind, const std::string& reason = {},
+                   const core::RegionId& region = {}) {
+      core::AdminAction a;
+      a.kind = kind;
+      a.service = s.config.name;
+      a.reason = reason;
+      a.region = region;
+      core::Decision d = core_.admin(a, now);
+      handle(d.events);
+      return d;
+    };
+    if (fx.freeze) run(core::AdminAction::Kind::Freeze, h.freeze->reason);
+    if (fx.unfreeze) {
+      run(core::AdminAction::Kind::Unfreeze);
+      s.reconciler.reset_budget();  // as for an operator's unfreeze here
+    }
+    if (!policy->frozen()) s.freeze_origin.reset();
+    if (fx.pin) {
+      bool done = false;
+      if (s.config.target.scope == config::TargetScope::Local) {
+        // Each observer writes its own local target: move it as the pin moved the other's.
+        core::Decision d = run(core::AdminAction::Kind::Pin, {}, *fx.pin);
+        if (d.plan) hand_to_reconciler(std::move(*d.plan), now);
+        done = !d.refused;
+      }
+      if (!done) core_.restore_pin(s.config.name, *fx.pin);
+    }
+    if (fx.unpin) run(core::AdminAction::Kind::Unpin);
+    if (!policy->pinned()) s.pin_origin.reset();
+    sync_hold(s);
+    const core::Hold* hold = h.action == core::HoldChange::Freeze ? (h.freeze ? &*h.freeze : nullptr)
+                             : h.action == core::HoldChange::Pin  ? (h.pin ? &*h.pin : nullptr)
+                                                                  : nullptr;
+    std::string detail = std::string(core::to_string(h.action)) + " adopted from " +
+                         h.author.str() + ", by " + (h.who.empty() ? "-" : h.who);
+    if (hold != nullptr) {
+      if (h.action == core::HoldChange::Pin) detail += " to " + hold->region.str();
+      detail += ": " + (hold->reason.empty() ? std::string("-") : hold->reason);
+    }
+    detail += " (hold version " + std::to_string(h.version) +
+              (from != h.author ? ", heard via " + from.str() : std::string()) + ")";
+    log::info("hold adopted", {{"service", s.config.name.str()}, {"detail", detail}});
+    journal(s.config.name.str(), "peer_" + std::string(core::to_string(h.action)), h.who, detail);
+  }
+
   // --- admin::Control ------------------------------------------------------------------------
   json::object service_summary(const ServiceRuntime& s) {
     const auto* p = core_.policy(s.config.name);
@@ -727,6 +895,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
     o["pinned"] = p->pinned() ? json::value(p->pinned()->str()) : json::value(nullptr);
     std::string note;
     if (p->frozen()) note = "frozen: " + p->frozen_reason();
+    if (p->frozen() && s.holds.freeze) note = "frozen " + describe_hold(*s.holds.freeze);
     if (s.reconciler.frozen()) note = "frozen by the reconciler: " + s.last_outcome;
     if (const auto& b = s.reconciler.blocked()) {
       note += std::string(note.empty() ? "" : "; ") + "writer blocked, the target refuses us: " + *b +
@@ -738,17 +907,29 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
       note += (note.empty() ? "" : "; ") + std::string("proposal to ") +
               join_regions(p->pending()->active) + " awaits approval";
     }
-    if (p->pinned()) note += (note.empty() ? "" : "; ") + std::string("pinned to ") + p->pinned()->str();
+    if (p->pinned()) {
+      note += (note.empty() ? "" : "; ") + std::string("pinned to ") + p->pinned()->str();
+      if (s.holds.pin && s.holds.pin->region == *p->pinned()) note += " " + describe_hold(*s.holds.pin);
+    }
     if (!p->live_known()) note += (note.empty() ? "" : "; ") + std::string("live state not read yet");
     o["note"] = note.empty() ? json::value(nullptr) : json::value(note);
     o["last_actuator_event"] = s.last_outcome;
     o["holds"] = holds(s, *p);
+    o["hold_version"] = s.holds.version;
     return o;
   }
 
-  // What keeps the service from changing on its own, with who set it, why and since when as far
-  // as this observer knows (null when it does not: a hold from before a restart whose journal
-  // entry is gone). Holds are this observer's own.
+  // "by ops on obs-a since 2026-12-03T12:00:00Z: db migration"
+  static std::string describe_hold(const core::Hold& h) {
+    return "by " + h.who + " on " + h.observer.str() + " since " + wall_time_of(h.since_unix_ms) +
+           ": " + (h.reason.empty() ? std::string("-") : h.reason);
+  }
+
+  // What keeps the service from changing on its own, with who set it, on which observer, why
+  // and since when. An operator's freeze or pin comes from the cluster's hold state (the same on
+  // every observer once the exchange has carried it); a freeze of this observer's own core, or a
+  // hold from before a restart whose origin is gone, from what this process knows (null fields
+  // when it does not know).
   json::array holds(const ServiceRuntime& s, const core::ServicePolicy& p) {
     auto hold = [](std::string_view kind, std::string_view reason,
                    const std::optional<ServiceRuntime::HoldOrigin>& origin) {
@@ -757,12 +938,34 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
       h["reason"] = reason;
       h["by"] = origin ? json::value(origin->by) : json::value(nullptr);
       h["since"] = origin ? json::value(origin->since) : json::value(nullptr);
+      h["observer"] = nullptr;
+      return h;
+    };
+    auto shared = [&](std::string_view kind, const core::Hold& x) {
+      json::object h;
+      h["kind"] = kind;
+      h["reason"] = x.reason;
+      h["by"] = x.who;
+      h["since"] = wall_time_of(x.since_unix_ms);
+      h["observer"] = x.observer.str();
+      h["version"] = s.holds.version;
       return h;
     };
     json::array out;
-    if (p.frozen()) out.push_back(hold("freeze", p.frozen_reason(), s.freeze_origin));
+    if (p.frozen()) {
+      if (s.holds.freeze) {
+        out.push_back(shared("freeze", *s.holds.freeze));
+      } else {
+        out.push_back(hold("freeze", p.frozen_reason(), s.freeze_origin));
+      }
+    }
     if (p.pinned()) {
-      auto h = hold("pin", s.pin_origin ? s.pin_origin->reason : "", s.pin_origin);
+      json::object h;
+      if (s.holds.pin && s.holds.pin->region == *p.pinned()) {
+        h = shared("pin", *s.holds.pin);
+      } else {
+        h = hold("pin", s.pin_origin ? s.pin_origin->reason : "", s.pin_origin);
+      }
       h["region"] = p.pinned()->str();
       out.push_back(std::move(h));
     }
@@ -967,6 +1170,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
         s.pin_origin = ServiceRuntime::HoldOrigin{req.who, req.reason, wall_time()};
       }
       if (!policy->pinned()) s.pin_origin.reset();
+      record_hold_action(s, req, *policy);
     }
     if (d.refused) {
       const auto rule = *d.refused;
@@ -1090,6 +1294,14 @@ std::optional<std::string> Engine::start(const Engine* previous) {
     po.self = cfg.observer.id;
     po.cluster = *cfg.cluster;
     po.config_fingerprint = peer::config_fingerprint(cfg);
+    po.max_holds = cfg.services.size();
+    po.hold_source = [weak] {
+      auto self = weak.lock();
+      return self ? self->hold_message() : std::vector<peer::ServiceHolds>{};
+    };
+    po.on_holds = [weak](const core::ObserverId& from, const std::vector<peer::ServiceHolds>& h) {
+      if (auto self = weak.lock()) self->adopt_peer_holds(from, h);
+    };
     im.peers_ = std::make_unique<peer::PeerExchange>(im.io_, po, [weak] {
       std::vector<peer::RegionVerdict> out;
       auto self = weak.lock();

@@ -44,6 +44,22 @@ std::string serialize(const PersistedState& state) {
       }
       o["automatic_flips_unix_ms"] = std::move(flips);
     }
+    if (s.hold_version > 0) {
+      auto hold = [](const std::optional<PersistedHold>& h) -> json::value {
+        if (!h) return nullptr;
+        return json::object{{"who", bounded(h->who, kMaxReasonBytes)},
+                            {"reason", bounded(h->reason, kMaxReasonBytes)},
+                            {"since_unix_ms", h->since_unix_ms},
+                            {"observer", h->observer},
+                            {"region", h->region}};
+      };
+      o["hold"] = json::object{{"version", s.hold_version},
+                               {"author", s.hold_author},
+                               {"action", s.hold_action},
+                               {"who", bounded(s.hold_who, kMaxReasonBytes)},
+                               {"freeze", hold(s.freeze_hold)},
+                               {"pin", hold(s.pin_hold)}};
+    }
     services[s.name] = std::move(o);
   }
   json::array journal;
@@ -127,6 +143,24 @@ Parsed parse(std::string_view text, std::string_view expected_observer) {
           const auto& flips = so.at("automatic_flips_unix_ms").as_array();
           if (flips.size() > kMaxPersistedFlips) return malformed("it holds too many flip times");
           for (const auto& f : flips) s.automatic_flips_unix_ms.push_back(f.to_number<std::int64_t>());
+        }
+        if (const auto* h = so.if_contains("hold")) {
+          const auto& ho = h->as_object();
+          s.hold_version = ho.at("version").to_number<std::uint64_t>();
+          if (s.hold_version == 0) return malformed("a hold version is 0");
+          s.hold_author = std::string(ho.at("author").as_string());
+          s.hold_action = std::string(ho.at("action").as_string());
+          s.hold_who = bounded(ho.at("who").as_string(), kMaxReasonBytes);
+          auto hold = [](const json::value& x) -> std::optional<PersistedHold> {
+            if (x.is_null()) return std::nullopt;
+            return PersistedHold{bounded(x.at("who").as_string(), kMaxReasonBytes),
+                                 bounded(x.at("reason").as_string(), kMaxReasonBytes),
+                                 x.at("since_unix_ms").to_number<std::int64_t>(),
+                                 std::string(x.at("observer").as_string()),
+                                 std::string(x.at("region").as_string())};
+          };
+          s.freeze_hold = hold(ho.at("freeze"));
+          s.pin_hold = hold(ho.at("pin"));
         }
         st.services.push_back(std::move(s));
       }

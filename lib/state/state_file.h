@@ -3,7 +3,10 @@
 // Contract:
 //   - Holds, per configured service, the operator's freeze (with its reason) and pin, the last
 //     known good set (for `restore`) and the flip history (generation read, flip times), plus
-//     the newest journal entries. Live routing is never
+//     the newest journal entries; and, once any observer took an operator action on the
+//     service, the cluster's hold state (core/holds.h) with its version, so that a restarted
+//     observer does not undo a newer action it heard of ("hold"; files without it read as
+//     version 0). Live routing is never
 //     taken from here: it is re-read from the target before anything is written.
 //   - Small by construction: every operator-supplied string is bounded (kMaxReasonBytes, refused
 //     above it by the admin API), journal details are cut at kMaxDetailBytes and only the newest
@@ -41,6 +44,16 @@ struct PersistedMember {
   bool operator==(const PersistedMember&) const = default;
 };
 
+// One hold of the cluster's hold state (core::Hold).
+struct PersistedHold {
+  std::string who;
+  std::string reason;
+  std::int64_t since_unix_ms = 0;
+  std::string observer;
+  std::string region;  // pin only
+  bool operator==(const PersistedHold&) const = default;
+};
+
 struct PersistedService {
   std::string name;
   bool frozen = false;
@@ -54,6 +67,13 @@ struct PersistedService {
   std::uint64_t generation = 0;
   std::optional<std::int64_t> last_flip_unix_ms;
   std::vector<std::int64_t> automatic_flips_unix_ms;
+  // The cluster's hold state (core::HoldState); version 0: none, the fields below unused.
+  std::uint64_t hold_version = 0;
+  std::string hold_author;
+  std::string hold_action;  // "freeze", "unfreeze", "pin", "unpin"
+  std::string hold_who;
+  std::optional<PersistedHold> freeze_hold;
+  std::optional<PersistedHold> pin_hold;
   bool operator==(const PersistedService&) const = default;
 };
 

@@ -680,6 +680,22 @@ TEST_SUITE("actuate.dns.reconcile") {
     CHECK(has(r.take_events(), Kind::Applied));
   }
 
+  TEST_CASE("an automatic plan taken before the hold is not written after it") {
+    auto r = started();
+    auto t1 = kT0 + std::chrono::seconds(1);
+    r.set_desired(plan(5, {"198.51.100.20"}), t1);  // accepted: its prepare read goes out
+    auto a = r.poll(t1);
+    REQUIRE(a);
+    REQUIRE(a->kind == ReconcileAction::Kind::Read);
+    r.take_events();
+    r.set_held(true);  // a freeze (here or adopted from a peer) while the read is out
+    r.on_read(ok(state({"192.0.2.10"}, Fence{5, "obs-b"})), t1);
+    auto ev = r.take_events();
+    CHECK(has(ev, Kind::Rejected));
+    a = r.poll(t1);
+    CHECK_FALSE((a && a->kind == ReconcileAction::Kind::Write));
+  }
+
   TEST_CASE("restore without a known good set is rejected with an alert") {
     act::Reconciler r(options(), 3);
     r.restore(kT0);

@@ -815,6 +815,58 @@ TEST_SUITE("peer.exchange") {
     drain(io);
   }
 
+  TEST_CASE("holds travel to accepted peers only; too long reasons are cut, not the holds") {
+    asio::io_context io;
+    const auto pa = free_port(), pb = free_port(), pc = free_port();
+    // obs-a holds 60 services, each frozen and pinned with a 1 KiB reason: about 130 KB as sent,
+    // over the 64 KiB message limit, so the reasons are cut to 64 bytes.
+    std::vector<peer::ServiceHolds> many;
+    for (int i = 0; i < 60; ++i) {
+      peer::ServiceHolds h;
+      h.service = core::ServiceId("svc" + std::to_string(i));
+      h.state.version = 2;
+      h.state.author = core::ObserverId("obs-a");
+      h.state.action = core::HoldChange::Pin;
+      h.state.who = "ops";
+      h.state.freeze = core::Hold{"ops", std::string(1024, 'f'), 1, core::ObserverId("obs-a"), {}};
+      h.state.pin = core::Hold{"ops", std::string(1024, 'p'), 2, core::ObserverId("obs-a"),
+                               core::RegionId("use1")};
+      many.push_back(std::move(h));
+    }
+    std::map<std::string, std::vector<peer::ServiceHolds>> heard;  // by receiver
+    auto receiver = [&](const std::string& name) {
+      return [&heard, name](peer::ExchangeOptions& o) {
+        o.max_holds = 100;
+        o.on_holds = [&heard, name](const core::ObserverId& from,
+                                    const std::vector<peer::ServiceHolds>& h) {
+          CHECK(from == core::ObserverId("obs-a"));
+          heard[name] = h;
+        };
+      };
+    };
+    {
+      Node a(io, "obs-a", pa, {{"obs-b", pb}, {"obs-c", pc}}, kFingerprint, "", 1000ms, 50ms,
+             [&](peer::ExchangeOptions& o) { o.hold_source = [&] { return many; }; });
+      Node b(io, "obs-b", pb, {{"obs-a", pa}}, kFingerprint, "", 1000ms, 50ms, receiver("obs-b"));
+      // obs-c runs another config: authentic, but it brings no holds and takes none.
+      Node c(io, "obs-c", pc, {{"obs-a", pa}}, std::string(64, 'e'), "", 1000ms, 50ms,
+             receiver("obs-c"));
+      REQUIRE(run_until(io, [&] {
+        return heard.count("obs-b") == 1 && c.status("obs-a").config_mismatch;
+      }));
+      const auto& got = heard["obs-b"];
+      REQUIRE(got.size() == many.size());
+      CHECK(got[0].service == core::ServiceId("svc0"));
+      CHECK(got[0].state.version == 2);
+      CHECK(got[0].state.freeze->reason == std::string(64, 'f'));
+      CHECK(got[0].state.pin->reason == std::string(64, 'p'));
+      CHECK(got[0].state.pin->region == core::RegionId("use1"));
+      CHECK(b.status("obs-a").last_error.empty());
+      CHECK(heard.count("obs-c") == 0);
+    }
+    drain(io);
+  }
+
   TEST_CASE("unreachable peers give no vote and do not stall the others") {
     asio::io_context io;
     // A listener that never accepts: connects complete in the kernel, the TLS handshake never

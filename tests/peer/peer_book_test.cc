@@ -220,3 +220,43 @@ TEST_SUITE("peer.rules") {
     CHECK(peer::to_string(peer::Reason::AmbiguousIdentity) == "ambiguous_identity");
   }
 }
+
+TEST_SUITE("peer.rules.holds") {
+  peer::PeerMessage with_freeze(std::uint64_t seq, std::string fp = kOurs) {
+    auto m = message("obs-b", 7, seq, core::Verdict::Up, std::move(fp));
+    peer::ServiceHolds h;
+    h.service = core::ServiceId("www");
+    h.state.version = 3;
+    h.state.author = core::ObserverId("obs-a");
+    h.state.action = core::HoldChange::Freeze;
+    h.state.who = "ops";
+    h.state.freeze = core::Hold{"ops", "migration", 1, core::ObserverId("obs-a"), {}};
+    m.holds = {h};
+    return m;
+  }
+
+  TEST_CASE("an accepted message's holds are kept") {
+    auto b = book();
+    REQUIRE(b.accept(with_freeze(1), cert("obs-b"), kT0).outcome == peer::Outcome::Accepted);
+    REQUIRE(b.find(core::ObserverId("obs-b"))->holds.size() == 1);
+    CHECK(b.find(core::ObserverId("obs-b"))->holds[0].state.version == 3);
+  }
+
+  TEST_CASE("a message with another config fingerprint brings no holds") {
+    auto b = book();
+    REQUIRE(b.accept(with_freeze(1), cert("obs-b"), kT0).outcome == peer::Outcome::Accepted);
+    auto a = b.accept(with_freeze(2, kTheirs), cert("obs-b"), kT0 + 1s);
+    CHECK(a.outcome == peer::Outcome::NoVote);
+    CHECK(b.find(core::ObserverId("obs-b"))->holds.empty());
+  }
+
+  TEST_CASE("a rejected message changes no holds") {
+    auto b = book();
+    auto replayed = with_freeze(1);
+    REQUIRE(b.accept(message("obs-b", 7, 1), cert("obs-b"), kT0).outcome ==
+            peer::Outcome::Accepted);
+    CHECK(b.accept(replayed, cert("obs-b"), kT0 + 1s).outcome == peer::Outcome::Rejected);
+    CHECK(b.accept(with_freeze(2), cert("obs-c"), kT0 + 1s).outcome == peer::Outcome::Rejected);
+    CHECK(b.find(core::ObserverId("obs-b"))->holds.empty());
+  }
+}

@@ -35,12 +35,18 @@ PersistedState sample() {
   www.name = "www";
   www.frozen = true;
   www.frozen_reason = "maintenance";
-  www.pinned = "east";
+  www.pinned = std::string("east");
   www.last_known_good = {{"192.0.2.1", 1}, {"192.0.2.2", 3}};
+  www.hold_version = 9;
+  www.hold_author = "obs-c";
+  www.hold_action = "pin";
+  www.hold_who = "bob";
+  www.freeze_hold = PersistedHold{"alice", "maintenance", 1795000000000, "obs-a", ""};
+  www.pin_hold = PersistedHold{"bob", "r1 flaky", 1795000000500, "obs-c", "east"};
+  www.generation = 9;
+  www.last_flip_unix_ms = 1795000000123;
+  www.automatic_flips_unix_ms = {1794999999000, 1795000000123};
   st.services.push_back(www);
-  st.services.back().generation = 9;
-  st.services.back().last_flip_unix_ms = 1795000000123;
-  st.services.back().automatic_flips_unix_ms = {1794999999000, 1795000000123};
   PersistedService api;
   api.name = "api";
   st.services.push_back(api);
@@ -101,6 +107,29 @@ TEST_SUITE("state.state_file") {
                 R"("frozen_reason":"","last_known_good":[],"generation":"3"}}})",
                 "obs-a")
               .kind == Parsed::Kind::Malformed);
+  }
+
+  TEST_CASE("the hold version survives, and a file without one reads as version 0") {
+    Parsed p = parse(serialize(sample()), "obs-a");
+    REQUIRE(p.kind == Parsed::Kind::Ok);
+    auto www = std::find_if(p.state.services.begin(), p.state.services.end(),
+                            [](const PersistedService& x) { return x.name == "www"; });
+    REQUIRE(www != p.state.services.end());
+    CHECK(www->hold_version == 9);
+    CHECK(www->hold_author == "obs-c");
+    REQUIRE(www->pin_hold.has_value());
+    CHECK(www->pin_hold->region == "east");
+    const std::string old_file =
+        R"({"version":1,"observer":"obs-a","services":{"www":{"frozen":true,)"
+        R"("frozen_reason":"x","last_known_good":[]}},"journal":[],"next_journal_id":1})";
+    Parsed q = parse(old_file, "obs-a");
+    REQUIRE(q.kind == Parsed::Kind::Ok);
+    CHECK(q.state.services.at(0).hold_version == 0);
+    std::string zero = serialize(sample());
+    auto at = zero.find(R"("version":9)");
+    REQUIRE(at != std::string::npos);
+    zero.replace(at, 11, R"("version":0)");
+    CHECK(parse(zero, "obs-a").kind == Parsed::Kind::Malformed);
   }
 
   TEST_CASE("another observer's file or an unknown version is never applied") {
