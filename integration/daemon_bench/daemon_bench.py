@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reload benchmark: the real failoverd with N HTTP endpoints, SIGHUP'd while it probes.
+"""Daemon benchmark: the real failoverd with N HTTP endpoints, steady and SIGHUP'd.
 
 World (all on 127.0.0.1): a private nginx answering GET /e/<n> with 200 and logging every
 request's time ($msec) and path; failoverd with N endpoints in R regions (path /e/<n> each,
@@ -7,7 +7,8 @@ interval 1 s), one priority service over the first two regions with an exec targ
 and the admin API for /readyz. After the first full probe round and a few steady seconds, it
 sends SIGHUP K times (each a real change: admin.rate_limit_per_second toggles), one every few seconds.
 
-Printed, per reload and summarised:
+Printed: the steady state (probes/s done against due, failoverd's CPU µs per probe, RSS), then
+per reload and summarised:
   reload time   from SIGHUP sent to failoverd's "configuration reloaded" log line (its own
                 timestamps: "reloading configuration" .. "configuration reloaded" shown too)
   probe gap     the longest time between two consecutive requests for one endpoint's path in
@@ -20,7 +21,8 @@ when failoverd never became ready or never finished a reload within 30 s.
 No peer is measured here: HAProxy's reload (a new worker re-resolving and re-checking every
 server) is not set up by this program yet.
 
-usage: reload_bench.py FAILOVERD [--endpoints 10000] [--regions 10] [--reloads 5] [--keep-log FILE]
+usage: daemon_bench.py FAILOVERD [--endpoints 10000] [--regions 10] [--reloads 5]
+                       [--steady-seconds 10] [--keep-log FILE]
 Talks only to 127.0.0.1. Every wait is bounded. Stops only the processes it started, by PID.
 """
 import argparse
@@ -131,6 +133,21 @@ argv = ["/bin/true"]
     return "".join(out)
 
 
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 def log_ms(line):
     """failoverd's own timestamp of a log line (logfmt ts=...Z), ms since the epoch."""
     m = re.search(r"\bts=(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{3})Z", line)
@@ -146,9 +163,10 @@ def main():
     ap.add_argument("--regions", type=int, default=10)
     ap.add_argument("--reloads", type=int, default=5)
     ap.add_argument("--keep-log", help="copy failoverd's log here")
+    ap.add_argument("--steady-seconds", type=float, default=10.0)
     args = ap.parse_args()
     if not os.path.exists(NGINX):
-        print("reload_bench: nginx not installed (packaging/install-deps.sh)", file=sys.stderr)
+        print("daemon_bench: nginx not installed (packaging/install-deps.sh)", file=sys.stderr)
         return 1
     with tempfile.TemporaryDirectory(prefix="failoverd-reload-bench-") as d:
         for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
@@ -173,7 +191,7 @@ def main():
                 except OSError:
                     return False
             if not wait_until(listening, 10):
-                print("reload_bench: nginx did not start", file=sys.stderr)
+                print("daemon_bench: nginx did not start", file=sys.stderr)
                 return 1
             started = time.monotonic()
             daemon = subprocess.Popen([args.failoverd, "--config", config], stdout=log,
@@ -187,13 +205,19 @@ def main():
                 except OSError:
                     return False
             if not wait_until(ready, 60, 0.1):
-                print("reload_bench: failoverd never became ready", file=sys.stderr)
+                print("daemon_bench: failoverd never became ready", file=sys.stderr)
                 with open(log_path) as f:
                     print(f.read()[-3000:], file=sys.stderr)
                 return 1
             print(f"endpoints {args.endpoints} in {args.regions} regions, interval 1s; "
                   f"ready (first full round) after {time.monotonic() - started:.2f}s")
-            time.sleep(4)
+            time.sleep(2)
+            # Steady state: failoverd's CPU time (utime + stime) over a window, against the
+            # probes nginx logged in it.
+            cpu0, wall0 = cpu_seconds(daemon.pid), time.time()
+            time.sleep(args.steady_seconds)
+            cpu1, wall1 = cpu_seconds(daemon.pid), time.time()
+            rss_kib = rss(daemon.pid)
             reloads = []  # (wall time sent, seconds to "configuration reloaded", own ms)
             for i in range(args.reloads):
                 with open(config, "w") as f:
@@ -210,7 +234,7 @@ def main():
                     return text if text.count("configuration reloaded") > done_before else None
                 text = wait_until(reloaded, 30, 0.002)
                 if not text:
-                    print("reload_bench: a reload did not finish within 30 s", file=sys.stderr)
+                    print("daemon_bench: a reload did not finish within 30 s", file=sys.stderr)
                     with open(log_path) as f:
                         print(f.read()[-3000:], file=sys.stderr)
                     return 1
@@ -245,6 +269,12 @@ def main():
                     near = max(near, gap)
                 elif a > reloads[0][0] - 5:  # steady state: after the first rounds settle
                     steady = max(steady, gap)
+        steady_probes = sum(1 for ts in times.values() for t in ts if wall0 <= t < wall1)
+        span = wall1 - wall0
+        print(f"steady state over {span:.1f}s: {steady_probes / span:.0f} probes/s done of "
+              f"{args.endpoints} due, {(cpu1 - cpu0) / max(steady_probes, 1) * 1e6:.1f} CPU us/probe "
+              f"(failoverd, whole process), RSS {rss_kib / 1024:.1f} MiB "
+              f"({rss_kib * 1024 / args.endpoints:.0f} B per endpoint, base included)")
         print(f"{'reload':>6} {'SIGHUP->reloaded ms':>20} {'failoverd own ms':>17}")
         for i, (_, took, own) in enumerate(reloads):
             print(f"{i + 1:>6} {took * 1000:>20.1f} {own if own is not None else float('nan'):>17.0f}")
