@@ -46,6 +46,10 @@ struct ReadResult {
   ReadStatus status = ReadStatus::Error;
   LiveState state;       // valid when status == Ok
   std::string detail;    // "SERVFAIL", "connect: refused", "TSIG BADSIG", ...
+  // Unreachable only: the target answered part of the read before its deadline passed. It is
+  // slow, not down: the caller reads again at once (the actuator has lengthened its deadline)
+  // instead of backing off.
+  bool answered = false;
 };
 
 enum class WriteStatus {

@@ -321,6 +321,14 @@ void Reconciler::handle_read(const ReadResult& result, core::TimePoint now) {
     case ReadStatus::Ok:
       break;
     case ReadStatus::Unreachable:
+      if (result.answered) {
+        // Slow, not down: replies are arriving, the actuator has lengthened its deadline. Read
+        // again at once; each such read takes its whole (growing) deadline, so this is no hot
+        // loop, and a backoff here would only delay a failover by up to retry.cap.
+        emit(K::Unreachable, "slow, reading again: " + result.detail, 0, false);
+        schedule_read(purpose_, now);
+        return;
+      }
       emit(K::Unreachable, result.detail, 0, attempt_ >= 3);
       schedule_read(purpose_, backoff(now));
       return;

@@ -28,7 +28,9 @@
 //   passed). A refused read is over with the next read that succeeds, a refused write with the
 //   next write that is applied: then Resumed. So a clock put right or a key fixed by a reload
 //   needs no restart. Invalid (a plan the target cannot express: a bug or config) stops the
-//   loop until resume(). Unreachable reads back off too. No hot loop anywhere.
+//   loop until resume(). Unreachable reads back off too, except one that got part of its answers
+//   (ReadResult::answered: a slow server, whose actuator lengthens its deadline): read again at
+//   once. No hot loop anywhere.
 // - Write budget: at most write_budget automated writes (automatic plans, drift repairs, and
 //   every retry of a CAS, whoever asked for it) within write_budget_window. The write over it
 //   is not sent: BudgetExhausted (alert; the shell freezes the service), and every later one
