@@ -733,6 +733,10 @@ class LabTest(unittest.TestCase):
         self.quiet_for(QUIET, approved=lab.approved_updates())
         lab.mark(f"UPDATEs: {lab.approved_updates()} approved, {lab.accepted_updates()} applied")
         self.assertEqual(lab.accepted_updates(), 1, lab.log("named")[-3000:])
+        # The observers after the writer wait two of its round trips and read afresh, so they
+        # find its write live (before that wait followed the RTT: 3 approved, 2 losing the CAS,
+        # in 3 of 3 runs). One that went first with a plan lacking obs-a's vote may lose one.
+        self.assertLessEqual(lab.approved_updates(), 2, lab.log("named")[-3000:])
         self.assertEqual(lab.fence()[0], 2)
         self.assertEqual(self.watch.answers(), [PUBLISH["r1"], PUBLISH["r2"]])
         self.assertEqual(sum(lab.metric(n, "failoverd_failovers_total") for n in OBSERVERS), 1)

@@ -75,6 +75,9 @@ class Actuator {
   virtual boost::asio::awaitable<ReadResult> read() = 0;
   virtual boost::asio::awaitable<WriteResult> write(const core::Plan& plan,
                                                     const LiveState& expected) = 0;
+  // The target's measured round-trip time (smoothed), where the actuator measures one and has
+  // had an answer; nullopt otherwise.
+  virtual std::optional<core::Duration> round_trip() const { return std::nullopt; }
 };
 
 }  // namespace failoverd::actuate

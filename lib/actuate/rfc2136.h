@@ -85,6 +85,8 @@ class Rfc2136Actuator final : public Actuator {
   boost::asio::awaitable<WriteResult> write(const core::Plan& plan,
                                             const LiveState& expected) override;
 
+  std::optional<core::Duration> round_trip() const override { return rtt_.srtt(); }
+
   const config::Rfc2136Target& target() const { return target_; }
   // The round-trip estimate of the primary, from the exchanges so far.
   const RttEstimator& rtt() const { return rtt_; }

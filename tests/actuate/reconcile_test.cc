@@ -210,6 +210,37 @@ TEST_SUITE("actuate.dns.reconcile") {
     CHECK(r.next_due() <= now + std::chrono::milliseconds(200));
   }
 
+  TEST_CASE("a plan that wants a fresh read is not served by a read already in flight") {
+    // A deferred writer (core/writer.h) must see what the writer before it did: the read that
+    // went out before its plan came may predate that write.
+    auto r = started();
+    const auto later = kT0 + std::chrono::seconds(30);
+    auto inflight = r.poll(later);  // the periodic read, sent before the plan
+    REQUIRE(inflight);
+    REQUIRE(inflight->kind == ReconcileAction::Kind::Read);
+    r.set_desired(plan(5, {"198.51.100.20"}), later, /*fresh_read=*/true);
+    r.on_read(ok(state({"192.0.2.10"}, Fence{5, "obs-b"})), later);
+    auto next = r.poll(later);
+    REQUIRE(next);
+    CHECK(next->kind == ReconcileAction::Kind::Read);  // not the write: a read sent now
+    // That read finds the writer before us done: the plan is not written.
+    r.on_read(ok(state({"203.0.113.30"}, Fence{6, "obs-a"})), later);
+    CHECK(has(r.take_events(), Kind::Conflict));
+    auto after = r.poll(later);
+    CHECK_FALSE((after && after->kind == ReconcileAction::Kind::Write));
+  }
+
+  TEST_CASE("without fresh_read the read in flight serves the plan") {
+    auto r = started();
+    const auto later = kT0 + std::chrono::seconds(30);
+    REQUIRE(r.poll(later));
+    r.set_desired(plan(5, {"198.51.100.20"}), later);
+    r.on_read(ok(state({"192.0.2.10"}, Fence{5, "obs-b"})), later);
+    auto next = r.poll(later);
+    REQUIRE(next);
+    CHECK(next->kind == ReconcileAction::Kind::Write);
+  }
+
   TEST_CASE("backoff delays are jittered and capped") {
     auto r = started();
     write_of(r, plan(5, {"198.51.100.20"}));
