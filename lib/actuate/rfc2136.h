@@ -21,9 +21,10 @@
 // Deadlines follow the server's observed round-trip time (actuate/rtt.h): one read, and one
 // write, each has ONE deadline for all its steps (resolve, connect, send, every reply) of twice
 // the current timeout (a connect and one round trip), where the timeout is the smoothed RTT plus
-// four deviations, at least target.timeout and at most RttEstimator::kDefaultCap, doubled after
-// each timed-out operation until one is answered. A read that timed out after some of its
-// answers came is reported with ReadResult::answered (slow, not down).
+// four deviations, at least target.timeout and at most RttEstimator::kDefaultCap (or
+// target.timeout when longer), doubled after each timed-out operation until one is answered.
+// A read that timed out after some of its answers came is reported with ReadResult::answered
+// (slow, not down).
 // Runs on the caller's executor (co_await this_coro::executor); one call at a time per instance.
 #pragma once
 

@@ -29,7 +29,7 @@ void RttEstimator::sample(core::Duration rtt) {
 }
 
 void RttEstimator::timed_out() {
-  if (doublings_ < 32) ++doublings_;
+  if (doublings_ < 64) ++doublings_;  // enough to reach any cap from 1 ns
 }
 
 }  // namespace failoverd::actuate
