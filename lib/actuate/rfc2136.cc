@@ -604,7 +604,7 @@ asio::awaitable<WriteResult> Rfc2136Actuator::write(const core::Plan& plan,
   }
   SignedRequest req;
   if (auto err = sign_request(std::move(*update), key_, wall_clock_(), req); !err.empty()) {
-    res.status = WriteStatus::Invalid;  // nothing was sent
+    res.status = WriteStatus::Unknown;  // nothing was sent; settled by reading, as before
     res.detail = err;
     co_return res;
   }
