@@ -6,7 +6,9 @@
   o1..o3   observers obs-a..obs-c at 10.77.10.1..3: failoverd with mutual TLS between them
            (a throwaway CA made with the openssl CLI), admin API on 127.0.0.1:8649 inside each
   dns      BIND9 at 10.77.53.1:53, primary for lab.test. with a TSIG key (hmac-sha256); the
-           service www.lab.test. A with its fence _failoverd.www.lab.test. TXT
+           service www.lab.test. A with its fence _failoverd.www.lab.test. TXT. With
+           dns_delay=(lo, hi), a relay (delay_relay.py) at 10.77.53.1:5300 in front of it
+           delays each reply by lo..hi seconds, and the observers' target is the relay
   client   10.77.99.1: where the watcher (watcher.py) asks the DNS server every 10 ms
 
 Every namespace name starts with a per-run prefix (flab<8 hex>-), so parallel runs and
@@ -51,6 +53,7 @@ NAME = "www.lab.test."
 FENCE = "_failoverd.www.lab.test."
 TSIG_KEY = "lab-key."
 DNS_ADDR = "10.77.53.1"
+RELAY_PORT = 5300  # delay_relay.py, with Lab(dns_delay=...)
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 CLIENT_ADDR = "10.77.99.1"
 
@@ -144,11 +147,14 @@ class Lab:
       clock_off        {node: offset}: that observer's wall clock runs off by offset ("+10m"),
                        libfaketime reading it from a file at every call (set_clock() changes it
                        while it runs); its monotonic clock is left alone. Such an observer need
-                       not read the target before the world counts as up."""
+                       not read the target before the world counts as up.
+      dns_delay        (lo, hi): the observers' target is a relay in the dns namespace that
+                       delays every reply of BIND's by uniform(lo, hi) seconds (UDP and TCP);
+                       the watcher, dig and nsupdate still talk to BIND directly"""
 
     def __init__(self, failoverd, failoverctl, prefix=None, service=None, keep_dir=None,
                  quiet=False, config=None, extra_nodes=None, observer_env=None,
-                 observer_secret=None, update_key=None, clock_off=None):
+                 observer_secret=None, update_key=None, clock_off=None, dns_delay=None):
         self.failoverd = os.path.abspath(failoverd)
         self.failoverctl = os.path.abspath(failoverctl)
         self.prefix = prefix or "flab" + os.urandom(4).hex()
@@ -164,6 +170,7 @@ class Lab:
         self.observer_secret = observer_secret
         self.update_key = update_key
         self.clock_off = dict(clock_off or {})
+        self.dns_delay = tuple(dns_delay) if dns_delay else None
         self.dir = tempfile.mkdtemp(prefix=f"failoverd-{self.prefix}-")
         os.chmod(self.dir, 0o755)
         self.procs = {}  # name -> Popen (only processes this Lab started)
@@ -310,6 +317,17 @@ _failoverd.www IN TXT "gen=1 writer=bootstrap"
         self.start("named", "dns", ["/usr/sbin/named", "-g", "-c", os.path.join(d, "named.conf")])
         if not wait_until(lambda: self.dig("lab.test.", "SOA"), 20, 0.1):
             raise RuntimeError("BIND did not answer\n" + self.log("named"))
+        if self.dns_delay:
+            lo, hi = self.dns_delay
+            self.start("relay", "dns", [sys.executable, os.path.join(HERE, "delay_relay.py"),
+                                        f"{DNS_ADDR}:{RELAY_PORT}", f"{DNS_ADDR}:53",
+                                        str(lo), str(hi)])
+            if not wait_until(lambda: "relaying" in self.log("relay"), 10, 0.05):
+                raise RuntimeError("the delay relay did not start\n" + self.log("relay"))
+
+    def target_server(self):
+        """host:port of the observers' rfc2136 target: BIND, or the delay relay before it."""
+        return f"{DNS_ADDR}:{RELAY_PORT if self.dns_delay else 53}"
 
     def start_region(self, region, which=(0, 1)):
         """Starts the region's nginx endpoints (one process each, master_process off)."""
@@ -396,7 +414,7 @@ query_type = "SOA"
 {publish}
 [services.www.target]
 kind = "rfc2136"
-server = "{DNS_ADDR}:53"
+server = "{self.target_server()}"
 zone = "{ZONE}"
 name = "{NAME}"
 ttl = 5

@@ -46,6 +46,10 @@ struct ReadResult {
   ReadStatus status = ReadStatus::Error;
   LiveState state;       // valid when status == Ok
   std::string detail;    // "SERVFAIL", "connect: refused", "TSIG BADSIG", ...
+  // Unreachable only: the target answered part of the read before its deadline passed. It is
+  // slow, not down: the caller reads again at once (the actuator has lengthened its deadline)
+  // instead of backing off.
+  bool answered = false;
 };
 
 enum class WriteStatus {
@@ -71,6 +75,9 @@ class Actuator {
   virtual boost::asio::awaitable<ReadResult> read() = 0;
   virtual boost::asio::awaitable<WriteResult> write(const core::Plan& plan,
                                                     const LiveState& expected) = 0;
+  // The target's measured round-trip time (smoothed), where the actuator measures one and has
+  // had an answer; nullopt otherwise.
+  virtual std::optional<core::Duration> round_trip() const { return std::nullopt; }
 };
 
 }  // namespace failoverd::actuate

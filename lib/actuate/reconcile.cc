@@ -162,7 +162,7 @@ void Reconciler::unblock(bool by_write, core::Generation gen) {
   attempt_ = 0;
 }
 
-void Reconciler::set_desired(core::Plan plan, core::TimePoint now) {
+void Reconciler::set_desired(core::Plan plan, core::TimePoint now, bool fresh_read) {
   if (held_ && plan.trigger == core::Trigger::Automatic) {
     emit(ReconcileEvent::Kind::Rejected, "automation frozen: automatic plan not written",
          plan.generation, false);
@@ -181,6 +181,9 @@ void Reconciler::set_desired(core::Plan plan, core::TimePoint now) {
     return;
   }
   desired_ = std::move(plan);
+  if (fresh_read && phase_ == Phase::InFlight && in_flight_ == ReconcileAction::Kind::Read) {
+    stale_read_ = true;
+  }
   // Blocked: the write waits for the backoff's read (never sooner), and goes after it.
   if (phase_ != Phase::InFlight) schedule_read(Purpose::Prepare, blocked_ ? std::max(now, due_) : now);
 }
@@ -308,6 +311,7 @@ void Reconciler::on_write(const WriteResult& result, core::TimePoint now) {
 
 void Reconciler::on_read(const ReadResult& result, core::TimePoint now) {
   handle_read(result, now);
+  stale_read_ = false;  // that read is over; whatever comes next was sent after the plan
   // A restore asked for while a write was being resolved starts once it is (see restore()).
   if (restore_pending_ && phase_ != Phase::InFlight && phase_ != Phase::Stopped &&
       !(phase_ == Phase::Read && purpose_ == Purpose::ReadBack)) {
@@ -321,6 +325,14 @@ void Reconciler::handle_read(const ReadResult& result, core::TimePoint now) {
     case ReadStatus::Ok:
       break;
     case ReadStatus::Unreachable:
+      if (result.answered) {
+        // Slow, not down: replies are arriving, the actuator has lengthened its deadline. Read
+        // again at once; each such read takes its whole (growing) deadline, so this is no hot
+        // loop, and a backoff here would only delay a failover by up to retry.cap.
+        emit(K::Unreachable, "slow, reading again: " + result.detail, 0, false);
+        schedule_read(purpose_, now);
+        return;
+      }
       emit(K::Unreachable, result.detail, 0, attempt_ >= 3);
       schedule_read(purpose_, backoff(now));
       return;
@@ -442,6 +454,12 @@ void Reconciler::read_back(const LiveState& s, core::TimePoint now) {
 void Reconciler::prepare(const LiveState& s, core::TimePoint now) {
   if (!desired_) {
     check(s, now);
+    return;
+  }
+  if (stale_read_) {
+    // This read went out before the plan came and the plan wants a later one: read again now.
+    stale_read_ = false;
+    schedule_read(Purpose::Prepare, now);
     return;
   }
   core::Plan p = std::move(*desired_);

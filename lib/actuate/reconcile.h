@@ -28,7 +28,9 @@
 //   passed). A refused read is over with the next read that succeeds, a refused write with the
 //   next write that is applied: then Resumed. So a clock put right or a key fixed by a reload
 //   needs no restart. Invalid (a plan the target cannot express: a bug or config) stops the
-//   loop until resume(). Unreachable reads back off too. No hot loop anywhere.
+//   loop until resume(). Unreachable reads back off too, except one that got part of its answers
+//   (ReadResult::answered: a slow server, whose actuator lengthens its deadline): read again at
+//   once. No hot loop anywhere.
 // - Write budget: at most write_budget automated writes (automatic plans, drift repairs, and
 //   every retry of a CAS, whoever asked for it) within write_budget_window. The write over it
 //   is not sent: BudgetExhausted (alert; the shell freezes the service), and every later one
@@ -104,8 +106,10 @@ class Reconciler {
   Reconciler(ReconcileOptions options, std::uint64_t seed);
 
   // A new decision from the policy. Applied after a fresh read if the live generation is still
-  // plan.base_generation; otherwise Conflict. Rejected while frozen or stopped.
-  void set_desired(core::Plan plan, core::TimePoint now);
+  // plan.base_generation; otherwise Conflict. Rejected while frozen or stopped. A read already
+  // in flight serves as that read, unless `fresh_read`: then only a read sent after this call
+  // does (a deferred writer must see what the writers before it did, core/writer.h).
+  void set_desired(core::Plan plan, core::TimePoint now, bool fresh_read = false);
   // Manual `failoverctl restore`: CAS-write the last known good members, then unfreeze. Never
   // dropped for an operation in flight: it takes over a periodic read, or starts once a write is
   // resolved.
@@ -171,6 +175,7 @@ class Reconciler {
   std::uint32_t attempt_ = 0;
 
   std::optional<core::Plan> desired_;  // waiting for a fresh read
+  bool stale_read_ = false;  // the read in flight was sent before a fresh_read plan came
   std::optional<core::Plan> writing_;  // written or being written; cleared when resolved
   LiveState expected_;                 // the CAS base of writing_
   std::optional<WriteStatus> write_status_;

@@ -65,58 +65,67 @@ std::uint64_t system_seconds() {
                                         .count());
 }
 
-// One TCP connection to the primary with a deadline on every step.
+// One TCP connection to the primary. Every step runs against one deadline the caller sets for
+// the whole operation; timed_out() tells a passed deadline from other failures.
 class Connection {
  public:
-  Connection(asio::any_io_executor ex, std::chrono::nanoseconds timeout)
-      : socket_(ex), timer_(ex), resolver_(ex), timeout_(timeout) {}
+  explicit Connection(asio::any_io_executor ex) : socket_(ex), timer_(ex), resolver_(ex) {}
 
-  // "" on success, else an error text ("timeout", "connect: Connection refused", ...).
-  asio::awaitable<std::string> connect(const config::HostPort& server) {
-    timer_.expires_after(timeout_);
+  // "" on success, else an error text ("resolve: timeout", "connect: Connection refused", ...).
+  asio::awaitable<std::string> connect(const config::HostPort& server, core::TimePoint deadline) {
+    timer_.expires_at(deadline);
     auto r = co_await (resolver_.async_resolve(server.host, std::to_string(server.port), kUse) ||
                        timer_.async_wait(kUse));
-    if (r.index() == 1) co_return "resolve: timeout";
+    if (r.index() == 1) co_return timeout("resolve");
     auto [rec, endpoints] = std::get<0>(std::move(r));
     if (rec) co_return "resolve: " + rec.message();
-    timer_.expires_after(timeout_);
+    timer_.expires_at(deadline);
     auto c = co_await (asio::async_connect(socket_, endpoints, kUse) || timer_.async_wait(kUse));
-    if (c.index() == 1) co_return "connect: timeout";
+    if (c.index() == 1) co_return timeout("connect");
     auto [cec, ep] = std::get<0>(c);
     (void)ep;
     if (cec) co_return "connect: " + cec.message();
     co_return "";
   }
 
-  // Sends one length-framed message and reads one framed reply (at most 65535 bytes). `update`:
-  // the message is an UPDATE (the after_send failpoint sits between its write and the read).
-  asio::awaitable<std::string> exchange(const std::vector<std::uint8_t>& msg,
-                                        std::vector<std::uint8_t>& reply, bool update) {
-    if (msg.size() > dns::kMaxMessage) co_return "message too large";
-    std::array<std::uint8_t, 2> len{static_cast<std::uint8_t>(msg.size() >> 8),
-                                    static_cast<std::uint8_t>(msg.size() & 0xff)};
-    std::array<asio::const_buffer, 2> out{asio::buffer(len), asio::buffer(msg)};
-    timer_.expires_after(timeout_);
-    auto w = co_await (asio::async_write(socket_, out, kUse) || timer_.async_wait(kUse));
-    if (w.index() == 1) co_return "write: timeout";
+  // Sends the messages, each length-framed, in one write (pipelined: no reply is awaited
+  // between them).
+  asio::awaitable<std::string> send(const std::vector<const std::vector<std::uint8_t>*>& msgs,
+                                    core::TimePoint deadline) {
+    std::vector<std::uint8_t> out;
+    for (const auto* m : msgs) {
+      if (m->size() > dns::kMaxMessage) co_return "message too large";
+      out.push_back(static_cast<std::uint8_t>(m->size() >> 8));
+      out.push_back(static_cast<std::uint8_t>(m->size() & 0xff));
+      out.insert(out.end(), m->begin(), m->end());
+    }
+    timer_.expires_at(deadline);
+    auto w = co_await (asio::async_write(socket_, asio::buffer(out), kUse) ||
+                       timer_.async_wait(kUse));
+    if (w.index() == 1) co_return timeout("write");
     if (auto [ec, n] = std::get<0>(w); ec) co_return "write: " + ec.message();
-    if (update) failpoint::hit(failpoint::Point::AfterSend);
+    co_return "";
+  }
 
+  // Reads one framed reply (at most 65535 bytes).
+  asio::awaitable<std::string> receive(std::vector<std::uint8_t>& reply, core::TimePoint deadline) {
     std::array<std::uint8_t, 2> rlen{};
-    timer_.expires_after(timeout_);
+    timer_.expires_at(deadline);
     auto h =
         co_await (asio::async_read(socket_, asio::buffer(rlen), kUse) || timer_.async_wait(kUse));
-    if (h.index() == 1) co_return "read: timeout";
+    if (h.index() == 1) co_return timeout("read");
     if (auto [ec, n] = std::get<0>(h); ec) co_return "read: " + ec.message();
     std::size_t size = (std::size_t{rlen[0]} << 8) | rlen[1];
     reply.assign(size, 0);
-    timer_.expires_after(timeout_);
+    timer_.expires_at(deadline);
     auto b =
         co_await (asio::async_read(socket_, asio::buffer(reply), kUse) || timer_.async_wait(kUse));
-    if (b.index() == 1) co_return "read: timeout";
+    if (b.index() == 1) co_return timeout("read");
     if (auto [ec, n] = std::get<0>(b); ec) co_return "read: " + ec.message();
     co_return "";
   }
+
+  bool timed_out() const { return timed_out_; }
 
   void close() {
     boost::system::error_code ignored;
@@ -125,10 +134,15 @@ class Connection {
   }
 
  private:
+  std::string timeout(std::string_view step) {
+    timed_out_ = true;
+    return std::string(step) + ": timeout";
+  }
+
   tcp::socket socket_;
   asio::steady_timer timer_;
   tcp::resolver resolver_;
-  std::chrono::nanoseconds timeout_;
+  bool timed_out_ = false;
 };
 
 // The outcome of one signed exchange: either a verified reply or why there is none.
@@ -139,33 +153,40 @@ struct SignedReply {
   std::string detail;
 };
 
-asio::awaitable<SignedReply> signed_exchange(Connection& conn, const dns::Message& request,
-                                             const tsig::Key& key, std::uint64_t now) {
-  SignedReply out;
+// A request ready to send: the message, its signed wire form and MAC (the reply's MAC covers it).
+struct SignedRequest {
+  dns::Message message;
+  tsig::SignResult signed_wire;
+};
+
+// "" on success, else why the request cannot be sent.
+std::string sign_request(dns::Message request, const tsig::Key& key, std::uint64_t now,
+                         SignedRequest& out) {
   auto wire = dns::encode(request);
-  if (!wire) {
-    out.kind = SignedReply::Kind::Malformed;
-    out.detail = "request not encodable";
-    co_return out;
-  }
+  if (!wire) return "request not encodable";
   auto signed_req = tsig::sign(*wire, key, now);
-  if (!signed_req) {
-    out.kind = SignedReply::Kind::Malformed;
-    out.detail = "TSIG signing failed";
-    co_return out;
-  }
-  std::vector<std::uint8_t> reply;
-  std::string err =
-      co_await conn.exchange(signed_req->wire, reply, request.header.opcode == dns::Opcode::Update);
-  if (!err.empty()) {
-    out.detail = err;
-    co_return out;
-  }
+  if (!signed_req) return "TSIG signing failed";
+  out.message = std::move(request);
+  out.signed_wire = std::move(*signed_req);
+  return "";
+}
+
+// The message id of an encoded reply, if it has a header at all.
+std::optional<std::uint16_t> wire_id(const std::vector<std::uint8_t>& wire) {
+  if (wire.size() < 2) return std::nullopt;
+  return static_cast<std::uint16_t>((wire[0] << 8) | wire[1]);
+}
+
+// Decodes and verifies `reply` as the answer to `req`.
+SignedReply check_reply(const std::vector<std::uint8_t>& reply, const SignedRequest& req,
+                        const tsig::Key& key, std::uint64_t now) {
+  SignedReply out;
+  const dns::Message& request = req.message;
   auto decoded = dns::decode(reply);
   if (!decoded.message) {
     out.kind = SignedReply::Kind::Malformed;
     out.detail = "undecodable reply: " + decoded.error;
-    co_return out;
+    return out;
   }
   const auto& m = *decoded.message;
   if (m.header.id != request.header.id || !m.header.qr ||
@@ -175,19 +196,23 @@ asio::awaitable<SignedReply> signed_exchange(Connection& conn, const dns::Messag
                                 m.questions[0].type != request.questions[0].type))) {
     out.kind = SignedReply::Kind::Malformed;
     out.detail = "reply does not match the request";
-    co_return out;
+    return out;
   }
-  auto v = tsig::verify(reply, key, signed_req->mac, now);
+  auto v = tsig::verify(reply, key, req.signed_wire.mac, now);
   out.message = std::move(*decoded.message);
   out.tsig_status = v.status;
   if (v.status != tsig::Status::Ok) {
     out.kind = SignedReply::Kind::Tsig;
     out.detail = "TSIG " + std::string(tsig::to_string(v.status)) + ", rcode " +
                  dns::rcode_name(out.message.header.rcode);
-    co_return out;
+    return out;
   }
   out.kind = SignedReply::Kind::Ok;
-  co_return out;
+  return out;
+}
+
+std::string millis(core::Duration d) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + " ms";
 }
 
 dns::Message make_query(std::string name, std::uint16_t t) {
@@ -388,38 +413,76 @@ Rfc2136Actuator::Rfc2136Actuator(config::Rfc2136Target target, tsig::Key key, st
     : target_(std::move(target)),
       key_(std::move(key)),
       observer_(std::move(observer)),
-      wall_clock_(wall_clock ? std::move(wall_clock) : WallClock(system_seconds)) {
+      wall_clock_(wall_clock ? std::move(wall_clock) : WallClock(system_seconds)),
+      rtt_(target_.timeout) {
   rrtype_ = dns::type_from_name(target_.type).value_or(dns::type::kA);
 }
 
 asio::awaitable<ReadResult> Rfc2136Actuator::read() {
   ReadResult res;
   auto ex = co_await asio::this_coro::executor;
-  Connection conn(ex, target_.timeout);
-  if (auto err = co_await conn.connect(target_.server); !err.empty()) {
+  const core::Duration rto = rtt_.timeout();
+  const core::TimePoint deadline = core::Clock::now() + 2 * rto;
+  Connection conn(ex);
+  if (auto err = co_await conn.connect(target_.server, deadline); !err.empty()) {
+    if (conn.timed_out()) rtt_.timed_out();
     res.status = ReadStatus::Unreachable;
     res.detail = err;
     co_return res;
   }
-  // Returns the RDATA of the answers for (name, type), or sets `res` to the failure.
-  auto query = [&](const std::string& name, std::uint16_t t)
-      -> asio::awaitable<std::optional<std::vector<std::vector<std::uint8_t>>>> {
-    auto q = make_query(name, t);
-    SignedReply r = co_await signed_exchange(conn, q, key_, wall_clock_());
+
+  // The three queries, with distinct ids, sent together; the replies are matched by id.
+  const std::string fence_name = fence_name_for(target_);
+  std::vector<std::pair<std::string, std::uint16_t>> asked;
+  asked.emplace_back(target_.name, rrtype_);
+  asked.emplace_back(fence_name, dns::type::kTxt);
+  asked.emplace_back(target_.zone, dns::type::kSoa);
+  std::vector<SignedRequest> requests(asked.size());
+  std::vector<std::optional<std::vector<std::vector<std::uint8_t>>>> answers(asked.size());
+  const std::uint64_t now = wall_clock_();
+  std::vector<const std::vector<std::uint8_t>*> wires;
+  for (std::size_t i = 0; i < asked.size(); ++i) {
+    auto q = make_query(asked[i].first, asked[i].second);
+    auto taken = [&](std::uint16_t id) {
+      for (std::size_t j = 0; j < i; ++j) {
+        if (requests[j].message.header.id == id) return true;
+      }
+      return false;
+    };
+    // At most two ids are taken, so at most two steps.
+    while (taken(q.header.id)) q.header.id = static_cast<std::uint16_t>(q.header.id + 1);
+    if (auto err = sign_request(std::move(q), key_, now, requests[i]); !err.empty()) {
+      res.status = ReadStatus::Error;
+      res.detail = dns::type_name(asked[i].second) + " " + asked[i].first + ": " + err;
+      co_return res;
+    }
+    wires.push_back(&requests[i].signed_wire.wire);
+  }
+  const core::TimePoint sent_at = core::Clock::now();
+  if (auto err = co_await conn.send(wires, deadline); !err.empty()) {
+    if (conn.timed_out()) rtt_.timed_out();
+    res.status = ReadStatus::Unreachable;
+    res.detail = err;
+    co_return res;
+  }
+
+  // Sets `res` to the failure of answer i, or stores its RDATA. False on failure.
+  auto take = [&](std::size_t i, SignedReply r) -> bool {
+    const auto& [name, t] = asked[i];
     std::string what = dns::type_name(t) + " " + name + ": ";
     switch (r.kind) {
       case SignedReply::Kind::Network:
         res.status = ReadStatus::Unreachable;
         res.detail = what + r.detail;
-        co_return std::nullopt;
+        return false;
       case SignedReply::Kind::Malformed:
         res.status = ReadStatus::Error;
         res.detail = what + r.detail;
-        co_return std::nullopt;
+        return false;
       case SignedReply::Kind::Tsig:
         res.status = ReadStatus::Refused;
         res.detail = what + r.detail;
-        co_return std::nullopt;
+        return false;
       case SignedReply::Kind::Ok:
         break;
     }
@@ -427,17 +490,17 @@ asio::awaitable<ReadResult> Rfc2136Actuator::read() {
     if (rc == dns::rcode::kServFail) {
       res.status = ReadStatus::Unreachable;
       res.detail = what + "SERVFAIL";
-      co_return std::nullopt;
+      return false;
     }
     if (rc == dns::rcode::kRefused || rc == dns::rcode::kNotAuth) {
       res.status = ReadStatus::Refused;
       res.detail = what + dns::rcode_name(rc);
-      co_return std::nullopt;
+      return false;
     }
     if (rc != dns::rcode::kNoError && rc != dns::rcode::kNxDomain) {
       res.status = ReadStatus::Error;
       res.detail = what + dns::rcode_name(rc);
-      co_return std::nullopt;
+      return false;
     }
     std::vector<std::vector<std::uint8_t>> out;
     for (const auto& rr : r.message.answers) {
@@ -445,17 +508,43 @@ asio::awaitable<ReadResult> Rfc2136Actuator::read() {
         out.push_back(rr.rdata);
       }
     }
-    co_return out;
+    answers[i] = std::move(out);
+    return true;
   };
 
-  auto members = co_await query(target_.name, rrtype_);
-  if (!members) co_return res;
-  std::string fence_name = fence_name_for(target_);
-  auto fences = co_await query(fence_name, dns::type::kTxt);
-  if (!fences) co_return res;
-  auto soa = co_await query(target_.zone, dns::type::kSoa);
-  if (!soa) co_return res;
+  // One reply per iteration, so at most three.
+  std::size_t answered = 0;
+  while (answered < asked.size()) {
+    std::vector<std::uint8_t> reply;
+    if (auto err = co_await conn.receive(reply, deadline); !err.empty()) {
+      res.status = ReadStatus::Unreachable;
+      if (conn.timed_out()) {
+        rtt_.timed_out();
+        // Some answers came: the server is slow, not down (the caller retries without backoff).
+        res.answered = answered > 0;
+        res.detail = "timeout after " + millis(2 * rto) + " with " + std::to_string(answered) +
+                     " of 3 answers (next timeout " + millis(rtt_.timeout()) + ")";
+      } else {
+        res.detail = err + " after " + std::to_string(answered) + " of 3 answers";
+      }
+      co_return res;
+    }
+    auto id = wire_id(reply);
+    std::size_t i = 0;
+    while (i < asked.size() && !(id && !answers[i] && requests[i].message.header.id == *id)) ++i;
+    if (i == asked.size()) {
+      res.status = ReadStatus::Error;
+      res.detail = "a reply matches none of the outstanding queries";
+      co_return res;
+    }
+    if (!take(i, check_reply(reply, requests[i], key_, wall_clock_()))) co_return res;
+    ++answered;
+  }
+  rtt_.sample(core::Clock::now() - sent_at);
   conn.close();
+  auto& members = answers[0];
+  auto& fences = answers[1];
+  auto& soa = answers[2];
 
   LiveState state;
   for (const auto& rd : *members) {
@@ -504,14 +593,40 @@ asio::awaitable<WriteResult> Rfc2136Actuator::write(const core::Plan& plan,
     co_return res;
   }
   auto ex = co_await asio::this_coro::executor;
-  Connection conn(ex, target_.timeout);
-  if (auto err = co_await conn.connect(target_.server); !err.empty()) {
+  const core::TimePoint deadline = core::Clock::now() + 2 * rtt_.timeout();
+  Connection conn(ex);
+  if (auto err = co_await conn.connect(target_.server, deadline); !err.empty()) {
     // Nothing was sent either, but the caller resolves every non-answer the same way: by reading.
+    if (conn.timed_out()) rtt_.timed_out();
     res.status = WriteStatus::Unknown;
     res.detail = err;
     co_return res;
   }
-  SignedReply r = co_await signed_exchange(conn, *update, key_, wall_clock_());
+  SignedRequest req;
+  if (auto err = sign_request(std::move(*update), key_, wall_clock_(), req); !err.empty()) {
+    res.status = WriteStatus::Unknown;  // nothing was sent; settled by reading, as before
+    res.detail = err;
+    co_return res;
+  }
+  const core::TimePoint sent_at = core::Clock::now();
+  SignedReply r;
+  // (A named vector: GCC 12 rejects a braced list as a coroutine's argument.)
+  const std::vector<const std::vector<std::uint8_t>*> wires{&req.signed_wire.wire};
+  std::string err = co_await conn.send(wires, deadline);
+  if (err.empty()) {
+    failpoint::hit(failpoint::Point::AfterSend);
+    std::vector<std::uint8_t> reply;
+    err = co_await conn.receive(reply, deadline);
+    if (err.empty()) {
+      rtt_.sample(core::Clock::now() - sent_at);
+      r = check_reply(reply, req, key_, wall_clock_());
+    }
+  }
+  if (!err.empty()) {
+    if (conn.timed_out()) rtt_.timed_out();
+    r.kind = SignedReply::Kind::Network;
+    r.detail = err;
+  }
   conn.close();
   switch (r.kind) {
     case SignedReply::Kind::Network:

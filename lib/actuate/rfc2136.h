@@ -3,8 +3,9 @@
 // compare-and-swap, read back; there is no unsigned mode).
 //
 //   read():  three TSIG-signed queries over one TCP connection to the primary: the managed RRset
-//            (name/type), the fence TXT at fence_name, and the zone's SOA serial. Every reply must
-//            verify; an unsigned or badly signed reply is Refused, never trusted.
+//            (name/type), the fence TXT at fence_name, and the zone's SOA serial, sent together
+//            (pipelined) and matched to their replies by message id, in any order. Every reply
+//            must verify; an unsigned or badly signed reply is Refused, never trusted.
 //   write(): refuses locally (Invalid, nothing sent) a plan with no members or whose generation is
 //            not above expected.fence; otherwise sends ONE UPDATE:
 //              prerequisites  managed RRset is exactly expected.members (or does not exist when
@@ -17,7 +18,13 @@
 //            NOTZONE and any TSIG failure (BADKEY/BADSIG/BADTIME/unsigned) Refused; FORMERR and
 //            others Invalid.
 //
-// Every network step (resolve, connect, write, read) has its own deadline of target.timeout.
+// Deadlines follow the server's observed round-trip time (actuate/rtt.h): one read, and one
+// write, each has ONE deadline for all its steps (resolve, connect, send, every reply) of twice
+// the current timeout (a connect and one round trip), where the timeout is the smoothed RTT plus
+// four deviations, at least target.timeout and at most RttEstimator::kDefaultCap (or
+// target.timeout when longer), doubled after each timed-out operation until one is answered.
+// A read that timed out after some of its answers came is reported with ReadResult::answered
+// (slow, not down).
 // Runs on the caller's executor (co_await this_coro::executor); one call at a time per instance.
 #pragma once
 
@@ -29,6 +36,7 @@
 
 #include "actuate/actuator.h"
 #include "actuate/dns_wire.h"
+#include "actuate/rtt.h"
 #include "actuate/tsig.h"
 #include "config/config.h"
 
@@ -78,7 +86,11 @@ class Rfc2136Actuator final : public Actuator {
   boost::asio::awaitable<WriteResult> write(const core::Plan& plan,
                                             const LiveState& expected) override;
 
+  std::optional<core::Duration> round_trip() const override { return rtt_.srtt(); }
+
   const config::Rfc2136Target& target() const { return target_; }
+  // The round-trip estimate of the primary, from the exchanges so far.
+  const RttEstimator& rtt() const { return rtt_; }
 
  private:
   config::Rfc2136Target target_;
@@ -86,6 +98,7 @@ class Rfc2136Actuator final : public Actuator {
   std::string observer_;
   WallClock wall_clock_;
   std::uint16_t rrtype_ = dns::type::kA;
+  RttEstimator rtt_;
 };
 
 }  // namespace failoverd::actuate

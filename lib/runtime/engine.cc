@@ -543,8 +543,12 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
   }
 
   // Automatic plans for a shared target wait rank * stagger (core/writer.h) so that the lowest
-  // observer id writes and the others find the plan live when they re-read. Manual plans and
-  // local targets go at once.
+  // observer id writes and the others find the plan live when they re-read (a read sent after
+  // the wait, not one already in flight). The stagger is the peers' exchange interval (100 ms to
+  // 2 s) plus twice the target's measured round-trip time: the time the writer before us needs
+  // for its fresh read and its write to land, with a slow target (seconds) as with a fast one
+  // (microseconds); the whole wait stays below half of max_decision_age, so the plan is still
+  // current when it goes. Manual plans and local targets go at once.
   void hand_to_reconciler(core::Plan plan, TimePoint now) {
     auto it = services_.find(plan.service);
     if (it == services_.end()) return;
@@ -553,19 +557,25 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
         s.config.target.scope == config::TargetScope::Shared) {
       const auto rank = core::writer_rank(core_.id(), plan);
       if (rank > 0) {
+        const auto rtt = s.actuator ? s.actuator->round_trip().value_or(core::Duration::zero())
+                                    : core::Duration::zero();
         const auto stagger = std::clamp<core::Duration>(cfg_.cluster->exchange_interval,
                                                         std::chrono::milliseconds(100),
-                                                        std::chrono::seconds(2));
+                                                        std::chrono::seconds(2)) +
+                             2 * rtt;
+        const auto wait = std::min<core::Duration>(stagger * static_cast<int>(rank),
+                                                   s.config.max_decision_age / 2);
         log::info("deferring to a lower observer id",
                   {{"service", plan.service.str()}, {"generation", plan.generation},
-                   {"rank", rank}});
+                   {"rank", rank},
+                   {"wait_ms", std::chrono::duration_cast<std::chrono::milliseconds>(wait).count()}});
         s.deferred = std::move(plan);
-        s.defer.expires_after(stagger * static_cast<int>(rank));
+        s.defer.expires_after(wait);
         s.defer.async_wait([self = shared_from_this(), &s](const boost::system::error_code& ec) {
           if (ec || self->stopped_ || !s.deferred) return;
           auto p = std::move(*s.deferred);
           s.deferred.reset();
-          self->set_desired(s, std::move(p), Clock::now());
+          self->set_desired(s, std::move(p), Clock::now(), /*fresh_read=*/true);
         });
         return;
       }
@@ -591,7 +601,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
            std::move(to));
   }
 
-  void set_desired(ServiceRuntime& s, core::Plan plan, TimePoint now) {
+  void set_desired(ServiceRuntime& s, core::Plan plan, TimePoint now, bool fresh_read = false) {
     log::info("plan handed to actuator",
               {{"service", plan.service.str()}, {"generation", plan.generation},
                {"active", join_regions(plan.active)}, {"trigger", core::to_string(plan.trigger)},
@@ -603,7 +613,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
            s.plan_to);
     s.last_trigger = plan.trigger;
     sync_hold(s);
-    s.reconciler.set_desired(std::move(plan), now);
+    s.reconciler.set_desired(std::move(plan), now, fresh_read);
     s.wake.cancel();
   }
 

@@ -160,6 +160,87 @@ TEST_SUITE("actuate.dns.reconcile") {
     CHECK(has(r.take_events(), Kind::Applied));
   }
 
+  TEST_CASE("a read that got part of its answers is retried at once, without backoff") {
+    // A slow server (replies arriving, deadline too short): reading again at once with the
+    // actuator's longer deadline; backing off would delay a failover by up to retry.cap.
+    auto r = started();
+    r.set_desired(plan(5, {"198.51.100.20"}), kT0);
+    auto now = kT0;
+    for (int i = 0; i < 6; ++i) {
+      auto a = r.poll(now);
+      REQUIRE(a);
+      REQUIRE(a->kind == ReconcileAction::Kind::Read);
+      ReadResult slow{ReadStatus::Unreachable, {}, "timeout with 2 of 3 answers"};
+      slow.answered = true;
+      r.on_read(slow, now);
+      CHECK(r.next_due() == now);
+      now += std::chrono::seconds(2);  // each such read takes its deadline
+    }
+    auto ev = r.take_events();
+    CHECK(has(ev, Kind::Unreachable));
+    for (const auto& e : ev) CHECK_FALSE(e.alert);
+    // The plan is still pending: the next full answer leads to its write.
+    auto a = r.poll(now);
+    REQUIRE(a);
+    r.on_read(ok(state({"192.0.2.10"}, Fence{5, "obs-b"})), now);
+    auto w = r.poll(now);
+    REQUIRE(w);
+    CHECK(w->kind == ReconcileAction::Kind::Write);
+    CHECK(w->plan.generation == 6);
+  }
+
+  TEST_CASE("slow reads do not count as failed attempts: a later outage starts its backoff afresh") {
+    auto r = started();
+    r.set_desired(plan(5, {"198.51.100.20"}), kT0);
+    auto now = kT0;
+    for (int i = 0; i < 6; ++i) {
+      REQUIRE(r.poll(now));
+      ReadResult slow{ReadStatus::Unreachable, {}, "timeout with 1 of 3 answers"};
+      slow.answered = true;
+      r.on_read(slow, now);
+    }
+    r.take_events();
+    // The first real failure after them is attempt 0: no alert (alerts start at attempt 3), and
+    // its delay is within the first backoff step.
+    REQUIRE(r.poll(now));
+    r.on_read(ReadResult{ReadStatus::Unreachable, {}, "connect: refused"}, now);
+    auto ev = r.take_events();
+    REQUIRE(ev.size() == 1);
+    CHECK_FALSE(ev[0].alert);
+    CHECK(r.next_due() <= now + std::chrono::milliseconds(200));
+  }
+
+  TEST_CASE("a plan that wants a fresh read is not served by a read already in flight") {
+    // A deferred writer (core/writer.h) must see what the writer before it did: the read that
+    // went out before its plan came may predate that write.
+    auto r = started();
+    const auto later = kT0 + std::chrono::seconds(30);
+    auto inflight = r.poll(later);  // the periodic read, sent before the plan
+    REQUIRE(inflight);
+    REQUIRE(inflight->kind == ReconcileAction::Kind::Read);
+    r.set_desired(plan(5, {"198.51.100.20"}), later, /*fresh_read=*/true);
+    r.on_read(ok(state({"192.0.2.10"}, Fence{5, "obs-b"})), later);
+    auto next = r.poll(later);
+    REQUIRE(next);
+    CHECK(next->kind == ReconcileAction::Kind::Read);  // not the write: a read sent now
+    // That read finds the writer before us done: the plan is not written.
+    r.on_read(ok(state({"203.0.113.30"}, Fence{6, "obs-a"})), later);
+    CHECK(has(r.take_events(), Kind::Conflict));
+    auto after = r.poll(later);
+    CHECK_FALSE((after && after->kind == ReconcileAction::Kind::Write));
+  }
+
+  TEST_CASE("without fresh_read the read in flight serves the plan") {
+    auto r = started();
+    const auto later = kT0 + std::chrono::seconds(30);
+    REQUIRE(r.poll(later));
+    r.set_desired(plan(5, {"198.51.100.20"}), later);
+    r.on_read(ok(state({"192.0.2.10"}, Fence{5, "obs-b"})), later);
+    auto next = r.poll(later);
+    REQUIRE(next);
+    CHECK(next->kind == ReconcileAction::Kind::Write);
+  }
+
   TEST_CASE("backoff delays are jittered and capped") {
     auto r = started();
     write_of(r, plan(5, {"198.51.100.20"}));
