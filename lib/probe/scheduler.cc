@@ -280,7 +280,10 @@ std::optional<core::TimePoint> Scheduler::next_due(const core::EndpointId& endpo
   const Impl& m = *impl_;
   auto it = m.index.find(endpoint);
   if (it == m.index.end() || !m.started) return std::nullopt;
-  return m.slots[it->second].due;
+  const Impl::Slot& s = m.slots[it->second];
+  // A probe still in flight is the round a successor must run again: its result goes to this
+  // scheduler's owner, which is stopping.
+  return s.in_flight ? s.last_due : s.due;
 }
 
 void Scheduler::stop() {

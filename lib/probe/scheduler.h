@@ -78,8 +78,10 @@ class Scheduler {
   void start(const ContinueAt& continue_at = {});
   // Stops scheduling; probes in flight finish and are still reported.
   void stop();
-  // When the endpoint's next round is due (also after stop()); nullopt before start() or for
-  // an unknown endpoint.
+  // When the endpoint's next round is due (also after stop()); for an endpoint whose probe is
+  // still in flight, that probe's due time (a successor taking over after stop() runs that
+  // round again, as its result will not reach it). nullopt before start() or for an unknown
+  // endpoint.
   std::optional<core::TimePoint> next_due(const core::EndpointId& endpoint) const;
 
   // The interval for the endpoint's next probes (the core's fast/down interval). Returns false

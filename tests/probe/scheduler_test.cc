@@ -123,6 +123,46 @@ TEST_SUITE("probe.scheduler") {
     CHECK(server.accepted() <= scheduled.size() + 1);  // one connection per probe, no retries
   }
 
+  TEST_CASE("a successor continues the rounds, and runs again a round still in flight") {
+    asio::io_context io;
+    HostileServer ok(io, canned_ok());
+    HostileOptions silent_options;
+    silent_options.mode = HostileMode::Silent;
+    HostileServer silent(io, silent_options);
+    // e0 answers (interval 1 s); e1 never answers: its first probe stays in flight.
+    std::vector<config::Endpoint> eps = endpoints(ok.port(), 1, 1s);
+    auto stuck = endpoints(silent.port(), 1, 100ms, 5s);
+    stuck[0].name = core::EndpointId("e1");
+    eps.push_back(stuck[0]);
+    std::map<std::string, int> before;
+    Scheduler old(io, eps, {}, [&](const ProbeResult& r) { before[r.endpoint.str()]++; });
+    CHECK_FALSE(old.next_due(core::EndpointId("e0")));  // not started
+    old.start();
+    io.run_for(1050ms);  // e0 probed; e1's first probe hangs
+    old.stop();
+    const auto stopped = core::Clock::now();
+    REQUIRE(before["e0"] >= 1);
+    REQUIRE(before.count("e1") == 0);
+    const auto e0 = old.next_due(core::EndpointId("e0"));
+    const auto e1 = old.next_due(core::EndpointId("e1"));
+    REQUIRE(e0);
+    REQUIRE(e1);
+    CHECK(*e0 > stopped);
+    CHECK(*e0 <= stopped + 1050ms);  // one interval, jitter included
+    CHECK(*e1 <= stopped);  // the round in flight
+    CHECK_FALSE(old.next_due(core::EndpointId("nope")));
+
+    Scheduler next(io, eps, {}, [](const ProbeResult&) {});
+    next.start([&](const core::EndpointId& id) { return old.next_due(id); });
+    // e0 keeps its time (cut to one interval from now at most); e1 is due again at once.
+    const auto continued = next.next_due(core::EndpointId("e0"));
+    REQUIRE(continued);
+    CHECK(*continued <= *e0);
+    CHECK(*continued >= *e0 - 100ms);
+    CHECK(*next.next_due(core::EndpointId("e1")) <= core::Clock::now());
+    next.stop();
+  }
+
   TEST_CASE("set_interval takes effect at once and rejects unknown endpoints") {
     asio::io_context io;
     HostileServer server(io, canned_ok());
