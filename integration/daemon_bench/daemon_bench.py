@@ -260,13 +260,15 @@ def main():
                 if len(parts) == 2 and parts[1].startswith("/e/"):
                     times.setdefault(parts[1], []).append(float(parts[0]))
         near, steady = 0.0, 0.0
+        near_at = None
         for path, ts in times.items():
             ts.sort()
             for a, b in zip(ts, ts[1:]):
                 gap = b - a
                 close = any(a - 3 <= sent <= b + 3 for sent, _, _ in reloads)
                 if close:
-                    near = max(near, gap)
+                    if gap > near:
+                        near, near_at = gap, (path, a, b)
                 elif a > reloads[0][0] - 5:  # steady state: after the first rounds settle
                     steady = max(steady, gap)
         steady_probes = sum(1 for ts in times.values() for t in ts if wall0 <= t < wall1)
@@ -283,6 +285,11 @@ def main():
               f"max {tooks[-1] * 1000:.1f} ms (budget 200 ms)")
         print(f"longest probe gap of one endpoint: {near * 1000:.0f} ms across a reload, "
               f"{steady * 1000:.0f} ms in steady state (interval 1000 ms, jitter 5 %)")
+        if near_at:
+            path, a, b = near_at
+            sent = min((r[0] for r in reloads), key=lambda t: abs(t - a))
+            print(f"  the longest across a reload: {path}, {a - sent:+.3f}s to {b - sent:+.3f}s "
+                  f"from the SIGHUP")
         print(f"requests logged: {sum(len(v) for v in times.values())} "
               f"for {len(times)} endpoints; load average {os.getloadavg()[0]:.2f}")
     return 0
