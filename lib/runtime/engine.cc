@@ -14,14 +14,8 @@
 #include <map>
 #include <set>
 
-#include "actuate/exec_hook.h"
 #include "actuate/failpoint.h"
-#include "actuate/haproxy.h"
-#include "actuate/local_fence.h"
-#include "actuate/powerdns.h"
 #include "actuate/reconcile.h"
-#include "actuate/rfc2136.h"
-#include "actuate/tsig.h"
 #include "core/holds.h"
 #include "core/observer.h"
 #include "core/writer.h"
@@ -32,6 +26,7 @@
 #include "probe/dns_probe.h"
 #include "probe/resolver.h"
 #include "probe/scheduler.h"
+#include "runtime/actuators.h"
 #include "state/atomic_file.h"
 #include "state/state_file.h"
 #include "state/state_writer.h"
@@ -124,23 +119,6 @@ json::array region_array(const std::vector<core::RegionId>& regions) {
   return a;
 }
 
-std::optional<std::string> read_tsig_key(const config::Rfc2136Target& t, actuate::tsig::Key& key) {
-  auto algorithm = actuate::tsig::parse_algorithm(t.tsig_algorithm);
-  if (!algorithm) return "unsupported TSIG algorithm " + t.tsig_algorithm;
-  auto file = state::read_file(t.tsig_secret_file, 4096);
-  if (!file.contents) {
-    return "TSIG secret " + t.tsig_secret_file + ": " + (file.missing ? "missing" : file.error);
-  }
-  auto secret = actuate::tsig::base64_decode(*file.contents);
-  if (!secret || secret->empty()) return "TSIG secret " + t.tsig_secret_file + " is not base64";
-  key.name = t.tsig_key_name;
-  if (key.name.empty() || key.name.back() != '.') key.name += '.';
-  key.algorithm = *algorithm;
-  key.secret = std::move(*secret);
-  return std::nullopt;
-}
-
-// The region a published value belongs to, per the service's publish lists.
 // Monotonic times as wall-clock ms and back, for what the state file keeps across a restart
 // (the monotonic clock starts again at boot). A wall time in the future is taken as now. One
 // anchor per engine, so the same time always converts to the same text (no state file rewrite
@@ -161,6 +139,7 @@ struct WallAnchor {
   }
 };
 
+// The region a published value belongs to, per the service's publish lists.
 core::RegionId region_of(const config::Service& s, const std::string& value) {
   for (const auto& [region, values] : s.publish) {
     if (std::find(values.begin(), values.end(), value) != values.end()) return region;
@@ -179,19 +158,6 @@ std::string_view kind_name(config::ProbeKind k) {
   return "http";
 }
 
-// What an exec target is taken to hold before its first write: the first region's values.
-std::vector<actuate::LiveMember> initial_members(const config::Service& s) {
-  std::vector<actuate::LiveMember> out;
-  core::RegionId first = !s.regions.empty()        ? s.regions.front()
-                         : !s.weights.empty()      ? s.weights.begin()->first
-                                                   : core::RegionId{};
-  auto it = s.publish.find(first);
-  if (it != s.publish.end()) {
-    for (const auto& v : it->second) out.push_back({v, 1});
-  }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.value < b.value; });
-  return out;
-}
 
 core::LiveState to_core_live(const config::Service& s, const actuate::LiveState& live) {
   core::LiveState out;
@@ -657,35 +623,9 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
 
   // --- actuation -----------------------------------------------------------------------------
   std::optional<std::string> build_actuator(ServiceRuntime& s) {
-    const auto& t = s.config.target;
-    auto executor = io_.get_executor();
-    try {
-      switch (t.kind) {
-        case config::TargetKind::Rfc2136: {
-          actuate::tsig::Key key;
-          if (auto err = read_tsig_key(t.rfc2136, key)) return err;
-          s.actuator = std::make_unique<actuate::Rfc2136Actuator>(t.rfc2136, std::move(key),
-                                                                  core_.id().str());
-          break;
-        }
-        case config::TargetKind::PowerDns:
-          s.actuator = std::make_unique<actuate::PowerDnsActuator>(executor, s.config, core_.id());
-          break;
-        // HAProxy and exec keep no fence: each observer is the only writer of its own, so the
-        // fence lives in memory (see local_fence.h).
-        case config::TargetKind::HaProxy:
-          s.actuator = std::make_unique<actuate::LocalFenceActuator>(
-              std::make_unique<actuate::HaProxyActuator>(executor, s.config), core_.id().str());
-          break;
-        case config::TargetKind::Exec:
-          s.actuator = std::make_unique<actuate::LocalFenceActuator>(
-              std::make_unique<actuate::ExecActuator>(executor, s.config, core_.id()),
-              core_.id().str(), initial_members(s.config));
-          break;
-      }
-    } catch (const std::exception& e) {
-      return e.what();
-    }
+    auto built = make_actuator(io_.get_executor(), s.config, core_.id());
+    if (!built.actuator) return built.error;
+    s.actuator = std::move(built.actuator);
     return std::nullopt;
   }
 
