@@ -55,49 +55,40 @@ LocalView::LocalView(const config::Config& cfg, TimePoint start)
   recount();
 }
 
-void LocalView::count_out(std::size_t i) {
+void LocalView::count(std::size_t i, bool in) {
   const Tracked& t = tracked_[i];
-  due_.erase({t.tracker.next_due(), i});
+  const std::pair<TimePoint, std::size_t> due{t.tracker.next_due(), i};
+  if (in) {
+    due_.insert(due);
+  } else {
+    due_.erase(due);
+  }
+  auto step = [in](std::size_t& n) { n = in ? n + 1 : n - 1; };
   const Health h = t.tracker.state();
   if (t.region == kControl) {
-    if (h == Health::Down) --control_down_;
+    if (h == Health::Down) step(control_down_);
     return;
   }
   RegionTally& g = tally_[t.region];
   if (auto s = t.tracker.last_success()) {
-    if (auto it = g.successes.find(*s); it != g.successes.end()) g.successes.erase(it);
+    if (in) {
+      g.successes.insert(*s);
+    } else if (auto it = g.successes.find(*s); it != g.successes.end()) {
+      g.successes.erase(it);
+    }
   }
   const bool failing = serving(h) && t.tracker.suspect();
   switch (h) {
-    case Health::Pending: --g.counts.pending; --g.pessimistic.pending; break;
-    case Health::Up: --g.counts.up; --(failing ? g.pessimistic.down : g.pessimistic.up); break;
-    case Health::Degraded:
-      --g.counts.degraded;
-      --(failing ? g.pessimistic.down : g.pessimistic.degraded);
+    case Health::Pending: step(g.counts.pending); step(g.pessimistic.pending); break;
+    case Health::Up:
+      step(g.counts.up);
+      step(failing ? g.pessimistic.down : g.pessimistic.up);
       break;
-    case Health::Down: --g.counts.down; --g.pessimistic.down; break;
-  }
-}
-
-void LocalView::count_in(std::size_t i) {
-  const Tracked& t = tracked_[i];
-  due_.insert({t.tracker.next_due(), i});
-  const Health h = t.tracker.state();
-  if (t.region == kControl) {
-    if (h == Health::Down) ++control_down_;
-    return;
-  }
-  RegionTally& g = tally_[t.region];
-  if (auto s = t.tracker.last_success()) g.successes.insert(*s);
-  const bool failing = serving(h) && t.tracker.suspect();
-  switch (h) {
-    case Health::Pending: ++g.counts.pending; ++g.pessimistic.pending; break;
-    case Health::Up: ++g.counts.up; ++(failing ? g.pessimistic.down : g.pessimistic.up); break;
     case Health::Degraded:
-      ++g.counts.degraded;
-      ++(failing ? g.pessimistic.down : g.pessimistic.degraded);
+      step(g.counts.degraded);
+      step(failing ? g.pessimistic.down : g.pessimistic.degraded);
       break;
-    case Health::Down: ++g.counts.down; ++g.pessimistic.down; break;
+    case Health::Down: step(g.counts.down); step(g.pessimistic.down); break;
   }
 }
 
@@ -109,7 +100,7 @@ void LocalView::recount() {
   }
   control_down_ = 0;
   due_.clear();
-  for (std::size_t i = 0; i < tracked_.size(); ++i) count_in(i);
+  for (std::size_t i = 0; i < tracked_.size(); ++i) count(i, true);
 }
 
 void LocalView::adopt(const LocalView& old, const std::set<EndpointId>& keep) {
@@ -135,9 +126,9 @@ Events LocalView::observe(const EndpointId& endpoint, const ProbeOutcome& outcom
   if (it == index_.end()) return {};
   Tracked& t = tracked_[it->second];
   const bool serving_steady = serving(t.tracker.state()) && !t.tracker.suspect();
-  count_out(it->second);
+  count(it->second, false);
   Transition tr = t.tracker.observe(outcome, now);
-  count_in(it->second);
+  count(it->second, true);
   if (serving_steady && !outcome.ok() && t.region != kControl) ask_siblings(it->second, now);
   if (tr.kind != Transition::Kind::Changed) return {};
   Event e;
@@ -167,7 +158,7 @@ void LocalView::report_loop_lag(Duration lag, TimePoint now) {
 }
 
 Events LocalView::evaluate(TimePoint now) {
-  // O(regions): the counts and success times are kept by observe() (count_in/count_out).
+  // O(regions): the counts and success times are kept by observe() (count()).
   const bool control_down = control_down_ > 0;
   bool all_down = !regions_.empty();
   std::set<RegionId> suspects;
@@ -247,7 +238,9 @@ std::vector<EndpointId> LocalView::due(TimePoint now) const {
   return out;
 }
 
-TimePoint LocalView::next_due() const { return due_.empty() ? TimePoint::max() : due_.begin()->first; }
+TimePoint LocalView::next_due() const {
+  return due_.empty() ? TimePoint::max() : due_.begin()->first;
+}
 
 TimePoint LocalView::next_change(TimePoint now) const {
   return lag_until_ && *lag_until_ > now ? *lag_until_ : TimePoint::max();

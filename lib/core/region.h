@@ -109,10 +109,9 @@ class LocalView {
   static bool serving(Health h) { return h == Health::Up || h == Health::Degraded; }
   void ask_siblings(std::size_t failed, TimePoint now);
   // Each endpoint's share of its region's counts, kept up to date by observe() so that
-  // evaluate() costs O(regions), not O(endpoints): take it out before a tracker changes, put it
-  // back after.
-  void count_out(std::size_t i);
-  void count_in(std::size_t i);
+  // evaluate() costs O(regions), not O(endpoints): taken out (in = false) before a tracker
+  // changes, put back (in = true) after.
+  void count(std::size_t i, bool in);
   void recount();  // every share again (construction, adopt)
 
   // Per region: its endpoints (indices into tracked_), their health counts, the same counts with

@@ -46,17 +46,6 @@ constexpr auto kLagTick = std::chrono::milliseconds(100);
 // Lateness below this is scheduling noise, not a stall; it is not reported to the core.
 constexpr auto kLagNoise = std::chrono::milliseconds(20);
 
-std::string wall_time() {
-  auto now = std::chrono::system_clock::now();
-  auto secs = std::chrono::system_clock::to_time_t(now);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  return buf;
-}
-
 std::int64_t unix_ms_now() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -73,6 +62,8 @@ std::string wall_time_of(std::int64_t unix_ms) {
                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
   return buf;
 }
+
+std::string wall_time() { return wall_time_of(unix_ms_now()); }
 
 // The cluster hold state of a service as the state file keeps it, and back.
 void persist_holds(const core::HoldState& h, state::PersistedService& ps) {
@@ -126,11 +117,7 @@ json::array region_array(const std::vector<core::RegionId>& regions) {
 struct WallAnchor {
   TimePoint steady;
   std::int64_t unix_ms;
-  static WallAnchor now() {
-    return {Clock::now(), std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count()};
-  }
+  static WallAnchor now() { return {Clock::now(), unix_ms_now()}; }
   std::int64_t to_unix_ms(TimePoint t) const {
     return unix_ms - std::chrono::duration_cast<std::chrono::milliseconds>(steady - t).count();
   }
