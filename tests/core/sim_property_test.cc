@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <map>
 #include <random>
 #include <string>
 
@@ -180,6 +181,16 @@ Generated generate(std::uint64_t seed) {
   return g;
 }
 
+const char* kind_name(config::TargetKind k) {
+  switch (k) {
+    case config::TargetKind::Rfc2136: return "rfc2136";
+    case config::TargetKind::PowerDns: return "powerdns";
+    case config::TargetKind::HaProxy: return "haproxy";
+    case config::TargetKind::Exec: return "exec";
+  }
+  return "?";
+}
+
 std::uint64_t env_number(const char* name, std::uint64_t fallback) {
   const char* v = std::getenv(name);
   return v && *v ? std::strtoull(v, nullptr, 10) : fallback;
@@ -204,14 +215,20 @@ TEST_SUITE("core.sim") {
     const std::uint64_t first = env_number("FAILOVERD_SIM_FIRST_SEED", 1);
     SimOptions quiet;
     quiet.record_timeline = false;
-    std::uint64_t writes = 0, plans_refused = 0;
+    std::uint64_t writes = 0, plans_refused = 0, lost_updates = 0;
+    // Per target kind of the first service: schedules and accepted writes of that service.
+    std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> by_kind;
     for (std::uint64_t seed = first; seed < first + schedules; ++seed) {
       Generated g = generate(seed);
       SimResult r = simulate(g.config, g.scenario, quiet);
+      auto& kind = by_kind[kind_name(g.config.services[0].target.kind)];
+      ++kind.first;
       for (const auto& w : r.writes) {
         writes += w.accepted;
         plans_refused += !w.accepted;
+        if (w.service == g.config.services[0].name) kind.second += w.accepted;
       }
+      lost_updates += r.lost_updates;
       if (!r.violations.empty()) {
         std::string first_violations;
         for (std::size_t i = 0; i < r.violations.size() && i < 5; ++i) {
@@ -221,8 +238,21 @@ TEST_SUITE("core.sim") {
                      << first_violations);
       }
     }
+    std::string kinds;
+    for (const auto& [name, n] : by_kind) {
+      kinds += " " + name + ": " + std::to_string(n.first) + " schedules, " +
+               std::to_string(n.second) + " writes;";
+    }
     MESSAGE(schedules << " schedules, " << writes << " accepted writes, " << plans_refused
-                      << " writes refused by guard or fence");
+                      << " writes refused by guard or fence, " << lost_updates
+                      << " lost updates on powerdns (no compare-and-swap);" << kinds);
     CHECK(writes > schedules / 10);  // the schedules do exercise failovers
+    if (schedules >= 1000) {
+      // Every target kind is driven, and writes reach each one.
+      for (const char* k : {"rfc2136", "powerdns", "haproxy", "exec"}) {
+        CAPTURE(k);
+        CHECK(by_kind[k].second > 0);
+      }
+    }
   }
 }
