@@ -104,7 +104,7 @@ int run(const std::string& path, const std::string& log_format_override) {
       [&](const boost::system::error_code& ec, int signo) {
         if (ec) return;
         if (signo == SIGHUP) {
-          daemon.reload(path);
+          daemon.reload_in_background(path);
           signals.async_wait(on_signal);
           return;
         }

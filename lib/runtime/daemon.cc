@@ -1,7 +1,9 @@
 #include "runtime/daemon.h"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <thread>
 
 #include "admin/api.h"
 #include "admin/http_server.h"
@@ -62,6 +64,20 @@ log::Options log_options(const config::Observer& observer) {
   return o;
 }
 
+// What a reload reads from disk: the config, validated, and its admin tokens. Pure file reading:
+// it may run on the loader's thread.
+struct Daemon::Loaded {
+  config::LoadResult result;
+  admin::TokenSet tokens;
+  std::optional<std::string> token_error;
+
+  static Loaded from(const std::string& path) {
+    Loaded l{config::load_config_file(path), {}, std::nullopt};
+    if (l.result.ok()) l.token_error = load_tokens(l.result.config->admin, l.tokens);
+    return l;
+  }
+};
+
 struct Daemon::Impl {
   Impl(asio::io_context& io, config::Config c)
       : io_(io), config_(std::make_shared<const config::Config>(std::move(c))), watchdog_(io) {}
@@ -77,6 +93,11 @@ struct Daemon::Impl {
   std::optional<std::chrono::microseconds> watchdog_interval_;
   bool stopped_ = false;
   std::optional<config::LogFormat> log_format_override_;
+  // reload_in_background(): the loader's thread, and a SIGHUP that came while it ran.
+  std::thread loader_;
+  bool loading_ = false;
+  std::optional<std::string> load_again_;
+
 
   admin::Response handle(const admin::Request& req) {
     std::string_view path(req.target);
@@ -130,7 +151,10 @@ struct Daemon::Impl {
 Daemon::Daemon(asio::io_context& io, config::Config config)
     : impl_(std::make_unique<Impl>(io, std::move(config))) {}
 
-Daemon::~Daemon() { stop(); }
+Daemon::~Daemon() {
+  stop();
+  if (impl_->loader_.joinable()) impl_->loader_.join();
+}
 
 std::optional<std::string> Daemon::start() {
   admin::TokenSet tokens;
@@ -166,13 +190,41 @@ std::optional<std::string> Daemon::start() {
 bool Daemon::reload(const std::string& path) {
   notify_reloading();
   log::info("reloading configuration", {{"config", path}});
+  Loaded loaded = Loaded::from(path);
+  return apply_reload(path, loaded);
+}
+
+void Daemon::reload_in_background(const std::string& path) {
+  Impl& im = *impl_;
+  if (im.stopped_) return;
+  if (im.loading_) {
+    im.load_again_ = path;  // once more when this load is done
+    return;
+  }
+  notify_reloading();
+  log::info("reloading configuration", {{"config", path}});
+  if (im.loader_.joinable()) im.loader_.join();  // the last one is over (loading_ is false)
+  im.loading_ = true;
+  im.loader_ = std::thread([this, path] {
+    auto loaded = std::make_shared<Loaded>(Loaded::from(path));
+    asio::post(impl_->io_, [this, path, loaded] {
+      Impl& in = *impl_;
+      in.loading_ = false;
+      if (in.stopped_) return;
+      apply_reload(path, *loaded);
+      if (auto again = std::exchange(in.load_again_, std::nullopt)) reload_in_background(*again);
+    });
+  });
+}
+
+bool Daemon::apply_reload(const std::string& path, Loaded& loaded) {
   auto finish = [&](bool ok) {
     impl_->metrics_.config_reload(ok);
     notify_ready(ok ? "running; configuration reloaded" : "running; last reload rejected");
     return ok;
   };
 
-  auto result = config::load_config_file(path);
+  auto& result = loaded.result;
   if (!result.ok()) {
     for (const auto& e : result.errors) log::error("config error", {{"error", e.to_string()}});
     log::error("reload rejected; previous configuration still in force",
@@ -188,8 +240,8 @@ bool Daemon::reload(const std::string& path) {
     return finish(false);
   }
 
-  admin::TokenSet tokens;
-  if (auto err = load_tokens(next.admin, tokens)) {
+  admin::TokenSet tokens = std::move(loaded.tokens);
+  if (const auto& err = loaded.token_error) {
     log::error("reload rejected; previous configuration still in force",
                {{"config", path}, {"error", *err}});
     return finish(false);

@@ -3,7 +3,10 @@
 //
 // Reload (SIGHUP): the new config is loaded and validated first; the new listeners are bound
 // before the old ones are closed; if anything fails, the old config keeps running untouched and
-// the failure is logged with every error found.
+// the failure is logged with every error found. reload_in_background() reads and validates the
+// file (and the token file) on a thread of its own, so probes and decisions go on meanwhile;
+// only the swap (new engine, adopt what the old one knows) runs on the event loop. A SIGHUP
+// that comes while a load is under way runs once more after it.
 #pragma once
 
 #include <memory>
@@ -34,6 +37,8 @@ class Daemon {
 
   // Reloads from `path`. Returns true when the new config is in force; false leaves the old one.
   bool reload(const std::string& path);
+  // The same, with the file read and validated off the event loop (SIGHUP in the daemon).
+  void reload_in_background(const std::string& path);
   // A log format from the command line: kept over observer.log_format across reloads.
   void override_log_format(config::LogFormat format);
 
@@ -46,6 +51,8 @@ class Daemon {
 
  private:
   struct Impl;
+  struct Loaded;  // what a reload reads from disk
+  bool apply_reload(const std::string& path, Loaded& loaded);
   std::unique_ptr<Impl> impl_;
 };
 
