@@ -1245,12 +1245,14 @@ tsig_secret_file = "@TSIG@"
         const std::string relative = text.substr(at + 16, end - at - 16);
         // Contents the loader accepts for that kind of file: token lines, PEM, or base64.
         const bool tokens = relative.find("token") != std::string::npos;
+        const bool long_line = relative.find("oracle-path-secret") != std::string::npos;
         const bool pem_key = relative.starts_with("tls/") && relative.ends_with(".key");
         const bool pem = pem_key || relative.ends_with(".pem") || relative.ends_with(".crt");
         write_file(etc / relative,
                    pem_key  ? failoverd::testing::test_pem_private_key()
                    : pem    ? failoverd::testing::test_pem_certificate()
                    : tokens ? std::string("ops:0123456789abcdef\n")
+                   : long_line ? std::string("0123456789abcdef-oracle\n")
                             : std::string("ZHVtbXk=\n"),
                    kPrivate);
       }
