@@ -447,6 +447,107 @@ timeout = "5s"
         self.assertTrue(self.live(200, 503), self.text()[-3000:])
 
 
+class OracleTlsIpv6(unittest.TestCase):
+    """[oracle] on [::1] with its own certificate: HTTPS answers, plain HTTP gets nothing."""
+
+    def test_tls_on_ipv6(self):
+        try:
+            with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+                s.bind(("::1", 0))
+                port = s.getsockname()[1]
+        except OSError:
+            self.skipTest("no IPv6 loopback")
+        import ssl
+        with tempfile.TemporaryDirectory() as d:
+            cert, key = os.path.join(d, "oracle.pem"), os.path.join(d, "oracle.key")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+                            "-subj", "/CN=oracle", "-addext", "subjectAltName=IP:::1",
+                            "-keyout", key, "-out", cert], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+            os.chmod(key, 0o600)
+            secret = os.path.join(d, "oracle.secret")
+            with open(secret, "w") as f:
+                f.write(SECRET + "\n")
+            os.chmod(secret, 0o600)
+            east = Listener("127.0.0.2")
+            hook = os.path.join(d, "hook.sh")
+            with open(hook, "w") as f:
+                f.write("#!/bin/sh\nexit 0\n")
+            os.chmod(hook, 0o755)
+            config = os.path.join(d, "failoverd.toml")
+            with open(config, "w") as f:
+                f.write(f"""
+[observer]
+id = "obs-t"
+state_dir = "{d}/state"
+[admin]
+listen = "127.0.0.1:{free_port()}"
+[oracle]
+listen = "[::1]:{port}"
+path_secret_file = "{secret}"
+cert_file = "{cert}"
+key_file = "{key}"
+[probe_defaults]
+interval = "100ms"
+timeout = "100ms"
+[regions.east]
+[[regions.east.endpoints]]
+name = "east-tcp"
+kind = "tcp"
+address = "127.0.0.2:{east.port}"
+[services.www]
+regions = ["east"]
+reconcile_interval = "1s"
+[services.www.publish]
+east = ["192.0.2.1"]
+[services.www.target]
+kind = "exec"
+argv = ["{hook}"]
+""")
+            log = open(os.path.join(d, "log"), "w")
+            proc = subprocess.Popen([FAILOVERD, "--config", config], stdout=log,
+                                    stderr=subprocess.STDOUT)
+            try:
+                ctx = ssl.create_default_context(cafile=cert)
+                path = f"/v1/oracle/www/{path_secret('www')}/east"
+
+                def ask():
+                    try:
+                        with socket.create_connection(("::1", port), timeout=2) as raw:
+                            with ctx.wrap_socket(raw, server_hostname="::1") as s:
+                                s.sendall(f"GET {path} HTTP/1.1\r\nHost: o\r\n"
+                                          "Connection: close\r\n\r\n".encode())
+                                data = b""
+                                for _ in range(100):
+                                    chunk = s.recv(4096)
+                                    if not chunk:
+                                        break
+                                    data += chunk
+                                return data.decode(errors="replace")
+                    except (OSError, ssl.SSLError):
+                        return ""
+                self.assertTrue(wait_until(lambda: "state=live" in ask(), timeout=15))
+                self.assertTrue(ask().startswith("HTTP/1.1 200"))
+                # Plain HTTP to the HTTPS listener gets no oracle answer.
+                try:
+                    with socket.create_connection(("::1", port), timeout=3) as s:
+                        s.sendall(f"GET {path} HTTP/1.1\r\nHost: o\r\n\r\n".encode())
+                        plain = s.recv(4096)
+                except OSError:
+                    plain = b""
+                self.assertNotIn(b"serve=", plain)
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=10)
+                log.close()
+                east.close()
+
+
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit(__doc__)
