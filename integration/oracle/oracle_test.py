@@ -129,8 +129,9 @@ class OracleWorld(unittest.TestCase):
         cls.admin_port = free_port()
         cls.oracle_port = free_port()
         hook = os.path.join(d, "hook.sh")
+        cls.runs_path = os.path.join(d, "runs.txt")
         with open(hook, "w") as f:
-            f.write("#!/bin/sh\nexit 0\n")
+            f.write(f"#!/bin/sh\necho \"$FAILOVERD_ACTIVE_REGIONS $(date +%s.%N)\" >> '{cls.runs_path}'\n")
         os.chmod(hook, 0o755)
         secret = os.path.join(d, "oracle.secret")
         with open(secret, "w") as f:
@@ -288,9 +289,38 @@ timeout = "5s"
     def test_2_failover_swaps_the_answers(self):
         self.assertTrue(self.live(200, 503), self.text()[-3000:])
         gen = int(re.search(r"generation=(\d+)", self.ask("east")[1]).group(1))
+        # A checker asking every ~2 ms on one kept-alive connection (its own source address, so
+        # the rate limit is its own too: 50/s would not do, so it uses several sources in turn)
+        # notes when west first answers 200; the hook notes when it wrote west.
+        seen = {}
+        stop = threading.Event()
+
+        def watch():
+            n = 0
+            while not stop.is_set() and n < 20000:
+                n += 1
+                status, _, _ = self.ask("west", source=f"127.0.4.{1 + n % 250}", timeout=2)
+                if status == 200:
+                    seen["west"] = time.time()
+                    return
+                time.sleep(0.002)
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
         self.east.close()
         try:
             self.assertTrue(self.live(503, 200), self.text()[-3000:])
+            stop.set()
+            watcher.join(timeout=10)
+            with open(self.runs_path) as f:
+                runs = [line.split() for line in f.read().splitlines()]
+            wrote = [float(t) for regions, t in runs if regions == "west"]
+            if wrote and "west" in seen:
+                print(f"\nfailover: hook wrote west at {wrote[-1]:.3f}, oracle answered 200 for "
+                      f"west {1000 * (seen['west'] - wrote[-1]):.1f} ms later (polling every "
+                      f"~2 ms plus a fresh connection per ask)", file=sys.stderr)
+                # The answer follows the written decision within 10 ms; the checker's own
+                # polling (a fresh connection per ask, on a shared 2-core machine) adds to it.
+                self.assertLess(seen["west"] - wrote[-1], 0.05)
             body = self.ask("west")[1]
             self.assertIn("active=west", body)
             self.assertGreater(int(re.search(r"generation=(\d+)", body).group(1)), gen)
