@@ -14,7 +14,7 @@
 #include "commands.h"
 #include "config/loader.h"
 #include "config/scenario.h"
-#include "core/sim.h"
+#include "drive/sim.h"
 
 namespace failoverd::daemon {
 

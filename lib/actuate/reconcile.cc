@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "core/guards.h"
+
 namespace failoverd::actuate {
 
 namespace {
@@ -73,7 +75,7 @@ bool Reconciler::busy() const {
 
 void Reconciler::emit(ReconcileEvent::Kind kind, std::string detail, core::Generation gen,
                       bool alert) {
-  events_.push_back(ReconcileEvent{kind, std::move(detail), gen, alert});
+  events_.push_back(ReconcileEvent{kind, std::move(detail), gen, alert, std::nullopt});
 }
 
 std::vector<ReconcileEvent> Reconciler::take_events() {
@@ -248,6 +250,22 @@ std::optional<ReconcileAction> Reconciler::poll(core::TimePoint now) {
   if (phase_ == Phase::InFlight || phase_ == Phase::Stopped || now < due_) return std::nullopt;
   ReconcileAction a;
   if (phase_ == Phase::Write && writing_) {
+    const core::GuardParams guards{gen_of(expected_), options_.min_targets,
+                                   options_.max_decision_age};
+    if (auto rule = core::check_plan(*writing_, guards, now)) {
+      // Never sent: the policy (or the repair) decides again from what the next read shows.
+      const core::Generation gen = writing_->generation;
+      emit(ReconcileEvent::Kind::Rejected,
+           "plan refused at sending: " + std::string(core::to_string(*rule)), gen, false);
+      events_.back().rule = *rule;
+      writing_.reset();
+      desired_.reset();
+      restoring_ = false;
+      purpose_ = Purpose::Check;
+      phase_ = Phase::InFlight;
+      in_flight_ = ReconcileAction::Kind::Read;
+      return a;  // a read
+    }
     if (counted_) automated_sent_.push_back(now);
     a.kind = ReconcileAction::Kind::Write;
     a.plan = *writing_;
@@ -379,6 +397,7 @@ void Reconciler::handle_read(const ReadResult& result, core::TimePoint now) {
       for (const auto& m : *lkg_) p.members.push_back({core::RegionId(), m.value, m.weight});
       p.trigger = core::Trigger::Restore;
       p.reason = "restore last known good";
+      p.decided_at = now;
       schedule_write(std::move(p), s, now);
       return;
     }
@@ -541,26 +560,9 @@ void Reconciler::check(const LiveState& s, core::TimePoint now) {
   p.generation = gen_of(s) + 1;
   for (const auto& v : *intended_) p.members.push_back({core::RegionId(), v, 1});
   p.reason = "repair drift";
+  p.decided_at = now;
   p.trigger = core::Trigger::Automatic;
   schedule_write(std::move(p), s, now);
-}
-
-boost::asio::awaitable<bool> reconcile_step(Reconciler& reconciler, Actuator& actuator) {
-  auto action = reconciler.poll(core::Clock::now());
-  if (!action) co_return false;
-  switch (action->kind) {
-    case ReconcileAction::Kind::Read: {
-      ReadResult r = co_await actuator.read();
-      reconciler.on_read(r, core::Clock::now());
-      break;
-    }
-    case ReconcileAction::Kind::Write: {
-      WriteResult w = co_await actuator.write(action->plan, action->expected);
-      reconciler.on_write(w, core::Clock::now());
-      break;
-    }
-  }
-  co_return true;
 }
 
 }  // namespace failoverd::actuate

@@ -2,11 +2,16 @@
 // plain words": compare-and-swap, read back; lab scenarios A1-A5; capped backoff).
 //
 // Reconciler is the pure decision part: no I/O, no clock reads. The shell asks poll(now) for the
-// next operation (a read or a CAS write), performs it with an Actuator, and feeds the result back
-// with on_read / on_write; take_events() returns what to log, count and alert on; next_due() is
-// when to call poll again. reconcile_step() is that shell for one operation.
+// next operation (a read or a CAS write), performs it with an Actuator (the daemon) or a fake
+// target (the simulator), and feeds the result back with on_read / on_write; take_events()
+// returns what to log, count and alert on; next_due() is when to call poll again. The service
+// driver (drive/service_driver.h) is its one user in both.
 //
 // Rules, with the scenario each one answers:
+// - The plan guards (core/guards.h: empty_set, zero_weight, below_min_targets, stale_generation,
+//   decision_too_old) are checked by poll() immediately before it hands out a write, with the
+//   generation just read and the time of sending: a plan that breaks one is dropped (Rejected,
+//   with the rule) and the target is read again; it is never sent.
 // - Every write is followed by a read-back. Own generation and members live: converged.
 //   An Unknown write (A2: reply lost after the server applied it) is resolved by that read: own
 //   generation found -> converged, no second write. Still the old fence -> not applied: the same
@@ -50,10 +55,11 @@
 #include <string>
 #include <vector>
 
-#include "actuate/actuator.h"
+#include "actuate/target_state.h"
 #include "config/config.h"
 #include "core/backoff.h"
 #include "core/plan.h"
+#include "core/rules.h"
 
 namespace failoverd::actuate {
 
@@ -65,6 +71,8 @@ struct ReconcileOptions {
   core::BackoffPolicy retry{};                         // after Unknown / unreachable
   // A fence generation more than this above the highest one seen counts as "from the future".
   core::Generation max_generation_jump = 1000;
+  std::uint32_t min_targets = 1;                                   // plan guards, at sending
+  core::Duration max_decision_age = std::chrono::seconds(10);
   std::uint32_t write_budget = 10;                                 // automated writes...
   core::Duration write_budget_window = std::chrono::minutes(10);  // ...within this window
 };
@@ -91,6 +99,7 @@ struct ReconcileEvent {
   std::string detail;
   core::Generation generation = 0;
   bool alert = false;  // raise an alert (not only a log line)
+  std::optional<core::Rule> rule;  // Rejected by a plan guard at sending: which one
 };
 std::string_view to_string(ReconcileEvent::Kind k);
 
@@ -201,9 +210,5 @@ class Reconciler {
   bool budget_alerted_ = false;  // BudgetExhausted raised; later refusals are plain Rejected
   std::vector<ReconcileEvent> events_;
 };
-
-// The shell for one step: performs the operation poll() returns (if any) with `actuator` and
-// feeds the result back, using steady_clock for `now`. Returns false when nothing was due.
-boost::asio::awaitable<bool> reconcile_step(Reconciler& reconciler, Actuator& actuator);
 
 }  // namespace failoverd::actuate

@@ -239,12 +239,25 @@ void read_cluster(Reader& rd, const toml::table& root, ScenarioFile& f) {
       rd.allow(*t, p,
                {"policy", "mode", "regions", "weights", "degraded_weight_factor", "publish",
                 "failback", "failback_delay", "hold_down", "flip_budget", "flip_window",
-                "min_targets", "max_decision_age"});
+                "min_targets", "max_decision_age", "target"});
       Service s;
       s.name = core::ServiceId{std::string(name.str())};
       rd.choice(*t, "policy", p, s.policy,
                 {{"priority", Policy::Priority}, {"weighted", Policy::Weighted}});
       rd.choice(*t, "mode", p, s.mode, {{"auto", Mode::Auto}, {"propose", Mode::Propose}});
+      // The target's kind: the simulator runs a fake target with that kind's semantics.
+      rd.choice(*t, "target", p, s.target.kind,
+                {{"rfc2136", TargetKind::Rfc2136}, {"powerdns", TargetKind::PowerDns},
+                 {"haproxy", TargetKind::HaProxy}, {"exec", TargetKind::Exec}});
+      s.target.scope = s.target.kind == TargetKind::HaProxy || s.target.kind == TargetKind::Exec
+                           ? TargetScope::Local
+                           : TargetScope::Shared;
+      if (s.policy == Policy::Weighted && s.target.kind == TargetKind::Rfc2136) {
+        rd.error(t->source(), p + ".target",
+                 "policy \"weighted\" needs a target that holds weights: set target = "
+                 "\"powerdns\", \"haproxy\" or \"exec\" (plain A/AAAA records on an RFC 2136 "
+                 "zone hold none)");
+      }
       rd.choice(*t, "failback", p, s.failback,
                 {{"manual", Failback::Manual}, {"auto", Failback::Auto}});
       if (auto regions = rd.strings(*t, "regions", p)) {

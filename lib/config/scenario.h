@@ -45,7 +45,7 @@
 #include <vector>
 
 #include "config/config.h"
-#include "core/sim.h"
+#include "drive/sim.h"
 
 namespace failoverd::config {
 

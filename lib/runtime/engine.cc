@@ -15,10 +15,10 @@
 #include <set>
 
 #include "actuate/failpoint.h"
-#include "actuate/reconcile.h"
 #include "core/holds.h"
 #include "core/observer.h"
-#include "core/writer.h"
+#include "drive/observer_driver.h"
+#include "drive/service_driver.h"
 #include "log/log.h"
 #include "notify/notifier.h"
 #include "peer/exchange.h"
@@ -127,13 +127,6 @@ struct WallAnchor {
 };
 
 // The region a published value belongs to, per the service's publish lists.
-core::RegionId region_of(const config::Service& s, const std::string& value) {
-  for (const auto& [region, values] : s.publish) {
-    if (std::find(values.begin(), values.end(), value) != values.end()) return region;
-  }
-  return core::RegionId{};
-}
-
 std::string_view kind_name(config::ProbeKind k) {
   switch (k) {
     case config::ProbeKind::Http: return "http";
@@ -146,25 +139,19 @@ std::string_view kind_name(config::ProbeKind k) {
 }
 
 
-core::LiveState to_core_live(const config::Service& s, const actuate::LiveState& live) {
-  core::LiveState out;
-  out.generation = live.fence ? live.fence->generation : 0;
-  for (const auto& m : live.members) out.members.push_back({region_of(s, m.value), m.value, m.weight});
-  return out;
-}
-
 }  // namespace
 
 struct ServiceRuntime {
-  ServiceRuntime(asio::io_context& io, const config::Service& s, actuate::ReconcileOptions o,
+  ServiceRuntime(asio::io_context& io, const config::Service& s, drive::DriverOptions o,
                  std::uint64_t seed)
-      : config(s), reconciler(std::move(o), seed), wake(io), defer(io) {}
+      : config(s), driver(s, std::move(o), seed), reconciler(driver.reconciler()), wake(io) {}
   const config::Service& config;
   std::unique_ptr<actuate::Actuator> actuator;
-  actuate::Reconciler reconciler;
+  // Between the core's plans and the actuator: stagger, guards, reconcile loop, live state
+  // (drive/service_driver.h), the same code the simulator runs.
+  drive::ServiceDriver driver;
+  actuate::Reconciler& reconciler;  // the driver's, for status and admin actions
   asio::steady_timer wake;
-  asio::steady_timer defer;            // holds an automatic plan while a lower-ranked peer writes
-  std::optional<core::Plan> deferred;
   core::Trigger last_trigger = core::Trigger::Automatic;
   std::string last_outcome;  // the reconciler's last event, for status
   // Who set a hold, why and when, as far as this process knows: recorded when an operator's
@@ -475,7 +462,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
       log::debug("probing out of turn", {{"endpoint", endpoint.str()}});
       if (scheduler_) scheduler_->probe_now(endpoint);
     }
-    for (auto& plan : result.plans) hand_to_reconciler(std::move(plan), now);
+    hand_plans(std::move(result.plans), now);
     publish_state_metrics();
     // Wake again when the core has something time-driven (vote expiry, hold-down end, ...);
     // probe results wake it by themselves (on_probe).
@@ -503,47 +490,37 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
     peers_->hurry(every, now + 4 * interval);
   }
 
-  // Automatic plans for a shared target wait rank * stagger (core/writer.h) so that the lowest
-  // observer id writes and the others find the plan live when they re-read (a read sent after
-  // the wait, not one already in flight). The stagger is the peers' exchange interval (100 ms to
-  // 2 s) plus twice the target's measured round-trip time: the time the writer before us needs
-  // for its fresh read and its write to land, with a slow target (seconds) as with a fast one
-  // (microseconds); the whole wait stays below half of max_decision_age, so the plan is still
-  // current when it goes. Manual plans and local targets go at once.
-  void hand_to_reconciler(core::Plan plan, TimePoint now) {
-    auto it = services_.find(plan.service);
-    if (it == services_.end()) return;
-    ServiceRuntime& s = *it->second;
-    if (peers_ && plan.trigger == core::Trigger::Automatic &&
-        s.config.target.scope == config::TargetScope::Shared) {
-      const auto rank = core::writer_rank(core_.id(), plan);
-      if (rank > 0) {
-        const auto rtt = s.actuator ? s.actuator->round_trip().value_or(core::Duration::zero())
-                                    : core::Duration::zero();
-        const auto stagger = std::clamp<core::Duration>(cfg_.cluster->exchange_interval,
-                                                        std::chrono::milliseconds(100),
-                                                        std::chrono::seconds(2)) +
-                             2 * rtt;
-        const auto wait = std::min<core::Duration>(stagger * static_cast<int>(rank),
-                                                   s.config.max_decision_age / 2);
-        log::info("deferring to a lower observer id",
-                  {{"service", plan.service.str()}, {"generation", plan.generation},
-                   {"rank", rank},
-                   {"wait_ms", std::chrono::duration_cast<std::chrono::milliseconds>(wait).count()}});
-        s.deferred = std::move(plan);
-        s.defer.expires_after(wait);
-        s.defer.async_wait([self = shared_from_this(), &s](const boost::system::error_code& ec) {
-          if (ec || self->stopped_ || !s.deferred) return;
-          auto p = std::move(*s.deferred);
-          s.deferred.reset();
-          self->set_desired(s, std::move(p), Clock::now(), /*fresh_read=*/true);
+  // Each plan to its service's driver, which defers an automatic plan for a shared target to the
+  // lower observer ids (drive/service_driver.h: the stagger) or hands it on at once.
+  void hand_plans(std::vector<core::Plan> plans, TimePoint now) {
+    std::vector<std::pair<core::ServiceId, core::Generation>> which;
+    for (const auto& p : plans) which.emplace_back(p.service, p.generation);
+    const auto waits = drive::hand_plans(
+        core_, std::move(plans), now,
+        [this](const core::ServiceId& id) -> drive::ServiceDriver* {
+          auto it = services_.find(id);
+          return it == services_.end() ? nullptr : &it->second->driver;
+        },
+        [this](const drive::ServiceDriver& d) -> std::optional<core::Duration> {
+          const auto& s = *services_.at(d.config().name);
+          return s.actuator ? s.actuator->round_trip() : std::nullopt;
         });
-        return;
+    for (std::size_t k = 0; k < which.size(); ++k) {
+      auto it = services_.find(which[k].first);
+      if (it == services_.end()) continue;
+      if (waits[k]) {
+        log::info("deferring to a lower observer id",
+                  {{"service", which[k].first.str()}, {"generation", which[k].second},
+                   {"wait_ms", std::chrono::duration_cast<std::chrono::milliseconds>(*waits[k]).count()}});
       }
+      it->second->wake.cancel();  // its loop picks the plan (or the wait) up
     }
-    s.defer.cancel();
-    s.deferred.reset();
-    set_desired(s, std::move(plan), now);
+  }
+
+  void hand_plan(core::Plan plan, TimePoint now) {
+    std::vector<core::Plan> plans;
+    plans.push_back(std::move(plan));
+    hand_plans(std::move(plans), now);
   }
 
   // The regions a service's target holds now, as this observer knows them.
@@ -562,7 +539,8 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
            std::move(to));
   }
 
-  void set_desired(ServiceRuntime& s, core::Plan plan, TimePoint now, bool fresh_read = false) {
+  // The driver hands `plan` to the reconciler (at once or after the stagger).
+  void on_handed(ServiceRuntime& s, const core::Plan& plan) {
     log::info("plan handed to actuator",
               {{"service", plan.service.str()}, {"generation", plan.generation},
                {"active", join_regions(plan.active)}, {"trigger", core::to_string(plan.trigger)},
@@ -573,9 +551,6 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
     tell("failover_planned", plan.service.str(), s.plan_reason, plan.generation, s.plan_from,
            s.plan_to);
     s.last_trigger = plan.trigger;
-    sync_hold(s);
-    s.reconciler.set_desired(std::move(plan), now, fresh_read);
-    s.wake.cancel();
   }
 
   // --- probes --------------------------------------------------------------------------------
@@ -624,9 +599,9 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
     return std::nullopt;
   }
 
-  void handle_reconcile(ServiceRuntime& s) {
+  void handle_reconcile(ServiceRuntime& s, const std::vector<actuate::ReconcileEvent>& events) {
     const std::string service = s.config.name.str();
-    for (auto& e : s.reconciler.take_events()) {
+    for (const auto& e : events) {
       std::string kind(actuate::to_string(e.kind));
       s.last_outcome = kind + (e.detail.empty() ? "" : ": " + e.detail);
       log::Field fields[] = {{"service", service}, {"event", kind}, {"generation", e.generation},
@@ -647,40 +622,18 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
       const bool repeat = !e.alert && (e.kind == actuate::ReconcileEvent::Kind::Unreachable ||
                                        e.kind == actuate::ReconcileEvent::Kind::Refused);
       if (!repeat) journal(service, "actuator_" + kind, "actuator", e.detail);
-      if (e.kind == actuate::ReconcileEvent::Kind::BudgetExhausted) freeze_for_budget(s, e.detail);
     }
-  }
-
-  // The write budget is spent: the service's automation freezes as an operator's freeze would
-  // (journal, notification, failoverd_service_frozen), held by "core" until someone unfreezes.
-  void freeze_for_budget(ServiceRuntime& s, const std::string& why) {
-    core::AdminAction a;
-    a.kind = core::AdminAction::Kind::Freeze;
-    a.service = s.config.name;
-    a.reason = "write budget exhausted: " + why;
-    const auto* policy = core_.policy(s.config.name);
-    if (policy == nullptr || policy->frozen()) return;
-    core::Decision d = core_.admin(a, Clock::now());
-    handle(d.events);
-    if (policy->frozen()) {
-      s.freeze_origin = ServiceRuntime::HoldOrigin{"core", policy->frozen_reason(), wall_time()};
-    }
-    s.reconciler.set_held(true);
-    publish_state_metrics();
   }
 
   // The reconciler repairs drift and takes automatic plans only while automation is not frozen.
-  void sync_hold(ServiceRuntime& s) {
-    const auto* policy = core_.policy(s.config.name);
-    s.reconciler.set_held(policy != nullptr && policy->frozen());
-  }
+  void sync_hold(ServiceRuntime& s) { drive::sync_hold(core_, s.driver); }
 
   asio::awaitable<void> run_service(ServiceRuntime& s) {
     auto self = shared_from_this();
     while (!stopped_) {
-      auto action = s.reconciler.poll(Clock::now());
+      auto action = s.driver.poll(Clock::now());
       if (!action) {
-        auto due = s.reconciler.next_due();
+        auto due = s.driver.next_due();
         auto cap = Clock::now() + std::chrono::seconds(60);
         s.wake.expires_at(due == TimePoint::max() ? cap : std::min(due, cap));
         co_await s.wake.async_wait(kNoThrow);  // cancelled when a plan arrives
@@ -693,7 +646,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
         if (verifying) fp::hit(fp::Point::DuringVerify);
         if (stopped_) break;
         sync_hold(s);
-        s.reconciler.on_read(r, Clock::now());
+        s.driver.on_read(r, Clock::now());
         if (r.status == actuate::ReadStatus::Ok) live_read_ok_[s.config.name] = Clock::now();
       } else {
         fp::hit(fp::Point::BeforeSend);
@@ -703,14 +656,21 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
         sync_hold(s);
         metrics_.actuator_write(s.config.name.str(), s.actuator->kind(), actuate::to_string(w.status),
                                 w.rcode);
-        s.reconciler.on_write(w, Clock::now());
+        s.driver.on_write(w, Clock::now());
       }
-      handle_reconcile(s);
-      if (const auto& live = s.reconciler.live()) {
-        handle(core_.set_live(s.config.name, to_core_live(s.config, *live), Clock::now()));
-        decision_changed();
-        request_step();
+      // The driver's events, a write budget spent (the service freezes, held by "core"), the
+      // hold and the live state read back, to the core.
+      drive::Settled settled = drive::settle(core_, s.driver, Clock::now());
+      handle_reconcile(s, settled.target_events);
+      if (settled.budget_frozen) {
+        if (const auto* policy = core_.policy(s.config.name)) {
+          s.freeze_origin = ServiceRuntime::HoldOrigin{"core", policy->frozen_reason(), wall_time()};
+        }
       }
+      handle(settled.core_events);
+      decision_changed();
+      if (settled.budget_frozen) publish_state_metrics();
+      if (s.driver.live()) request_step();
       save_state();  // after set_live: the generation read and any flip it counted are kept
     }
   }
@@ -804,7 +764,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
       if (s.config.target.scope == config::TargetScope::Local) {
         // Each observer writes its own local target: move it as the pin moved the other's.
         core::Decision d = run(core::AdminAction::Kind::Pin, {}, *fx.pin);
-        if (d.plan) hand_to_reconciler(std::move(*d.plan), now);
+        if (d.plan) hand_plan(std::move(*d.plan), now);
         done = !d.refused;
       }
       if (!done) core_.restore_pin(s.config.name, *fx.pin);
@@ -1133,7 +1093,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
     if (d.plan) {
       auto gen = d.plan->generation;
       auto active = join_regions(d.plan->active);
-      hand_to_reconciler(std::move(*d.plan), now);
+      hand_plan(std::move(*d.plan), now);
       publish_state_metrics();
       auto r = outcome(K::Done, "plan generation " + std::to_string(gen) + " to " + active +
                                     " handed to the actuator");
@@ -1173,14 +1133,11 @@ std::optional<std::string> Engine::start(const Engine* previous) {
   std::uint64_t seed = std::hash<std::string>{}(cfg.observer.id.str());
 
   for (const auto& svc : cfg.services) {
-    actuate::ReconcileOptions o;
-    o.service = svc.name;  // the plans the reconciler makes itself (restore, repair) name it too
+    drive::DriverOptions o;
     o.self = cfg.observer.id;
-    o.drift = svc.drift;
-    o.interval = svc.reconcile_interval;
-    o.write_budget = svc.write_budget;
-    o.write_budget_window = svc.write_budget_window;
+    if (drive::staggered(cfg, svc)) o.exchange_interval = cfg.cluster->exchange_interval;
     auto s = std::make_unique<ServiceRuntime>(im.io_, svc, o, seed++);
+    s->driver.on_handed([&im, rt = s.get()](const core::Plan& plan) { im.on_handed(*rt, plan); });
     if (auto err = im.build_actuator(*s)) return "service " + svc.name.str() + ": " + *err;
     im.services_.emplace(svc.name, std::move(s));
     im.metrics_.service_counters(svc.name.str());
@@ -1309,7 +1266,6 @@ void Engine::stop() {
   im.lag_timer_.cancel();
   for (auto& [name, s] : im.services_) {
     s->wake.cancel();
-    s->defer.cancel();
   }
 }
 

@@ -99,6 +99,7 @@ core::Plan exec_plan(core::Generation base, std::string region, std::string valu
   p.members = {{core::RegionId(region), std::move(value), 1}};
   p.trigger = trigger;
   p.reason = "test";
+  p.decided_at = core::TimePoint{std::chrono::seconds(1000)};  // the tests' t0: sent at once
   return p;
 }
 

@@ -2,9 +2,6 @@
 
 #include <doctest/doctest.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
 
 namespace act = failoverd::actuate;
 namespace core = failoverd::core;
@@ -41,6 +38,7 @@ core::Plan plan(core::Generation base, std::vector<std::string> values) {
   p.generation = base + 1;
   for (auto& v : values) p.members.push_back({core::RegionId("r"), v, 1});
   p.reason = "test";
+  p.decided_at = kT0;
   return p;
 }
 
@@ -50,6 +48,7 @@ act::ReconcileOptions options() {
   o.self = core::ObserverId("obs-a");
   o.interval = std::chrono::seconds(30);
   o.retry = core::BackoffPolicy{std::chrono::milliseconds(200), std::chrono::seconds(30)};
+  o.max_decision_age = std::chrono::hours(1);  // the guards have their own tests below
   return o;
 }
 
@@ -521,46 +520,52 @@ TEST_SUITE("actuate.dns.reconcile") {
     CHECK(r.last_known_good()->front().value == "192.0.2.10");
   }
 
-  TEST_CASE("reconcile_step performs the due operation with the actuator and feeds it back") {
-    // A hand-written fake target: holds a state and applies CAS writes.
-    class FakeTarget final : public act::Actuator {
-     public:
-      LiveState held = state({"192.0.2.10"}, Fence{5, "obs-b"});
-      int reads = 0;
-      int writes = 0;
-      std::string_view kind() const override { return "fake"; }
-      boost::asio::awaitable<ReadResult> read() override {
-        ++reads;
-        co_return ok(held);
+  TEST_CASE("the plan guards are checked at sending: a plan grown too old is never written") {
+    auto o = options();
+    o.max_decision_age = std::chrono::seconds(10);
+    auto r = started(o);
+    // The fresh read comes back 11 s after the decision (a slow target, a deferred writer).
+    r.set_desired(plan(5, {"198.51.100.20"}), kT0);
+    auto read = r.poll(kT0);
+    REQUIRE(read);
+    REQUIRE(read->kind == ReconcileAction::Kind::Read);
+    const auto late = kT0 + std::chrono::seconds(11);
+    r.on_read(ok(state({"192.0.2.10"}, Fence{5, "obs-b"})), late);
+    auto next = r.poll(late);
+    REQUIRE(next);
+    CHECK(next->kind == ReconcileAction::Kind::Read);  // not the write
+    auto events = r.take_events();
+    REQUIRE(has(events, Kind::Rejected));
+    for (const auto& e : events) {
+      if (e.kind == Kind::Rejected) CHECK(e.rule == core::Rule::DecisionTooOld);
+    }
+    r.on_read(ok(state({"192.0.2.10"}, Fence{5, "obs-b"})), late);
+    CHECK_FALSE(r.busy());  // dropped, not retried: the policy decides again
+  }
+
+  TEST_CASE("the plan guards at sending: below min_targets and a stale generation are refused") {
+    auto o = options();
+    o.min_targets = 2;
+    auto r = started(o);
+    auto send = [&](core::Plan p) {
+      r.set_desired(std::move(p), kT0);
+      auto read = r.poll(kT0);
+      REQUIRE(read);
+      r.on_read(ok(state({"192.0.2.10"}, Fence{5, "obs-b"})), kT0);
+      auto next = r.poll(kT0);
+      REQUIRE(next);
+      CHECK(next->kind == ReconcileAction::Kind::Read);  // not the write
+      r.on_read(ok(state({"192.0.2.10"}, Fence{5, "obs-b"})), kT0);
+      std::optional<core::Rule> rule;
+      for (const auto& e : r.take_events()) {
+        if (e.kind == Kind::Rejected) rule = e.rule;
       }
-      boost::asio::awaitable<WriteResult> write(const core::Plan& p,
-                                                const LiveState& expected) override {
-        ++writes;
-        if (!(expected == held)) co_return WriteResult{WriteStatus::Conflict, "NXRRSET", "NXRRSET"};
-        held.members.clear();
-        for (const auto& m : p.members) held.members.push_back(LiveMember{m.value, 1});
-        held.fence = Fence{p.generation, "obs-a"};
-        co_return WriteResult{WriteStatus::Applied, "NOERROR", "NOERROR"};
-      }
+      return rule;
     };
-    FakeTarget target;
-    act::Reconciler r(options(), 9);
-    boost::asio::io_context io;
-    auto step = [&] {
-      auto f = boost::asio::co_spawn(io, act::reconcile_step(r, target), boost::asio::use_future);
-      io.restart();
-      io.run();
-      return f.get();
-    };
-    CHECK(step());        // first read
-    CHECK_FALSE(step());  // nothing due until the interval
-    r.set_desired(plan(5, {"198.51.100.20"}), core::Clock::now());
-    for (int i = 0; i < 10 && r.busy(); ++i) step();
-    CHECK_FALSE(r.busy());
-    CHECK(target.writes == 1);
-    CHECK(target.reads == 3);  // first look, fresh read before the write, read-back
-    CHECK(target.held.fence == Fence{6, "obs-a"});
-    CHECK(has(r.take_events(), Kind::Applied));
+    CHECK(send(plan(5, {"198.51.100.20"})) == core::Rule::BelowMinTargets);
+    auto stale = plan(5, {"198.51.100.20", "198.51.100.21"});
+    stale.generation = 5;  // not above the live generation
+    CHECK(send(stale) == core::Rule::StaleGeneration);
   }
 
   TEST_CASE("A5: another observer's restore is adopted: the freeze ends without a second write") {

@@ -7,7 +7,7 @@
 #include <filesystem>
 
 #include "config/scenario.h"
-#include "core/sim.h"
+#include "drive/sim.h"
 
 using namespace failoverd;
 

@@ -1,9 +1,11 @@
 // Safety invariants over many seeded random fault schedules (README "Safety rules").
 //
 // Each seed builds a cluster (1, 3 or 5 observers, priority or weighted, auto or propose, random
-// thresholds and pacing; sometimes a second, AAAA-like service with settings of its own) and a random timeline of faults and operator actions, runs it through
-// the simulator, and requires zero invariant violations (the simulator checks them after every
-// write and every plan; see core/sim.h).
+// thresholds and pacing, a target kind that loads with the policy: rfc2136, powerdns, haproxy or
+// exec; sometimes a second, AAAA-like service with settings of its own) and a random timeline of
+// faults and operator actions, runs it through the simulator (the daemon's own service driver
+// against a fake target of that kind), and requires zero invariant violations (the simulator
+// checks them after every write and every plan; see drive/sim.h).
 //
 //   FAILOVERD_SIM_SEED=1234 ./failoverd_tests -tc='*random fault schedules*'   replays one seed
 //                                                                              with its timeline
@@ -15,7 +17,7 @@
 #include <random>
 #include <string>
 
-#include "core/sim.h"
+#include "drive/sim.h"
 #include "fixtures.h"
 
 using namespace failoverd;
@@ -30,6 +32,19 @@ struct Generated {
   config::Config config;
   Scenario scenario;
 };
+
+// A target kind the loader accepts with the service's policy (plain A/AAAA records on an RFC 2136
+// zone hold no weight: weighted services use the others), at its only or usual scope.
+template <typename Pick>
+void pick_target(config::Service& s, Pick&& pick) {
+  using K = config::TargetKind;
+  const K priority[] = {K::Rfc2136, K::PowerDns, K::HaProxy, K::Exec};
+  const K weighted[] = {K::PowerDns, K::HaProxy, K::Exec};
+  s.target.kind = s.policy == config::Policy::Priority ? priority[pick(0, 3)] : weighted[pick(0, 2)];
+  s.target.scope = s.target.kind == K::HaProxy || s.target.kind == K::Exec
+                       ? config::TargetScope::Local
+                       : config::TargetScope::Shared;
+}
 
 Generated generate(std::uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -67,6 +82,7 @@ Generated generate(std::uint64_t seed) {
   s.flip_window = std::chrono::seconds(pick(6, 20));
   s.min_targets = chance(85) ? 1 : 2;
   s.max_decision_age = std::chrono::seconds(pick(2, 5));
+  pick_target(s, pick);
   if (chance(40)) {
     // A second service on the same regions, as a dual-stack name's AAAA set would be (its own
     // fence), with settings of its own: the services must not disturb each other.
@@ -85,6 +101,7 @@ Generated generate(std::uint64_t seed) {
     v6.hold_down = std::chrono::seconds(pick(0, 6));
     v6.flip_budget = static_cast<std::uint32_t>(pick(1, 4));
     v6.target.rfc2136.type = "AAAA";
+    pick_target(v6, pick);
     c.services.push_back(std::move(v6));
   }
 

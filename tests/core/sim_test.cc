@@ -1,4 +1,4 @@
-#include "core/sim.h"
+#include "drive/sim.h"
 
 #include <doctest/doctest.h>
 

@@ -1,4 +1,4 @@
-#include "core/sim.h"
+#include "drive/sim.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -7,7 +7,8 @@
 #include <memory>
 #include <set>
 
-#include "core/guards.h"
+#include "drive/observer_driver.h"
+#include "drive/service_driver.h"
 
 namespace failoverd::core {
 
@@ -66,6 +67,40 @@ bool contains(const std::vector<RegionId>& v, const RegionId& r) {
   return std::find(v.begin(), v.end(), r) != v.end();
 }
 
+// A fake target with its kind's real semantics (what the actuator of that kind does):
+// - rfc2136: one UPDATE whose prerequisites (the RRset and the fence TXT exactly as read) are
+//   compared and whose changes (members and fence) apply in the same message; plain A/AAAA
+//   records hold no weight, so members read back at weight 1;
+// - powerdns: read, compare, PATCH: the compare is made when the write starts and the PATCH
+//   lands a tick later whatever happened in between (no compare-and-swap);
+// - haproxy, exec (scope local): one target per observer, its fence kept by that observer
+//   (actuate/local_fence.h), so the observer is its only writer.
+struct FakeTarget {
+  config::TargetKind kind = config::TargetKind::Rfc2136;
+  Generation generation = 1;
+  std::string writer = "setup";  // the fence's writer
+  std::vector<PlanMember> members;
+  // For the invariants at the target:
+  Trigger trigger = Trigger::Automatic;
+  std::optional<TimePoint> last_write;
+  std::deque<TimePoint> automatic_writes;
+
+  bool holds_weights() const { return kind != config::TargetKind::Rfc2136; }
+
+  actuate::LiveState read() const {
+    actuate::LiveState out;
+    for (const auto& m : members) out.members.push_back({m.value, holds_weights() ? m.weight : 1});
+    std::sort(out.members.begin(), out.members.end(),
+              [](const auto& a, const auto& b) { return a.value < b.value; });
+    out.fence = actuate::Fence{generation, writer};
+    return out;
+  }
+};
+
+bool local_scope(config::TargetKind k) {
+  return k == config::TargetKind::HaProxy || k == config::TargetKind::Exec;
+}
+
 struct Node {
   Node(ObserverId node_id, ObserverEngine node_engine)
       : id(std::move(node_id)), engine(std::move(node_engine)) {}
@@ -79,17 +114,13 @@ struct Node {
   bool ran = false;
   TimePoint next_publish{};
   std::deque<std::pair<TimePoint, std::shared_ptr<const std::vector<Vote>>>> inbox;
-  std::vector<Plan> queued;  // written when the target is reachable again
-  std::vector<Generation> read_generation;  // per service, the last fence generation read
   std::vector<EndpointId> probe_now;        // asked by the last step: probed next tick
-};
-
-struct FakeTarget {
-  Generation generation = 1;
-  std::vector<PlanMember> members;
-  Trigger trigger = Trigger::Automatic;
-  std::optional<TimePoint> last_write;
-  std::deque<TimePoint> automatic_writes;
+  // Per service, config order: the shipping driver, this observer's own target where the kind
+  // is local, and a PowerDNS PATCH that was compared and lands at the next tick.
+  std::vector<std::unique_ptr<drive::ServiceDriver>> drivers;
+  std::vector<FakeTarget> own_targets;
+  std::vector<std::optional<Plan>> landing;
+  std::vector<std::optional<actuate::WriteResult>> landed;  // its answer, for the driver
 };
 
 config::Config config_for(const config::Config& base, const std::vector<ObserverId>& ids,
@@ -119,12 +150,10 @@ class Sim {
       for (const auto& e : base.regions[r].endpoints) add_endpoint(e.name, r);
     }
     for (const auto& e : base.control) add_endpoint(e.name, kNone);
-    nodes_.reserve(ids.size());
     for (std::size_t i = 0; i < ids.size(); ++i) {
       nodes_.emplace_back(ids[i], ObserverEngine(config_for(base, ids, i), start_));
       nodes_.back().region_cut.assign(base.regions.size(), false);
       nodes_.back().next_publish = start_;
-      nodes_.back().read_generation.assign(base.services.size(), 0);
       // Every observer was running before the schedule starts and knows the target's initial
       // generation, as the daemon does from its state file after a restart (state_dir).
       for (const auto& svc : base.services) {
@@ -141,6 +170,7 @@ class Sim {
     exchange_interval_ = std::max<Duration>(cfg.cluster->exchange_interval, sc.tick);
     for (const auto& s : base.services) {
       FakeTarget t;
+      t.kind = s.target.kind;
       switch (s.policy) {
         case config::Policy::Priority:
           if (!s.regions.empty()) t.members = publish_members(s, {{s.regions.front(), 1.0}});
@@ -154,7 +184,23 @@ class Sim {
           break;
         }
       }
-      targets_.push_back(std::move(t));
+      targets_.push_back(t);
+      for (auto& n : nodes_) n.own_targets.push_back(t);
+    }
+    // The drivers, as the daemon builds them (runtime/engine.cc), over each observer's own copy
+    // of the config (its id and peers).
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      Node& n = nodes_[i];
+      const config::Config& own = n.engine.config();
+      std::uint64_t seed = 1000003 * (i + 1);
+      for (const auto& svc : own.services) {
+        drive::DriverOptions o;
+        o.self = n.id;
+        if (drive::staggered(own, svc)) o.exchange_interval = own.cluster->exchange_interval;
+        n.drivers.push_back(std::make_unique<drive::ServiceDriver>(svc, o, seed++));
+        n.landing.emplace_back();
+        n.landed.emplace_back();
+      }
     }
     actions_ = sc.timeline;
     std::stable_sort(actions_.begin(), actions_.end(),
@@ -165,6 +211,7 @@ class Sim {
     const Duration tick = sc_.tick > Duration::zero() ? sc_.tick : milliseconds(250);
     for (TimePoint now = start_; now <= start_ + sc_.duration; now += tick) {
       apply_actions(now);
+      land_patches(now);
       for (std::size_t i = 0; i < nodes_.size(); ++i) {
         if (running(i, now)) sense(i, now, tick);
       }
@@ -172,7 +219,9 @@ class Sim {
         if (running(i, now)) act(i, now);
       }
     }
-    for (const auto& t : targets_) result_.final_members.push_back(t.members);
+    for (std::size_t s = 0; s < targets_.size(); ++s) {
+      result_.final_members.push_back(target(0, s).members);
+    }
     for (const auto& e : sc_.expectations) result_.expectations.push_back(check(e));
     return std::move(result_);
   }
@@ -347,10 +396,12 @@ class Sim {
       record(n.id, now, "admin_refused", std::move(e));
     }
     record(n, now, std::move(d.events));
+    std::vector<Plan> plans;
     if (d.plan) {
       check_emitted(i, *d.plan, frozen, tilt, now);  // an approved proposal is automatic
-      execute(i, std::move(*d.plan), now);
+      plans.push_back(std::move(*d.plan));
     }
+    hand(i, std::move(plans), now);
   }
 
   ProbeOutcome outcome(std::size_t i, std::size_t e) const {
@@ -361,11 +412,95 @@ class Sim {
     return truth_[i][e];
   }
 
-  LiveState live(std::size_t s) const {
-    return LiveState{targets_[s].generation, targets_[s].members, targets_[s].trigger};
+  FakeTarget& target(std::size_t i, std::size_t s) {
+    return local_scope(targets_[s].kind) ? nodes_[i].own_targets[s] : targets_[s];
   }
 
   bool reaches_target(std::size_t i) const { return !nodes_[i].isolated && !nodes_[i].target_cut; }
+
+  void hand(std::size_t i, std::vector<Plan> plans, TimePoint now) {
+    Node& n = nodes_[i];
+    drive::hand_plans(
+        n.engine, std::move(plans), now,
+        [&](const ServiceId& id) -> drive::ServiceDriver* {
+          const std::size_t s = service_index(id);
+          return s == kNone ? nullptr : n.drivers[s].get();
+        },
+        [](const drive::ServiceDriver&) { return std::optional<Duration>{}; });
+    for (std::size_t s = 0; s < n.drivers.size(); ++s) pump(i, s, now);
+  }
+
+  // The PowerDNS PATCHes sent at the last tick land, whatever the sender does now; the answer is
+  // lost when the sender cannot reach the target any more.
+  void land_patches(TimePoint now) {
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      Node& n = nodes_[i];
+      for (std::size_t s = 0; s < n.landing.size(); ++s) {
+        if (!n.landing[s]) continue;
+        apply_write(i, s, *n.landing[s], now);
+        n.landing[s].reset();
+        n.landed[s] = reaches_target(i)
+                          ? actuate::WriteResult{actuate::WriteStatus::Applied, "200", "200"}
+                          : actuate::WriteResult{actuate::WriteStatus::Unknown, "timeout", ""};
+      }
+    }
+  }
+
+  // Runs the driver's due operations against the fake target (each takes no time, except a
+  // PowerDNS PATCH, which lands at the next tick), at most a few per call.
+  void pump(std::size_t i, std::size_t s, TimePoint now) {
+    Node& n = nodes_[i];
+    drive::ServiceDriver& d = *n.drivers[s];
+    drive::sync_hold(n.engine, d);  // an operator's freeze since the last operation
+    if (n.landed[s]) {
+      d.on_write(*n.landed[s], now);
+      n.landed[s].reset();
+      settle(i, s, now);
+    }
+    for (int k = 0; k < 8 && !n.landing[s] && !n.landed[s]; ++k) {
+      auto action = d.poll(now);
+      if (!action) break;
+      if (action->kind == actuate::ReconcileAction::Kind::Read) {
+        actuate::ReadResult r;
+        if (reaches_target(i)) {
+          r.status = actuate::ReadStatus::Ok;
+          r.state = target(i, s).read();
+        } else {
+          r.status = actuate::ReadStatus::Unreachable;
+          r.detail = "timeout";
+        }
+        d.on_read(r, now);
+      } else if (auto w = write(i, s, *action, now)) {
+        d.on_write(*w, now);
+      }
+      settle(i, s, now);
+    }
+  }
+
+  void settle(std::size_t i, std::size_t s, TimePoint now) {
+    Node& n = nodes_[i];
+    drive::Settled st = drive::settle(n.engine, *n.drivers[s], now);
+    for (const auto& e : st.target_events) {
+      // A plan the guards refused at sending, or one whose compare failed (at the target, or at
+      // the fresh read before it: nothing sent): it never reached the target.
+      if (!e.rule && e.kind != actuate::ReconcileEvent::Kind::Conflict) continue;
+      SimWrite w;
+      w.t = now - start_;
+      w.writer = n.id;
+      w.service = base_.services[s].name;
+      w.generation = e.generation;
+      w.refused = e.rule;
+      result_.writes.push_back(std::move(w));
+      Event ev;
+      ev.at = now;
+      ev.service = base_.services[s].name;
+      ev.generation = e.generation;
+      ev.rule = e.rule;
+      ev.detail = e.rule ? "refused by guard" : "fence: " + e.detail;
+      record(n.id, now, "write_failed", std::move(ev));
+    }
+    record(n, now, std::move(st.core_events));
+  }
 
   // Phase 1: what the observer learns this tick.
   void sense(std::size_t i, TimePoint now, Duration tick) {
@@ -376,17 +511,7 @@ class Sim {
     }
     n.ran = true;
     n.last_run = now;
-    if (reaches_target(i)) {
-      std::vector<Plan> queued = std::move(n.queued);
-      n.queued.clear();
-      for (auto& p : queued) execute(i, std::move(p), now);
-      for (std::size_t s = 0; s < targets_.size(); ++s) {
-        // Re-reading an unchanged fence tells the policy nothing new.
-        if (n.read_generation[s] == targets_[s].generation) continue;
-        n.read_generation[s] = targets_[s].generation;
-        record(n, now, n.engine.set_live(base_.services[s].name, live(s), now));
-      }
-    }
+    for (std::size_t s = 0; s < n.drivers.size(); ++s) pump(i, s, now);
     while (!n.inbox.empty() && n.inbox.front().first <= now) {
       for (const Vote& v : *n.inbox.front().second) n.engine.receive(v, now);
       n.inbox.pop_front();
@@ -415,8 +540,8 @@ class Sim {
     for (auto& plan : step.plans) {
       const std::size_t s = service_index(plan.service);
       check_emitted(i, plan, before[s].first, before[s].second, now);
-      execute(i, std::move(plan), now);
     }
+    hand(i, std::move(step.plans), now);
     if (now >= n.next_publish) {
       n.next_publish = now + exchange_interval_;
       if (!n.isolated) {
@@ -452,7 +577,8 @@ class Sim {
     return who.size();
   }
 
-  void check_write(std::size_t i, const config::Service& s, FakeTarget& t, const Plan& plan,
+  // Returns whether the write is a lost update (see below).
+  bool check_write(std::size_t i, const config::Service& s, FakeTarget& t, const Plan& plan,
                    TimePoint now) {
     const Node& n = nodes_[i];
     std::uint64_t total = 0;
@@ -460,12 +586,21 @@ class Sim {
     if (plan.members.empty()) violation(now, n, "empty set written");
     if (total == 0) violation(now, n, "zero total weight written");
     if (plan.members.size() < s.min_targets) violation(now, n, "fewer members than min_targets");
-    if (plan.generation <= t.generation) violation(now, n, "generation did not grow");
+    // PowerDNS has no compare-and-swap: two writers inside one read-compare-PATCH window both
+    // land, the later one wins, and each finds the other's fence at its read-back. Such a write
+    // is counted (lost_updates) and judged only by what it leaves: the checks above and below;
+    // the pacing rules (hold-down, flip budget) judge the decisions, and it repeats one.
+    const bool lost = plan.generation <= t.generation && t.kind == config::TargetKind::PowerDns;
+    if (lost) {
+      ++result_.lost_updates;
+    } else if (plan.generation <= t.generation) {
+      violation(now, n, "generation did not grow");
+    }
     const std::vector<RegionId> after = regions_of(plan.members);
     if (s.policy == config::Policy::Priority && after.size() > 1) {
       violation(now, n, "more than one active region in priority mode");
     }
-    if (plan.trigger != Trigger::Automatic) return;
+    if (plan.trigger != Trigger::Automatic || lost) return lost;
     const std::vector<RegionId> before = regions_of(t.members);
     // A failover away from everything that served: no region stays, and each one dropped is
     // confirmed down. Only then may a degraded region be added.
@@ -511,59 +646,72 @@ class Sim {
     if (t.automatic_writes.size() + 1 > s.flip_budget) {
       violation(now, n, "more automatic flips than flip_budget within flip_window");
     }
+    return false;
   }
 
-  void execute(std::size_t i, Plan plan, TimePoint now) {
-    Node& n = nodes_[i];
-    if (!reaches_target(i)) {
-      n.queued.push_back(std::move(plan));
-      return;
+  // A write the driver sends: the CAS as the target's kind does it. nullopt: a PowerDNS PATCH
+  // compared now that lands at the next tick.
+  std::optional<actuate::WriteResult> write(std::size_t i, std::size_t s,
+                                            const actuate::ReconcileAction& a, TimePoint now) {
+    using actuate::WriteResult;
+    using actuate::WriteStatus;
+    if (!reaches_target(i)) return WriteResult{WriteStatus::Unknown, "timeout", ""};
+    if (now - a.plan.decided_at > base_.services[s].max_decision_age) {
+      violation(now, nodes_[i], "a plan older than max_decision_age was sent");
     }
-    const std::size_t s = service_index(plan.service);
-    if (s == kNone) return;
+    const ServicePolicy* p = nodes_[i].engine.policy(a.plan.service);
+    if (a.plan.trigger == Trigger::Automatic && p != nullptr && p->frozen()) {
+      violation(now, nodes_[i], "automatic write sent while frozen");
+    }
+    FakeTarget& t = target(i, s);
+    if (!(t.read() == a.expected)) {
+      // Recorded as a failed write when the driver reports the Conflict (settle).
+      return WriteResult{WriteStatus::Conflict, "prerequisite failed", "NXRRSET"};
+    }
+    if (t.kind == config::TargetKind::PowerDns) {
+      nodes_[i].landing[s] = a.plan;
+      return std::nullopt;
+    }
+    apply_write(i, s, a.plan, now);
+    return WriteResult{WriteStatus::Applied, "NOERROR", "NOERROR"};
+  }
+
+  // The plan's members and generation are now what the target holds.
+  void apply_write(std::size_t i, std::size_t s, const Plan& plan, TimePoint now) {
     const config::Service& svc = base_.services[s];
-    FakeTarget& t = targets_[s];
+    FakeTarget& t = target(i, s);
+    const bool lost = check_write(i, svc, t, plan, now);
     SimWrite w;
     w.t = now - start_;
-    w.writer = n.id;
+    w.writer = nodes_[i].id;
     w.service = plan.service;
     w.generation = plan.generation;
     w.trigger = plan.trigger;
     w.members = plan.members;
+    w.accepted = true;
+    const std::vector<RegionId> was = regions_of(t.members), will = regions_of(plan.members);
+    w.changed_active = std::set<RegionId>(was.begin(), was.end()) !=
+                       std::set<RegionId>(will.begin(), will.end());
     Event e;
     e.at = now;
     e.service = plan.service;
     e.generation = plan.generation;
-    // The actuation path checks the guards again with what it has just read.
-    GuardParams g{t.generation, svc.min_targets, svc.max_decision_age};
-    if (auto rule = check_plan(plan, g, now)) {
-      w.refused = rule;
-      e.rule = rule;
-      e.detail = "refused by guard";
-      record(n.id, now, "write_failed", std::move(e));
-    } else if (plan.base_generation != t.generation) {
-      e.detail = "fence: base generation " + std::to_string(plan.base_generation) + " != live " +
-                 std::to_string(t.generation);
-      record(n.id, now, "write_failed", std::move(e));
-    } else {
-      check_write(i, svc, t, plan, now);
-      w.accepted = true;
-      const std::vector<RegionId> was = regions_of(t.members), will = regions_of(plan.members);
-      w.changed_active = std::set<RegionId>(was.begin(), was.end()) !=
-                         std::set<RegionId>(will.begin(), will.end());
-      e.from = describe(t.members);
-      e.to = describe(plan.members);
-      e.detail = std::string(to_string(plan.trigger)) + ": " + plan.reason;
-      t.generation = plan.generation;
-      t.members = plan.members;
-      t.trigger = plan.trigger;
+    e.from = describe(t.members);
+    e.to = describe(plan.members);
+    e.detail = std::string(to_string(plan.trigger)) + ": " + plan.reason;
+    t.generation = plan.generation;
+    t.writer = nodes_[i].id.str();
+    t.members.clear();
+    for (const auto& m : plan.members) {
+      t.members.push_back({drive::region_of(svc, m.value), m.value, m.weight});
+    }
+    t.trigger = plan.trigger;
+    if (!lost) {  // the pacing at the target counts decisions, not a repeat that raced
       t.last_write = now;
       if (plan.trigger == Trigger::Automatic) t.automatic_writes.push_back(now);
-      record(n.id, now, "write_accepted", std::move(e));
     }
+    record(nodes_[i].id, now, "write_accepted", std::move(e));
     result_.writes.push_back(std::move(w));
-    n.read_generation[s] = t.generation;
-    record(n, now, n.engine.set_live(plan.service, live(s), now));  // read back
   }
 
   // --- expectations ---
@@ -690,7 +838,7 @@ class Sim {
   const Scenario& sc_;
   SimOptions opt_;
   TimePoint start_;
-  std::vector<Node> nodes_;
+  std::deque<Node> nodes_;  // a deque: a node never moves (its drivers refer to its config)
   struct EndpointRef {
     EndpointId id;
     std::size_t region;

@@ -1,4 +1,4 @@
-#include "actuate/actuator.h"
+#include "actuate/target_state.h"
 
 namespace failoverd::actuate {
 

@@ -1,15 +1,23 @@
-// The simulator: the real core of N observers, the vote exchange between them (with delay and
-// partitions) and a fake target with a fence, run over simulated time. Pure: a scenario in,
-// a timeline, the writes, safety violations and expectation results out.
+// The simulator: the real core of N observers, the daemon's own service drivers
+// (drive/service_driver.h, drive/observer_driver.h: stagger, plan guards at sending, reconcile
+// loop, hold, live state), the vote exchange between them (with delay and partitions) and, per
+// service, a fake target with its kind's semantics (rfc2136: exact prerequisites and the fence in
+// one message; powerdns: compare, then the PATCH lands a tick later; haproxy and exec: one target
+// per observer with its local fence), run over simulated time. Pure: a scenario in, a timeline,
+// the writes, safety violations and expectation results out.
 //
 // Each tick (Scenario::tick), in two phases so that observers race like real ones:
-//   1. every running observer reads the fake target (set_live), gets the peer votes whose
-//      delivery time has come (stamped with the local receive time), probes its due endpoints;
-//   2. every running observer steps; each plan goes through the plan guards and a CAS on the
-//      fence (accepted only when base_generation == live generation), then it reads back.
+//   1. every running observer runs its drivers' due operations against the fake targets (reads
+//      every reconcile_interval, writes after their fresh read, read-backs), gets the peer
+//      votes whose delivery time has come (stamped with the local receive time), probes its due
+//      endpoints;
+//   2. every running observer steps; its plans go to its drivers, which run what is due at once.
+// Operations take no simulated time, except a PowerDNS PATCH (it lands at the next tick).
 // Votes are published every cluster.exchange_interval to every peer the observer can reach.
 // After each accepted write the safety invariants are checked (see
-// SimResult::violations): never empty / below min_targets / zero weight; generations only grow;
+// SimResult::violations): never empty / below min_targets / zero weight; generations only grow
+// (except on powerdns: SimResult::lost_updates); no plan older than max_decision_age is sent; no
+// automatic write sent while its writer is frozen;
 // at most one active region (priority); no automatic plan while frozen or in TILT; an
 // automatically added region confirmed Up by a quorum of fresh votes (or confirmed Degraded, in a
 // failover away from regions that are all confirmed Down and none of which stays) and a removed
@@ -128,6 +136,9 @@ struct SimResult {
   std::vector<SimRecord> timeline;
   std::vector<SimWrite> writes;
   std::vector<std::string> violations;  // broken safety invariants, with the time
+  // Writes to a target without compare-and-swap (powerdns) that landed over another observer's
+  // write of the same or a newer generation: the race that target kind leaves open.
+  std::uint64_t lost_updates = 0;
   std::vector<ExpectationResult> expectations;
   std::vector<std::vector<PlanMember>> final_members;  // per service, config order
   bool ok() const;
