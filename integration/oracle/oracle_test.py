@@ -9,7 +9,8 @@ back when it reopens; then a hostile-client run: ORACLE_SLOW_CONNECTIONS (defaul
 connections from 100 loopback sources trickling header bytes, garbage and oversized requests,
 and a keep-alive request flood from one source, while the test checks that the probes keep their
 rate (failoverd_probe_results_total from the admin listener), that a checker from its own source
-gets its answer promptly, and that the daemon's RSS stays bounded. Prints the figures.
+gets its answer promptly, and that the daemon's RSS stays bounded (prints the figures); then a
+reload (SIGHUP) that moves the oracle to another port. A second daemon serves HTTPS on [::1].
 
 usage: oracle_test.py PATH/TO/failoverd
 Talks only to 127.0.0.0/8. Every loop is bounded. Stops only the process it started, by PID.
@@ -475,6 +476,27 @@ timeout = "5s"
         self.assertGreater(by_status.get("400", 0) + by_status.get("431", 0), 0)
         # After the storm: still answering, still live.
         self.assertTrue(self.live(200, 503), self.text()[-3000:])
+
+    def test_4_reload_moves_the_listener(self):
+        self.assertTrue(self.live(200, 503), self.text()[-3000:])
+        old_port, new_port = self.oracle_port, free_port()
+        with open(self.config_path) as f:
+            text = f.read()
+        with open(self.config_path, "w") as f:
+            f.write(text.replace(f'listen = "127.0.0.1:{old_port}"',
+                                 f'listen = "127.0.0.1:{new_port}"'))
+        self.proc.send_signal(signal.SIGHUP)
+        type(self).oracle_port = new_port
+        self.assertTrue(self.live(200, 503), self.text()[-3000:])
+        self.assertIn("configuration reloaded", self.text())
+
+        def old_closed():
+            try:
+                http_get(old_port, self.base + "east", timeout=1)
+                return False
+            except OSError:
+                return True
+        self.assertTrue(wait_until(old_closed, timeout=5))
 
 
 class OracleTlsIpv6(unittest.TestCase):
