@@ -2,7 +2,7 @@
 """The oracle listener with the real failoverd binary.
 
 One observer, two regions (east on 127.0.0.2, west on 127.0.0.3, TCP listeners this test owns),
-one priority service www with failback = "auto" and an exec target (a hook that exits 0), and an
+one priority service www with failback = "auto" and an exec target (a hook that logs each run), and an
 [oracle] table. Checks: east 200 / west 503 with the body's fields; 404 alike for an unknown
 service, secret or region; 405 for POST; the answers swap when east's listener closes and swap
 back when it reopens; then a hostile-client run: ORACLE_SLOW_CONNECTIONS (default 5000) slowloris
@@ -13,7 +13,7 @@ gets its answer promptly, and that the daemon's RSS stays bounded (prints the fi
 reload (SIGHUP) that moves the oracle to another port. A second daemon serves HTTPS on [::1].
 
 usage: oracle_test.py PATH/TO/failoverd
-Talks only to 127.0.0.0/8. Every loop is bounded. Stops only the process it started, by PID.
+Talks only to 127.0.0.0/8 and ::1. Every loop is bounded. Stops only the process it started, by PID.
 """
 import hashlib
 import hmac
