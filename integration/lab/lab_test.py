@@ -980,6 +980,44 @@ class LabRestartKeepsHistory(LabTest):
         self.assert_invariants()
 
 
+class LabPropose(LabTest):
+    """mode = "propose": every observer that confirms a failover proposes it and waits; an
+    operator approves on any one of them."""
+    service = {"mode": "propose"}
+
+    def test_h3_propose_then_approve_on_another_observer(self):
+        """r1 dies: each observer proposes the failover to r2 and nothing is written; approve on
+        obs-b: exactly one failover (one UPDATE, generation 2), none before, none after."""
+        lab = self.lab
+        lab.region_down("r1")
+
+        def proposes_r2(node):
+            holds = (lab.service(node) or {}).get("holds", [])
+            return any(h.get("kind") == "proposal" and h.get("active") == ["r2"] for h in holds)
+        for node in OBSERVERS:
+            self.wait(f"{OBSERVERS[node]} proposes the failover to r2",
+                      lambda: proposes_r2(node), 20)
+        self.quiet_for(8, approved=0)
+        self.assertEqual(lab.fence(), (1, "bootstrap"))
+        self.assertEqual(lab.approved_updates(), 0)
+        # The proposal is renewed every max_decision_age: approve one that is current.
+        self.wait("obs-b has a current proposal", lambda: proposes_r2("o2"), 15)
+        r = lab.ctl_raw("o2", "approve", "www")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        lab.mark("failoverctl approve www (obs-b)")
+        self.wait("the answer is r2's", lambda: self.answer_is("r2"), 15)
+        self.wait_all_read(2, "r2", 10)
+        self.quiet_for(QUIET, approved=1)
+        self.assertEqual(lab.approved_updates(), 1, lab.log("named")[-3000:])
+        self.assertEqual(lab.fence(), (2, "obs-b"))
+        approved = [e for e in lab.events("o2", 1000) if e["kind"] == "admin_approve"]
+        self.assertEqual(len(approved), 1, approved)
+        for node in OBSERVERS:
+            self.assertFalse(proposes_r2(node), (node, lab.service(node)))
+        self.assertEqual(self.watch.answers(), [PUBLISH["r1"], PUBLISH["r2"]])
+        self.assert_invariants()
+
+
 class LabTwoRegionService(LabTest):
     """www served from r1 then r2 only; r3 exists (and stays up) but is not in the service."""
     service = {"regions": ["r1", "r2"]}

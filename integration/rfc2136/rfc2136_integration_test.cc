@@ -33,6 +33,7 @@ core::Plan plan(core::Generation base, std::vector<std::string> values) {
   p.generation = base + 1;
   for (auto& v : values) p.members.push_back({core::RegionId("r"), v, 1});
   p.reason = "integration";
+  p.decided_at = core::Clock::now();  // decided now: the guards at sending allow max_decision_age
   return p;
 }
 

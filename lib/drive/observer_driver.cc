@@ -9,6 +9,19 @@ void sync_hold(const core::ObserverEngine& core, ServiceDriver& driver) {
   driver.set_held(policy != nullptr && policy->frozen());
 }
 
+core::Decision admin(core::ObserverEngine& core, ServiceDriver* driver,
+                     const core::AdminAction& action, core::TimePoint now) {
+  core::Decision d = core.admin(action, now);
+  if (driver == nullptr) return d;
+  const auto* policy = core.policy(action.service);
+  if (!d.refused && action.kind == core::AdminAction::Kind::Unfreeze && policy != nullptr &&
+      !policy->frozen()) {
+    driver->reconciler().reset_budget();
+  }
+  sync_hold(core, *driver);
+  return d;
+}
+
 Settled settle(core::ObserverEngine& core, ServiceDriver& driver, core::TimePoint now) {
   Settled out;
   out.target_events = driver.take_events();

@@ -1,6 +1,7 @@
 // The observer's side of the driver: how one observer's core (core::ObserverEngine) and its
 // service drivers (drive/service_driver.h) are joined, the same in the daemon and the simulator.
 //
+//   admin()       an operator's action: the core decides, the driver's budget and hold follow;
 //   hand_plans()  a core step's plans go to their services' drivers (staggered or at once);
 //   settle()      after every operation on a target: the driver's events, a write budget spent
 //                 (the service freezes, held by "core", as an operator's freeze would), the hold
@@ -23,6 +24,11 @@ struct Settled {
   core::Events core_events;                            // from the budget freeze and set_live
   bool budget_frozen = false;  // this operation's events froze the service (write budget)
 };
+
+// An operator's action on the core, and what it means for the service's driver: an unfreeze
+// that took effect forgets the write budget spent (the operator has looked), the hold follows.
+core::Decision admin(core::ObserverEngine& core, ServiceDriver* driver,
+                     const core::AdminAction& action, core::TimePoint now);
 
 // The driver's hold follows the policy's freeze.
 void sync_hold(const core::ObserverEngine& core, ServiceDriver& driver);

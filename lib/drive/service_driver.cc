@@ -67,8 +67,6 @@ std::optional<core::Duration> ServiceDriver::take(core::Plan plan, core::TimePoi
 }
 
 void ServiceDriver::hand(core::Plan plan, core::TimePoint now, bool fresh_read) {
-  own_triggers_[plan.generation] = plan.trigger;
-  while (own_triggers_.size() > kOwnTriggersKept) own_triggers_.erase(own_triggers_.begin());
   if (on_handed_) on_handed_(plan);
   reconciler_.set_desired(std::move(plan), now, fresh_read);
 }
@@ -82,7 +80,8 @@ std::optional<actuate::ReconcileAction> ServiceDriver::poll(core::TimePoint now)
   }
   auto action = reconciler_.poll(now);
   if (action && action->kind == actuate::ReconcileAction::Kind::Write) {
-    // Repairs and restores are plans the reconciler made: their trigger is known here too.
+    // Recorded when sent, not when handed: a plan handed may be dropped unsent (conflict, guard)
+    // while another one of the same generation goes (a manual move racing an automatic one).
     own_triggers_[action->plan.generation] = action->plan.trigger;
     while (own_triggers_.size() > kOwnTriggersKept) own_triggers_.erase(own_triggers_.begin());
   }

@@ -81,7 +81,7 @@ class ServiceDriver {
   std::optional<core::Plan> deferred_;
   core::TimePoint deferred_until_{};
   std::function<void(const core::Plan&)> on_handed_;
-  // The trigger of each generation this observer handed out (the newest few).
+  // The trigger of each generation this observer sent to the target (the newest few).
   std::map<core::Generation, core::Trigger> own_triggers_;
 };
 

@@ -386,7 +386,8 @@ class Sim {
     const ServicePolicy* policy = n.engine.policy(action.service);
     const bool frozen = policy && policy->frozen();
     const bool tilt = policy && policy->in_tilt(now);
-    Decision d = n.engine.admin(action, now);
+    const std::size_t s = service_index(action.service);
+    Decision d = drive::admin(n.engine, s == kNone ? nullptr : n.drivers[s].get(), action, now);
     if (d.refused && opt_.record_timeline) {
       Event e;
       e.at = now;
@@ -705,11 +706,15 @@ class Sim {
     for (const auto& m : plan.members) {
       t.members.push_back({drive::region_of(svc, m.value), m.value, m.weight});
     }
-    t.trigger = plan.trigger;
-    if (!lost) {  // the pacing at the target counts decisions, not a repeat that raced
-      t.last_write = now;
-      if (plan.trigger == Trigger::Automatic) t.automatic_writes.push_back(now);
+    if (lost && t.trigger == Trigger::Automatic && !t.automatic_writes.empty() &&
+        t.last_write && t.automatic_writes.back() == *t.last_write) {
+      // The write it lands over is the one whose effect is lost: the pacing at the target
+      // counts this one in its place.
+      t.automatic_writes.pop_back();
     }
+    t.trigger = plan.trigger;
+    t.last_write = now;
+    if (plan.trigger == Trigger::Automatic) t.automatic_writes.push_back(now);
     record(nodes_[i].id, now, "write_accepted", std::move(e));
     result_.writes.push_back(std::move(w));
   }

@@ -1061,7 +1061,8 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
     }
     const auto* policy = core_.policy(s.config.name);
     const bool was_frozen = policy != nullptr && policy->frozen();
-    core::Decision d = core_.admin(a, now);
+    // The core decides; an unfreeze forgets the write budget spent, the hold follows.
+    core::Decision d = drive::admin(core_, &s.driver, a, now);
     handle(d.events);
     if (!d.refused && policy != nullptr) {
       // Who holds the service, why and since when, for the status view.
@@ -1069,10 +1070,6 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
         s.freeze_origin = ServiceRuntime::HoldOrigin{req.who, policy->frozen_reason(), wall_time()};
       }
       if (!policy->frozen()) s.freeze_origin.reset();
-      if (req.action == admin::Action::Unfreeze && !policy->frozen()) {
-        s.reconciler.reset_budget();  // the operator has looked: the budget starts afresh
-      }
-      sync_hold(s);
       if (req.action == admin::Action::Pin && policy->pinned()) {
         s.pin_origin = ServiceRuntime::HoldOrigin{req.who, req.reason, wall_time()};
       }

@@ -13,7 +13,9 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <random>
 #include <string>
 
@@ -180,6 +182,79 @@ Generated generate(std::uint64_t seed) {
   return g;
 }
 
+const char* kind_name(config::TargetKind k) {
+  switch (k) {
+    case config::TargetKind::Rfc2136: return "rfc2136";
+    case config::TargetKind::PowerDns: return "powerdns";
+    case config::TargetKind::HaProxy: return "haproxy";
+    case config::TargetKind::Exec: return "exec";
+  }
+  return "?";
+}
+
+// The liveness schedule of `seed`: its random faults (first 20 s), then everything heals and the
+// operators take their holds back (unfreeze, unpin, on every observer), then at 30 s every region
+// but one (`survivor`, in every service's regions and with enough values for min_targets) dies;
+// the operators unfreeze and approve once more at 55 s, when the flips of the first moves have
+// left the flip window (at most 20 s here: a spent flip budget freezes a service by design), and
+// approve again at 65 s and 66 s. By 85 s every service must publish the survivor only.
+Generated liveness(std::uint64_t seed, RegionId& survivor) {
+  Generated g = generate(seed);
+  std::mt19937_64 rng(seed ^ 0x9e3779b97f4a7c15ULL);
+  std::vector<RegionId> candidates;
+  for (const char* r : {"east", "west", "south"}) {
+    bool fits = true;
+    for (const auto& svc : g.config.services) {
+      const bool in = std::find(svc.regions.begin(), svc.regions.end(), RegionId{r}) != svc.regions.end() ||
+                      svc.weights.count(RegionId{r}) != 0;
+      auto pub = svc.publish.find(RegionId{r});
+      fits = fits && in && pub != svc.publish.end() && pub->second.size() >= svc.min_targets &&
+             (svc.policy == config::Policy::Priority || svc.weights.at(RegionId{r}) > 0);
+    }
+    if (fits) candidates.emplace_back(r);
+  }
+  REQUIRE(!candidates.empty());
+  survivor = candidates[std::uniform_int_distribution<std::size_t>(0, candidates.size() - 1)(rng)];
+  Scenario& sc = g.scenario;
+  sc.duration = 85s;
+  auto at = [&](Duration t, SimAction::Kind k) {
+    SimAction a;
+    a.at = t;
+    a.kind = k;
+    sc.timeline.push_back(a);
+    return &sc.timeline.back();
+  };
+  at(20s, SimAction::Kind::Heal);
+  at(20s, SimAction::Kind::HealPeers);
+  at(20s, SimAction::Kind::Probe)->outcome = ProbeOutcome{ProbeReason::Ok, 10ms};
+  auto operators = [&](Duration t, std::initializer_list<AdminAction::Kind> kinds) {
+    for (const auto& id : sc.observers) {
+      for (const auto& svc : g.config.services) {
+        for (auto k : kinds) {
+          SimAction* a = at(t, SimAction::Kind::Admin);
+          a->observers = {id};
+          a->admin.kind = k;
+          a->admin.service = svc.name;
+        }
+      }
+    }
+  };
+  operators(20s, {AdminAction::Kind::Unfreeze, AdminAction::Kind::Unpin});
+  for (const char* r : {"east", "west", "south"}) {
+    if (RegionId{r} == survivor) continue;
+    SimAction* dead = at(30s, SimAction::Kind::Probe);
+    dead->region = RegionId{r};
+    dead->outcome = ProbeOutcome{ProbeReason::Timeout, {}};
+  }
+  operators(55s, {AdminAction::Kind::Unfreeze, AdminAction::Kind::Approve});
+  // Twice more, a second apart: the simulator steps once a tick, so a proposal older than
+  // max_decision_age waits up to a tick to be replaced (the daemon's step timer replaces it at
+  // once), and an approve in that tick is refused as too old.
+  operators(65s, {AdminAction::Kind::Approve});
+  operators(66s, {AdminAction::Kind::Approve});
+  return g;
+}
+
 std::uint64_t env_number(const char* name, std::uint64_t fallback) {
   const char* v = std::getenv(name);
   return v && *v ? std::strtoull(v, nullptr, 10) : fallback;
@@ -204,14 +279,20 @@ TEST_SUITE("core.sim") {
     const std::uint64_t first = env_number("FAILOVERD_SIM_FIRST_SEED", 1);
     SimOptions quiet;
     quiet.record_timeline = false;
-    std::uint64_t writes = 0, plans_refused = 0;
+    std::uint64_t writes = 0, plans_refused = 0, lost_updates = 0;
+    // Per target kind of the first service: schedules and accepted writes of that service.
+    std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> by_kind;
     for (std::uint64_t seed = first; seed < first + schedules; ++seed) {
       Generated g = generate(seed);
       SimResult r = simulate(g.config, g.scenario, quiet);
+      auto& kind = by_kind[kind_name(g.config.services[0].target.kind)];
+      ++kind.first;
       for (const auto& w : r.writes) {
         writes += w.accepted;
         plans_refused += !w.accepted;
+        if (w.service == g.config.services[0].name) kind.second += w.accepted;
       }
+      lost_updates += r.lost_updates;
       if (!r.violations.empty()) {
         std::string first_violations;
         for (std::size_t i = 0; i < r.violations.size() && i < 5; ++i) {
@@ -221,8 +302,52 @@ TEST_SUITE("core.sim") {
                      << first_violations);
       }
     }
+    std::string kinds;
+    for (const auto& [name, n] : by_kind) {
+      kinds += " " + name + ": " + std::to_string(n.first) + " schedules, " +
+               std::to_string(n.second) + " writes;";
+    }
     MESSAGE(schedules << " schedules, " << writes << " accepted writes, " << plans_refused
-                      << " writes refused by guard or fence");
+                      << " writes refused by guard or fence, " << lost_updates
+                      << " lost updates on powerdns (no compare-and-swap);" << kinds);
     CHECK(writes > schedules / 10);  // the schedules do exercise failovers
+    if (schedules >= 1000) {
+      // Every target kind is driven, and writes reach each one.
+      for (const char* k : {"rfc2136", "powerdns", "haproxy", "exec"}) {
+        CAPTURE(k);
+        CHECK(by_kind[k].second > 0);
+      }
+    }
+  }
+
+  TEST_CASE("liveness: after any fault schedule heals, a dead primary is still failed away from") {
+    const char* replay = std::getenv("FAILOVERD_SIM_SEED");
+    const std::uint64_t schedules =
+        replay && *replay ? 1 : env_number("FAILOVERD_SIM_SCHEDULES", kDefaultSchedules) / 5;
+    const std::uint64_t first =
+        replay && *replay ? std::strtoull(replay, nullptr, 10) : env_number("FAILOVERD_SIM_FIRST_SEED", 1);
+    SimOptions quiet;
+    quiet.record_timeline = replay && *replay;
+    std::uint64_t moved = 0;
+    for (std::uint64_t seed = first; seed < first + schedules; ++seed) {
+      RegionId survivor;
+      Generated g = liveness(seed, survivor);
+      SimResult r = simulate(g.config, g.scenario, quiet);
+      if (replay && *replay) MESSAGE(format_text(g.scenario, r));
+      CHECK_MESSAGE(r.violations.empty(), "seed " << seed << " breaks an invariant");
+      for (std::size_t k = 0; k < g.config.services.size(); ++k) {
+        const std::vector<RegionId> active = regions_of(r.final_members[k]);
+        const bool ok = active == std::vector<RegionId>{survivor};
+        if (!ok) {
+          std::string got;
+          for (const auto& a : active) got += " " + a.str();
+          FAIL("seed " << seed << ": service " << g.config.services[k].name.str()
+                       << " ends on" << got << ", not on the only live region " << survivor.str()
+                       << "; replay with FAILOVERD_SIM_SEED=" << seed);
+        }
+        moved += ok;
+      }
+    }
+    MESSAGE(schedules << " liveness schedules, " << moved << " services ended on the survivor");
   }
 }

@@ -58,6 +58,26 @@ TEST_SUITE("core.sim") {
     CHECK(r.writes.front().accepted);
   }
 
+  TEST_CASE("on a target without compare-and-swap the stagger leaves one writer per decision") {
+    // PowerDNS: read, compare, PATCH. Three observers confirm the same failover in the same
+    // tick; only the writer stagger (drive/service_driver.h) keeps the other two from PATCHing
+    // over the first one.
+    for (const auto kind : {config::TargetKind::PowerDns, config::TargetKind::Rfc2136}) {
+      CAPTURE(static_cast<int>(kind));
+      config::Config c = test::cluster_config();
+      c.services[0].target.kind = kind;
+      Scenario s;
+      s.duration = 60s;
+      s.tick = 100ms;
+      s.timeline = {probe(10s, "east", ProbeReason::Timeout)};
+      s.expectations = {expect(Expectation::What::Writes, 1, 1),
+                        expect(Expectation::What::Failovers, 1, 1)};
+      SimResult r = simulate(c, s);
+      CHECK_MESSAGE(r.ok(), failures(s, r));
+      CHECK(r.lost_updates == 0);
+    }
+  }
+
   TEST_CASE("one observer cut off from a healthy primary changes nothing") {
     config::Config c = test::cluster_config();
     Scenario s;
