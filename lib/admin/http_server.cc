@@ -259,7 +259,9 @@ asio::awaitable<void> HttpServer::Impl::session(Stream& stream, beast::tcp_strea
       response = plain(431, "request header too large\n");
     } else if (read_ec) {
       response = plain(400, "malformed request\n");
-    } else {
+    }
+    if (read_ec && options_.on_refused) options_.on_refused(response.status);
+    if (!read_ec) {
       auto& req = parser.get();
       version = req.version();
       keep_alive = req.keep_alive();

@@ -76,6 +76,9 @@ struct ServerOptions {
   std::string tls_cert_file;   // non-empty: serve HTTPS with this certificate chain (PEM)
   std::string tls_key_file;    // its private key (PEM)
   std::string client_ca_file;  // non-empty: require client certificates issued by this CA
+  // Told of each request answered without reaching the handler (400, 413, 431), with its
+  // status: for a listener's request counters. Optional.
+  std::function<void(unsigned status)> on_refused;
 };
 
 class HttpServer {

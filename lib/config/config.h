@@ -19,6 +19,7 @@
 //   [services.NAME.publish]  REGION = ["value", ...]   (what the target publishes per region)
 //   [services.NAME.target]   kind = rfc2136|powerdns|haproxy|exec, and its settings
 //   [[notify]]            a webhook told of decisions and alerts (json|slack|pagerduty)
+//   [oracle]              the oracle listener: listen, path_secret_file, TLS files, limits
 #pragma once
 
 #include <chrono>
@@ -69,6 +70,25 @@ struct Admin {
   std::string client_ca_file;      // optional: require client certificates (mTLS)
   std::size_t max_request_bytes = 64 * 1024;
   std::uint32_t rate_limit_per_second = 50;
+};
+
+// The oracle listener (oracle/oracle_server.h): per service and region a URL that outside health
+// checkers read, 200 when the region should take the service's traffic, 503 when not.
+struct Oracle {
+  HostPort listen;                 // required when [oracle] exists
+  // One line of at least 16 characters; each service's path component is derived from it
+  // (oracle/decision.h: path_secret, HMAC-SHA256(secret, service) in hex, 32 characters).
+  std::string path_secret_file;
+  std::string cert_file;           // optional: serve HTTPS with its own certificate
+  std::string key_file;
+  std::size_t max_connections = 1024;
+  std::size_t max_connections_per_source = 32;  // per client IP address
+  // The TLS handshake and the whole request header must arrive within this of the accept (or
+  // of the previous response on a kept-alive connection): against slow and idle clients.
+  Duration request_timeout = std::chrono::seconds(5);
+  std::uint32_t rate_limit_per_source = 20;      // requests per second per client IP (429 over)
+  std::uint32_t rate_limit_burst = 40;           // the token bucket's size
+  bool operator==(const Oracle&) const = default;
 };
 
 struct Peer {
@@ -316,6 +336,7 @@ struct Config {
   std::vector<Region> regions;
   std::vector<Service> services;
   std::vector<Notify> notify;
+  std::optional<Oracle> oracle;  // absent: no oracle listener
 
   // Observers that vote: this one plus the configured peers.
   std::size_t observer_count() const { return 1 + (cluster ? cluster->peers.size() : 0); }

@@ -47,7 +47,10 @@ constexpr std::size_t kMaxRegexLength = 1000;
 constexpr std::uint32_t kMaxCount = 1000;  // rise, fall, flip_budget...
 
 const Keys kTopKeys{"observer", "admin",   "cluster",  "probe_defaults",
-                    "control",  "regions", "services", "notify"};
+                    "control",  "regions", "services", "notify", "oracle"};
+const Keys kOracleKeys{"listen",          "path_secret_file",           "cert_file",
+                       "key_file",        "max_connections",            "max_connections_per_source",
+                       "request_timeout", "rate_limit_per_source",      "rate_limit_burst"};
 const Keys kNotifyKeys{"name",       "url",         "url_file",    "ca_file",
                        "format",     "events",      "secret_file", "timeout",
                        "queue_size", "max_retries", "retry_base",  "retry_cap"};
@@ -237,7 +240,7 @@ class Loader {
                  std::string& out);
   // What a secret file must hold beyond being private (checked so that --check-config reports
   // what start-up would refuse).
-  enum class SecretKind { Opaque, Base64, TokenLines, Line, UrlLine, PemKey };
+  enum class SecretKind { Opaque, Base64, TokenLines, Line, UrlLine, PemKey, LongLine };
   // A certificate or CA file: readable and holding at least one PEM certificate (config/pem.h).
   bool read_certificates(const toml::table& t, std::string_view key, const std::string& path,
                          std::string& out);
@@ -257,6 +260,7 @@ class Loader {
   void parse_observer(const toml::table& root);
   void parse_admin(const toml::table& root);
   void parse_cluster(const toml::table& root);
+  void parse_oracle(const toml::table& root);
   void parse_probe_settings(const toml::table& t, const std::string& path, Endpoint& ep);
   std::optional<Endpoint> parse_endpoint(const toml::table& t, const std::string& path);
   void parse_http(const toml::table& t, const std::string& path, ProbeKind kind, HttpCheck& http);
@@ -631,10 +635,14 @@ void Loader::check_secret_file(const toml::node& n, const std::string& path,
     }
     return;
   }
-  if (kind == SecretKind::Line || kind == SecretKind::UrlLine) {
+  if (kind == SecretKind::Line || kind == SecretKind::UrlLine || kind == SecretKind::LongLine) {
     auto line = parse_line_secret(text);
     if (!line) {
       error(n, path, "secret file " + in_quotes(file) + " must hold one non-empty line");
+    } else if (kind == SecretKind::LongLine && line->size() < kMinTokenLength) {
+      error(n, path,
+            "secret file " + in_quotes(file) + " must hold a line of at least " +
+                std::to_string(kMinTokenLength) + " characters");
     } else if (kind == SecretKind::UrlLine) {
       const std::string_view scheme = line->starts_with("https://") ? "https" : "http";
       // The URL is a secret: the message says what is wrong, never what the file holds.
@@ -834,6 +842,45 @@ void Loader::parse_admin(const toml::table& root) {
   }
   read_size(*t, "max_request_bytes", path, a.max_request_bytes, 1024, 16 * 1024 * 1024);
   read_uint(*t, "rate_limit_per_second", path, a.rate_limit_per_second, 1, 100000);
+}
+
+void Loader::parse_oracle(const toml::table& root) {
+  const toml::table* t = read_table(root, "oracle", "");
+  if (t == nullptr) return;
+  const std::string path = "oracle";
+  check_keys(*t, path, kOracleKeys);
+  Oracle o;
+  if (require(*t, "listen", path) != nullptr && read_host_port(*t, "listen", path, o.listen)) {
+    // Bound as given: an IPv4 or IPv6 literal, never a name to resolve.
+    if (!is_ipv4(o.listen.host) && !is_ipv6(o.listen.host)) {
+      error(*t->get("listen"), join(path, "listen"),
+            "must be an IP address (IPv4, or IPv6 in brackets) and a port, got " +
+                in_quotes(t->get("listen")->as_string()->get()));
+    }
+  }
+  if (require(*t, "path_secret_file", path) != nullptr) {
+    read_secret(*t, "path_secret_file", path, o.path_secret_file, SecretKind::LongLine);
+  }
+  read_certificates(*t, "cert_file", path, o.cert_file);
+  read_secret(*t, "key_file", path, o.key_file, SecretKind::PemKey);
+  if (o.cert_file.empty() != o.key_file.empty()) {
+    const bool has_cert = !o.cert_file.empty();
+    error(*t->get(has_cert ? "cert_file" : "key_file"), join(path, has_cert ? "cert_file" : "key_file"),
+          has_cert ? "needs key_file as well" : "needs cert_file as well");
+  }
+  read_size(*t, "max_connections", path, o.max_connections, 1, 1000000);
+  read_size(*t, "max_connections_per_source", path, o.max_connections_per_source, 1, 1000000);
+  if (o.max_connections_per_source > o.max_connections && t->contains("max_connections_per_source")) {
+    error(*t->get("max_connections_per_source"), join(path, "max_connections_per_source"),
+          "must not exceed max_connections (" + std::to_string(o.max_connections) + ")");
+  }
+  if (read_duration(*t, "request_timeout", path, o.request_timeout) &&
+      (o.request_timeout < std::chrono::milliseconds(100) || o.request_timeout > std::chrono::minutes(5))) {
+    error(*t->get("request_timeout"), join(path, "request_timeout"), "must be 100ms to 5m");
+  }
+  read_uint(*t, "rate_limit_per_source", path, o.rate_limit_per_source, 1, 100000);
+  read_uint(*t, "rate_limit_burst", path, o.rate_limit_burst, 1, 100000);
+  config_.oracle = std::move(o);
 }
 
 void Loader::parse_cluster(const toml::table& root) {
@@ -1937,6 +1984,7 @@ LoadResult Loader::load(std::string_view text) {
   parse_observer(root);
   parse_admin(root);
   parse_cluster(root);
+  parse_oracle(root);
   if (const toml::table* defaults = read_table(root, "probe_defaults", "")) {
     defaults_table_ = defaults;
     check_keys(*defaults, "probe_defaults", kProbeKeys);

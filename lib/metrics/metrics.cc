@@ -153,6 +153,11 @@ struct Metrics::Impl {
 
   // Endpoint handles by "endpoint\0region\0kind"; stable addresses (map nodes never move).
   std::map<std::string, Series> endpoints;
+  Family<Counter>& oracle_requests =
+      BuildCounter().Name("failoverd_oracle_requests_total")
+          .Help("Requests to the oracle listener by the HTTP status answered (429: rate limited "
+                "per source; 400/413/431: malformed or oversized)").Register(*registry);
+  std::map<unsigned, Counter*> oracle_by_status;
   // Last active region per service, so switching it clears the old series to 0.
   std::map<std::string, std::string> active;
 };
@@ -277,6 +282,19 @@ void Metrics::peer_age(std::string_view peer, double seconds) {
 void Metrics::event_loop_lag(double seconds) { impl_->loop_lag.Add({}).Set(seconds); }
 
 void Metrics::tilt(bool active) { impl_->tilt.Add({}).Set(active ? 1 : 0); }
+
+void Metrics::oracle_counters() {
+  for (unsigned status : {200U, 503U, 404U, 405U, 429U, 400U, 413U, 431U}) {
+    auto& slot = impl_->oracle_by_status[status];
+    if (slot == nullptr) slot = &impl_->oracle_requests.Add({{"status", std::to_string(status)}});
+  }
+}
+
+void Metrics::oracle_request(unsigned status) {
+  auto& slot = impl_->oracle_by_status[status];
+  if (slot == nullptr) slot = &impl_->oracle_requests.Add({{"status", std::to_string(status)}});
+  slot->Increment();
+}
 
 void Metrics::config_reload(bool ok) {
   impl_->reloads.Add({{"result", ok ? "success" : "failure"}}).Increment();

@@ -72,6 +72,11 @@ class Metrics {
   void event_loop_lag(double seconds);
   void tilt(bool active);
   void config_reload(bool ok);
+  // One request to the oracle listener, by the status it was answered with. oracle_counters()
+  // (called when an oracle listener is made) creates the usual statuses at 0: 200, 503, 404,
+  // 405, 429, 400, 413, 431.
+  void oracle_counters();
+  void oracle_request(unsigned status);
   // A [[notify]] receiver's sent, dropped and failed (every reason in `reasons`) series, at 0.
   void notify_counters(std::string_view notify, const std::vector<std::string_view>& reasons);
   void notify_sent(std::string_view notify);

@@ -11,6 +11,7 @@
 #include "config/loader.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
+#include "oracle/oracle_server.h"
 #include "runtime/engine.h"
 #include "runtime/systemd.h"
 #include "state/atomic_file.h"
@@ -97,7 +98,24 @@ struct Daemon::Impl {
   std::thread loader_;
   bool loading_ = false;
   std::optional<std::string> load_again_;
+  std::unique_ptr<oracle::OracleServer> oracle_;  // only with an [oracle] table
+  std::string oracle_secret_;                      // the path secret it derives its URLs from
 
+  // The oracle answers from the engine's decisions, pushed on every change (Engine::on_decision).
+  void hook_oracle() {
+    if (!engine_) return;
+    if (!oracle_) {
+      engine_->on_decision(nullptr);
+      return;
+    }
+    engine_->on_decision([this] {
+      if (oracle_ && engine_) oracle_->publish(engine_->decisions());
+    });
+  }
+
+  std::unique_ptr<oracle::OracleServer> make_oracle(const config::Oracle& c, std::string secret) {
+    return std::make_unique<oracle::OracleServer>(io_, c, std::move(secret), metrics_);
+  }
 
   admin::Response handle(const admin::Request& req) {
     std::string_view path(req.target);
@@ -166,6 +184,20 @@ std::optional<std::string> Daemon::start() {
   impl_->api_ = std::make_unique<admin::Api>(
       impl_->engine_->control(), std::move(tokens),
       admin::ApiOptions{impl_->config_->admin.rate_limit_per_second});
+  if (const auto& oc = impl_->config_->oracle) {
+    std::string secret;
+    if (auto err = oracle::OracleServer::read_secret(oc->path_secret_file, secret)) return *err;
+    auto server = impl_->make_oracle(*oc, secret);
+    impl_->oracle_ = std::move(server);
+    impl_->oracle_secret_ = std::move(secret);
+    impl_->hook_oracle();  // the snapshot is there before the first request
+    if (auto err = impl_->oracle_->start()) {
+      impl_->oracle_.reset();
+      impl_->hook_oracle();
+      return "oracle listener: " + *err;
+    }
+    log::info("oracle listening", {{"address", impl_->oracle_->local_address()}});
+  }
   auto admin = impl_->make_admin(*impl_->config_);
   if (auto err = admin->start()) return "admin listener: " + *err;
   impl_->admin_ = std::move(admin);
@@ -247,6 +279,33 @@ bool Daemon::apply_reload(const std::string& path, Loaded& loaded) {
     return finish(false);
   }
 
+  // The oracle listener: rebuilt when its table or its secret changed; a new address is bound now
+  // (a bad one keeps the old configuration), the same address at commit.
+  std::unique_ptr<oracle::OracleServer> new_oracle;
+  bool drop_oracle = false;
+  std::string next_oracle_secret;
+  if (next.oracle) {
+    if (auto err = oracle::OracleServer::read_secret(next.oracle->path_secret_file, next_oracle_secret)) {
+      log::error("reload rejected; previous configuration still in force",
+                 {{"config", path}, {"error", *err}});
+      return finish(false);
+    }
+  }
+  const auto& oracle_was = impl_->config_->oracle;
+  const bool oracle_same_listen = next.oracle && oracle_was && next.oracle->listen == oracle_was->listen;
+  if (!next.oracle) {
+    drop_oracle = impl_->oracle_ != nullptr;
+  } else if (!impl_->oracle_ || next.oracle != oracle_was || next_oracle_secret != impl_->oracle_secret_) {
+    new_oracle = impl_->make_oracle(*next.oracle, next_oracle_secret);
+    if (!oracle_same_listen || !impl_->oracle_) {
+      if (auto err = new_oracle->start()) {
+        log::error("reload rejected; previous configuration still in force",
+                   {{"config", path}, {"error", "oracle listener: " + *err}});
+        return finish(false);
+      }
+    }
+  }
+
   // Bind the new admin listener before dropping the old one, so a bad address keeps the old.
   // On the same address it can only be swapped at commit; its TLS files (re-read on every reload,
   // so a renewed certificate takes effect) are checked now.
@@ -281,6 +340,7 @@ bool Daemon::apply_reload(const std::string& path, Loaded& loaded) {
       log::error("cannot restart the previous configuration either", {{"error", *again}});
     }
     impl_->engine_ = std::move(previous);
+    impl_->hook_oracle();
     // All or nothing: the previous configuration comes back whole, its tokens included.
     impl_->api_ = std::make_unique<admin::Api>(impl_->engine_->control(), impl_->tokens_,
                                                admin::ApiOptions{impl_->config_->admin.rate_limit_per_second});
@@ -298,6 +358,25 @@ bool Daemon::apply_reload(const std::string& path, Loaded& loaded) {
   if (impl_->log_format_override_) logging.log_format = *impl_->log_format_override_;
   log::configure(log_options(logging));
   impl_->config_ = std::make_shared<const config::Config>(std::move(*result.config));
+  if (drop_oracle) {
+    impl_->oracle_->stop();
+    impl_->oracle_.reset();
+    impl_->oracle_secret_.clear();
+  }
+  if (new_oracle) {
+    if (impl_->oracle_) {
+      impl_->oracle_->stop();
+      if (oracle_same_listen) {
+        if (auto err = new_oracle->start()) {
+          log::error("oracle listener could not be re-opened", {{"error", *err}});
+        }
+      }
+    }
+    impl_->oracle_ = std::move(new_oracle);
+    impl_->oracle_secret_ = std::move(next_oracle_secret);
+    log::info("oracle listening", {{"address", impl_->oracle_->local_address()}});
+  }
+  impl_->hook_oracle();
   if (new_admin) {
     impl_->admin_->stop();
     if (same_listen) {
@@ -326,6 +405,7 @@ void Daemon::stop() {
   impl_->watchdog_.cancel();
   if (impl_->engine_) impl_->engine_->stop();
   if (impl_->admin_) impl_->admin_->stop();
+  if (impl_->oracle_) impl_->oracle_->stop();
 }
 
 const config::Config& Daemon::config() const { return *impl_->config_; }

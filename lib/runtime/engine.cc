@@ -209,6 +209,13 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
   std::unique_ptr<state::StateWriter> state_writer_;
   std::unique_ptr<notify::Notifier> notifier_;  // only with [[notify]] receivers
 
+  // --- the oracle's hook (Engine::decisions, Engine::on_decision) ----------------------------
+  std::function<void()> decision_listener_;
+  std::map<core::ServiceId, TimePoint> live_read_ok_;  // last successful read of each live state
+  void decision_changed() {
+    if (decision_listener_ && !stopped_) decision_listener_();
+  }
+
   // --- notifications (notify/notifier.h: never blocks, never awaited here) -------------------
   static std::vector<std::string> names(const std::vector<core::RegionId>& regions) {
     std::vector<std::string> out;
@@ -423,6 +430,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
     }
     metrics_.tilt(tilt);
     metrics_.observer_impaired(core_.view().impairment().has_value());
+    decision_changed();
   }
 
   // --- stepping the core ---------------------------------------------------------------------
@@ -639,6 +647,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
         if (stopped_) break;
         sync_hold(s);
         s.driver.on_read(r, Clock::now());
+        if (r.status == actuate::ReadStatus::Ok) live_read_ok_[s.config.name] = Clock::now();
       } else {
         fp::hit(fp::Point::BeforeSend);
         auto w = co_await s.actuator->write(action->plan, action->expected);
@@ -659,6 +668,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
         }
       }
       handle(settled.core_events);
+      decision_changed();
       if (settled.budget_frozen) publish_state_metrics();
       if (s.driver.live()) request_step();
       save_state();  // after set_live: the generation read and any flip it counted are kept
@@ -1257,6 +1267,70 @@ void Engine::stop() {
 }
 
 admin::Control& Engine::control() { return *impl_; }
+
+// --- the oracle's hook --------------------------------------------------------------------------
+
+namespace {
+
+Clock::duration target_timeout(const config::Target& t) {
+  switch (t.kind) {
+    case config::TargetKind::Rfc2136: return t.rfc2136.timeout;
+    case config::TargetKind::PowerDns: return t.powerdns.timeout;
+    case config::TargetKind::HaProxy: return t.haproxy.timeout;
+    case config::TargetKind::Exec: return t.exec.timeout;
+  }
+  return std::chrono::seconds(10);
+}
+
+}  // namespace
+
+std::vector<oracle::ServiceDecision> Engine::decisions() const {
+  const Impl& im = *impl_;
+  const auto now = Clock::now();
+  // No fresh quorum view: fewer peers heard from within verdict_ttl than a quorum needs.
+  bool no_quorum = false;
+  if (im.peers_) {
+    std::size_t fresh = 0;
+    for (const auto& p : im.peers_->status()) {
+      if (p.last_seen && now - *p.last_seen <= im.cfg_.cluster->verdict_ttl) ++fresh;
+    }
+    no_quorum = fresh + 1 < im.cfg_.quorum();
+  }
+  const bool impaired = im.core_.view().impairment().has_value();
+  std::vector<oracle::ServiceDecision> out;
+  for (const auto& [name, s] : im.services_) {
+    const auto* p = im.core_.policy(name);
+    if (p == nullptr) continue;
+    oracle::ServiceDecision d;
+    d.service = name.str();
+    for (const auto& r : s->config.regions) d.regions.push_back(r.str());
+    if (d.regions.empty()) {  // weighted: the regions are the weights' keys
+      for (const auto& [r, w] : s->config.weights) d.regions.push_back(r.str());
+    }
+    d.live_known = p->live_known();
+    for (const auto& r : p->active()) d.active.push_back(r.str());
+    d.generation = p->live().generation;
+    if (p->in_tilt(now)) {
+      d.static_reason = "tilt";
+    } else if (impaired) {
+      d.static_reason = "observer_impaired";
+    } else if (no_quorum) {
+      d.static_reason = "no_quorum";
+    } else if (auto rule = p->fail_static()) {
+      d.static_reason = std::string(core::to_string(*rule));
+    }
+    if (auto it = im.live_read_ok_.find(name); it != im.live_read_ok_.end()) d.last_read_ok = it->second;
+    // Two periodic reads missed (and the second's timeout): the live state is no longer fresh.
+    d.stale_after = 2 * s->config.reconcile_interval + target_timeout(s->config.target);
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+void Engine::on_decision(std::function<void()> listener) {
+  impl_->decision_listener_ = std::move(listener);
+  impl_->decision_changed();
+}
 
 std::optional<std::string> Engine::not_ready_reason() const {
   const Impl& im = *impl_;

@@ -10,13 +10,16 @@
 // implemented here, over the same core.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "admin/api.h"
 #include "config/config.h"
 #include "metrics/metrics.h"
+#include "oracle/decision.h"
 
 namespace boost::asio {
 class io_context;
@@ -46,6 +49,13 @@ class Engine {
   // been probed once and, in a cluster, enough peers have been heard from recently to form a
   // quorum with this observer.
   std::optional<std::string> not_ready_reason() const;
+
+  // The oracle's hook (oracle/oracle_server.h). decisions(): each service's decision as it
+  // stands now (live set read back from the target, generation, why it is held static).
+  // on_decision(): `listener` is called on the io_context's thread whenever a decision may have
+  // changed: after every core step (policy state, TILT, quorum) and every read of a live state.
+  std::vector<oracle::ServiceDecision> decisions() const;
+  void on_decision(std::function<void()> listener);
 
  private:
   struct Impl;

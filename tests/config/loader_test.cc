@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -1244,12 +1245,14 @@ tsig_secret_file = "@TSIG@"
         const std::string relative = text.substr(at + 16, end - at - 16);
         // Contents the loader accepts for that kind of file: token lines, PEM, or base64.
         const bool tokens = relative.find("token") != std::string::npos;
+        const bool long_line = relative.find("oracle-path-secret") != std::string::npos;
         const bool pem_key = relative.starts_with("tls/") && relative.ends_with(".key");
         const bool pem = pem_key || relative.ends_with(".pem") || relative.ends_with(".crt");
         write_file(etc / relative,
                    pem_key  ? failoverd::testing::test_pem_private_key()
                    : pem    ? failoverd::testing::test_pem_certificate()
                    : tokens ? std::string("ops:0123456789abcdef\n")
+                   : long_line ? std::string("0123456789abcdef-oracle\n")
                             : std::string("ZHVtbXk=\n"),
                    kPrivate);
       }
@@ -1297,5 +1300,90 @@ tsig_secret_file = "@TSIG@"
     CHECK(www.target.rfc2136.zone == "demo.test.");
     CHECK(www.target.rfc2136.name == "www.demo.test.");
     CHECK(www.target.rfc2136.tsig_secret_file == (dir.path() / "demo-tsig.key").string());
+  }
+
+  TEST_CASE("the oracle table: listen and a path secret, limits, errors name the key") {
+    TempDir dir;
+    const std::string secret = (dir.path() / "oracle.secret").string();
+    write_file(secret, "0123456789abcdef-oracle\n", kPrivate);
+    auto load = [&](std::string table) {
+      replace_all(table, "@SECRET@", secret);
+      return load_config_string(minimal_plus("\n[oracle]\n" + table), "o.toml");
+    };
+    const int line = 1 + static_cast<int>(std::count(kMinimal.begin(), kMinimal.end(), '\n')) + 2;
+    auto at = [&](int offset, int column, std::string key, std::string message) {
+      return "o.toml:" + std::to_string(line + offset) + ":" + std::to_string(column) + ": " + key +
+             ": " + message;
+    };
+
+    SUBCASE("absent: no oracle") {
+      const LoadResult r = load_config_string(std::string(kMinimal), "o.toml");
+      REQUIRE(r.ok());
+      CHECK_FALSE(r.config->oracle.has_value());
+    }
+    SUBCASE("every key is read") {
+      const LoadResult r = load(R"(listen = "[::1]:8443"
+path_secret_file = "@SECRET@"
+max_connections = 5000
+max_connections_per_source = 50
+request_timeout = "3s"
+rate_limit_per_source = 7
+rate_limit_burst = 9
+)");
+      CHECK(joined(error_strings(r)) == "");
+      REQUIRE(r.ok());
+      REQUIRE(r.config->oracle.has_value());
+      const Oracle& o = *r.config->oracle;
+      CHECK(o.listen == HostPort{"::1", 8443});
+      CHECK(o.path_secret_file == secret);
+      CHECK(o.max_connections == 5000);
+      CHECK(o.max_connections_per_source == 50);
+      CHECK(o.request_timeout == 3s);
+      CHECK(o.rate_limit_per_source == 7);
+      CHECK(o.rate_limit_burst == 9);
+    }
+    SUBCASE("listen and path_secret_file are required") {
+      const LoadResult r = load("max_connections = 10\n");
+      REQUIRE_FALSE(r.ok());
+      const std::string all = joined(error_strings(r));
+      CHECK(all.find("oracle.listen") != std::string::npos);
+      CHECK(all.find("oracle.path_secret_file") != std::string::npos);
+    }
+    SUBCASE("listen must be an IP literal") {
+      const LoadResult r = load("listen = \"oracle.example:80\"\npath_secret_file = \"@SECRET@\"\n");
+      CHECK(joined(error_strings(r)) ==
+            at(0, 10, "oracle.listen",
+               "must be an IP address (IPv4, or IPv6 in brackets) and a port, got \"oracle.example:80\"") + "\n");
+    }
+    SUBCASE("a short secret is refused, without showing it") {
+      write_file(secret, "short\n", kPrivate);
+      const LoadResult r = load("listen = \"127.0.0.1:8443\"\npath_secret_file = \"@SECRET@\"\n");
+      CHECK(joined(error_strings(r)) ==
+            at(1, 20, "oracle.path_secret_file",
+               "secret file \"" + secret + "\" must hold a line of at least 16 characters") + "\n");
+    }
+    SUBCASE("a secret open to others is refused like every secret file") {
+      write_file(secret, "0123456789abcdef-oracle\n", kWorldReadable);
+      const LoadResult r = load("listen = \"127.0.0.1:8443\"\npath_secret_file = \"@SECRET@\"\n");
+      CHECK(joined(error_strings(r)).find("has mode 0644") != std::string::npos);
+    }
+    SUBCASE("out-of-range limits and unknown keys name the key") {
+      const LoadResult r = load(R"(listen = "127.0.0.1:8443"
+path_secret_file = "@SECRET@"
+max_connections = 0
+request_timeout = "10ms"
+rate_limit_burst = -1
+max_conections = 3
+)");
+      const std::string all = joined(error_strings(r));
+      CHECK(all.find(at(2, 19, "oracle.max_connections", "must be")) != std::string::npos);
+      CHECK(all.find(at(3, 19, "oracle.request_timeout", "must be 100ms to 5m")) != std::string::npos);
+      CHECK(all.find(at(4, 20, "oracle.rate_limit_burst", "must be")) != std::string::npos);
+      CHECK(all.find("oracle.max_conections") != std::string::npos);
+    }
+    SUBCASE("a certificate needs its key") {
+      const LoadResult r = load("listen = \"127.0.0.1:8443\"\npath_secret_file = \"@SECRET@\"\nkey_file = \"@SECRET@\"\n");
+      CHECK(joined(error_strings(r)).find("oracle.key_file") != std::string::npos);
+    }
   }
 }
