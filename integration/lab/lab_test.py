@@ -980,6 +980,36 @@ class LabRestartKeepsHistory(LabTest):
         self.assert_invariants()
 
 
+class LabPinAutoFailback(LabTest):
+    """failback = "auto" after 3 s: without a hold, www goes back to r1 as soon as r1 has been
+    up for failback_delay (and hold_down since the last flip has passed)."""
+    service = {"failback": "auto", "failback_delay": "3s", "hold_down": "2s"}
+
+    def test_h4_pin_holds_against_automatic_failback(self):
+        """pin www --to r2 on obs-a with r1 healthy: one UPDATE; for failback_delay + 10 s no
+        observer fails back to r1; unpin on obs-a: exactly one failback to r1."""
+        lab = self.lab
+        r = lab.ctl_raw("o1", "pin", "www", "--to", "r2", "--reason", "lab: drain r1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lab.mark("failoverctl pin www --to r2 (obs-a)")
+        self.wait("the answer is r2's", lambda: self.answer_is("r2"), 10)
+        self.wait_all_read(2, "r2", 10)
+        for node in OBSERVERS:
+            self.wait(f"{OBSERVERS[node]} reports www pinned to r2",
+                      lambda: (lab.service(node) or {}).get("pinned") == "r2", 10)
+            self.assertEqual(self.confirmed(node, "r1"), "up", node)
+        self.quiet_for(3 + 10, approved=1)
+        self.assertTrue(self.answer_is("r2"))
+        r = lab.ctl_raw("o1", "unpin", "www", "--reason", "lab: drained")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lab.mark("failoverctl unpin www (obs-a)")
+        self.wait("the answer is r1's again (automatic failback)", lambda: self.answer_is("r1"), 20)
+        self.wait_all_read(3, "r1", 10)
+        self.quiet_for(QUIET, approved=2)
+        self.assertEqual(self.watch.answers(), [PUBLISH["r1"], PUBLISH["r2"], PUBLISH["r1"]])
+        self.assert_invariants(excused=())
+
+
 class LabPropose(LabTest):
     """mode = "propose": every observer that confirms a failover proposes it and waits; an
     operator approves on any one of them."""
