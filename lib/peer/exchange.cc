@@ -5,7 +5,6 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -22,6 +21,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <cerrno>
 #include <map>
 #include <random>
 
@@ -164,9 +164,9 @@ struct PeerExchange::Impl : std::enable_shared_from_this<PeerExchange::Impl> {
     std::unique_ptr<TlsStream> conn;
     CertIdentity conn_identity;
     core::TimePoint conn_idle_since{};
-    bool resting = false;                   // waiting on `timer` between two fetches
-    core::TimePoint last_fetch{};           // when the last fetch ended
-    core::TimePoint next_fetch{};           // while resting: when the next one starts
+    bool resting = false;                              // waiting on `timer` between two fetches
+    core::TimePoint last_fetch{};                      // when the last fetch ended
+    core::TimePoint next_fetch{};                      // while resting: when the next one starts
     std::optional<asio::ip::address> fixed_address;    // the configured host, if an IP literal
     std::optional<asio::ip::address> learned_address;  // where the last fetch connected
   };
@@ -544,8 +544,8 @@ asio::awaitable<void> PeerExchange::Impl::serve(tcp::socket socket, std::uint64_
       res.set(http::field::content_type, "application/json");
       res.body() = next_message();
       ++stats_.served;
-      keep = req.keep_alive() && answered + 1 < std::max<std::size_t>(
-                                                    1, options_.requests_per_connection);
+      keep = req.keep_alive() &&
+             answered + 1 < std::max<std::size_t>(1, options_.requests_per_connection);
     }
     res.keep_alive(keep);
     if (res.result() != http::status::ok) res.set(http::field::content_type, "text/plain");

@@ -115,9 +115,9 @@ struct PeerStatus {
   bool config_mismatch = false;              // "peer running a different config"
   std::string peer_fingerprint;              // the fingerprint it last sent
   std::uint32_t consecutive_failures = 0;
-  std::uint64_t fetches = 0;   // attempts finished
-  std::uint64_t failures = 0;  // fetches that failed or were rejected
-  std::uint64_t rejected = 0;  // of those: refused by the rules or identity
+  std::uint64_t fetches = 0;      // attempts finished
+  std::uint64_t failures = 0;     // fetches that failed or were rejected
+  std::uint64_t rejected = 0;     // of those: refused by the rules or identity
   std::uint64_t connections = 0;  // TLS connections this client opened to it (handshakes)
   std::uint64_t retries = 0;      // reused connections that failed and were retried at once
 };
@@ -141,10 +141,10 @@ std::string_view to_string(Refusal reason);
 
 // The server side's counters.
 struct ServerStats {
-  std::uint64_t served = 0;                               // 200 answers
+  std::uint64_t served = 0;      // 200 answers
   std::uint64_t accepted = 0;    // TCP connections accepted (refused ones too)
   std::uint64_t handshakes = 0;  // TLS handshakes completed
-  std::uint64_t refused = 0;                              // every refusal below, summed
+  std::uint64_t refused = 0;     // every refusal below, summed
   std::array<std::uint64_t, kRefusalKinds> refused_by{};  // indexed by Refusal
   std::string last_refusal;                               // "TLS handshake from 127.0.0.1: ..."
 
