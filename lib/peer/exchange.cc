@@ -2,6 +2,7 @@
 
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
@@ -20,6 +21,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <cerrno>
 #include <map>
 #include <random>
 
@@ -157,10 +159,14 @@ struct PeerExchange::Impl : std::enable_shared_from_this<PeerExchange::Impl> {
     config::Peer peer;
     PeerStatus status;
     std::unique_ptr<asio::steady_timer> timer;
-    beast::tcp_stream* inflight = nullptr;  // the fetch in progress, so stop() can close it
-    bool resting = false;                   // waiting on `timer` between two fetches
-    core::TimePoint last_fetch{};           // when the last fetch ended
-    core::TimePoint next_fetch{};           // while resting: when the next one starts
+    // The connection kept alive to this peer between fetches (or the fetch's, while one runs),
+    // the identity its handshake verified, and when its last fetch ended.
+    std::unique_ptr<TlsStream> conn;
+    CertIdentity conn_identity;
+    core::TimePoint conn_idle_since{};
+    bool resting = false;                              // waiting on `timer` between two fetches
+    core::TimePoint last_fetch{};                      // when the last fetch ended
+    core::TimePoint next_fetch{};                      // while resting: when the next one starts
     std::optional<asio::ip::address> fixed_address;    // the configured host, if an IP literal
     std::optional<asio::ip::address> learned_address;  // where the last fetch connected
   };
@@ -233,6 +239,10 @@ struct PeerExchange::Impl : std::enable_shared_from_this<PeerExchange::Impl> {
   asio::awaitable<void> serve(tcp::socket socket, std::uint64_t id);
   asio::awaitable<void> poll(std::size_t index);
   asio::awaitable<Fetched> fetch(Slot& slot);
+  asio::awaitable<std::string> open(Slot& slot);
+  asio::awaitable<bool> ask(Slot& slot, Fetched& out, bool& before_response);
+  void drop(Slot& slot);
+  std::chrono::milliseconds idle_timeout() const;
   void record(Slot& slot, Fetched fetched, core::TimePoint now);
   void fail(Slot& slot, std::string error, bool rejected);
   void hurry(core::Duration every, core::TimePoint until);
@@ -327,7 +337,7 @@ void PeerExchange::Impl::stop() {
   acceptor_.close(ignored);
   for (auto& slot : slots_) {
     slot.timer->cancel();
-    if (slot.inflight != nullptr) slot.inflight->socket().close(ignored);
+    if (slot.conn) beast::get_lowest_layer(*slot.conn).socket().close(ignored);
   }
   for (auto& [id, c] : connections_) {
     if (c.stream != nullptr) c.stream->socket().close(ignored);
@@ -385,6 +395,7 @@ asio::awaitable<void> PeerExchange::Impl::accept_loop() {
   while (!stopped_) {
     auto [ec, socket] = co_await acceptor_.async_accept(kNoThrow);
     if (stopped_) break;
+    if (!ec) ++stats_.accepted;
     if (ec) {
       // EMFILE and friends: pause instead of spinning on the error.
       asio::steady_timer pause(io_, std::chrono::milliseconds(50));
@@ -451,6 +462,7 @@ asio::awaitable<void> PeerExchange::Impl::serve(tcp::socket socket, std::uint64_
     }
     co_return;
   }
+  ++stats_.handshakes;
   const CertIdentity client = identity_of(stream.native_handle());
   const NamedObserver named = named_observer(client, observers_);
   const bool known = named.id.has_value() && *named.id != options_.self;
@@ -470,77 +482,170 @@ asio::awaitable<void> PeerExchange::Impl::serve(tcp::socket socket, std::uint64_
     lowest.expires_after(options_.request_timeout);
   }
 
+  // One buffer for the connection's life: bytes a peer sent past one request (pipelined) are
+  // the start of the next. Its maximum bounds what one connection can make us hold.
   beast::flat_buffer buffer(kMaxHeaderBytes + 1024);
-  http::request_parser<http::string_body> parser;
-  parser.header_limit(static_cast<std::uint32_t>(kMaxHeaderBytes));
-  parser.body_limit(1024);
-  auto [read_ec, read_bytes] = co_await http::async_read(stream, buffer, parser, kNoThrow);
-  (void)read_bytes;
-  if (stopped_) co_return;
-  // A request Beast could not parse gets a 400; a timeout or a reset just ends it.
-  const auto& http_errors = http::make_error_code(http::error::bad_target).category();
-  const bool malformed =
-      read_ec && read_ec.category() == http_errors && read_ec != http::error::end_of_stream;
-  if (read_ec && !malformed) {
-    if (!conn.evicted) {
-      refuse(Refusal::Unread, "reading request from " + remote + ": " + describe_error(read_ec));
+  for (std::size_t answered = 0;; ++answered) {
+    if (answered > 0) {
+      // Kept open after a 200 for the peer's next request: idle for at most idle_timeout(); its
+      // end (the timeout, the peer closing, stop()) is no refusal. Then the whole request has
+      // request_timeout from its first byte.
+      if (buffer.size() == 0) {
+        lowest.expires_after(idle_timeout());
+        const std::size_t room = std::min<std::size_t>(4096, buffer.max_size() - buffer.size());
+        auto [wait_ec, got] = co_await stream.async_read_some(buffer.prepare(room), kNoThrow);
+        buffer.commit(got);
+        if (wait_ec || stopped_ || conn.evicted) break;
+      }
+      lowest.expires_after(options_.request_timeout);
     }
-    co_return;
-  }
-  const auto& req = parser.get();
-  http::response<http::string_body> res{http::status::ok, malformed ? 11u : req.version()};
-  res.set(http::field::server, "failoverd");
-  res.keep_alive(false);
-  if (malformed) {
-    res.result(http::status::bad_request);
-    res.body() = "malformed request\n";
-    refuse(Refusal::Malformed, "malformed request from " + remote + ": " + read_ec.message());
-  } else if (!known) {
-    res.result(http::status::forbidden);
-    res.body() = named.ambiguous ? "client certificate names more than one configured observer\n"
-                                 : "client certificate names no configured peer\n";
-    refuse(Refusal::NotAPeer,
-           "client " + remote + ": " +
-               (named.id ? "certificate " + describe(client) + " names this observer itself"
-                         : named.error));
-  } else if (req.target() != kPath) {
-    res.result(http::status::not_found);
-    res.body() = "not found\n";
-    refuse(Refusal::NotFound, "unknown path from " + remote);
-  } else if (req.method() != http::verb::get) {
-    res.result(http::status::method_not_allowed);
-    res.set(http::field::allow, "GET");
-    res.body() = "only GET\n";
-    refuse(Refusal::Method, "method " + std::string(req.method_string()) + " from " + remote);
-  } else {
-    res.set(http::field::content_type, "application/json");
-    res.body() = next_message();
-    ++stats_.served;
-  }
-  if (res.result() != http::status::ok) res.set(http::field::content_type, "text/plain");
-  res.prepare_payload();
-  auto [write_ec, written] = co_await http::async_write(stream, res, kNoThrow);
-  (void)written;
-  if (!write_ec && !stopped_) {
-    // Best effort close_notify, still under the connection's deadline.
-    co_await stream.async_shutdown(kNoThrow);
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(kMaxHeaderBytes));
+    parser.body_limit(1024);
+    auto [read_ec, read_bytes] = co_await http::async_read(stream, buffer, parser, kNoThrow);
+    (void)read_bytes;
+    if (stopped_) co_return;
+    // A request Beast could not parse gets a 400; a timeout or a reset just ends it.
+    const auto& http_errors = http::make_error_code(http::error::bad_target).category();
+    const bool malformed =
+        read_ec && read_ec.category() == http_errors && read_ec != http::error::end_of_stream;
+    if (read_ec && !malformed) {
+      if (!conn.evicted) {
+        refuse(Refusal::Unread, "reading request from " + remote + ": " + describe_error(read_ec));
+      }
+      co_return;
+    }
+    const auto& req = parser.get();
+    http::response<http::string_body> res{http::status::ok, malformed ? 11u : req.version()};
+    res.set(http::field::server, "failoverd");
+    bool keep = false;
+    if (malformed) {
+      res.result(http::status::bad_request);
+      res.body() = "malformed request\n";
+      refuse(Refusal::Malformed, "malformed request from " + remote + ": " + read_ec.message());
+    } else if (!known) {
+      res.result(http::status::forbidden);
+      res.body() = named.ambiguous ? "client certificate names more than one configured observer\n"
+                                   : "client certificate names no configured peer\n";
+      refuse(Refusal::NotAPeer,
+             "client " + remote + ": " +
+                 (named.id ? "certificate " + describe(client) + " names this observer itself"
+                           : named.error));
+    } else if (req.target() != kPath) {
+      res.result(http::status::not_found);
+      res.body() = "not found\n";
+      refuse(Refusal::NotFound, "unknown path from " + remote);
+    } else if (req.method() != http::verb::get) {
+      res.result(http::status::method_not_allowed);
+      res.set(http::field::allow, "GET");
+      res.body() = "only GET\n";
+      refuse(Refusal::Method, "method " + std::string(req.method_string()) + " from " + remote);
+    } else {
+      res.set(http::field::content_type, "application/json");
+      res.body() = next_message();
+      ++stats_.served;
+      keep = req.keep_alive() &&
+             answered + 1 < std::max<std::size_t>(1, options_.requests_per_connection);
+    }
+    res.keep_alive(keep);
+    if (res.result() != http::status::ok) res.set(http::field::content_type, "text/plain");
+    res.prepare_payload();
+    auto [write_ec, written] = co_await http::async_write(stream, res, kNoThrow);
+    (void)written;
+    if (write_ec || stopped_) break;
+    if (!keep) {
+      // Best effort close_notify, still under the request's deadline.
+      co_await stream.async_shutdown(kNoThrow);
+      break;
+    }
   }
   lowest.close();
 }
 
+std::chrono::milliseconds PeerExchange::Impl::idle_timeout() const {
+  if (options_.idle_timeout > std::chrono::milliseconds::zero()) return options_.idle_timeout;
+  const auto interval =
+      std::chrono::duration_cast<std::chrono::milliseconds>(options_.cluster.exchange_interval);
+  return std::max<std::chrono::milliseconds>(std::chrono::seconds(30), 3 * interval);
+}
+
+namespace {
+
+// True when a kept connection cannot carry the next request: closed, the server closed its
+// side (EOF), or it sent something unasked (a close_notify, or worse). Looks without reading.
+bool unusable(TlsStream& stream) {
+  auto& socket = beast::get_lowest_layer(stream).socket();
+  if (!socket.is_open()) return true;
+  char byte = 0;
+  const auto n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n >= 0) return true;
+  return errno != EAGAIN && errno != EWOULDBLOCK;
+}
+
+}  // namespace
+
+void PeerExchange::Impl::drop(Slot& slot) {
+  if (!slot.conn) return;
+  boost::system::error_code ignored;
+  beast::get_lowest_layer(*slot.conn).socket().close(ignored);
+  slot.conn.reset();
+}
+
 asio::awaitable<PeerExchange::Impl::Fetched> PeerExchange::Impl::fetch(Slot& slot) {
-  Fetched out;
+  const auto deadline = core::Clock::now() + options_.request_timeout;
+  // A kept connection is used unless it is plainly stale; the server closes one idle for
+  // idle_timeout(), so one idle for half of that is given up rather than raced.
+  bool reused = false;
+  if (slot.conn) {
+    if (core::Clock::now() - slot.conn_idle_since > idle_timeout() / 2 || unusable(*slot.conn)) {
+      drop(slot);
+    } else {
+      reused = true;
+    }
+  }
+  for (;;) {
+    Fetched out;
+    if (!slot.conn) {
+      slot.conn = std::make_unique<TlsStream>(io_, client_ctx_);
+      beast::get_lowest_layer(*slot.conn).expires_at(deadline);
+      out.error = co_await open(slot);
+      if (!out.error.empty() || stopped_) {
+        drop(slot);
+        co_return out;
+      }
+    }
+    beast::get_lowest_layer(*slot.conn).expires_at(deadline);
+    bool before_response = false;
+    const bool keep = co_await ask(slot, out, before_response);
+    if (out.error.empty() && keep && !stopped_) {
+      beast::get_lowest_layer(*slot.conn).expires_never();
+      slot.conn_idle_since = core::Clock::now();
+      out.identity = slot.conn_identity;
+      co_return out;
+    }
+    out.identity = slot.conn_identity;
+    drop(slot);
+    // The peer restarted, or closed the connection as idle just as it was used: nothing of an
+    // answer came, so ask again at once on a new connection, once, within the same deadline.
+    if (!out.error.empty() && reused && before_response && !stopped_ &&
+        core::Clock::now() < deadline) {
+      reused = false;
+      ++slot.status.retries;
+      log::debug("kept peer connection failed, retrying on a new one",
+                 {{"peer", slot.peer.id.str()}, {"error", out.error}});
+      continue;
+    }
+    co_return out;
+  }
+}
+
+// Connects slot.conn (already under the fetch's deadline) and checks the server's identity.
+asio::awaitable<std::string> PeerExchange::Impl::open(Slot& slot) {
+  TlsStream& stream = *slot.conn;
   const auto& where = slot.status.address;
   const auto timeout = options_.request_timeout;
   const auto timed_out = "timed out after " + std::to_string(timeout.count()) + "ms";
-  TlsStream stream(io_, client_ctx_);
   auto& lowest = beast::get_lowest_layer(stream);
-  slot.inflight = &lowest;
-  struct Clear {
-    Slot& slot;
-    ~Clear() { slot.inflight = nullptr; }
-  } clear{slot};
-  lowest.expires_after(timeout);
 
   boost::system::error_code ec;
   const auto& hp = slot.peer.address;
@@ -560,49 +665,53 @@ asio::awaitable<PeerExchange::Impl::Fetched> PeerExchange::Impl::fetch(Slot& slo
         co_await resolver->async_resolve(hp.host, std::to_string(hp.port), kNoThrow);
     watchdog.cancel();
     if (resolve_ec) {
-      out.error = "resolve " + hp.host + ": " +
-                  (resolve_ec == asio::error::operation_aborted ? timed_out : resolve_ec.message());
-      co_return out;
+      co_return "resolve " + hp.host + ": " +
+          (resolve_ec == asio::error::operation_aborted ? timed_out : resolve_ec.message());
     }
     auto [connect_ec, ep] = co_await lowest.async_connect(results, kNoThrow);
     (void)ep;
     ec = connect_ec;
   }
   if (ec) {
-    out.error =
-        "connect " + where + ": " + (ec == beast::error::timeout ? timed_out : ec.message());
-    co_return out;
+    co_return "connect " + where + ": " + (ec == beast::error::timeout ? timed_out : ec.message());
   }
   // Where the peer is now: its connections from there get the peer-address reserve.
   if (auto ep = lowest.socket().remote_endpoint(ec); !ec)
     slot.learned_address = plain(ep.address());
   auto [hs_ec] = co_await stream.async_handshake(ssl::stream_base::client, kNoThrow);
   if (hs_ec) {
-    out.error = "TLS handshake with " + where + ": " +
-                (hs_ec == beast::error::timeout ? timed_out : describe_error(hs_ec));
-    co_return out;
+    co_return "TLS handshake with " + where + ": " +
+        (hs_ec == beast::error::timeout ? timed_out : describe_error(hs_ec));
   }
-  out.identity = identity_of(stream.native_handle());
-  const NamedObserver named = named_observer(out.identity, observers_);
-  if (named.ambiguous) {
-    out.error = "server certificate at " + where + ": " + named.error;
-    co_return out;
-  }
+  ++slot.status.connections;
+  slot.conn_identity = identity_of(stream.native_handle());
+  const NamedObserver named = named_observer(slot.conn_identity, observers_);
+  if (named.ambiguous) co_return "server certificate at " + where + ": " + named.error;
   if (named.id != slot.peer.id) {
-    out.error = "server certificate at " + where + " names " + describe(out.identity) + ", not '" +
-                slot.peer.id.str() + "'";
-    co_return out;
+    co_return "server certificate at " + where + " names " + describe(slot.conn_identity) +
+        ", not '" + slot.peer.id.str() + "'";
   }
+  co_return std::string();
+}
+
+// One request on slot.conn and its response into `out`. Returns whether the connection may
+// carry the next request; before_response tells whether it failed before any byte of an answer.
+asio::awaitable<bool> PeerExchange::Impl::ask(Slot& slot, Fetched& out, bool& before_response) {
+  TlsStream& stream = *slot.conn;
+  const auto& where = slot.status.address;
+  const auto timed_out =
+      "timed out after " + std::to_string(options_.request_timeout.count()) + "ms";
   http::request<http::empty_body> req{http::verb::get, kPath, 11};
   req.set(http::field::host, where);
   req.set(http::field::user_agent, "failoverd");
-  req.keep_alive(false);
+  req.keep_alive(true);
   auto [write_ec, written] = co_await http::async_write(stream, req, kNoThrow);
   (void)written;
   if (write_ec) {
+    before_response = true;
     out.error = "sending request to " + where + ": " +
                 (write_ec == beast::error::timeout ? timed_out : describe_error(write_ec));
-    co_return out;
+    co_return false;
   }
   // The buffer's maximum bounds what a hostile peer can make us hold, headers included.
   beast::flat_buffer buffer(kMaxHeaderBytes + options_.max_message_bytes);
@@ -618,6 +727,7 @@ asio::awaitable<PeerExchange::Impl::Fetched> PeerExchange::Impl::fetch(Slot& slo
     out.error = "response headers from " + where + " are larger than " +
                 std::to_string(kMaxHeaderBytes) + " bytes";
   } else if (read_ec) {
+    before_response = !parser.got_some() && buffer.size() == 0;
     out.error = "reading response from " + where + ": " +
                 (read_ec == beast::error::timeout ? timed_out : describe_error(read_ec));
   } else if (parser.get().result_int() != 200) {
@@ -625,9 +735,9 @@ asio::awaitable<PeerExchange::Impl::Fetched> PeerExchange::Impl::fetch(Slot& slo
   } else {
     out.body = std::move(parser.get().body());
   }
-  // No TLS shutdown: the response is complete (or refused) and the server closes its side.
-  lowest.close();
-  co_return out;
+  if (read_ec) co_return false;
+  // Anything left over was not asked for; a response that ends at EOF or says close ends it.
+  co_return parser.get().keep_alive() && !parser.get().need_eof() && buffer.size() == 0;
 }
 
 void PeerExchange::Impl::fail(Slot& slot, std::string error, bool rejected) {

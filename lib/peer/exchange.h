@@ -8,8 +8,16 @@
 //     configured observer is refused. The server requires a client certificate and answers 403
 //     unless it names exactly one configured peer; the client checks that the server certificate
 //     names exactly the peer it meant to reach.
-//   - One connection per fetch, one overall deadline (request_timeout) over connect, handshake,
-//     request and response; response headers up to 8 KiB and the body up to max_message_bytes.
+//   - One kept-alive connection per peer (HTTP/1.1 keep-alive): the client sends each fetch on
+//     the connection its last fetch used, and opens (connect + TLS handshake) a new one only
+//     when it has none. It drops the connection on any error or timeout, on a response that
+//     does not keep it alive, when the server has closed it (seen before it is used), and after
+//     it has been idle for half the server's idle timeout. One overall deadline
+//     (request_timeout) per fetch, over connect, handshake, request and response; response
+//     headers up to 8 KiB and the body up to max_message_bytes.
+//   - A reused connection that fails before any byte of the response arrived (the peer
+//     restarted, or closed it as idle at the moment it was used) is retried at once, once, on a
+//     new connection, within the same deadline; so a stale connection costs no fetch.
 //   - A failing peer is no vote: its error is kept in status() and logged when it changes, and
 //     its next poll is delayed by exchange_interval + core::backoff_delay (full jitter, capped
 //     at one exchange_interval by default), so a peer that is back is heard again within two
@@ -32,6 +40,12 @@
 //     connections that strangers cannot take; over it, that address's oldest is evicted.
 //   - A completed handshake whose certificate names a configured peer moves to that peer's own
 //     budget (connections_per_peer at a time), and the request then has request_timeout.
+//   - After a 200 answer the server keeps a peer's connection open for its next request, if the
+//     request did not ask to close: idle for at most idle_timeout (then closed, counted as
+//     nothing), each further request again within request_timeout once its first byte came,
+//     and at most requests_per_connection requests per connection (the last answer closes).
+//     Every other answer (400, 403, 404, 405) closes the connection, as do all answers to
+//     strangers. Header and body limits and the bounded read buffer hold for every request.
 //   - Every refusal is counted by its reason in server_stats().
 //
 // Threading: everything runs on the given io_context's single thread; call every member from
@@ -77,6 +91,12 @@ struct ExchangeOptions {
   std::size_t connections_per_source = 4;
   std::size_t connections_per_peer_address = 8;
   std::size_t connections_per_peer = 8;
+  // How long the server keeps an authenticated peer's connection open waiting for its next
+  // request; zero: the longer of 30 s and three exchange_intervals. The client drops a kept
+  // connection idle for more than half of its own idle timeout rather than race the server.
+  std::chrono::milliseconds idle_timeout{0};
+  // Requests the server answers on one connection before closing it; at least 1.
+  std::size_t requests_per_connection = 1000;
   // This observer's operator holds, sent in every message; empty function: none.
   std::function<std::vector<ServiceHolds>()> hold_source;
   // Called on the io_context's thread with the holds of each accepted message (the sender,
@@ -95,9 +115,11 @@ struct PeerStatus {
   bool config_mismatch = false;              // "peer running a different config"
   std::string peer_fingerprint;              // the fingerprint it last sent
   std::uint32_t consecutive_failures = 0;
-  std::uint64_t fetches = 0;   // attempts finished
-  std::uint64_t failures = 0;  // fetches that failed or were rejected
-  std::uint64_t rejected = 0;  // of those: refused by the rules or identity
+  std::uint64_t fetches = 0;      // attempts finished
+  std::uint64_t failures = 0;     // fetches that failed or were rejected
+  std::uint64_t rejected = 0;     // of those: refused by the rules or identity
+  std::uint64_t connections = 0;  // TLS connections this client opened to it (handshakes)
+  std::uint64_t retries = 0;      // reused connections that failed and were retried at once
 };
 
 // Why the listener turned a connection away. to_string() gives stable names for logs and
@@ -119,8 +141,10 @@ std::string_view to_string(Refusal reason);
 
 // The server side's counters.
 struct ServerStats {
-  std::uint64_t served = 0;                               // 200 answers
-  std::uint64_t refused = 0;                              // every refusal below, summed
+  std::uint64_t served = 0;      // 200 answers
+  std::uint64_t accepted = 0;    // TCP connections accepted (refused ones too)
+  std::uint64_t handshakes = 0;  // TLS handshakes completed
+  std::uint64_t refused = 0;     // every refusal below, summed
   std::array<std::uint64_t, kRefusalKinds> refused_by{};  // indexed by Refusal
   std::string last_refusal;                               // "TLS handshake from 127.0.0.1: ..."
 
