@@ -10,7 +10,6 @@
 #include <boost/json.hpp>
 #include <cstdio>
 #include <deque>
-#include <filesystem>
 #include <map>
 #include <set>
 
@@ -27,9 +26,8 @@
 #include "probe/resolver.h"
 #include "probe/scheduler.h"
 #include "runtime/actuators.h"
-#include "state/atomic_file.h"
+#include "runtime/state_store.h"
 #include "state/state_file.h"
-#include "state/state_writer.h"
 
 namespace failoverd::runtime {
 
@@ -46,58 +44,6 @@ constexpr auto kLagTick = std::chrono::milliseconds(100);
 // Lateness below this is scheduling noise, not a stall; it is not reported to the core.
 constexpr auto kLagNoise = std::chrono::milliseconds(20);
 
-std::int64_t unix_ms_now() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-// A wall-clock stamp in ms since the epoch as "2026-12-03T12:00:00Z" (display only).
-std::string wall_time_of(std::int64_t unix_ms) {
-  const std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  return buf;
-}
-
-std::string wall_time() { return wall_time_of(unix_ms_now()); }
-
-// The cluster hold state of a service as the state file keeps it, and back.
-void persist_holds(const core::HoldState& h, state::PersistedService& ps) {
-  if (h.version == 0) return;
-  auto hold = [](const std::optional<core::Hold>& x) -> std::optional<state::PersistedHold> {
-    if (!x) return std::nullopt;
-    return state::PersistedHold{x->who, x->reason, x->since_unix_ms, x->observer.str(),
-                                x->region.str()};
-  };
-  ps.hold_version = h.version;
-  ps.hold_author = h.author.str();
-  ps.hold_action = std::string(core::to_string(h.action));
-  ps.hold_who = h.who;
-  ps.freeze_hold = hold(h.freeze);
-  ps.pin_hold = hold(h.pin);
-}
-
-core::HoldState restored_holds(const state::PersistedService& ps) {
-  core::HoldState h;
-  if (ps.hold_version == 0) return h;
-  auto hold = [](const std::optional<state::PersistedHold>& x) -> std::optional<core::Hold> {
-    if (!x) return std::nullopt;
-    return core::Hold{x->who, x->reason, x->since_unix_ms, core::ObserverId{x->observer},
-                      core::RegionId{x->region}};
-  };
-  h.version = ps.hold_version;
-  h.author = core::ObserverId{ps.hold_author};
-  h.action = core::parse_hold_change(ps.hold_action).value_or(core::HoldChange::Unfreeze);
-  h.who = ps.hold_who;
-  h.freeze = hold(ps.freeze_hold);
-  h.pin = hold(ps.pin_hold);
-  return h;
-}
-
 std::string join_regions(const std::vector<core::RegionId>& regions) {
   std::string out;
   for (const auto& r : regions) out += (out.empty() ? "" : ",") + r.str();
@@ -109,22 +55,6 @@ json::array region_array(const std::vector<core::RegionId>& regions) {
   for (const auto& r : regions) a.emplace_back(r.str());
   return a;
 }
-
-// Monotonic times as wall-clock ms and back, for what the state file keeps across a restart
-// (the monotonic clock starts again at boot). A wall time in the future is taken as now. One
-// anchor per engine, so the same time always converts to the same text (no state file rewrite
-// from rounding).
-struct WallAnchor {
-  TimePoint steady;
-  std::int64_t unix_ms;
-  static WallAnchor now() { return {Clock::now(), unix_ms_now()}; }
-  std::int64_t to_unix_ms(TimePoint t) const {
-    return unix_ms - std::chrono::duration_cast<std::chrono::milliseconds>(steady - t).count();
-  }
-  TimePoint from_unix_ms(std::int64_t ms) const {
-    return steady - std::chrono::milliseconds(std::max<std::int64_t>(0, unix_ms - ms));
-  }
-};
 
 // The region a published value belongs to, per the service's publish lists.
 std::string_view kind_name(config::ProbeKind k) {
@@ -154,14 +84,9 @@ struct ServiceRuntime {
   asio::steady_timer wake;
   core::Trigger last_trigger = core::Trigger::Automatic;
   std::string last_outcome;  // the reconciler's last event, for status
-  // Who set a hold, why and when, as far as this process knows: recorded when an operator's
-  // freeze or pin (or the core's own freeze) takes effect, and after a restart found again in
-  // the journal the state file kept. Empty when the hold's origin is not known.
-  struct HoldOrigin {
-    std::string by;      // the token's name, or "core"
-    std::string reason;
-    std::string since;   // wall time, UTC
-  };
+  // Who set a hold, why and when, as far as this process knows (runtime/state_store.h). Empty
+  // when the hold's origin is not known.
+  using HoldOrigin = runtime::HoldOrigin;
   std::optional<HoldOrigin> freeze_origin;
   std::optional<HoldOrigin> pin_origin;
   // The operators' holds as the whole cluster shares them (core/holds.h): set by an action
@@ -203,10 +128,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
   bool started_ = false;  // start() completed: only then may stop() write the state file
   std::deque<JournalEntry> journal_;
   std::uint64_t next_journal_id_ = 1;
-  std::string state_path_;    // state_dir/state.json
-  std::string saved_state_;   // what was last handed to the writer, to skip identical writes
-  const WallAnchor wall_anchor_ = WallAnchor::now();  // steady <-> wall for the state file
-  std::unique_ptr<state::StateWriter> state_writer_;
+  StateStore store_;  // state.json (runtime/state_store.h)
   std::unique_ptr<notify::Notifier> notifier_;  // only with [[notify]] receivers
 
   // --- notifications (notify/notifier.h: never blocks, never awaited here) -------------------
@@ -243,105 +165,38 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
     if (journal_.size() > kJournalSize) journal_.pop_back();
   }
 
-  // --- persisted state (lib/state/state_file.h says what survives a restart) ---------------
-  // Serialised here (small by construction), written by the StateWriter's thread: no fsync on
-  // the event loop.
+  // --- persisted state (runtime/state_store.h; lib/state/state_file.h says what survives) ----
   void save_state() {
-    if (!state_writer_) return;
-    if (auto err = state_writer_->take_error()) log::error("cannot save state", {{"error", *err}});
+    if (!store_.is_open()) return;
     state::PersistedState st;
     st.observer = core_.id().str();
     for (const auto& [name, s] : services_) {
-      state::PersistedService ps;
-      ps.name = name.str();
-      const auto* p = core_.policy(name);
-      ps.frozen = p != nullptr && p->frozen();
-      if (p != nullptr) ps.frozen_reason = p->frozen_reason();
-      if (p != nullptr && p->pinned()) ps.pinned = p->pinned()->str();
-      if (const auto& l = s->reconciler.last_known_good()) {
-        for (const auto& m : *l) ps.last_known_good.push_back({m.value, m.weight});
-      }
-      if (p != nullptr) {
-        const auto h = p->history();
-        const WallAnchor& wall = wall_anchor_;
-        ps.generation = h.generation;
-        if (h.last_flip) ps.last_flip_unix_ms = wall.to_unix_ms(*h.last_flip);
-        for (const auto t : h.automatic_flips) ps.automatic_flips_unix_ms.push_back(wall.to_unix_ms(t));
-      }
-      persist_holds(s->holds, ps);
-      st.services.push_back(std::move(ps));
+      st.services.push_back(
+          persisted_service(name, core_.policy(name), s->reconciler, s->holds, store_.wall()));
     }
     for (const auto& e : journal_) {
       if (st.journal.size() == state::kPersistedJournal) break;
       st.journal.push_back(e);
     }
     st.next_journal_id = next_journal_id_;
-    std::string text = state::serialize(st);
-    if (text == saved_state_) return;
-    state_writer_->submit(text);
-    saved_state_ = std::move(text);
+    store_.save(st);
   }
 
-  // The newest journaled operator action of `kind` on `service` that took effect, as a hold's
-  // origin. The journal's detail reads "ACTION; reason: TEXT; outcome: MESSAGE".
-  static std::optional<ServiceRuntime::HoldOrigin> origin_from_journal(
-      const std::vector<JournalEntry>& journal, const std::string& service,
-      const std::string& kind) {
-    for (const auto& e : journal) {  // newest first
-      if (e.service != service || e.kind != kind) continue;
-      const auto r = e.detail.find("; reason: ");
-      const auto o = e.detail.rfind("; outcome: ");
-      if (r == std::string::npos || o == std::string::npos || o < r) return std::nullopt;
-      const std::string outcome = e.detail.substr(o + 11);
-      if (outcome != "done" && !outcome.starts_with("plan generation")) continue;  // refused
-      return ServiceRuntime::HoldOrigin{e.who, e.detail.substr(r + 10, o - r - 10), e.time};
-    }
-    return std::nullopt;
-  }
-
-  // Applies a state file read by load_state_file (start-up has already refused the kinds that
+  // Applies a state file read by StateStore::open (start-up has already refused the kinds that
   // must not start).
   void apply_state(const state::Loaded& loaded, TimePoint now) {
-    if (loaded.kind == state::Loaded::Kind::Corrupt) {
-      log::error("state file unusable; set aside as state.json.corrupt, starting without it",
-                 {{"file", state_path_}, {"error", loaded.error}});
-      std::rename(state_path_.c_str(), (state_path_ + ".corrupt").c_str());
-      return;
-    }
-    if (loaded.kind != state::Loaded::Kind::Ok) return;
+    if (!store_.usable(loaded)) return;
     for (const auto& ps : loaded.state.services) {
       auto it = services_.find(core::ServiceId{ps.name});
       if (it == services_.end()) continue;  // no longer configured
-      it->second->holds = restored_holds(ps);
-      if (ps.frozen) {
-        core::AdminAction a;
-        a.kind = core::AdminAction::Kind::Freeze;
-        a.service = it->first;
-        a.reason = ps.frozen_reason;
-        handle(core_.admin(a, now).events);
-      }
-      if (ps.frozen) {
-        it->second->freeze_origin = origin_from_journal(loaded.state.journal, ps.name, "admin_freeze");
-      }
-      if (ps.pinned) {
-        core_.restore_pin(it->first, core::RegionId{*ps.pinned});
-        it->second->pin_origin = origin_from_journal(loaded.state.journal, ps.name, "admin_pin");
-      }
-      if (ps.generation != 0) {
-        const WallAnchor& wall = wall_anchor_;
-        core::ServicePolicy::History h;
-        h.generation = ps.generation;
-        if (ps.last_flip_unix_ms) h.last_flip = wall.from_unix_ms(*ps.last_flip_unix_ms);
-        for (const auto ms : ps.automatic_flips_unix_ms) h.automatic_flips.push_back(wall.from_unix_ms(ms));
-        core_.restore_history(it->first, h);
-      }
-      std::vector<actuate::LiveMember> lkg;
-      for (const auto& m : ps.last_known_good) lkg.push_back({m.value, m.weight});
-      if (!lkg.empty()) it->second->reconciler.set_last_known_good(std::move(lkg));
+      ServiceRuntime& s = *it->second;
+      handle(restore_service(ps, loaded.state.journal, it->first, core_,
+                             {s.reconciler, s.holds, s.freeze_origin, s.pin_origin}, store_.wall(),
+                             now));
     }
     journal_.insert(journal_.end(), loaded.state.journal.begin(), loaded.state.journal.end());
     next_journal_id_ = std::max(next_journal_id_, loaded.state.next_journal_id);
-    log::info("state restored", {{"file", state_path_}, {"journal_entries", journal_.size()}});
+    log::info("state restored", {{"file", store_.path()}, {"journal_entries", journal_.size()}});
   }
 
   // --- core events ---------------------------------------------------------------------------
@@ -1139,19 +994,10 @@ std::optional<std::string> Engine::start(const Engine* previous) {
   }
 
   if (!cfg.observer.state_dir.empty()) {
-    std::error_code ec;
-    // A state_dir the daemon makes is its own alone (the loader refuses one others can write).
-    const bool created = std::filesystem::create_directories(cfg.observer.state_dir, ec);
-    if (ec) return "state_dir " + cfg.observer.state_dir + ": " + ec.message();
-    if (created) {
-      std::filesystem::permissions(cfg.observer.state_dir, std::filesystem::perms::owner_all,
-                                   std::filesystem::perm_options::replace, ec);
-    }
-    im.state_path_ = cfg.observer.state_dir + "/state.json";
-    auto loaded = state::load_state_file(im.state_path_, cfg.observer.id.str());
-    if (loaded.kind == state::Loaded::Kind::Refused) return "state file: " + loaded.error;
+    state::Loaded loaded;
+    if (auto err = im.store_.open(cfg.observer.state_dir, cfg.observer.id.str(), loaded)) return *err;
     im.apply_state(loaded, Clock::now());
-    im.state_writer_ = std::make_unique<state::StateWriter>(im.state_path_);
+    im.store_.start_writing();
   }
 
   std::vector<config::Endpoint> endpoints;
@@ -1247,10 +1093,9 @@ void Engine::stop() {
   // What was handed to the writer is on disk before a successor (a reload) reads the file. An
   // engine whose start() failed (a reload rejected late) writes nothing: its services are the
   // rejected config's, and the previous configuration is about to read the file.
-  if (im.state_writer_) {
+  if (im.store_.is_open()) {
     if (im.started_) im.save_state();
-    im.state_writer_->flush();
-    if (auto err = im.state_writer_->take_error()) log::error("cannot save state", {{"error", *err}});
+    im.store_.flush();
   }
   im.step_timer_.cancel();
   im.lag_timer_.cancel();
