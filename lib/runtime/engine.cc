@@ -9,7 +9,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <cstdio>
-#include <deque>
 #include <map>
 #include <set>
 
@@ -26,6 +25,7 @@
 #include "probe/resolver.h"
 #include "probe/scheduler.h"
 #include "runtime/actuators.h"
+#include "runtime/journal.h"
 #include "runtime/state_store.h"
 #include "state/state_file.h"
 
@@ -39,7 +39,6 @@ using core::TimePoint;
 namespace {
 
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
-constexpr std::size_t kJournalSize = 1000;
 constexpr auto kLagTick = std::chrono::milliseconds(100);
 // Lateness below this is scheduling noise, not a stall; it is not reported to the core.
 constexpr auto kLagNoise = std::chrono::milliseconds(20);
@@ -99,9 +98,6 @@ struct ServiceRuntime {
   std::string plan_reason;
 };
 
-// One decision-journal entry: the same record the state file keeps (the newest of them).
-using JournalEntry = state::PersistedEntry;
-
 struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control {
   Impl(asio::io_context& io, const config::Config& c, metrics::Metrics& m)
       : io_(io), cfg_(c), metrics_(m), core_(c, Clock::now()), resolver_(io), dns_(io, &resolver_),
@@ -126,8 +122,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
   TimePoint lag_expected_{};
   bool stopped_ = false;
   bool started_ = false;  // start() completed: only then may stop() write the state file
-  std::deque<JournalEntry> journal_;
-  std::uint64_t next_journal_id_ = 1;
+  Journal journal_;  // the decision journal (runtime/journal.h)
   StateStore store_;  // state.json (runtime/state_store.h)
   std::unique_ptr<notify::Notifier> notifier_;  // only with [[notify]] receivers
 
@@ -160,9 +155,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
 
   // --- journal -------------------------------------------------------------------------------
   void journal(std::string service, std::string kind, std::string who, std::string detail) {
-    journal_.push_front({next_journal_id_++, wall_time(), std::move(service), std::move(kind),
-                         std::move(who), state::bounded(detail, state::kMaxDetailBytes)});
-    if (journal_.size() > kJournalSize) journal_.pop_back();
+    journal_.add(std::move(service), std::move(kind), std::move(who), std::move(detail));
   }
 
   // --- persisted state (runtime/state_store.h; lib/state/state_file.h says what survives) ----
@@ -174,11 +167,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
       st.services.push_back(
           persisted_service(name, core_.policy(name), s->reconciler, s->holds, store_.wall()));
     }
-    for (const auto& e : journal_) {
-      if (st.journal.size() == state::kPersistedJournal) break;
-      st.journal.push_back(e);
-    }
-    st.next_journal_id = next_journal_id_;
+    journal_.keep(st);
     store_.save(st);
   }
 
@@ -194,8 +183,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
                              {s.reconciler, s.holds, s.freeze_origin, s.pin_origin}, store_.wall(),
                              now));
     }
-    journal_.insert(journal_.end(), loaded.state.journal.begin(), loaded.state.journal.end());
-    next_journal_id_ = std::max(next_journal_id_, loaded.state.next_journal_id);
+    journal_.restore(loaded.state.journal, loaded.state.next_journal_id);
     log::info("state restored", {{"file", store_.path()}, {"journal_entries", journal_.size()}});
   }
 
@@ -951,19 +939,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
   }
 
   json::value events(std::optional<std::uint64_t> cursor, std::size_t limit) override {
-    json::array out;
-    std::optional<std::uint64_t> next;
-    for (const auto& e : journal_) {
-      if (cursor && e.id >= *cursor) continue;
-      if (out.size() == limit) {
-        next = e.id + 1;
-        break;
-      }
-      out.push_back(json::object{{"id", e.id}, {"time", e.time}, {"service", e.service},
-                                 {"kind", e.kind}, {"who", e.who}, {"detail", e.detail}});
-    }
-    return json::object{{"events", std::move(out)},
-                        {"next_cursor", next ? json::value(*next) : json::value(nullptr)}};
+    return journal_.view(cursor, limit);
   }
 };
 
