@@ -25,6 +25,7 @@
 #include "probe/resolver.h"
 #include "probe/scheduler.h"
 #include "runtime/actuators.h"
+#include "runtime/admin_views.h"
 #include "runtime/journal.h"
 #include "runtime/state_store.h"
 #include "state/state_file.h"
@@ -42,18 +43,6 @@ constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr auto kLagTick = std::chrono::milliseconds(100);
 // Lateness below this is scheduling noise, not a stall; it is not reported to the core.
 constexpr auto kLagNoise = std::chrono::milliseconds(20);
-
-std::string join_regions(const std::vector<core::RegionId>& regions) {
-  std::string out;
-  for (const auto& r : regions) out += (out.empty() ? "" : ",") + r.str();
-  return out;
-}
-
-json::array region_array(const std::vector<core::RegionId>& regions) {
-  json::array a;
-  for (const auto& r : regions) a.emplace_back(r.str());
-  return a;
-}
 
 // The region a published value belongs to, per the service's publish lists.
 std::string_view kind_name(config::ProbeKind k) {
@@ -621,225 +610,24 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
   }
 
   // --- admin::Control ------------------------------------------------------------------------
-  json::object service_summary(const ServiceRuntime& s) {
-    const auto* p = core_.policy(s.config.name);
-    json::object o;
-    o["name"] = s.config.name.str();
-    o["policy"] = s.config.policy == config::Policy::Priority ? "priority" : "weighted";
-    o["mode"] = s.config.mode == config::Mode::Auto ? "auto" : "propose";
-    o["target"] = std::string(s.actuator ? s.actuator->kind() : "none");
-    if (p == nullptr) return o;
-    o["active"] = region_array(p->active());
-    o["generation"] = p->live_known() ? json::value(p->live().generation) : json::value(nullptr);
-    o["frozen"] = p->frozen() || s.reconciler.frozen();
-    o["pinned"] = p->pinned() ? json::value(p->pinned()->str()) : json::value(nullptr);
-    std::string note;
-    if (p->frozen()) note = "frozen: " + p->frozen_reason();
-    if (p->frozen() && s.holds.freeze) note = "frozen " + describe_hold(*s.holds.freeze);
-    if (s.reconciler.frozen()) note = "frozen by the reconciler: " + s.last_outcome;
-    if (const auto& b = s.reconciler.blocked()) {
-      note += std::string(note.empty() ? "" : "; ") + "writer blocked, the target refuses us: " + *b +
-              " (retried with backoff)";
-    }
-    o["blocked"] = s.reconciler.blocked() ? json::value(*s.reconciler.blocked()) : json::value(nullptr);
-    if (p->in_tilt(Clock::now())) note += (note.empty() ? "" : "; ") + std::string("tilt");
-    if (p->pending()) {
-      note += (note.empty() ? "" : "; ") + std::string("proposal to ") +
-              join_regions(p->pending()->active) + " awaits approval";
-    }
-    if (p->pinned()) {
-      note += (note.empty() ? "" : "; ") + std::string("pinned to ") + p->pinned()->str();
-      if (s.holds.pin && s.holds.pin->region == *p->pinned()) note += " " + describe_hold(*s.holds.pin);
-    }
-    if (!p->live_known()) note += (note.empty() ? "" : "; ") + std::string("live state not read yet");
-    o["note"] = note.empty() ? json::value(nullptr) : json::value(note);
-    o["last_actuator_event"] = s.last_outcome;
-    o["holds"] = holds(s, *p);
-    o["hold_version"] = s.holds.version;
-    return o;
-  }
-
-  // "by ops on obs-a since 2026-12-03T12:00:00Z: db migration"
-  static std::string describe_hold(const core::Hold& h) {
-    return "by " + h.who + " on " + h.observer.str() + " since " + wall_time_of(h.since_unix_ms) +
-           ": " + (h.reason.empty() ? std::string("-") : h.reason);
-  }
-
-  // What keeps the service from changing on its own, with who set it, on which observer, why
-  // and since when. An operator's freeze or pin comes from the cluster's hold state (the same on
-  // every observer once the exchange has carried it); a freeze of this observer's own core, or a
-  // hold from before a restart whose origin is gone, from what this process knows (null fields
-  // when it does not know).
-  json::array holds(const ServiceRuntime& s, const core::ServicePolicy& p) {
-    auto hold = [](std::string_view kind, std::string_view reason,
-                   const std::optional<ServiceRuntime::HoldOrigin>& origin) {
-      json::object h;
-      h["kind"] = kind;
-      h["reason"] = reason;
-      h["by"] = origin ? json::value(origin->by) : json::value(nullptr);
-      h["since"] = origin ? json::value(origin->since) : json::value(nullptr);
-      h["observer"] = nullptr;
-      return h;
-    };
-    auto shared = [&](std::string_view kind, const core::Hold& x) {
-      json::object h;
-      h["kind"] = kind;
-      h["reason"] = x.reason;
-      h["by"] = x.who;
-      h["since"] = wall_time_of(x.since_unix_ms);
-      h["observer"] = x.observer.str();
-      h["version"] = s.holds.version;
-      return h;
-    };
-    json::array out;
-    if (p.frozen()) {
-      if (s.holds.freeze) {
-        out.push_back(shared("freeze", *s.holds.freeze));
-      } else {
-        out.push_back(hold("freeze", p.frozen_reason(), s.freeze_origin));
-      }
-    }
-    if (p.pinned()) {
-      json::object h;
-      if (s.holds.pin && s.holds.pin->region == *p.pinned()) {
-        h = shared("pin", *s.holds.pin);
-      } else {
-        h = hold("pin", s.pin_origin ? s.pin_origin->reason : "", s.pin_origin);
-      }
-      h["region"] = p.pinned()->str();
-      out.push_back(std::move(h));
-    }
-    if (const auto& b = s.reconciler.blocked()) {
-      auto h = hold("actuator_blocked", *b, std::nullopt);
-      h["by"] = "target";
-      out.push_back(std::move(h));
-    }
-    if (s.reconciler.frozen()) {
-      auto h = hold("actuator_freeze", s.last_outcome, std::nullopt);
-      h["by"] = "reconciler";
-      out.push_back(std::move(h));
-    }
-    if (const auto& plan = p.pending()) {
-      json::object h;
-      h["kind"] = "proposal";
-      h["reason"] = plan->reason;
-      h["by"] = "core";
-      h["since"] = nullptr;
-      h["age_seconds"] = std::chrono::duration<double>(Clock::now() - plan->decided_at).count();
-      h["active"] = region_array(plan->active);
-      h["generation"] = plan->generation;
-      out.push_back(std::move(h));
-    }
-    return out;
-  }
-
-  // One region as this observer sees it: the confirmed state, its own raw verdict, and each
-  // fresh vote with its age and evidence (for this observer's vote, its endpoints' health; a
-  // peer sends its verdict only).
-  json::object region_view(const core::RegionId& region, TimePoint now) {
-    json::object ro;
-    ro["name"] = region.str();
-    ro["confirmed"] = std::string(core::to_string(core_.quorum().state(region)));
-    ro["local"] = std::string(core::to_string(core_.view().raw_verdict(region)));
-    const config::Region* rc = nullptr;
-    for (const auto& r : cfg_.regions) {
-      if (r.name == region) rc = &r;
-    }
-    std::set<std::string> voted;
-    json::array votes;
-    const auto& confirmed = core_.quorum().confirmed();
-    if (auto c = confirmed.find(region); c != confirmed.end()) {
-      for (const auto& v : c->second.evidence) {
-        const double age = std::chrono::duration<double>(now - v.received).count();
-        char text[32];
-        std::snprintf(text, sizeof text, "%.1fs", age);
-        json::object vo{{"observer", v.observer.str()},
-                        {"verdict", std::string(core::to_string(v.verdict))},
-                        {"age", text},
-                        {"age_seconds", age}};
-        if (v.observer == core_.id() && rc != nullptr) {
-          json::array endpoints;
-          for (const auto& e : rc->endpoints) {
-            const auto* t = core_.view().tracker(e.name);
-            json::object eo;
-            eo["endpoint"] = e.name.str();
-            eo["health"] = t ? std::string(core::to_string(t->state())) : std::string("pending");
-            eo["last_success_seconds_ago"] =
-                t && t->last_success()
-                    ? json::value(std::chrono::duration<double>(now - *t->last_success()).count())
-                    : json::value(nullptr);
-            endpoints.push_back(std::move(eo));
-          }
-          vo["evidence"] = std::move(endpoints);
-        } else {
-          vo["evidence"] = nullptr;
-        }
-        voted.insert(v.observer.str());
-        votes.push_back(std::move(vo));
-      }
-    }
-    ro["votes"] = std::move(votes);
-    json::array missing;
-    std::vector<std::string> observers{core_.id().str()};
-    if (cfg_.cluster) {
-      for (const auto& peer : cfg_.cluster->peers) observers.push_back(peer.id.str());
-    }
-    for (const auto& id : observers) {
-      if (!voted.contains(id)) missing.emplace_back(id);
-    }
-    ro["no_fresh_vote"] = std::move(missing);
-    return ro;
+  // The views (runtime/admin_views.h) read these of a service.
+  static ServiceFacts facts(const ServiceRuntime& s) {
+    return {s.config, s.actuator ? s.actuator->kind() : "none", s.reconciler, s.holds,
+            s.freeze_origin, s.pin_origin, s.last_outcome};
   }
 
   json::value status() override {
-    json::array services;
-    for (const auto& [name, s] : services_) services.push_back(service_summary(*s));
-    json::object o;
-    o["observer"] = core_.id().str();
-    auto imp = core_.view().impairment();
-    o["impaired"] = imp ? json::value(*imp) : json::value(nullptr);
-    o["services"] = std::move(services);
-    json::array regions;
-    const auto now = Clock::now();
-    for (const auto& r : cfg_.regions) regions.push_back(region_view(r.name, now));
-    o["regions"] = std::move(regions);
-    if (peers_) {
-      json::array peers;
-      for (const auto& p : peers_->status()) {
-        json::object po;
-        po["id"] = p.id.str();
-        po["address"] = p.address;
-        po["last_seen_seconds_ago"] =
-            p.last_seen ? json::value(std::chrono::duration<double>(now - *p.last_seen).count())
-                        : json::value(nullptr);
-        po["last_error"] = p.last_error;
-        po["config_mismatch"] = p.config_mismatch;
-        peers.push_back(std::move(po));
-      }
-      o["peers"] = std::move(peers);
-    }
-    return o;
+    std::vector<ServiceFacts> services;
+    for (const auto& [name, s] : services_) services.push_back(facts(*s));
+    std::vector<peer::PeerStatus> peers;
+    if (peers_) peers = peers_->status();
+    return status_view(core_, cfg_, services, peers_ ? &peers : nullptr);
   }
 
   std::optional<json::value> service(std::string_view name) override {
     auto it = services_.find(core::ServiceId{std::string(name)});
     if (it == services_.end()) return std::nullopt;
-    json::object o = service_summary(*it->second);
-    const auto now = Clock::now();
-    json::array regions;
-    std::vector<core::RegionId> names = it->second->config.regions;
-    for (const auto& [r, w] : it->second->config.weights) names.push_back(r);
-    for (const auto& region : names) regions.push_back(region_view(region, now));
-    o["regions"] = std::move(regions);
-    if (const auto* p = core_.policy(it->first)) {
-      json::array members;
-      for (const auto& m : p->live().members) {
-        members.push_back(json::object{{"region", m.region.str()}, {"value", m.value},
-                                       {"weight", m.weight}});
-      }
-      o["live_members"] = std::move(members);
-    }
-    return json::value(std::move(o));
+    return service_view(core_, cfg_, facts(*it->second));
   }
 
   admin::ActionResult act(const admin::ActionRequest& req) override {
