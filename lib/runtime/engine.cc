@@ -8,7 +8,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
-#include <cstdio>
 #include <map>
 #include <set>
 
@@ -25,6 +24,7 @@
 #include "probe/resolver.h"
 #include "probe/scheduler.h"
 #include "runtime/actuators.h"
+#include "runtime/admin_actions.h"
 #include "runtime/admin_views.h"
 #include "runtime/journal.h"
 #include "runtime/state_store.h"
@@ -87,7 +87,7 @@ struct ServiceRuntime {
   std::string plan_reason;
 };
 
-struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control {
+struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control, ActionHost {
   Impl(asio::io_context& io, const config::Config& c, metrics::Metrics& m)
       : io_(io), cfg_(c), metrics_(m), core_(c, Clock::now()), resolver_(io), dns_(io, &resolver_),
         step_timer_(io),
@@ -143,12 +143,13 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
   }
 
   // --- journal -------------------------------------------------------------------------------
-  void journal(std::string service, std::string kind, std::string who, std::string detail) {
+  void journal(std::string service, std::string kind, std::string who,
+               std::string detail) override {
     journal_.add(std::move(service), std::move(kind), std::move(who), std::move(detail));
   }
 
   // --- persisted state (runtime/state_store.h; lib/state/state_file.h says what survives) ----
-  void save_state() {
+  void save_state() override {
     if (!store_.is_open()) return;
     state::PersistedState st;
     st.observer = core_.id().str();
@@ -177,7 +178,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
   }
 
   // --- core events ---------------------------------------------------------------------------
-  void handle(const core::Events& events) {
+  void handle(const core::Events& events) override {
     for (const auto& e : events) {
       const std::string text = core::describe(e);
       switch (e.kind) {
@@ -234,7 +235,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
     }
   }
 
-  void publish_state_metrics() {
+  void publish_state_metrics() override {
     const auto& self = core_.id().str();
     // TILT is entered by every service's policy at once (a stall or clock jump is the whole
     // observer's); it ends with the first step after tilt_period, which publishes again.
@@ -259,7 +260,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
 
   // --- stepping the core ---------------------------------------------------------------------
   // Coalesces many observations into one step per event-loop turn.
-  void request_step() {
+  void request_step() override {
     if (step_posted_ || stopped_) return;
     step_posted_ = true;
     asio::post(io_, [self = shared_from_this()] {
@@ -341,7 +342,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
     }
   }
 
-  void hand_plan(core::Plan plan, TimePoint now) {
+  void hand_plan(core::Plan plan, TimePoint now) override {
     std::vector<core::Plan> plans;
     plans.push_back(std::move(plan));
     hand_plans(std::move(plans), now);
@@ -452,6 +453,11 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
   // The reconciler repairs drift and takes automatic plans only while automation is not frozen.
   void sync_hold(ServiceRuntime& s) { drive::sync_hold(core_, s.driver); }
 
+  // --- ActionHost (runtime/admin_actions.h) --------------------------------------------------
+  core::ObserverEngine& observer_core() override { return core_; }
+  void sync_hold_of(const core::ServiceId& service) override { sync_hold(*services_.at(service)); }
+  void wake_service(const core::ServiceId& service) override { services_.at(service)->wake.cancel(); }
+
   asio::awaitable<void> run_service(ServiceRuntime& s) {
     auto self = shared_from_this();
     while (!stopped_) {
@@ -498,35 +504,6 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
   }
 
   // --- cluster-wide holds (core/holds.h) -----------------------------------------------------
-  // An operator's freeze/unfreeze/pin/unpin taken here, already applied to the policy: a new
-  // hold version that the peer exchange carries to every observer.
-  void record_hold_action(ServiceRuntime& s, const admin::ActionRequest& req,
-                          const core::ServicePolicy& policy) {
-    core::HoldChange change = core::HoldChange::Freeze;
-    switch (req.action) {
-      case admin::Action::Freeze: change = core::HoldChange::Freeze; break;
-      case admin::Action::Unfreeze: change = core::HoldChange::Unfreeze; break;
-      case admin::Action::Pin: change = core::HoldChange::Pin; break;
-      case admin::Action::Unpin: change = core::HoldChange::Unpin; break;
-      case admin::Action::Failover:
-      case admin::Action::Failback:
-      case admin::Action::Approve:
-      case admin::Action::Restore: return;  // not holds: they bind this observer only (yet)
-    }
-    if (change == core::HoldChange::Freeze && !policy.frozen()) return;
-    if (change == core::HoldChange::Pin && !policy.pinned()) return;
-    core::Hold h;
-    h.who = req.who;
-    h.reason = change == core::HoldChange::Freeze && req.reason.empty() ? "frozen by operator"
-                                                                         : req.reason;
-    h.since_unix_ms = unix_ms_now();
-    h.observer = core_.id();
-    if (change == core::HoldChange::Pin) h.region = *policy.pinned();
-    s.holds = core::next_state(s.holds, change, core_.id(), h);
-    log::info("hold version", {{"service", s.config.name.str()}, {"version", s.holds.version},
-                               {"action", core::to_string(change)}});
-  }
-
   // What this observer tells its peers: every service with a hold version.
   std::vector<peer::ServiceHolds> hold_message() const {
     std::vector<peer::ServiceHolds> out;
@@ -631,99 +608,13 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
   }
 
   admin::ActionResult act(const admin::ActionRequest& req) override {
-    using K = admin::ActionResult::Kind;
-    const auto now = Clock::now();
     auto it = services_.find(core::ServiceId{req.service});
-    if (it == services_.end()) return {K::NotFound, "unknown service '" + req.service + "'", "", {}};
+    if (it == services_.end()) {
+      return {admin::ActionResult::Kind::NotFound, "unknown service '" + req.service + "'", "", {}};
+    }
     ServiceRuntime& s = *it->second;
-    // Operator-supplied text is bounded so the journal and the state file stay small (a hold is
-    // never lost to a file grown too big: the request is refused instead).
-    if (req.reason.size() > state::kMaxReasonBytes) {
-      return {K::BadRequest,
-              "reason is longer than " + std::to_string(state::kMaxReasonBytes) + " bytes", "", {}};
-    }
-    const std::string what = std::string(admin::to_string(req.action)) +
-                             (req.region.empty() ? "" : " to " + req.region) +
-                             (req.force ? " (forced)" : "");
-    auto outcome = [&](K kind, std::string message, std::string rule = {}) {
-      journal(req.service, "admin_" + std::string(admin::to_string(req.action)), req.who,
-              what + "; reason: " + (req.reason.empty() ? "-" : req.reason) + "; outcome: " +
-                  message);
-      log::info("admin action", {{"service", req.service}, {"who", req.who}, {"peer", req.peer},
-                                 {"action", what}, {"reason", req.reason}, {"outcome", message}});
-      admin::ActionResult r{kind, message, std::move(rule), {}};
-      r.body = json::object{{"message", message}, {"service", req.service}};
-      save_state();
-      return r;
-    };
-
-    if (req.action == admin::Action::Restore) {
-      if (!s.reconciler.last_known_good()) {
-        return outcome(K::Conflict, "nothing known good to restore yet");
-      }
-      s.reconciler.restore(now);
-      s.wake.cancel();
-      return outcome(K::Done, "restore of the last known good set started");
-    }
-    core::AdminAction a;
-    a.service = s.config.name;
-    a.region = core::RegionId{req.region};
-    a.force = req.force;
-    a.reason = req.reason;
-    switch (req.action) {
-      case admin::Action::Failover: a.kind = core::AdminAction::Kind::Failover; break;
-      case admin::Action::Failback: a.kind = core::AdminAction::Kind::Failback; break;
-      case admin::Action::Freeze: a.kind = core::AdminAction::Kind::Freeze; break;
-      case admin::Action::Unfreeze: a.kind = core::AdminAction::Kind::Unfreeze; break;
-      case admin::Action::Approve: a.kind = core::AdminAction::Kind::Approve; break;
-      case admin::Action::Pin: a.kind = core::AdminAction::Kind::Pin; break;
-      case admin::Action::Unpin: a.kind = core::AdminAction::Kind::Unpin; break;
-      case admin::Action::Restore: break;  // handled above
-    }
-    const auto* policy = core_.policy(s.config.name);
-    const bool was_frozen = policy != nullptr && policy->frozen();
-    core::Decision d = core_.admin(a, now);
-    handle(d.events);
-    if (!d.refused && policy != nullptr) {
-      // Who holds the service, why and since when, for the status view.
-      if (req.action == admin::Action::Freeze && !was_frozen && policy->frozen()) {
-        s.freeze_origin = ServiceRuntime::HoldOrigin{req.who, policy->frozen_reason(), wall_time()};
-      }
-      if (!policy->frozen()) s.freeze_origin.reset();
-      if (req.action == admin::Action::Unfreeze && !policy->frozen()) {
-        s.reconciler.reset_budget();  // the operator has looked: the budget starts afresh
-      }
-      sync_hold(s);
-      if (req.action == admin::Action::Pin && policy->pinned()) {
-        s.pin_origin = ServiceRuntime::HoldOrigin{req.who, req.reason, wall_time()};
-      }
-      if (!policy->pinned()) s.pin_origin.reset();
-      record_hold_action(s, req, *policy);
-    }
-    if (d.refused) {
-      const auto rule = *d.refused;
-      const std::string name(core::to_string(rule));
-      // A freeze in force or nothing to approve is a conflict with the service's state; every
-      // other refusal is a safety rule (422).
-      if (rule == core::Rule::Frozen || rule == core::Rule::NoPendingProposal) {
-        return outcome(K::Conflict, "refused: " + name, name);
-      }
-      if (rule == core::Rule::UnknownRegion) return outcome(K::BadRequest, "unknown region '" + req.region + "'");
-      return outcome(K::Refused, "refused by safety rule " + name, name);
-    }
-    if (d.plan) {
-      auto gen = d.plan->generation;
-      auto active = join_regions(d.plan->active);
-      hand_plan(std::move(*d.plan), now);
-      publish_state_metrics();
-      auto r = outcome(K::Done, "plan generation " + std::to_string(gen) + " to " + active +
-                                    " handed to the actuator");
-      r.body.as_object()["generation"] = gen;
-      return r;
-    }
-    publish_state_metrics();
-    request_step();
-    return outcome(K::Done, "done");
+    return act_on_service(*this, req, s.config,
+                          {s.reconciler, s.holds, s.freeze_origin, s.pin_origin});
   }
 
   json::value events(std::optional<std::uint64_t> cursor, std::size_t limit) override {
