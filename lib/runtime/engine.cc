@@ -185,7 +185,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
         case core::EventKind::EndpointChanged: {
           log::info("endpoint health changed", {{"event", text}});
           auto it = series_.find(e.endpoint);
-          if (it != series_.end()) it->second->set_up(e.to == "up" || e.to == "degraded");
+          if (it != series_.end()) it->second->set_up(e.to_health && core::serving(*e.to_health));
           break;
         }
         case core::EventKind::VerdictChanged:
@@ -306,8 +306,10 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
   // start or TILT.)
   void hurry_peers(const core::Events& events, TimePoint now) {
     const bool moved = std::any_of(events.begin(), events.end(), [](const core::Event& e) {
-      return e.kind == core::EventKind::VerdictChanged && e.from != "unknown" &&
-             e.to != "unknown" && (e.from == "down" || e.to == "down");
+      using core::Verdict;
+      return e.kind == core::EventKind::VerdictChanged && e.from_verdict && e.to_verdict &&
+             *e.from_verdict != Verdict::Unknown && *e.to_verdict != Verdict::Unknown &&
+             (*e.from_verdict == Verdict::Down || *e.to_verdict == Verdict::Down);
     });
     if (!moved) return;
     const auto interval = std::chrono::duration_cast<core::Duration>(cfg_.cluster->exchange_interval);
