@@ -12,6 +12,8 @@
 
 namespace failoverd::core {
 
+enum class Health;  // core/health.h
+
 enum class EventKind {
   EndpointChanged,    // endpoint health moved (from/to: pending|up|degraded|down)
   VerdictChanged,     // this observer's verdict on a region moved (from/to: verdict names)
@@ -40,6 +42,10 @@ struct Event {
   EndpointId endpoint;
   std::string from;  // previous state name (…Changed kinds)
   std::string to;    // new state name (…Changed kinds)
+  // The same states as enums, for code that acts on them: EndpointChanged sets the health
+  // pair, VerdictChanged and QuorumChanged the verdict pair.
+  std::optional<Health> from_health, to_health;
+  std::optional<Verdict> from_verdict, to_verdict;
   std::optional<Rule> rule;
   Generation generation = 0;
   std::string detail;  // short human text

@@ -94,6 +94,8 @@ Events Quorum::evaluate(TimePoint now) {
       e.region = regions_[r];
       e.from = to_string(held.state);
       e.to = to_string(q.state);
+      e.from_verdict = held.state;
+      e.to_verdict = q.state;
       e.detail = "up=" + std::to_string(q.up) + " degraded=" + std::to_string(q.degraded) +
                  " down=" + std::to_string(q.down) + " quorum=" + std::to_string(quorum_);
       events.push_back(std::move(e));

@@ -138,6 +138,8 @@ Events LocalView::observe(const EndpointId& endpoint, const ProbeOutcome& outcom
   if (t.region != kControl) e.region = regions_[t.region].name;
   e.from = to_string(tr.from);
   e.to = to_string(tr.to);
+  e.from_health = tr.from;
+  e.to_health = tr.to;
   e.detail = std::string(to_string(outcome.reason));
   return {std::move(e)};
 }
@@ -214,6 +216,8 @@ Events LocalView::evaluate(TimePoint now) {
     e.region = region;
     e.from = to_string(verdict);
     e.to = to_string(v);
+    e.from_verdict = verdict;
+    e.to_verdict = v;
     if (impairment_) e.detail = "abstain: " + *impairment_;
     events.push_back(std::move(e));
     verdict = v;

@@ -8,9 +8,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
-#include <cstdio>
-#include <deque>
-#include <filesystem>
 #include <map>
 #include <set>
 
@@ -27,9 +24,11 @@
 #include "probe/resolver.h"
 #include "probe/scheduler.h"
 #include "runtime/actuators.h"
-#include "state/atomic_file.h"
+#include "runtime/admin_actions.h"
+#include "runtime/admin_views.h"
+#include "runtime/journal.h"
+#include "runtime/state_store.h"
 #include "state/state_file.h"
-#include "state/state_writer.h"
 
 namespace failoverd::runtime {
 
@@ -41,90 +40,9 @@ using core::TimePoint;
 namespace {
 
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
-constexpr std::size_t kJournalSize = 1000;
 constexpr auto kLagTick = std::chrono::milliseconds(100);
 // Lateness below this is scheduling noise, not a stall; it is not reported to the core.
 constexpr auto kLagNoise = std::chrono::milliseconds(20);
-
-std::int64_t unix_ms_now() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-// A wall-clock stamp in ms since the epoch as "2026-12-03T12:00:00Z" (display only).
-std::string wall_time_of(std::int64_t unix_ms) {
-  const std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-  return buf;
-}
-
-std::string wall_time() { return wall_time_of(unix_ms_now()); }
-
-// The cluster hold state of a service as the state file keeps it, and back.
-void persist_holds(const core::HoldState& h, state::PersistedService& ps) {
-  if (h.version == 0) return;
-  auto hold = [](const std::optional<core::Hold>& x) -> std::optional<state::PersistedHold> {
-    if (!x) return std::nullopt;
-    return state::PersistedHold{x->who, x->reason, x->since_unix_ms, x->observer.str(),
-                                x->region.str()};
-  };
-  ps.hold_version = h.version;
-  ps.hold_author = h.author.str();
-  ps.hold_action = std::string(core::to_string(h.action));
-  ps.hold_who = h.who;
-  ps.freeze_hold = hold(h.freeze);
-  ps.pin_hold = hold(h.pin);
-}
-
-core::HoldState restored_holds(const state::PersistedService& ps) {
-  core::HoldState h;
-  if (ps.hold_version == 0) return h;
-  auto hold = [](const std::optional<state::PersistedHold>& x) -> std::optional<core::Hold> {
-    if (!x) return std::nullopt;
-    return core::Hold{x->who, x->reason, x->since_unix_ms, core::ObserverId{x->observer},
-                      core::RegionId{x->region}};
-  };
-  h.version = ps.hold_version;
-  h.author = core::ObserverId{ps.hold_author};
-  h.action = core::parse_hold_change(ps.hold_action).value_or(core::HoldChange::Unfreeze);
-  h.who = ps.hold_who;
-  h.freeze = hold(ps.freeze_hold);
-  h.pin = hold(ps.pin_hold);
-  return h;
-}
-
-std::string join_regions(const std::vector<core::RegionId>& regions) {
-  std::string out;
-  for (const auto& r : regions) out += (out.empty() ? "" : ",") + r.str();
-  return out;
-}
-
-json::array region_array(const std::vector<core::RegionId>& regions) {
-  json::array a;
-  for (const auto& r : regions) a.emplace_back(r.str());
-  return a;
-}
-
-// Monotonic times as wall-clock ms and back, for what the state file keeps across a restart
-// (the monotonic clock starts again at boot). A wall time in the future is taken as now. One
-// anchor per engine, so the same time always converts to the same text (no state file rewrite
-// from rounding).
-struct WallAnchor {
-  TimePoint steady;
-  std::int64_t unix_ms;
-  static WallAnchor now() { return {Clock::now(), unix_ms_now()}; }
-  std::int64_t to_unix_ms(TimePoint t) const {
-    return unix_ms - std::chrono::duration_cast<std::chrono::milliseconds>(steady - t).count();
-  }
-  TimePoint from_unix_ms(std::int64_t ms) const {
-    return steady - std::chrono::milliseconds(std::max<std::int64_t>(0, unix_ms - ms));
-  }
-};
 
 // The region a published value belongs to, per the service's publish lists.
 std::string_view kind_name(config::ProbeKind k) {
@@ -154,14 +72,9 @@ struct ServiceRuntime {
   asio::steady_timer wake;
   core::Trigger last_trigger = core::Trigger::Automatic;
   std::string last_outcome;  // the reconciler's last event, for status
-  // Who set a hold, why and when, as far as this process knows: recorded when an operator's
-  // freeze or pin (or the core's own freeze) takes effect, and after a restart found again in
-  // the journal the state file kept. Empty when the hold's origin is not known.
-  struct HoldOrigin {
-    std::string by;      // the token's name, or "core"
-    std::string reason;
-    std::string since;   // wall time, UTC
-  };
+  // Who set a hold, why and when, as far as this process knows (runtime/state_store.h). Empty
+  // when the hold's origin is not known.
+  using HoldOrigin = runtime::HoldOrigin;
   std::optional<HoldOrigin> freeze_origin;
   std::optional<HoldOrigin> pin_origin;
   // The operators' holds as the whole cluster shares them (core/holds.h): set by an action
@@ -174,10 +87,7 @@ struct ServiceRuntime {
   std::string plan_reason;
 };
 
-// One decision-journal entry: the same record the state file keeps (the newest of them).
-using JournalEntry = state::PersistedEntry;
-
-struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control {
+struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control, ActionHost {
   Impl(asio::io_context& io, const config::Config& c, metrics::Metrics& m)
       : io_(io), cfg_(c), metrics_(m), core_(c, Clock::now()), resolver_(io), dns_(io, &resolver_),
         step_timer_(io),
@@ -201,12 +111,8 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
   TimePoint lag_expected_{};
   bool stopped_ = false;
   bool started_ = false;  // start() completed: only then may stop() write the state file
-  std::deque<JournalEntry> journal_;
-  std::uint64_t next_journal_id_ = 1;
-  std::string state_path_;    // state_dir/state.json
-  std::string saved_state_;   // what was last handed to the writer, to skip identical writes
-  const WallAnchor wall_anchor_ = WallAnchor::now();  // steady <-> wall for the state file
-  std::unique_ptr<state::StateWriter> state_writer_;
+  Journal journal_;  // the decision journal (runtime/journal.h)
+  StateStore store_;  // state.json (runtime/state_store.h)
   std::unique_ptr<notify::Notifier> notifier_;  // only with [[notify]] receivers
 
   // --- the oracle's hook (Engine::decisions, Engine::on_decision) ----------------------------
@@ -244,122 +150,49 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
   }
 
   // --- journal -------------------------------------------------------------------------------
-  void journal(std::string service, std::string kind, std::string who, std::string detail) {
-    journal_.push_front({next_journal_id_++, wall_time(), std::move(service), std::move(kind),
-                         std::move(who), state::bounded(detail, state::kMaxDetailBytes)});
-    if (journal_.size() > kJournalSize) journal_.pop_back();
+  void journal(std::string service, std::string kind, std::string who,
+               std::string detail) override {
+    journal_.add(std::move(service), std::move(kind), std::move(who), std::move(detail));
   }
 
-  // --- persisted state (lib/state/state_file.h says what survives a restart) ---------------
-  // Serialised here (small by construction), written by the StateWriter's thread: no fsync on
-  // the event loop.
-  void save_state() {
-    if (!state_writer_) return;
-    if (auto err = state_writer_->take_error()) log::error("cannot save state", {{"error", *err}});
+  // --- persisted state (runtime/state_store.h; lib/state/state_file.h says what survives) ----
+  void save_state() override {
+    if (!store_.is_open()) return;
     state::PersistedState st;
     st.observer = core_.id().str();
     for (const auto& [name, s] : services_) {
-      state::PersistedService ps;
-      ps.name = name.str();
-      const auto* p = core_.policy(name);
-      ps.frozen = p != nullptr && p->frozen();
-      if (p != nullptr) ps.frozen_reason = p->frozen_reason();
-      if (p != nullptr && p->pinned()) ps.pinned = p->pinned()->str();
-      if (const auto& l = s->reconciler.last_known_good()) {
-        for (const auto& m : *l) ps.last_known_good.push_back({m.value, m.weight});
-      }
-      if (p != nullptr) {
-        const auto h = p->history();
-        const WallAnchor& wall = wall_anchor_;
-        ps.generation = h.generation;
-        if (h.last_flip) ps.last_flip_unix_ms = wall.to_unix_ms(*h.last_flip);
-        for (const auto t : h.automatic_flips) ps.automatic_flips_unix_ms.push_back(wall.to_unix_ms(t));
-      }
-      persist_holds(s->holds, ps);
-      st.services.push_back(std::move(ps));
+      st.services.push_back(
+          persisted_service(name, core_.policy(name), s->reconciler, s->holds, store_.wall()));
     }
-    for (const auto& e : journal_) {
-      if (st.journal.size() == state::kPersistedJournal) break;
-      st.journal.push_back(e);
-    }
-    st.next_journal_id = next_journal_id_;
-    std::string text = state::serialize(st);
-    if (text == saved_state_) return;
-    state_writer_->submit(text);
-    saved_state_ = std::move(text);
+    journal_.keep(st);
+    store_.save(st);
   }
 
-  // The newest journaled operator action of `kind` on `service` that took effect, as a hold's
-  // origin. The journal's detail reads "ACTION; reason: TEXT; outcome: MESSAGE".
-  static std::optional<ServiceRuntime::HoldOrigin> origin_from_journal(
-      const std::vector<JournalEntry>& journal, const std::string& service,
-      const std::string& kind) {
-    for (const auto& e : journal) {  // newest first
-      if (e.service != service || e.kind != kind) continue;
-      const auto r = e.detail.find("; reason: ");
-      const auto o = e.detail.rfind("; outcome: ");
-      if (r == std::string::npos || o == std::string::npos || o < r) return std::nullopt;
-      const std::string outcome = e.detail.substr(o + 11);
-      if (outcome != "done" && !outcome.starts_with("plan generation")) continue;  // refused
-      return ServiceRuntime::HoldOrigin{e.who, e.detail.substr(r + 10, o - r - 10), e.time};
-    }
-    return std::nullopt;
-  }
-
-  // Applies a state file read by load_state_file (start-up has already refused the kinds that
+  // Applies a state file read by StateStore::open (start-up has already refused the kinds that
   // must not start).
   void apply_state(const state::Loaded& loaded, TimePoint now) {
-    if (loaded.kind == state::Loaded::Kind::Corrupt) {
-      log::error("state file unusable; set aside as state.json.corrupt, starting without it",
-                 {{"file", state_path_}, {"error", loaded.error}});
-      std::rename(state_path_.c_str(), (state_path_ + ".corrupt").c_str());
-      return;
-    }
-    if (loaded.kind != state::Loaded::Kind::Ok) return;
+    if (!store_.usable(loaded)) return;
     for (const auto& ps : loaded.state.services) {
       auto it = services_.find(core::ServiceId{ps.name});
       if (it == services_.end()) continue;  // no longer configured
-      it->second->holds = restored_holds(ps);
-      if (ps.frozen) {
-        core::AdminAction a;
-        a.kind = core::AdminAction::Kind::Freeze;
-        a.service = it->first;
-        a.reason = ps.frozen_reason;
-        handle(core_.admin(a, now).events);
-      }
-      if (ps.frozen) {
-        it->second->freeze_origin = origin_from_journal(loaded.state.journal, ps.name, "admin_freeze");
-      }
-      if (ps.pinned) {
-        core_.restore_pin(it->first, core::RegionId{*ps.pinned});
-        it->second->pin_origin = origin_from_journal(loaded.state.journal, ps.name, "admin_pin");
-      }
-      if (ps.generation != 0) {
-        const WallAnchor& wall = wall_anchor_;
-        core::ServicePolicy::History h;
-        h.generation = ps.generation;
-        if (ps.last_flip_unix_ms) h.last_flip = wall.from_unix_ms(*ps.last_flip_unix_ms);
-        for (const auto ms : ps.automatic_flips_unix_ms) h.automatic_flips.push_back(wall.from_unix_ms(ms));
-        core_.restore_history(it->first, h);
-      }
-      std::vector<actuate::LiveMember> lkg;
-      for (const auto& m : ps.last_known_good) lkg.push_back({m.value, m.weight});
-      if (!lkg.empty()) it->second->reconciler.set_last_known_good(std::move(lkg));
+      ServiceRuntime& s = *it->second;
+      handle(restore_service(ps, loaded.state.journal, it->first, core_,
+                             {s.reconciler, s.holds, s.freeze_origin, s.pin_origin}, store_.wall(),
+                             now));
     }
-    journal_.insert(journal_.end(), loaded.state.journal.begin(), loaded.state.journal.end());
-    next_journal_id_ = std::max(next_journal_id_, loaded.state.next_journal_id);
-    log::info("state restored", {{"file", state_path_}, {"journal_entries", journal_.size()}});
+    journal_.restore(loaded.state.journal, loaded.state.next_journal_id);
+    log::info("state restored", {{"file", store_.path()}, {"journal_entries", journal_.size()}});
   }
 
   // --- core events ---------------------------------------------------------------------------
-  void handle(const core::Events& events) {
+  void handle(const core::Events& events) override {
     for (const auto& e : events) {
       const std::string text = core::describe(e);
       switch (e.kind) {
         case core::EventKind::EndpointChanged: {
           log::info("endpoint health changed", {{"event", text}});
           auto it = series_.find(e.endpoint);
-          if (it != series_.end()) it->second->set_up(e.to == "up" || e.to == "degraded");
+          if (it != series_.end()) it->second->set_up(e.to_health && core::serving(*e.to_health));
           break;
         }
         case core::EventKind::VerdictChanged:
@@ -409,7 +242,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
     }
   }
 
-  void publish_state_metrics() {
+  void publish_state_metrics() override {
     const auto& self = core_.id().str();
     // TILT is entered by every service's policy at once (a stall or clock jump is the whole
     // observer's); it ends with the first step after tilt_period, which publishes again.
@@ -435,7 +268,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
 
   // --- stepping the core ---------------------------------------------------------------------
   // Coalesces many observations into one step per event-loop turn.
-  void request_step() {
+  void request_step() override {
     if (step_posted_ || stopped_) return;
     step_posted_ = true;
     asio::post(io_, [self = shared_from_this()] {
@@ -481,8 +314,10 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
   // start or TILT.)
   void hurry_peers(const core::Events& events, TimePoint now) {
     const bool moved = std::any_of(events.begin(), events.end(), [](const core::Event& e) {
-      return e.kind == core::EventKind::VerdictChanged && e.from != "unknown" &&
-             e.to != "unknown" && (e.from == "down" || e.to == "down");
+      using core::Verdict;
+      return e.kind == core::EventKind::VerdictChanged && e.from_verdict && e.to_verdict &&
+             *e.from_verdict != Verdict::Unknown && *e.to_verdict != Verdict::Unknown &&
+             (*e.from_verdict == Verdict::Down || *e.to_verdict == Verdict::Down);
     });
     if (!moved) return;
     const auto interval = std::chrono::duration_cast<core::Duration>(cfg_.cluster->exchange_interval);
@@ -517,7 +352,7 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
     }
   }
 
-  void hand_plan(core::Plan plan, TimePoint now) {
+  void hand_plan(core::Plan plan, TimePoint now) override {
     std::vector<core::Plan> plans;
     plans.push_back(std::move(plan));
     hand_plans(std::move(plans), now);
@@ -628,6 +463,14 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
   // The reconciler repairs drift and takes automatic plans only while automation is not frozen.
   void sync_hold(ServiceRuntime& s) { drive::sync_hold(core_, s.driver); }
 
+  // --- ActionHost (runtime/admin_actions.h) --------------------------------------------------
+  core::ObserverEngine& observer_core() override { return core_; }
+  core::Decision admin_on(const core::AdminAction& action, core::TimePoint now) override {
+    auto it = services_.find(action.service);
+    return drive::admin(core_, it == services_.end() ? nullptr : &it->second->driver, action, now);
+  }
+  void wake_service(const core::ServiceId& service) override { services_.at(service)->wake.cancel(); }
+
   asio::awaitable<void> run_service(ServiceRuntime& s) {
     auto self = shared_from_this();
     while (!stopped_) {
@@ -676,35 +519,6 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
   }
 
   // --- cluster-wide holds (core/holds.h) -----------------------------------------------------
-  // An operator's freeze/unfreeze/pin/unpin taken here, already applied to the policy: a new
-  // hold version that the peer exchange carries to every observer.
-  void record_hold_action(ServiceRuntime& s, const admin::ActionRequest& req,
-                          const core::ServicePolicy& policy) {
-    core::HoldChange change = core::HoldChange::Freeze;
-    switch (req.action) {
-      case admin::Action::Freeze: change = core::HoldChange::Freeze; break;
-      case admin::Action::Unfreeze: change = core::HoldChange::Unfreeze; break;
-      case admin::Action::Pin: change = core::HoldChange::Pin; break;
-      case admin::Action::Unpin: change = core::HoldChange::Unpin; break;
-      case admin::Action::Failover:
-      case admin::Action::Failback:
-      case admin::Action::Approve:
-      case admin::Action::Restore: return;  // not holds: they bind this observer only (yet)
-    }
-    if (change == core::HoldChange::Freeze && !policy.frozen()) return;
-    if (change == core::HoldChange::Pin && !policy.pinned()) return;
-    core::Hold h;
-    h.who = req.who;
-    h.reason = change == core::HoldChange::Freeze && req.reason.empty() ? "frozen by operator"
-                                                                         : req.reason;
-    h.since_unix_ms = unix_ms_now();
-    h.observer = core_.id();
-    if (change == core::HoldChange::Pin) h.region = *policy.pinned();
-    s.holds = core::next_state(s.holds, change, core_.id(), h);
-    log::info("hold version", {{"service", s.config.name.str()}, {"version", s.holds.version},
-                               {"action", core::to_string(change)}});
-  }
-
   // What this observer tells its peers: every service with a hold version.
   std::vector<peer::ServiceHolds> hold_message() const {
     std::vector<peer::ServiceHolds> out;
@@ -788,334 +602,38 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
   }
 
   // --- admin::Control ------------------------------------------------------------------------
-  json::object service_summary(const ServiceRuntime& s) {
-    const auto* p = core_.policy(s.config.name);
-    json::object o;
-    o["name"] = s.config.name.str();
-    o["policy"] = s.config.policy == config::Policy::Priority ? "priority" : "weighted";
-    o["mode"] = s.config.mode == config::Mode::Auto ? "auto" : "propose";
-    o["target"] = std::string(s.actuator ? s.actuator->kind() : "none");
-    if (p == nullptr) return o;
-    o["active"] = region_array(p->active());
-    o["generation"] = p->live_known() ? json::value(p->live().generation) : json::value(nullptr);
-    o["frozen"] = p->frozen() || s.reconciler.frozen();
-    o["pinned"] = p->pinned() ? json::value(p->pinned()->str()) : json::value(nullptr);
-    std::string note;
-    if (p->frozen()) note = "frozen: " + p->frozen_reason();
-    if (p->frozen() && s.holds.freeze) note = "frozen " + describe_hold(*s.holds.freeze);
-    if (s.reconciler.frozen()) note = "frozen by the reconciler: " + s.last_outcome;
-    if (const auto& b = s.reconciler.blocked()) {
-      note += std::string(note.empty() ? "" : "; ") + "writer blocked, the target refuses us: " + *b +
-              " (retried with backoff)";
-    }
-    o["blocked"] = s.reconciler.blocked() ? json::value(*s.reconciler.blocked()) : json::value(nullptr);
-    if (p->in_tilt(Clock::now())) note += (note.empty() ? "" : "; ") + std::string("tilt");
-    if (p->pending()) {
-      note += (note.empty() ? "" : "; ") + std::string("proposal to ") +
-              join_regions(p->pending()->active) + " awaits approval";
-    }
-    if (p->pinned()) {
-      note += (note.empty() ? "" : "; ") + std::string("pinned to ") + p->pinned()->str();
-      if (s.holds.pin && s.holds.pin->region == *p->pinned()) note += " " + describe_hold(*s.holds.pin);
-    }
-    if (!p->live_known()) note += (note.empty() ? "" : "; ") + std::string("live state not read yet");
-    o["note"] = note.empty() ? json::value(nullptr) : json::value(note);
-    o["last_actuator_event"] = s.last_outcome;
-    o["holds"] = holds(s, *p);
-    o["hold_version"] = s.holds.version;
-    return o;
-  }
-
-  // "by ops on obs-a since 2026-12-03T12:00:00Z: db migration"
-  static std::string describe_hold(const core::Hold& h) {
-    return "by " + h.who + " on " + h.observer.str() + " since " + wall_time_of(h.since_unix_ms) +
-           ": " + (h.reason.empty() ? std::string("-") : h.reason);
-  }
-
-  // What keeps the service from changing on its own, with who set it, on which observer, why
-  // and since when. An operator's freeze or pin comes from the cluster's hold state (the same on
-  // every observer once the exchange has carried it); a freeze of this observer's own core, or a
-  // hold from before a restart whose origin is gone, from what this process knows (null fields
-  // when it does not know).
-  json::array holds(const ServiceRuntime& s, const core::ServicePolicy& p) {
-    auto hold = [](std::string_view kind, std::string_view reason,
-                   const std::optional<ServiceRuntime::HoldOrigin>& origin) {
-      json::object h;
-      h["kind"] = kind;
-      h["reason"] = reason;
-      h["by"] = origin ? json::value(origin->by) : json::value(nullptr);
-      h["since"] = origin ? json::value(origin->since) : json::value(nullptr);
-      h["observer"] = nullptr;
-      return h;
-    };
-    auto shared = [&](std::string_view kind, const core::Hold& x) {
-      json::object h;
-      h["kind"] = kind;
-      h["reason"] = x.reason;
-      h["by"] = x.who;
-      h["since"] = wall_time_of(x.since_unix_ms);
-      h["observer"] = x.observer.str();
-      h["version"] = s.holds.version;
-      return h;
-    };
-    json::array out;
-    if (p.frozen()) {
-      if (s.holds.freeze) {
-        out.push_back(shared("freeze", *s.holds.freeze));
-      } else {
-        out.push_back(hold("freeze", p.frozen_reason(), s.freeze_origin));
-      }
-    }
-    if (p.pinned()) {
-      json::object h;
-      if (s.holds.pin && s.holds.pin->region == *p.pinned()) {
-        h = shared("pin", *s.holds.pin);
-      } else {
-        h = hold("pin", s.pin_origin ? s.pin_origin->reason : "", s.pin_origin);
-      }
-      h["region"] = p.pinned()->str();
-      out.push_back(std::move(h));
-    }
-    if (const auto& b = s.reconciler.blocked()) {
-      auto h = hold("actuator_blocked", *b, std::nullopt);
-      h["by"] = "target";
-      out.push_back(std::move(h));
-    }
-    if (s.reconciler.frozen()) {
-      auto h = hold("actuator_freeze", s.last_outcome, std::nullopt);
-      h["by"] = "reconciler";
-      out.push_back(std::move(h));
-    }
-    if (const auto& plan = p.pending()) {
-      json::object h;
-      h["kind"] = "proposal";
-      h["reason"] = plan->reason;
-      h["by"] = "core";
-      h["since"] = nullptr;
-      h["age_seconds"] = std::chrono::duration<double>(Clock::now() - plan->decided_at).count();
-      h["active"] = region_array(plan->active);
-      h["generation"] = plan->generation;
-      out.push_back(std::move(h));
-    }
-    return out;
-  }
-
-  // One region as this observer sees it: the confirmed state, its own raw verdict, and each
-  // fresh vote with its age and evidence (for this observer's vote, its endpoints' health; a
-  // peer sends its verdict only).
-  json::object region_view(const core::RegionId& region, TimePoint now) {
-    json::object ro;
-    ro["name"] = region.str();
-    ro["confirmed"] = std::string(core::to_string(core_.quorum().state(region)));
-    ro["local"] = std::string(core::to_string(core_.view().raw_verdict(region)));
-    const config::Region* rc = nullptr;
-    for (const auto& r : cfg_.regions) {
-      if (r.name == region) rc = &r;
-    }
-    std::set<std::string> voted;
-    json::array votes;
-    const auto& confirmed = core_.quorum().confirmed();
-    if (auto c = confirmed.find(region); c != confirmed.end()) {
-      for (const auto& v : c->second.evidence) {
-        const double age = std::chrono::duration<double>(now - v.received).count();
-        char text[32];
-        std::snprintf(text, sizeof text, "%.1fs", age);
-        json::object vo{{"observer", v.observer.str()},
-                        {"verdict", std::string(core::to_string(v.verdict))},
-                        {"age", text},
-                        {"age_seconds", age}};
-        if (v.observer == core_.id() && rc != nullptr) {
-          json::array endpoints;
-          for (const auto& e : rc->endpoints) {
-            const auto* t = core_.view().tracker(e.name);
-            json::object eo;
-            eo["endpoint"] = e.name.str();
-            eo["health"] = t ? std::string(core::to_string(t->state())) : std::string("pending");
-            eo["last_success_seconds_ago"] =
-                t && t->last_success()
-                    ? json::value(std::chrono::duration<double>(now - *t->last_success()).count())
-                    : json::value(nullptr);
-            endpoints.push_back(std::move(eo));
-          }
-          vo["evidence"] = std::move(endpoints);
-        } else {
-          vo["evidence"] = nullptr;
-        }
-        voted.insert(v.observer.str());
-        votes.push_back(std::move(vo));
-      }
-    }
-    ro["votes"] = std::move(votes);
-    json::array missing;
-    std::vector<std::string> observers{core_.id().str()};
-    if (cfg_.cluster) {
-      for (const auto& peer : cfg_.cluster->peers) observers.push_back(peer.id.str());
-    }
-    for (const auto& id : observers) {
-      if (!voted.contains(id)) missing.emplace_back(id);
-    }
-    ro["no_fresh_vote"] = std::move(missing);
-    return ro;
+  // The views (runtime/admin_views.h) read these of a service.
+  static ServiceFacts facts(const ServiceRuntime& s) {
+    return {s.config, s.actuator ? s.actuator->kind() : "none", s.reconciler, s.holds,
+            s.freeze_origin, s.pin_origin, s.last_outcome};
   }
 
   json::value status() override {
-    json::array services;
-    for (const auto& [name, s] : services_) services.push_back(service_summary(*s));
-    json::object o;
-    o["observer"] = core_.id().str();
-    auto imp = core_.view().impairment();
-    o["impaired"] = imp ? json::value(*imp) : json::value(nullptr);
-    o["services"] = std::move(services);
-    json::array regions;
-    const auto now = Clock::now();
-    for (const auto& r : cfg_.regions) regions.push_back(region_view(r.name, now));
-    o["regions"] = std::move(regions);
-    if (peers_) {
-      json::array peers;
-      for (const auto& p : peers_->status()) {
-        json::object po;
-        po["id"] = p.id.str();
-        po["address"] = p.address;
-        po["last_seen_seconds_ago"] =
-            p.last_seen ? json::value(std::chrono::duration<double>(now - *p.last_seen).count())
-                        : json::value(nullptr);
-        po["last_error"] = p.last_error;
-        po["config_mismatch"] = p.config_mismatch;
-        peers.push_back(std::move(po));
-      }
-      o["peers"] = std::move(peers);
-    }
-    return o;
+    std::vector<ServiceFacts> services;
+    for (const auto& [name, s] : services_) services.push_back(facts(*s));
+    std::vector<peer::PeerStatus> peers;
+    if (peers_) peers = peers_->status();
+    return status_view(core_, cfg_, services, peers_ ? &peers : nullptr);
   }
 
   std::optional<json::value> service(std::string_view name) override {
     auto it = services_.find(core::ServiceId{std::string(name)});
     if (it == services_.end()) return std::nullopt;
-    json::object o = service_summary(*it->second);
-    const auto now = Clock::now();
-    json::array regions;
-    std::vector<core::RegionId> names = it->second->config.regions;
-    for (const auto& [r, w] : it->second->config.weights) names.push_back(r);
-    for (const auto& region : names) regions.push_back(region_view(region, now));
-    o["regions"] = std::move(regions);
-    if (const auto* p = core_.policy(it->first)) {
-      json::array members;
-      for (const auto& m : p->live().members) {
-        members.push_back(json::object{{"region", m.region.str()}, {"value", m.value},
-                                       {"weight", m.weight}});
-      }
-      o["live_members"] = std::move(members);
-    }
-    return json::value(std::move(o));
+    return service_view(core_, cfg_, facts(*it->second));
   }
 
   admin::ActionResult act(const admin::ActionRequest& req) override {
-    using K = admin::ActionResult::Kind;
-    const auto now = Clock::now();
     auto it = services_.find(core::ServiceId{req.service});
-    if (it == services_.end()) return {K::NotFound, "unknown service '" + req.service + "'", "", {}};
+    if (it == services_.end()) {
+      return {admin::ActionResult::Kind::NotFound, "unknown service '" + req.service + "'", "", {}};
+    }
     ServiceRuntime& s = *it->second;
-    // Operator-supplied text is bounded so the journal and the state file stay small (a hold is
-    // never lost to a file grown too big: the request is refused instead).
-    if (req.reason.size() > state::kMaxReasonBytes) {
-      return {K::BadRequest,
-              "reason is longer than " + std::to_string(state::kMaxReasonBytes) + " bytes", "", {}};
-    }
-    const std::string what = std::string(admin::to_string(req.action)) +
-                             (req.region.empty() ? "" : " to " + req.region) +
-                             (req.force ? " (forced)" : "");
-    auto outcome = [&](K kind, std::string message, std::string rule = {}) {
-      journal(req.service, "admin_" + std::string(admin::to_string(req.action)), req.who,
-              what + "; reason: " + (req.reason.empty() ? "-" : req.reason) + "; outcome: " +
-                  message);
-      log::info("admin action", {{"service", req.service}, {"who", req.who}, {"peer", req.peer},
-                                 {"action", what}, {"reason", req.reason}, {"outcome", message}});
-      admin::ActionResult r{kind, message, std::move(rule), {}};
-      r.body = json::object{{"message", message}, {"service", req.service}};
-      save_state();
-      return r;
-    };
-
-    if (req.action == admin::Action::Restore) {
-      if (!s.reconciler.last_known_good()) {
-        return outcome(K::Conflict, "nothing known good to restore yet");
-      }
-      s.reconciler.restore(now);
-      s.wake.cancel();
-      return outcome(K::Done, "restore of the last known good set started");
-    }
-    core::AdminAction a;
-    a.service = s.config.name;
-    a.region = core::RegionId{req.region};
-    a.force = req.force;
-    a.reason = req.reason;
-    switch (req.action) {
-      case admin::Action::Failover: a.kind = core::AdminAction::Kind::Failover; break;
-      case admin::Action::Failback: a.kind = core::AdminAction::Kind::Failback; break;
-      case admin::Action::Freeze: a.kind = core::AdminAction::Kind::Freeze; break;
-      case admin::Action::Unfreeze: a.kind = core::AdminAction::Kind::Unfreeze; break;
-      case admin::Action::Approve: a.kind = core::AdminAction::Kind::Approve; break;
-      case admin::Action::Pin: a.kind = core::AdminAction::Kind::Pin; break;
-      case admin::Action::Unpin: a.kind = core::AdminAction::Kind::Unpin; break;
-      case admin::Action::Restore: break;  // handled above
-    }
-    const auto* policy = core_.policy(s.config.name);
-    const bool was_frozen = policy != nullptr && policy->frozen();
-    // The core decides; an unfreeze forgets the write budget spent, the hold follows.
-    core::Decision d = drive::admin(core_, &s.driver, a, now);
-    handle(d.events);
-    if (!d.refused && policy != nullptr) {
-      // Who holds the service, why and since when, for the status view.
-      if (req.action == admin::Action::Freeze && !was_frozen && policy->frozen()) {
-        s.freeze_origin = ServiceRuntime::HoldOrigin{req.who, policy->frozen_reason(), wall_time()};
-      }
-      if (!policy->frozen()) s.freeze_origin.reset();
-      if (req.action == admin::Action::Pin && policy->pinned()) {
-        s.pin_origin = ServiceRuntime::HoldOrigin{req.who, req.reason, wall_time()};
-      }
-      if (!policy->pinned()) s.pin_origin.reset();
-      record_hold_action(s, req, *policy);
-    }
-    if (d.refused) {
-      const auto rule = *d.refused;
-      const std::string name(core::to_string(rule));
-      // A freeze in force or nothing to approve is a conflict with the service's state; every
-      // other refusal is a safety rule (422).
-      if (rule == core::Rule::Frozen || rule == core::Rule::NoPendingProposal) {
-        return outcome(K::Conflict, "refused: " + name, name);
-      }
-      if (rule == core::Rule::UnknownRegion) return outcome(K::BadRequest, "unknown region '" + req.region + "'");
-      return outcome(K::Refused, "refused by safety rule " + name, name);
-    }
-    if (d.plan) {
-      auto gen = d.plan->generation;
-      auto active = join_regions(d.plan->active);
-      hand_plan(std::move(*d.plan), now);
-      publish_state_metrics();
-      auto r = outcome(K::Done, "plan generation " + std::to_string(gen) + " to " + active +
-                                    " handed to the actuator");
-      r.body.as_object()["generation"] = gen;
-      return r;
-    }
-    publish_state_metrics();
-    request_step();
-    return outcome(K::Done, "done");
+    return act_on_service(*this, req, s.config,
+                          {s.reconciler, s.holds, s.freeze_origin, s.pin_origin});
   }
 
   json::value events(std::optional<std::uint64_t> cursor, std::size_t limit) override {
-    json::array out;
-    std::optional<std::uint64_t> next;
-    for (const auto& e : journal_) {
-      if (cursor && e.id >= *cursor) continue;
-      if (out.size() == limit) {
-        next = e.id + 1;
-        break;
-      }
-      out.push_back(json::object{{"id", e.id}, {"time", e.time}, {"service", e.service},
-                                 {"kind", e.kind}, {"who", e.who}, {"detail", e.detail}});
-    }
-    return json::object{{"events", std::move(out)},
-                        {"next_cursor", next ? json::value(*next) : json::value(nullptr)}};
+    return journal_.view(cursor, limit);
   }
 };
 
@@ -1146,19 +664,10 @@ std::optional<std::string> Engine::start(const Engine* previous) {
   }
 
   if (!cfg.observer.state_dir.empty()) {
-    std::error_code ec;
-    // A state_dir the daemon makes is its own alone (the loader refuses one others can write).
-    const bool created = std::filesystem::create_directories(cfg.observer.state_dir, ec);
-    if (ec) return "state_dir " + cfg.observer.state_dir + ": " + ec.message();
-    if (created) {
-      std::filesystem::permissions(cfg.observer.state_dir, std::filesystem::perms::owner_all,
-                                   std::filesystem::perm_options::replace, ec);
-    }
-    im.state_path_ = cfg.observer.state_dir + "/state.json";
-    auto loaded = state::load_state_file(im.state_path_, cfg.observer.id.str());
-    if (loaded.kind == state::Loaded::Kind::Refused) return "state file: " + loaded.error;
+    state::Loaded loaded;
+    if (auto err = im.store_.open(cfg.observer.state_dir, cfg.observer.id.str(), loaded)) return *err;
     im.apply_state(loaded, Clock::now());
-    im.state_writer_ = std::make_unique<state::StateWriter>(im.state_path_);
+    im.store_.start_writing();
   }
 
   std::vector<config::Endpoint> endpoints;
@@ -1254,10 +763,9 @@ void Engine::stop() {
   // What was handed to the writer is on disk before a successor (a reload) reads the file. An
   // engine whose start() failed (a reload rejected late) writes nothing: its services are the
   // rejected config's, and the previous configuration is about to read the file.
-  if (im.state_writer_) {
+  if (im.store_.is_open()) {
     if (im.started_) im.save_state();
-    im.state_writer_->flush();
-    if (auto err = im.state_writer_->take_error()) log::error("cannot save state", {{"error", *err}});
+    im.store_.flush();
   }
   im.step_timer_.cancel();
   im.lag_timer_.cancel();

@@ -67,6 +67,11 @@ TEST_SUITE("core.region") {
     Events ev = v.evaluate(at(1s));
     CHECK(ev.size() == 3);
     CHECK(ev[0].kind == EventKind::VerdictChanged);
+    // The states travel as enums too, the same as the names.
+    CHECK(ev[0].from_verdict == Verdict::Unknown);
+    CHECK(ev[0].to_verdict == Verdict::Up);
+    CHECK(ev[0].to == "up");
+    CHECK_FALSE(ev[0].to_health);
     CHECK(v.verdicts().at(RegionId{"east"}) == Verdict::Up);
     probe_all(v, c, "east", kFail, 2s);
     probe_all(v, c, "east", kFail, 3s);
