@@ -63,13 +63,8 @@ def free_port(kind=socket.SOCK_STREAM):
     raise RuntimeError("no free port outside the ephemeral range after 200 tries")
 
 
-def wait_until(predicate, timeout, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return False
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from kit import wait_until  # noqa: E402
 
 
 def dig(port, name, rtype):

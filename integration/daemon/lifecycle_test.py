@@ -23,10 +23,8 @@ REPO = None
 FAILOVERCTL = None
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from kit import free_port, wait_until  # noqa: E402
 
 
 def config_text(admin_port, state_dir, observer="lifecycle"):
@@ -49,15 +47,6 @@ address = "127.0.0.1:9"
 def http_get(port, path="/healthz", timeout=2.0):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
         return r.status, r.read().decode()
-
-
-def wait_until(predicate, timeout=10.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return False
 
 
 class Daemon:
