@@ -30,7 +30,7 @@ FIELDS = ("SERVICE", "GENERATION", "BASE_GENERATION", "ACTIVE_REGIONS", "MEMBERS
 
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from kit import Listener, free_port, wait_until  # noqa: E402
+from kit import Listener, free_port, stop_process, wait_until  # noqa: E402
 
 class ExecWorld(unittest.TestCase):
     """One failoverd with the exec-target service www over east and west (see the top)."""
@@ -112,13 +112,7 @@ timeout = "5s"
 
     @classmethod
     def tearDownClass(cls):
-        if cls.proc.poll() is None:
-            cls.proc.send_signal(signal.SIGTERM)
-            try:
-                cls.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                cls.proc.kill()
-                cls.proc.wait(timeout=10)
+        stop_process(cls.proc)
         cls.log.close()
         cls.east.close()
         cls.west.close()

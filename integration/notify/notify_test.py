@@ -32,7 +32,7 @@ FAILOVERD = None
 
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from kit import free_port, wait_until  # noqa: E402
+from kit import free_port, stop_process, wait_until  # noqa: E402
 
 
 class TcpTarget:
@@ -257,13 +257,7 @@ events = ["failover_applied"]
 
     @classmethod
     def tearDownClass(cls):
-        if cls.proc.poll() is None:
-            cls.proc.send_signal(signal.SIGTERM)
-            try:
-                cls.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                cls.proc.kill()
-                cls.proc.wait(timeout=10)
+        stop_process(cls.proc)
         cls.log.close()
         cls.east.close()
         cls.west.close()

@@ -3,7 +3,9 @@ endpoint that can be opened and closed (a probe target that comes and goes).
 
 Import with `sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))`.
 """
+import signal
 import socket
+import subprocess
 import threading
 import time
 
@@ -12,6 +14,17 @@ def free_port(host="127.0.0.1"):
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def stop_process(proc, timeout=10):
+    """SIGTERM to a process this test started (by its Popen), SIGKILL if it does not exit."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=timeout)
 
 
 def wait_until(predicate, timeout=10.0, step=0.05):
