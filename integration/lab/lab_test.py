@@ -1021,6 +1021,30 @@ class LabPinAutoFailback(LabTest):
         self.assertEqual(self.watch.answers(), [PUBLISH["r1"], PUBLISH["r2"], PUBLISH["r1"]])
         self.assert_invariants(excused=())
 
+    def test_h5_manual_failover_holds_on_every_observer(self):
+        """failover www --to r2 on obs-a with r1 healthy: one UPDATE, its fence saying an operator
+        made it; for failback_delay + 10 s neither obs-b nor obs-c fails back (each reads the
+        trigger from the fence); failback on obs-b: exactly one UPDATE back to r1."""
+        lab = self.lab
+        r = lab.ctl_raw("o1", "failover", "www", "--to", "r2", "--reason", "lab: drain r1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lab.mark("failoverctl failover www --to r2 (obs-a)")
+        self.wait("the answer is r2's", lambda: self.answer_is("r2"), 10)
+        self.wait_all_read(2, "r2", 10)
+        self.assertIn('"gen=2 writer=obs-a trigger=manual"', lab.dig(labmod.FENCE, "TXT"))
+        for node in OBSERVERS:
+            self.assertEqual(self.confirmed(node, "r1"), "up", node)
+        self.quiet_for(3 + 10, approved=1)
+        r = lab.ctl_raw("o2", "failback", "www", "--reason", "lab: drained")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lab.mark("failoverctl failback www (obs-b)")
+        self.wait("the answer is r1's again", lambda: self.answer_is("r1"), 10)
+        self.wait_all_read(3, "r1", 10)
+        self.quiet_for(QUIET, approved=2)
+        self.assertEqual(lab.fence(), (3, "obs-b"))
+        self.assertEqual(self.watch.answers(), [PUBLISH["r1"], PUBLISH["r2"], PUBLISH["r1"]])
+        self.assert_invariants(excused=())
+
 
 class LabPropose(LabTest):
     """mode = "propose": every observer that confirms a failover proposes it and waits; an

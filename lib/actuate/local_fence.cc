@@ -29,7 +29,7 @@ boost::asio::awaitable<WriteResult> LocalFenceActuator::write(const core::Plan& 
   }
   WriteResult w = co_await inner_->write(plan, inner_expected);
   if (w.status == WriteStatus::Applied) {
-    fence_ = Fence{plan.generation, fence_.writer};
+    fence_ = Fence{plan.generation, fence_.writer, plan.trigger};
     applied_any_ = true;
   }
   co_return w;

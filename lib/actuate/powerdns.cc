@@ -84,8 +84,9 @@ std::string fence_name_for(const config::PowerDnsTarget& target) {
   return canonical_name("_failoverd." + canonical_name(target.name));
 }
 
-std::string encode_fence(core::Generation generation, std::string_view writer) {
-  return "\"gen=" + std::to_string(generation) + " writer=" + std::string(writer) + "\"";
+std::string encode_fence(const Fence& fence) {
+  return "\"gen=" + std::to_string(fence.generation) + " writer=" + fence.writer +
+         trigger_field(fence.trigger) + "\"";
 }
 
 std::optional<Fence> parse_fence(std::string_view content) {
@@ -95,6 +96,7 @@ std::optional<Fence> parse_fence(std::string_view content) {
   }
   std::optional<core::Generation> gen;
   std::optional<std::string> writer;
+  core::Trigger trigger = core::Trigger::Automatic;
   while (!content.empty()) {
     content = trim(content);
     const auto space = content.find(' ');
@@ -106,10 +108,14 @@ std::optional<Fence> parse_fence(std::string_view content) {
       gen = g;
     } else if (field.starts_with("writer=")) {
       writer = std::string(field.substr(7));
+    } else if (field.starts_with("trigger=")) {
+      const auto t = parse_trigger(field.substr(8));
+      if (!t) return std::nullopt;
+      trigger = *t;
     }
   }
   if (!gen) return std::nullopt;
-  return Fence{*gen, writer.value_or("")};
+  return Fence{*gen, writer.value_or(""), trigger};
 }
 
 std::optional<std::string> encode_pickwrandom(std::string_view type,
@@ -233,7 +239,7 @@ std::optional<std::string> build_patch_body(const config::PowerDnsTarget& target
   }
   auto fence = rrset(fence_name_for(target), "TXT", "REPLACE");
   json::array fence_records;
-  fence_records.push_back(record(encode_fence(plan.generation, writer)));
+  fence_records.push_back(record(encode_fence(Fence{plan.generation, std::string(writer), plan.trigger})));
   fence["records"] = std::move(fence_records);
   rrsets.push_back(std::move(fence));
   json::object body;

@@ -51,8 +51,9 @@ std::string fence_name_for(const config::PowerDnsTarget& target);
 // Absolute, lower-case: "WWW.Example.com" -> "www.example.com.".
 std::string canonical_name(std::string_view name);
 
-// TXT content as PowerDNS stores it, quotes included: "\"gen=42 writer=obs-a\"".
-std::string encode_fence(core::Generation generation, std::string_view writer);
+// TXT content as PowerDNS stores it, quotes included: "\"gen=42 writer=obs-a\"", with
+// " trigger=manual" (or restore) before the closing quote when the write was not automatic.
+std::string encode_fence(const Fence& fence);
 // Parses encode_fence's output (quotes optional, fields in any order); nullopt if malformed.
 std::optional<Fence> parse_fence(std::string_view content);
 

@@ -264,7 +264,8 @@ std::string fence_name_for(const config::Rfc2136Target& target) {
 }
 
 std::string format_fence(const Fence& fence) {
-  return "gen=" + std::to_string(fence.generation) + " writer=" + fence.writer;
+  return "gen=" + std::to_string(fence.generation) + " writer=" + fence.writer +
+         trigger_field(fence.trigger);
 }
 
 std::optional<Fence> parse_fence(std::string_view text) {
@@ -282,8 +283,17 @@ std::optional<Fence> parse_fence(std::string_view text) {
   text.remove_prefix(sp);
   if (text.substr(0, kWriter.size()) != kWriter) return std::nullopt;
   text.remove_prefix(kWriter.size());
-  if (!valid_writer(text)) return std::nullopt;
-  f.writer = std::string(text);
+  const auto end = text.find(' ');
+  const auto writer = text.substr(0, end);
+  if (!valid_writer(writer)) return std::nullopt;
+  f.writer = std::string(writer);
+  if (end == std::string_view::npos) return f;
+  constexpr std::string_view kTrigger = " trigger=";
+  text.remove_prefix(end);
+  if (text.substr(0, kTrigger.size()) != kTrigger) return std::nullopt;
+  const auto trigger = parse_trigger(text.substr(kTrigger.size()));
+  if (!trigger) return std::nullopt;
+  f.trigger = *trigger;
   return f;
 }
 
@@ -363,7 +373,7 @@ std::optional<dns::Message> build_update(const config::Rfc2136Target& target,
   }
   m.authority.push_back(dns::update_delete_rrset(fence_name, dns::type::kTxt));
   auto fence_rd = dns::rdata_from_text(dns::type::kTxt,
-                                       format_fence(Fence{plan.generation, std::string(observer)}));
+                                       format_fence(Fence{plan.generation, std::string(observer), plan.trigger}));
   m.authority.push_back(dns::update_add_rr(fence_name, dns::type::kTxt, target.ttl, *fence_rd));
   if (auto e = dns::validate_update(m)) return fail("invalid update: " + *e);
   if (!dns::encode(m)) return fail("update not encodable");

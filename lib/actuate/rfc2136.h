@@ -13,6 +13,7 @@
 //                             not exist when nullopt)
 //              updates        delete managed RRset, add plan.members (ttl);
 //                             delete fence, add "gen=<plan.generation> writer=<observer>"
+//                             plus " trigger=manual|restore" for an operator's or restore write
 //            and maps the reply: NOERROR Applied; NXRRSET/YXRRSET/YXDOMAIN/NXDOMAIN Conflict;
 //            SERVFAIL, timeout, lost connection, undecodable reply Unknown; REFUSED/NOTAUTH/
 //            NOTZONE and any TSIG failure (BADKEY/BADSIG/BADTIME/unsigned) Refused; FORMERR and
@@ -49,8 +50,9 @@ std::optional<tsig::Key> load_tsig_key(const config::Rfc2136Target& target, std:
 // The fence owner name: target.fence_name, or "_failoverd." + target.name when empty.
 std::string fence_name_for(const config::Rfc2136Target& target);
 
-// Fence TXT text, exactly "gen=<decimal> writer=<id>" (id without spaces). parse_fence accepts
-// only that canonical form, so format(parse(x)) == x and the CAS compares the same bytes.
+// Fence TXT text, exactly "gen=<decimal> writer=<id>" (id without spaces), followed by
+// " trigger=manual" or " trigger=restore" when not automatic. parse_fence accepts only that
+// canonical form, so format(parse(x)) == x and the CAS compares the same bytes.
 std::string format_fence(const Fence& fence);
 std::optional<Fence> parse_fence(std::string_view text);
 

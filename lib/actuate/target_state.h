@@ -13,12 +13,21 @@
 
 namespace failoverd::actuate {
 
-// The fence as stored in the target: the live generation and the observer that wrote it.
+// The fence as stored in the target: the live generation, the observer that wrote it and how
+// (an operator's failover or failback, a restore, or automatic). Every observer reads the trigger
+// back, so an operator's move binds the whole cluster (no automatic failback after a manual
+// failover, and it counts against no observer's flip budget), not only the observer that made it.
 struct Fence {
   core::Generation generation = 0;
   std::string writer;
+  core::Trigger trigger = core::Trigger::Automatic;
   bool operator==(const Fence&) const = default;
 };
+
+// The fence's trigger field: "" for Automatic (a fence written without one reads as automatic),
+// " trigger=manual" or " trigger=restore" otherwise; parse_trigger takes the value after "=".
+std::string trigger_field(core::Trigger trigger);
+std::optional<core::Trigger> parse_trigger(std::string_view value);
 
 // One published value and its weight as seen in the target (weight 1 where weights do not apply).
 struct LiveMember {

@@ -93,10 +93,10 @@ Events ServicePolicy::set_live(const LiveState& live, TimePoint now) {
       automatic_flips_.push_back(now);
     }
   }
-  if (live_known_ && live.trigger == Trigger::Manual && service_.policy == config::Policy::Priority &&
+  if (live.trigger == Trigger::Manual && service_.policy == config::Policy::Priority &&
       !live.members.empty() && !service_.regions.empty()) {
-    // An operator moved it (here or through another observer): no automatic failback, until a
-    // manual move back to the primary.
+    // An operator moved it (here or through another observer, also before this observer's first
+    // read): no automatic failback, until a manual move back to the primary.
     manual_hold_ = live.members.front().region != service_.regions.front();
   }
   if (!live_known_ && baseline_ && live.generation >= baseline_->generation) {
@@ -605,6 +605,9 @@ Decision ServicePolicy::unpin(TimePoint now) {
   Decision d;
   if (!pinned_) return d;
   pinned_.reset();
+  // The pin's move was an operator's (its fence says manual), but unpinning hands the service
+  // back to the automation, failback included: unlike a manual failover, it holds no longer.
+  manual_hold_ = false;
   last_refusal_.reset();
   d.events.push_back(event(EventKind::ServiceUnfrozen, now));
   return d;

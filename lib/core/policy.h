@@ -11,7 +11,10 @@
 //   - when it is Unknown (no quorum either way): fail static, no_quorum. When every region
 //     is confirmed Down: all_regions_down;
 //   - failback (failback = "auto" only, and not after a manual failover): to a region earlier in
-//     the order that has been confirmed Up continuously for failback_delay.
+//     the order that has been confirmed Up continuously for failback_delay. "After a manual
+//     failover": the live generation's fence says an operator moved it away from the primary,
+//     through this observer or any other (set_live), until an operator's move back to the
+//     primary (failback) or an unpin (a pin's move holds only while pinned).
 // Weighted policy (service.weights): Up region -> its weight; Degraded -> weight *
 //   degraded_weight_factor if it already serves, else 0; Down -> 0; a serving region that is
 //   Unknown freezes the whole decision (no_quorum). A region that does not serve is added back

@@ -9,7 +9,6 @@ namespace failoverd::drive {
 
 namespace {
 
-constexpr std::size_t kOwnTriggersKept = 16;
 
 }  // namespace
 
@@ -78,14 +77,7 @@ std::optional<actuate::ReconcileAction> ServiceDriver::poll(core::TimePoint now)
     // A read sent after the wait: the writers before us have had their turn (core/writer.h).
     hand(std::move(p), now, /*fresh_read=*/true);
   }
-  auto action = reconciler_.poll(now);
-  if (action && action->kind == actuate::ReconcileAction::Kind::Write) {
-    // Recorded when sent, not when handed: a plan handed may be dropped unsent (conflict, guard)
-    // while another one of the same generation goes (a manual move racing an automatic one).
-    own_triggers_[action->plan.generation] = action->plan.trigger;
-    while (own_triggers_.size() > kOwnTriggersKept) own_triggers_.erase(own_triggers_.begin());
-  }
-  return action;
+  return reconciler_.poll(now);
 }
 
 core::TimePoint ServiceDriver::next_due() const {
@@ -110,11 +102,8 @@ std::optional<core::LiveState> ServiceDriver::live() const {
   core::LiveState out;
   out.generation = live->fence ? live->fence->generation : 0;
   for (const auto& m : live->members) out.members.push_back({region_of(service_, m.value), m.value, m.weight});
-  if (live->fence && live->fence->writer == options_.self.str()) {
-    if (auto it = own_triggers_.find(out.generation); it != own_triggers_.end()) {
-      out.trigger = it->second;
-    }
-  }
+  // As the fence records it, whoever wrote it (actuate/target_state.h).
+  if (live->fence) out.trigger = live->fence->trigger;
   return out;
 }
 

@@ -12,9 +12,10 @@
 //   Manual plans, local targets and a single observer go at once;
 // - the hold: while the service's automation is frozen, no automatic plan and no drift repair;
 // - the live state as the core sees it (core::LiveState): members mapped to their regions, and
-//   the trigger of the generation when this observer wrote it (a manual move it wrote read back
-//   is not an automatic flip). A generation another observer wrote counts as Automatic, the
-//   conservative reading for the flip budget.
+//   the trigger the fence records for the live generation, whoever wrote it: an operator's move
+//   made through any observer is read back as manual by every observer (no automatic failback
+//   after it, no flip counted). A fence that records none (written by hand, or by a build before
+//   the trigger field) counts as Automatic, the conservative reading for the flip budget.
 //
 // The shell's loop: take(plan) for each plan of a core step; then repeatedly
 //   poll(now) -> an operation (perform it, feed on_read / on_write) or nothing until next_due();
@@ -24,7 +25,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <optional>
 #include <vector>
 
@@ -81,8 +81,6 @@ class ServiceDriver {
   std::optional<core::Plan> deferred_;
   core::TimePoint deferred_until_{};
   std::function<void(const core::Plan&)> on_handed_;
-  // The trigger of each generation this observer sent to the target (the newest few).
-  std::map<core::Generation, core::Trigger> own_triggers_;
 };
 
 // The reconciler's options for a service, as the daemon and the simulator both build them.

@@ -81,7 +81,10 @@ struct FakeTarget {
   std::string writer = "setup";  // the fence's writer
   std::vector<PlanMember> members;
   // For the invariants at the target:
-  Trigger trigger = Trigger::Automatic;
+  Trigger trigger = Trigger::Automatic;  // of the last write, recorded in the fence too
+  // An operator moved a priority service away from its primary (and no operator moved it back):
+  // no automatic failback, whichever observer decides.
+  bool manual_hold = false;
   std::optional<TimePoint> last_write;
   std::deque<TimePoint> automatic_writes;
 
@@ -92,7 +95,7 @@ struct FakeTarget {
     for (const auto& m : members) out.members.push_back({m.value, holds_weights() ? m.weight : 1});
     std::sort(out.members.begin(), out.members.end(),
               [](const auto& a, const auto& b) { return a.value < b.value; });
-    out.fence = actuate::Fence{generation, writer};
+    out.fence = actuate::Fence{generation, writer, trigger};
     return out;
   }
 };
@@ -386,8 +389,13 @@ class Sim {
     const ServicePolicy* policy = n.engine.policy(action.service);
     const bool frozen = policy && policy->frozen();
     const bool tilt = policy && policy->in_tilt(now);
+    const bool pinned = policy && policy->pinned();
     const std::size_t s = service_index(action.service);
     Decision d = drive::admin(n.engine, s == kNone ? nullptr : n.drivers[s].get(), action, now);
+    // An unpin hands the service back to the automation, failback included (core/policy.h).
+    if (action.kind == AdminAction::Kind::Unpin && pinned && s != kNone) {
+      target(i, s).manual_hold = false;
+    }
     if (d.refused && opt_.record_timeline) {
       Event e;
       e.at = now;
@@ -624,6 +632,8 @@ class Sim {
                               "confirmed down");
       } else if (!away_from_dead && s.failback == config::Failback::Manual) {
         violation(now, n, "automatic failback to " + r.str() + " with failback = manual");
+      } else if (!away_from_dead && t.manual_hold) {
+        violation(now, n, "automatic failback to " + r.str() + " after a manual failover");
       }
     }
     for (const auto& r : before) {
@@ -713,6 +723,10 @@ class Sim {
       t.automatic_writes.pop_back();
     }
     t.trigger = plan.trigger;
+    if (plan.trigger == Trigger::Manual && svc.policy == config::Policy::Priority &&
+        !will.empty() && !svc.regions.empty()) {
+      t.manual_hold = will.front() != svc.regions.front();
+    }
     t.last_write = now;
     if (plan.trigger == Trigger::Automatic) t.automatic_writes.push_back(now);
     record(nodes_[i].id, now, "write_accepted", std::move(e));

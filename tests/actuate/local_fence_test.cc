@@ -201,12 +201,13 @@ TEST_SUITE("actuate.local_fence.exec") {
     core::Generation gen = 0;
     for (const auto& [region, value] : moves) {
       CAPTURE(gen);
-      r.set_desired(exec_plan(gen, region, value, gen % 2 ? T::Manual : T::Automatic), t0);
+      const T trigger = gen % 2 ? T::Manual : T::Automatic;
+      r.set_desired(exec_plan(gen, region, value, trigger), t0);
       auto events = drive(io, r, a, t0);
       CHECK_FALSE(has_event(events, ReconcileEvent::Kind::Conflict));
       REQUIRE(has_event(events, ReconcileEvent::Kind::Applied));
       ++gen;
-      CHECK(r.live()->fence == std::optional<Fence>(Fence{gen, "obs-a"}));
+      CHECK(r.live()->fence == std::optional<Fence>(Fence{gen, "obs-a", trigger}));
       CHECK(r.live()->members == std::vector<LiveMember>{{value, 1}});
     }
     r.restore(t0);

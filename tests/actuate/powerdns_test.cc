@@ -52,11 +52,17 @@ constexpr const char* kZone = R"({"account": "", "api_rectify": false, "dnssec":
 
 TEST_SUITE("actuate.powerdns") {
   TEST_CASE("the fence TXT round-trips generation and writer") {
-    CHECK(pdns::encode_fence(42, "obs-a") == "\"gen=42 writer=obs-a\"");
+    CHECK(pdns::encode_fence({42, "obs-a"}) == "\"gen=42 writer=obs-a\"");
     auto f = pdns::parse_fence("\"gen=42 writer=obs-a\"");
     REQUIRE(f);
     CHECK(f->generation == 42);
     CHECK(f->writer == "obs-a");
+    SUBCASE("an operator's move records its trigger") {
+      const Fence manual{8, "obs-c", failoverd::core::Trigger::Manual};
+      CHECK(pdns::encode_fence(manual) == "\"gen=8 writer=obs-c trigger=manual\"");
+      CHECK(pdns::parse_fence(pdns::encode_fence(manual)) == manual);
+      CHECK_FALSE(pdns::parse_fence("\"gen=8 writer=obs-c trigger=sometimes\""));
+    }
     SUBCASE("without quotes and in another order") {
       auto g = pdns::parse_fence("writer=obs-b gen=7");
       REQUIRE(g);

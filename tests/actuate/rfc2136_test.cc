@@ -43,7 +43,15 @@ TEST_SUITE("actuate.dns.rfc2136") {
     CHECK(act::format_fence({42, "obs-a"}) == "gen=42 writer=obs-a");
     CHECK(act::parse_fence("gen=42 writer=obs-a") == Fence{42, "obs-a"});
     CHECK(act::parse_fence("gen=0 writer=x") == Fence{0, "x"});
+    // An operator's move and a restore say so; an automatic write adds nothing (older fences).
+    const Fence manual{7, "obs-b", failoverd::core::Trigger::Manual};
+    CHECK(act::format_fence(manual) == "gen=7 writer=obs-b trigger=manual");
+    CHECK(act::parse_fence("gen=7 writer=obs-b trigger=manual") == manual);
+    CHECK(act::parse_fence("gen=7 writer=obs-b trigger=restore")->trigger ==
+          failoverd::core::Trigger::Restore);
     for (auto bad : {"", "gen=", "gen=42", "gen=42 writer=", "gen=042 writer=a", "gen=-1 writer=a",
+                     "gen=7 writer=a trigger=automatic", "gen=7 writer=a trigger=", "gen=7 writer=a trigger=manual ",
+                     "gen=7 writer=a trigger=Manual", "gen=7 writer=a  trigger=manual",
                      "gen=42  writer=a", "gen=42 writer=a b", "GEN=42 writer=a",
                      "gen=99999999999999999999999 writer=a", "gen=4x writer=a"}) {
       CAPTURE(bad);

@@ -510,6 +510,41 @@ TEST_SUITE("core.policy") {
     CHECK_FALSE(h.decide("UUU", 600s).plan);
   }
 
+  TEST_CASE("a manual failover made through another observer holds here too, even at the first read") {
+    for (bool read_before : {true, false}) {
+      CAPTURE(read_before);
+      Harness h(config::Policy::Priority,
+                [](config::Service& s) { s.failback = config::Failback::Auto; });
+      if (read_before) h.live(1, kEast, 0s);
+      h.live(2, kWest, 1s, Trigger::Manual);  // the fence says an operator moved it
+      CHECK_FALSE(h.decide("UUU", 2s).plan);
+      CHECK_FALSE(h.decide("UUU", 600s).plan);
+      // An operator's move back to the primary, also through another observer, ends the hold.
+      h.live(3, kEast, 601s, Trigger::Manual);
+      h.live(4, kWest, 602s);  // an automatic failover later
+      CHECK(h.decide("UUU", 603s).plan == std::nullopt);  // failback_delay not over yet
+      Decision d = h.decide("UUU", 700s);
+      REQUIRE(d.plan);
+      CHECK(d.plan->active == std::vector<RegionId>{kEast});
+    }
+  }
+
+  TEST_CASE("an unpin hands the service back to the automation, failback included") {
+    Harness h(config::Policy::Priority,
+              [](config::Service& s) { s.failback = config::Failback::Auto; });
+    h.live(1, kEast, 0s);
+    Decision p = h.policy->pin(kWest, false, confirmed("UUU", 0s), at(0s));
+    REQUIRE(p.plan);
+    CHECK(p.plan->trigger == Trigger::Manual);
+    h.apply(*p.plan, 0s);
+    CHECK_FALSE(h.decide("UUU", 100s).plan);
+    h.policy->unpin(at(101s));
+    h.decide("UUU", 101s);
+    Decision d = h.decide("UUU", 200s);  // past failback_delay
+    REQUIRE(d.plan);
+    CHECK(d.plan->active == std::vector<RegionId>{kEast});
+  }
+
   TEST_CASE("a pinned service takes no automatic action") {
     Harness h;
     h.live(1, kEast, 0s);

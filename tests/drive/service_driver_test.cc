@@ -41,11 +41,12 @@ core::Plan plan(core::Generation base, const std::string& region, const std::str
   return p;
 }
 
-act::ReadResult ok(const std::string& value, core::Generation gen, const std::string& writer) {
+act::ReadResult ok(const std::string& value, core::Generation gen, const std::string& writer,
+                   core::Trigger trigger = core::Trigger::Automatic) {
   act::ReadResult r;
   r.status = act::ReadStatus::Ok;
   r.state.members = {{value, 1}};
-  r.state.fence = act::Fence{gen, writer};
+  r.state.fence = act::Fence{gen, writer, trigger};
   return r;
 }
 
@@ -58,7 +59,7 @@ void run(drive::ServiceDriver& d, act::ReadResult& held, core::TimePoint now,
     if (a->kind == act::ReconcileAction::Kind::Read) {
       d.on_read(held, now);
     } else if (a->expected == held.state) {
-      held = ok(a->plan.members.front().value, a->plan.generation, self);
+      held = ok(a->plan.members.front().value, a->plan.generation, self, a->plan.trigger);
       d.on_write(act::WriteResult{act::WriteStatus::Applied, "NOERROR", "NOERROR"}, now);
     } else {
       d.on_write(act::WriteResult{act::WriteStatus::Conflict, "NXRRSET", "NXRRSET"}, now);
@@ -69,13 +70,27 @@ void run(drive::ServiceDriver& d, act::ReadResult& held, core::TimePoint now,
 }  // namespace
 
 TEST_SUITE("drive.service_driver") {
-  TEST_CASE("a manual move this observer wrote reads back as manual, another's as automatic") {
+  TEST_CASE("the live trigger is the one the fence records, whoever wrote it") {
+    const config::Service s = service();
+    drive::ServiceDriver d(s, drive::DriverOptions{core::ObserverId("obs-a"), std::nullopt}, 1);
+    auto held = ok("198.51.100.1", 3, "obs-b", core::Trigger::Manual);
+    run(d, held, kT0, "obs-a");
+    REQUIRE(d.live());
+    CHECK(d.live()->trigger == core::Trigger::Manual);  // an operator's move through obs-b
+    held = ok("192.0.2.1", 1, "obs-b");
+    drive::ServiceDriver fresh(s, drive::DriverOptions{core::ObserverId("obs-a"), std::nullopt}, 1);
+    run(fresh, held, kT0, "obs-a");
+    REQUIRE(fresh.live());
+    CHECK(fresh.live()->trigger == core::Trigger::Automatic);  // none recorded: automatic
+  }
+
+  TEST_CASE("a manual move this observer wrote reads back as manual") {
     const config::Service s = service();
     drive::ServiceDriver d(s, drive::DriverOptions{core::ObserverId("obs-a"), std::nullopt}, 1);
     auto held = ok("192.0.2.1", 1, "obs-b");
     run(d, held, kT0, "obs-a");
     REQUIRE(d.live());
-    CHECK(d.live()->trigger == core::Trigger::Automatic);  // not ours: counted as automatic
+    CHECK(d.live()->trigger == core::Trigger::Automatic);
     CHECK(d.live()->members.front().region == core::RegionId("east"));
     CHECK(d.take(plan(1, "west", "198.51.100.1", core::Trigger::Manual), kT0) == std::nullopt);
     run(d, held, kT0, "obs-a");
