@@ -104,6 +104,13 @@ class LabTest(unittest.TestCase):
         self.lab.mark(f"UPDATEs: {self.lab.approved_updates()} sent, "
                       f"{self.lab.accepted_updates()} applied")
 
+    def frozen_by(self, node, observer, reason):
+        """Whether `node` reports the service frozen by token `lab` on `observer` for `reason`."""
+        svc = self.lab.service(node) or {}
+        return bool(svc.get("frozen")) and any(
+            h.get("kind") == "freeze" and h.get("by") == "lab" and h.get("observer") == observer
+            and h.get("reason") == reason and h.get("since") for h in svc.get("holds", []))
+
     def local(self, node, region):
         row = self.lab.region_row(node, region)
         return row and row["local"]
@@ -727,11 +734,7 @@ class LabTest(unittest.TestCase):
         lab.mark("failoverctl freeze www (obs-a)")
 
         def holds_freeze(node):
-            svc = lab.service(node) or {}
-            return svc.get("frozen") and any(
-                h.get("kind") == "freeze" and h.get("by") == "lab" and h.get("observer") == "obs-a"
-                and h.get("reason") == "lab: change window" and h.get("since")
-                for h in svc.get("holds", []))
+            return self.frozen_by(node, "obs-a", "lab: change window")
         for node in OBSERVERS:
             self.wait(f"{OBSERVERS[node]} reports www frozen by lab on obs-a",
                       lambda: holds_freeze(node), 10)
@@ -766,6 +769,40 @@ class LabTest(unittest.TestCase):
         self.assertEqual(lab.fence()[0], 2)
         for node in OBSERVERS:
             self.assertFalse((lab.service(node) or {}).get("frozen"), node)
+        self.assertEqual(self.watch.answers(), [PUBLISH["r1"], PUBLISH["r2"]])
+        self.assert_invariants()
+
+    def test_h6_freeze_while_one_observer_is_partitioned_from_its_peers(self):
+        """obs-c cut from obs-a and obs-b (not from BIND or the regions); freeze on obs-a; r1
+        dies: obs-c sees it alone and writes nothing; healed, obs-c adopts the freeze with the
+        first votes it hears and still writes nothing; unfreeze on obs-a: exactly one failover."""
+        lab = self.lab
+        lab.cut("o3", ["o1", "o2"], "drop")
+        r = lab.ctl_raw("o1", "freeze", "www", "--reason", "lab: change window")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lab.mark("failoverctl freeze www (obs-a)")
+        self.wait("obs-b reports www frozen by lab on obs-a",
+                  lambda: self.frozen_by("o2", "obs-a", "lab: change window"), 10)
+        self.assertFalse(self.frozen_by("o3", "obs-a", "lab: change window"))
+        lab.region_down("r1")
+        for node in OBSERVERS:
+            self.wait(f"{OBSERVERS[node]} sees r1 down", lambda: self.local(node, "r1") == "down",
+                      15)
+        self.quiet_for(QUIET, approved=0)
+        lab.heal()
+        self.wait("obs-c reports www frozen by lab on obs-a",
+                  lambda: self.frozen_by("o3", "obs-a", "lab: change window"), 15)
+        for node in OBSERVERS:
+            self.wait(f"{OBSERVERS[node]} confirms r1 down",
+                      lambda: self.confirmed(node, "r1") == "down", 15)
+        self.quiet_for(8, approved=0)
+        self.assertEqual(lab.fence(), (1, "bootstrap"))
+        r = lab.ctl_raw("o1", "unfreeze", "www", "--reason", "lab: window over")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lab.mark("failoverctl unfreeze www (obs-a)")
+        self.wait("the answer is r2's", lambda: self.answer_is("r2"), 30)
+        self.wait_all_read(2, "r2", 10)
+        self.settled_after_race(applied=1)
         self.assertEqual(self.watch.answers(), [PUBLISH["r1"], PUBLISH["r2"]])
         self.assert_invariants()
 
