@@ -238,6 +238,43 @@ class ExecFailover(ExecWorld):
         self.assertEqual(self.metrics().get(applied), 9)
 
 
+class ReloadKeepsTheTarget(ExecWorld):
+    """A hook cannot be read back, so the observer's own record of what it last wrote (its
+    local fence) is all it knows of the target: a SIGHUP after a failover keeps it. The
+    failback after the reload is then the next generation, with its hook run, and no write
+    conflicts with a fence the reload forgot."""
+
+    def test_a_reload_after_a_failover_keeps_the_local_fence(self):
+        UP = 1
+        self.assertTrue(wait_until(lambda: self.confirmed("east") == UP and
+                                   self.confirmed("west") == UP, 15), self.text())
+        self.east.close()
+        self.wait_runs(1)
+        self.check_run(self.runs()[0], 1, "west", "192.0.2.2", "automatic")
+        reload(self)
+        time.sleep(1.5)  # a reconcile interval and more: the reload writes nothing
+        self.assertEqual(len(self.runs()), 1, self.runs())
+        self.assertEqual(self.generation(), 1, self.text()[-3000:])
+        self.east.open()
+        self.wait_runs(2)
+        self.check_run(self.runs()[1], 2, "east", "192.0.2.1", "automatic")
+        self.assertNotIn("conflict", self.text().lower(), self.text()[-3000:])
+
+
+def reload(test):
+    """Rewrites the config with a real change nothing the service depends on (the log level),
+    sends SIGHUP and waits for the reload to be logged."""
+    reloads = test.text().count("configuration reloaded")
+    with open(test.config_path) as f:
+        text = f.read()
+    with open(test.config_path, "w") as f:
+        f.write(text.replace('id = "obs-x"', 'id = "obs-x"\nlog_level = "debug"', 1)
+                if 'log_level = "debug"' not in text else text.replace('log_level = "debug"', 'log_level = "info"'))
+    test.proc.send_signal(signal.SIGHUP)
+    test.assertTrue(wait_until(
+        lambda: test.text().count("configuration reloaded") == reloads + 1, 5), test.text())
+
+
 class ReloadKeepsCounters(ExecWorld):
     """A SIGHUP in the middle of east's failing streak keeps the streak: with fall = 3, the
     failover comes after exactly three failed probes of east, two before the reload and one
@@ -260,14 +297,7 @@ fall = 3"""
         self.east.close()
         self.assertTrue(wait_until(lambda: self.failures() == before + 2, 10),
                         (self.failures(), self.text()[-3000:]))
-        reloads = self.text().count("configuration reloaded")
-        with open(self.config_path) as f:
-            text = f.read()
-        with open(self.config_path, "w") as f:  # a real change, to nothing east depends on
-            f.write(text.replace('id = "obs-x"', 'id = "obs-x"\nlog_level = "debug"'))
-        self.proc.send_signal(signal.SIGHUP)
-        self.assertTrue(wait_until(
-            lambda: self.text().count("configuration reloaded") == reloads + 1, 5), self.text())
+        reload(self)
         self.assertEqual(self.failures(), before + 2, "a probe ran during the reload")
         self.wait_runs(1, timeout=10)
         self.check_run(self.runs()[0], 1, "west", "192.0.2.2", "automatic")

@@ -29,6 +29,11 @@ class Actuator {
   // The target's measured round-trip time (smoothed), where the actuator measures one and has
   // had an answer; nullopt otherwise.
   virtual std::optional<core::Duration> round_trip() const { return std::nullopt; }
+  // A reload replaced `previous` (same kind, same service definition) with this one: take over
+  // what only the process remembers of the target (a local fence, an exec hook's last applied
+  // plan), so the reload forgets nothing the target cannot tell. Targets that can be read back
+  // keep nothing: the default does nothing.
+  virtual void continue_from(const Actuator& previous) { (void)previous; }
 };
 
 }  // namespace failoverd::actuate

@@ -266,6 +266,10 @@ ExecActuator::ExecActuator(asio::any_io_executor executor, const config::Service
   }
 }
 
+void ExecActuator::continue_from(const Actuator& previous) {
+  if (const auto* was = dynamic_cast<const ExecActuator*>(&previous)) last_applied_ = was->last_applied_;
+}
+
 asio::awaitable<ReadResult> ExecActuator::read() {
   ReadResult out;
   out.status = ReadStatus::Ok;

@@ -86,6 +86,8 @@ class ExecActuator final : public Actuator {
   boost::asio::awaitable<ReadResult> read() override;
   boost::asio::awaitable<WriteResult> write(const core::Plan& plan,
                                             const LiveState& expected) override;
+  // The last applied plan, which no hook can report.
+  void continue_from(const Actuator& previous) override;
 
  private:
   boost::asio::any_io_executor executor_;

@@ -6,6 +6,15 @@ LocalFenceActuator::LocalFenceActuator(std::unique_ptr<Actuator> inner, std::str
                                        std::vector<LiveMember> initial)
     : inner_(std::move(inner)), fence_{0, std::move(self)}, initial_(std::move(initial)) {}
 
+void LocalFenceActuator::continue_from(const Actuator& previous) {
+  const auto* was = dynamic_cast<const LocalFenceActuator*>(&previous);
+  if (was == nullptr) return;
+  fence_.generation = was->fence_.generation;
+  fence_.trigger = was->fence_.trigger;
+  applied_any_ = was->applied_any_;
+  inner_->continue_from(*was->inner_);
+}
+
 boost::asio::awaitable<ReadResult> LocalFenceActuator::read() {
   ReadResult r = co_await inner_->read();
   if (r.status != ReadStatus::Ok) co_return r;

@@ -31,6 +31,8 @@ class LocalFenceActuator final : public Actuator {
                                             const LiveState& expected) override;
 
   const Fence& fence() const { return fence_; }
+  // The fence, whether anything was applied, and the inner actuator's memory.
+  void continue_from(const Actuator& previous) override;
 
  private:
   std::unique_ptr<Actuator> inner_;

@@ -242,6 +242,13 @@ void Reconciler::reset_budget() {
   budget_alerted_ = false;
 }
 
+void Reconciler::continue_from(const Reconciler& previous) {
+  automated_sent_ = previous.automated_sent_;
+  budget_alerted_ = previous.budget_alerted_;
+  max_own_written_ = previous.max_own_written_;
+  if (previous.lkg_) lkg_ = previous.lkg_;
+}
+
 void Reconciler::set_last_known_good(std::vector<LiveMember> members) {
   if (!members.empty()) lkg_ = std::move(members);
 }

@@ -730,6 +730,14 @@ std::optional<std::string> Engine::start(const Engine* previous) {
 
   if (previous != nullptr) {
     const Impl& was = *previous->impl_;
+    // A service defined as before keeps what only the process knew of its target (the budget
+    // count, a local fence, an exec hook's last plan); a changed one starts fresh.
+    for (auto& [name, s] : im.services_) {
+      auto it = was.services_.find(name);
+      if (it == was.services_.end() || !(it->second->config == s->config)) continue;
+      s->reconciler.continue_from(it->second->reconciler);
+      if (s->actuator && it->second->actuator) s->actuator->continue_from(*it->second->actuator);
+    }
     // An endpoint whose health was kept has had its first round already.
     for (const auto& id : im.core_.adopt(was.core_)) {
       if (was.probed_once_.count(id) != 0) im.probed_once_.insert(id);
