@@ -27,6 +27,30 @@ TEST_SUITE("metrics") {
     CHECK(has_line(text, R"(failoverd_endpoint_up{endpoint="east-1",kind="http",region="east"} 1)"));
   }
 
+  TEST_CASE("endpoint series are written as prometheus-cpp wrote them") {
+    metrics::Metrics m;
+    CHECK(m.scrape().find("failoverd_endpoint_up") == std::string::npos);  // no series, no family
+    auto& e = m.endpoint("a\"b\\c\nd", "west", "tcp");
+    auto text = m.scrape();
+    CHECK(has_line(text, "# TYPE failoverd_probe_duration_seconds histogram"));
+    CHECK(has_line(text, "# TYPE failoverd_endpoint_up gauge"));
+    CHECK(has_line(text, R"(failoverd_endpoint_up{endpoint="a\"b\\c\nd",kind="tcp",region="west"} 0)"));
+    CHECK(text.find("failoverd_probe_results_total") == std::string::npos);  // none finished yet
+    e.probe_finished(core::ProbeReason::Ok, 1ms);      // on a bucket's bound: in that bucket
+    e.probe_finished(core::ProbeReason::Refused, 7s);  // past the last bound: only in +Inf
+    text = m.scrape();
+    const std::string l = R"(endpoint="a\"b\\c\nd",kind="tcp",region="west")";
+    CHECK(has_line(text, "# TYPE failoverd_probe_results_total counter"));
+    CHECK(has_line(text, "failoverd_probe_duration_seconds_count{" + l + "} 2"));
+    CHECK(has_line(text, "failoverd_probe_duration_seconds_sum{" + l + "} 7.001"));
+    CHECK(has_line(text, R"(failoverd_probe_duration_seconds_bucket{endpoint="a\"b\\c\nd",kind="tcp",region="west",le="0.001"} 1)"));
+    CHECK(has_line(text, R"(failoverd_probe_duration_seconds_bucket{endpoint="a\"b\\c\nd",kind="tcp",region="west",le="0.0025"} 1)"));
+    CHECK(has_line(text, R"(failoverd_probe_duration_seconds_bucket{endpoint="a\"b\\c\nd",kind="tcp",region="west",le="5"} 1)"));
+    CHECK(has_line(text, R"(failoverd_probe_duration_seconds_bucket{endpoint="a\"b\\c\nd",kind="tcp",region="west",le="+Inf"} 2)"));
+    CHECK(has_line(text, R"(failoverd_probe_results_total{endpoint="a\"b\\c\nd",kind="tcp",reason="refused",region="west"} 1)"));
+    CHECK(text.find(R"(reason="timeout")") == std::string::npos);
+  }
+
   TEST_CASE("asking for an endpoint twice gives the same series") {
     metrics::Metrics m;
     CHECK(&m.endpoint("a", "r", "tcp") == &m.endpoint("a", "r", "tcp"));
