@@ -76,21 +76,38 @@ void append_number(std::string& out, double v) {
   }
 }
 
+// failoverd_probe_duration_seconds of one region and probe kind: per endpoint it would be 15
+// series each (1.5 KB of text per endpoint and scrape, 15 MB at 10,000 endpoints).
+struct Durations {
+  std::string labels;  // kind="..",region=".." escaped
+  double sum = 0;
+  std::array<std::uint64_t, kProbeBuckets.size() + 1> buckets{};  // per bucket, last +Inf
+
+  void observe(double seconds) {
+    std::size_t b = 0;
+    while (b < kProbeBuckets.size() && seconds > kProbeBuckets[b]) ++b;
+    ++buckets[b];
+    sum += seconds;
+  }
+  std::uint64_t count() const {
+    std::uint64_t n = 0;
+    for (auto c : buckets) n += c;
+    return n;
+  }
+};
+
 // One endpoint's series as plain numbers, rendered at scrape time (EndpointTable::render):
-// a prometheus-cpp histogram, gauge and counters per endpoint cost several KiB of label maps,
-// mutexes and atomics each. Not thread-safe: updated and scraped on the event loop's thread.
+// a prometheus-cpp gauge and counters per endpoint cost KiBs of label maps, mutexes and atomics.
+// Not thread-safe: updated and scraped on the event loop's thread.
 class Series final : public EndpointSeries {
  public:
   // `labels`: endpoint="..",kind="..",region=".." escaped; `region_at`: where region= starts.
-  Series(std::string labels, std::size_t region_at)
-      : labels_(std::move(labels)), region_at_(static_cast<std::uint32_t>(region_at)) {}
+  Series(std::string labels, std::size_t region_at, Durations& durations)
+      : labels_(std::move(labels)), region_at_(static_cast<std::uint32_t>(region_at)),
+        durations_(durations) {}
 
   void probe_finished(core::ProbeReason reason, core::Duration latency) override {
-    const double seconds = std::chrono::duration<double>(latency).count();
-    std::size_t b = 0;
-    while (b < kProbeBuckets.size() && seconds > kProbeBuckets[b]) ++b;
-    ++buckets_[b];
-    sum_ += seconds;
+    durations_.observe(std::chrono::duration<double>(latency).count());
     auto i = static_cast<std::size_t>(reason);
     if (i < kReasonCount) {
       ++results_[i];
@@ -107,13 +124,6 @@ class Series final : public EndpointSeries {
     out += extra;
     out.append(labels_, region_at_);
   }
-  std::uint64_t count() const {
-    std::uint64_t n = 0;
-    for (auto c : buckets_) n += c;
-    return n;
-  }
-  double sum() const { return sum_; }
-  std::uint64_t bucket(std::size_t i) const { return buckets_[i]; }
   bool has_results() const { return seen_ != 0; }
   bool has_result(std::size_t reason) const { return (seen_ >> reason) & 1U; }
   std::uint64_t result(std::size_t reason) const { return results_[reason]; }
@@ -124,15 +134,15 @@ class Series final : public EndpointSeries {
   std::uint32_t region_at_;
   std::uint32_t seen_ = 0;  // bit i: reason i has a series (created on first use, as before)
   bool up_ = false;
-  double sum_ = 0;
-  std::array<std::uint64_t, kProbeBuckets.size() + 1> buckets_{};  // per bucket, last +Inf
+  Durations& durations_;
   std::array<std::uint64_t, kReasonCount> results_{};
 };
 static_assert(kReasonCount <= 32, "Series::seen_ holds one bit per reason");
 
-// The per-endpoint families: failoverd_probe_duration_seconds, failoverd_probe_results_total,
-// failoverd_endpoint_up, in the text format prometheus-cpp writes (same names, HELP, label
-// order and number format); a family with no series is left out, as prometheus-cpp does.
+// The per-endpoint families failoverd_probe_results_total and failoverd_endpoint_up, and
+// failoverd_probe_duration_seconds per region and kind, in the text format prometheus-cpp
+// writes (its label order and number format); a family with no series is left out, as
+// prometheus-cpp does.
 class EndpointTable {
  public:
   EndpointSeries& get(std::string_view endpoint, std::string_view region, std::string_view kind) {
@@ -141,21 +151,25 @@ class EndpointTable {
     if (it != by_key_.end()) return *it->second;
     std::string labels = "endpoint=\"";
     append_escaped(labels, endpoint);
-    labels += "\",kind=\"";
+    labels += "\",";
+    const std::size_t kind_at = labels.size();
+    labels += "kind=\"";
     append_escaped(labels, kind);
     labels += "\",";
     const std::size_t region_at = labels.size();
     labels += "region=\"";
     append_escaped(labels, region);
     labels += "\"";
-    auto& series = series_.emplace_back(std::move(labels), region_at);
+    auto [d, added] = durations_.try_emplace(s(region) + '\0' + s(kind));
+    if (added) d->second.labels = labels.substr(kind_at);
+    auto& series = series_.emplace_back(std::move(labels), region_at, d->second);
     by_key_.emplace(std::move(key), &series);
     return series;
   }
 
   void render(std::string& out) const {
     if (series_.empty()) return;
-    out.reserve(out.size() + series_.size() * 1800);
+    out.reserve(out.size() + series_.size() * 200 + durations_.size() * 1600);
     render_durations(out);
     render_results(out);
     out += "# HELP failoverd_endpoint_up Endpoint health after rise/fall hysteresis: 1 up, 0 down "
@@ -169,39 +183,35 @@ class EndpointTable {
 
  private:
   void render_durations(std::string& out) const {
-    static const std::array<std::string, kProbeBuckets.size()> le = [] {
-      std::array<std::string, kProbeBuckets.size()> names;
-      for (std::size_t i = 0; i < names.size(); ++i) {
-        names[i] = ",le=\"";
-        append_number(names[i], kProbeBuckets[i]);
-        names[i] += "\"} ";
-      }
-      return names;
-    }();
-    out += "# HELP failoverd_probe_duration_seconds Duration of finished probes, by endpoint\n"
-           "# TYPE failoverd_probe_duration_seconds histogram\n";
-    for (const auto& e : series_) {
-      const std::uint64_t count = e.count();
-      out += "failoverd_probe_duration_seconds_count";
-      e.append_labels(out, {});
+    out += "# HELP failoverd_probe_duration_seconds Duration of finished probes, by region and "
+           "probe kind\n# TYPE failoverd_probe_duration_seconds histogram\n";
+    for (const auto& [key, d] : durations_) {
+      const std::uint64_t count = d.count();
+      auto head = [&](std::string_view suffix) {
+        out += "failoverd_probe_duration_seconds";
+        out += suffix;
+        out += '{';
+        out += d.labels;
+      };
+      head("_count");
       out += "} ";
       append_number(out, count);
-      out += "\nfailoverd_probe_duration_seconds_sum";
-      e.append_labels(out, {});
+      out += '\n';
+      head("_sum");
       out += "} ";
-      append_number(out, e.sum());
+      append_number(out, d.sum);
       out += '\n';
       std::uint64_t cumulative = 0;
-      for (std::size_t b = 0; b < le.size(); ++b) {
-        cumulative += e.bucket(b);
-        out += "failoverd_probe_duration_seconds_bucket";
-        e.append_labels(out, {});
-        out += le[b];
+      for (std::size_t b = 0; b < kProbeBuckets.size(); ++b) {
+        cumulative += d.buckets[b];
+        head("_bucket");
+        out += ",le=\"";
+        append_number(out, kProbeBuckets[b]);
+        out += "\"} ";
         append_number(out, cumulative);
         out += '\n';
       }
-      out += "failoverd_probe_duration_seconds_bucket";
-      e.append_labels(out, {});
+      head("_bucket");
       out += ",le=\"+Inf\"} ";
       append_number(out, count);
       out += '\n';
@@ -235,6 +245,7 @@ class EndpointTable {
     }
   }
 
+  std::map<std::string, Durations> durations_;  // by "region\0kind"; nodes never move
   std::deque<Series> series_;  // in creation order; stable addresses (handles point here)
   std::unordered_map<std::string, Series*> by_key_;  // "endpoint\0region\0kind"
 };
