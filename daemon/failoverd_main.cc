@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <malloc.h>
 #include <string>
 #include <vector>
 
@@ -122,6 +123,11 @@ int run(const std::string& path, const std::string& log_format_override) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A /metrics scrape builds a body of about 1.5 KB per endpoint (15 MB at 10,000). glibc's
+  // mmap threshold adapts upwards to blocks that size once one is freed, after which each scrape
+  // leaves its buffers in the heap: +45 MB of RSS at 10,000 endpoints after three scrapes. A
+  // fixed threshold keeps large blocks mmap'd, so they go back to the kernel when freed.
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   std::vector<std::string> args(argv + 1, argv + argc);
   try {
     if (!args.empty() && args[0] == "simulate") {

@@ -18,8 +18,11 @@ std::string_view to_string(AdminAction::Kind k) {
 }
 
 ObserverEngine::ObserverEngine(config::Config cfg, TimePoint start)
-    : cfg_(std::move(cfg)), view_(cfg_, start), quorum_(Quorum::from_config(cfg_)) {
-  for (const auto& s : cfg_.services) policies_.emplace_back(s, cfg_.observer);
+    : ObserverEngine(std::make_shared<const config::Config>(std::move(cfg)), start) {}
+
+ObserverEngine::ObserverEngine(std::shared_ptr<const config::Config> cfg, TimePoint start)
+    : cfg_(std::move(cfg)), view_(*cfg_, start), quorum_(Quorum::from_config(*cfg_)) {
+  for (const auto& s : cfg_->services) policies_.emplace_back(s, cfg_->observer);
 }
 
 namespace {
@@ -38,9 +41,9 @@ std::map<EndpointId, std::pair<std::string, const config::Endpoint*>> endpoints_
 }  // namespace
 
 std::set<EndpointId> ObserverEngine::adopt(const ObserverEngine& old) {
-  const auto before = endpoints_of(old.cfg_);
+  const auto before = endpoints_of(*old.cfg_);
   std::set<EndpointId> same_endpoints;
-  for (const auto& [name, now] : endpoints_of(cfg_)) {
+  for (const auto& [name, now] : endpoints_of(*cfg_)) {
     auto it = before.find(name);
     if (it != before.end() && it->second.first == now.first && *it->second.second == *now.second) {
       same_endpoints.insert(name);
@@ -48,12 +51,12 @@ std::set<EndpointId> ObserverEngine::adopt(const ObserverEngine& old) {
   }
   view_.adopt(old.view_, same_endpoints);
   std::set<RegionId> same_regions;
-  for (const auto& r : cfg_.regions) {
-    const config::Region* was = old.cfg_.find_region(r.name);
+  for (const auto& r : cfg_->regions) {
+    const config::Region* was = old.cfg_->find_region(r.name);
     if (was != nullptr && *was == r) same_regions.insert(r.name);
   }
   quorum_.adopt(old.quorum_, same_regions);
-  const bool same_observer = old.cfg_.observer.tilt_period == cfg_.observer.tilt_period;
+  const bool same_observer = old.cfg_->observer.tilt_period == cfg_->observer.tilt_period;
   for (auto& p : policies_) {
     const ServicePolicy* was = old.policy(p.service().name);
     if (was == nullptr) continue;
@@ -87,7 +90,7 @@ Events ObserverEngine::observe(const EndpointId& endpoint, const ProbeOutcome& o
 
 Events ObserverEngine::report_loop_lag(Duration lag, TimePoint now) {
   view_.report_loop_lag(lag, now);
-  if (lag <= cfg_.observer.max_loop_lag) return {};
+  if (lag <= cfg_->observer.max_loop_lag) return {};
   return report_clock_jump(now);
 }
 
@@ -106,7 +109,7 @@ std::vector<Vote> ObserverEngine::votes(TimePoint now) const {
   std::vector<Vote> out;
   out.reserve(view_.verdicts().size());
   for (const auto& [region, verdict] : view_.verdicts()) {
-    out.push_back(Vote{cfg_.observer.id, region, verdict, now});
+    out.push_back(Vote{cfg_->observer.id, region, verdict, now});
   }
   return out;
 }
@@ -116,7 +119,7 @@ StepResult ObserverEngine::step(TimePoint now) {
   out.probe_now = view_.take_probe_now();
   out.events = view_.evaluate(now);
   for (const auto& [region, verdict] : view_.verdicts()) {
-    quorum_.record(cfg_.observer.id, region, verdict, now);
+    quorum_.record(cfg_->observer.id, region, verdict, now);
   }
   append(out.events, quorum_.evaluate(now));
   // This observer's own evidence, built once for every service's policy.
@@ -127,7 +130,7 @@ StepResult ObserverEngine::step(TimePoint now) {
     append(out.events, std::move(d.events));
     if (d.plan) out.plans.push_back(std::move(*d.plan));
     for (const RegionId& r : d.probe_now) {
-      for (const auto& region : cfg_.regions) {
+      for (const auto& region : cfg_->regions) {
         if (region.name != r) continue;
         for (const auto& ep : region.endpoints) {
           if (std::find(out.probe_now.begin(), out.probe_now.end(), ep.name) == out.probe_now.end()) {

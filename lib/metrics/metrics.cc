@@ -5,30 +5,32 @@
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
-#include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
 #include <array>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <deque>
 #include <map>
 #include <sstream>
+#include <unordered_map>
 
 namespace failoverd::metrics {
 namespace {
 
 using prometheus::BuildCounter;
 using prometheus::BuildGauge;
-using prometheus::BuildHistogram;
 using prometheus::Counter;
 using prometheus::Family;
 using prometheus::Gauge;
-using prometheus::Histogram;
 
 constexpr std::size_t kReasonCount = static_cast<std::size_t>(core::ProbeReason::Internal) + 1;
 
 // Probe latencies from sub-millisecond loopback to multi-second timeouts.
-const Histogram::BucketBoundaries kProbeBuckets{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                0.1,   0.25,   0.5,   1,    2.5,   5};
+constexpr std::array<double, 12> kProbeBuckets{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                              0.1,   0.25,   0.5,   1,     2.5,   5};
 
 double verdict_value(core::Verdict v) {
   // Gauge encoding, documented in the HELP text: 0 unknown, 1 up, 2 degraded, 3 down.
@@ -43,32 +45,209 @@ double verdict_value(core::Verdict v) {
 
 std::string s(std::string_view v) { return std::string(v); }
 
+// A label value in the text format: backslash, double quote and newline escaped.
+void append_escaped(std::string& out, std::string_view v) {
+  for (char c : v) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+}
+
+void append_number(std::string& out, std::uint64_t v) {
+  char buf[24];
+  out.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+}
+
+// As prometheus-cpp's text serializer writes a double (printf %.16g).
+void append_number(std::string& out, double v) {
+  if (std::isnan(v)) {
+    out += "Nan";
+  } else if (std::isinf(v)) {
+    out += v < 0 ? "-Inf" : "+Inf";
+  } else {
+    char buf[32];
+    out.append(buf, std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general, 16).ptr);
+  }
+}
+
+// failoverd_probe_duration_seconds of one region and probe kind: per endpoint it would be 15
+// series each (1.5 KB of text per endpoint and scrape, 15 MB at 10,000 endpoints).
+struct Durations {
+  std::string labels;  // kind="..",region=".." escaped
+  double sum = 0;
+  std::array<std::uint64_t, kProbeBuckets.size() + 1> buckets{};  // per bucket, last +Inf
+
+  void observe(double seconds) {
+    std::size_t b = 0;
+    while (b < kProbeBuckets.size() && seconds > kProbeBuckets[b]) ++b;
+    ++buckets[b];
+    sum += seconds;
+  }
+  std::uint64_t count() const {
+    std::uint64_t n = 0;
+    for (auto c : buckets) n += c;
+    return n;
+  }
+};
+
+// One endpoint's series as plain numbers, rendered at scrape time (EndpointTable::render):
+// a prometheus-cpp gauge and counters per endpoint cost KiBs of label maps, mutexes and atomics.
+// Not thread-safe: updated and scraped on the event loop's thread.
 class Series final : public EndpointSeries {
  public:
-  Series(Family<Histogram>& durations, Family<Counter>& results, Family<Gauge>& up,
-         const std::map<std::string, std::string>& labels)
-      : duration_(durations.Add(labels, kProbeBuckets)), up_(up.Add(labels)),
-        results_family_(results), labels_(labels) {}
+  // `labels`: endpoint="..",kind="..",region=".." escaped; `region_at`: where region= starts.
+  Series(std::string labels, std::size_t region_at, Durations& durations)
+      : labels_(std::move(labels)), region_at_(static_cast<std::uint32_t>(region_at)),
+        durations_(durations) {}
 
   void probe_finished(core::ProbeReason reason, core::Duration latency) override {
-    duration_.Observe(std::chrono::duration<double>(latency).count());
+    durations_.observe(std::chrono::duration<double>(latency).count());
     auto i = static_cast<std::size_t>(reason);
-    if (results_[i] == nullptr) {
-      auto labels = labels_;
-      labels["reason"] = s(core::to_string(reason));
-      results_[i] = &results_family_.Add(labels);
+    if (i < kReasonCount) {
+      ++results_[i];
+      seen_ |= 1U << i;
     }
-    results_[i]->Increment();
   }
 
-  void set_up(bool up) override { up_.Set(up ? 1 : 0); }
+  void set_up(bool up) override { up_ = up; }
+
+  // The label set without its closing brace, with `extra` (name="value",) before region=.
+  void append_labels(std::string& out, std::string_view extra) const {
+    out += '{';
+    out.append(labels_, 0, region_at_);
+    out += extra;
+    out.append(labels_, region_at_);
+  }
+  bool has_results() const { return seen_ != 0; }
+  bool has_result(std::size_t reason) const { return (seen_ >> reason) & 1U; }
+  std::uint64_t result(std::size_t reason) const { return results_[reason]; }
+  bool up() const { return up_; }
 
  private:
-  Histogram& duration_;
-  Gauge& up_;
-  Family<Counter>& results_family_;
-  std::map<std::string, std::string> labels_;
-  std::array<Counter*, kReasonCount> results_{};  // created on first use of each reason
+  std::string labels_;
+  std::uint32_t region_at_;
+  std::uint32_t seen_ = 0;  // bit i: reason i has a series (created on first use, as before)
+  bool up_ = false;
+  Durations& durations_;
+  std::array<std::uint64_t, kReasonCount> results_{};
+};
+static_assert(kReasonCount <= 32, "Series::seen_ holds one bit per reason");
+
+// The per-endpoint families failoverd_probe_results_total and failoverd_endpoint_up, and
+// failoverd_probe_duration_seconds per region and kind, in the text format prometheus-cpp
+// writes (its label order and number format); a family with no series is left out, as
+// prometheus-cpp does.
+class EndpointTable {
+ public:
+  EndpointSeries& get(std::string_view endpoint, std::string_view region, std::string_view kind) {
+    std::string key = s(endpoint) + '\0' + s(region) + '\0' + s(kind);
+    auto it = by_key_.find(key);
+    if (it != by_key_.end()) return *it->second;
+    std::string labels = "endpoint=\"";
+    append_escaped(labels, endpoint);
+    labels += "\",";
+    const std::size_t kind_at = labels.size();
+    labels += "kind=\"";
+    append_escaped(labels, kind);
+    labels += "\",";
+    const std::size_t region_at = labels.size();
+    labels += "region=\"";
+    append_escaped(labels, region);
+    labels += "\"";
+    auto [d, added] = durations_.try_emplace(s(region) + '\0' + s(kind));
+    if (added) d->second.labels = labels.substr(kind_at);
+    auto& series = series_.emplace_back(std::move(labels), region_at, d->second);
+    by_key_.emplace(std::move(key), &series);
+    return series;
+  }
+
+  void render(std::string& out) const {
+    if (series_.empty()) return;
+    out.reserve(out.size() + series_.size() * 200 + durations_.size() * 1600);
+    render_durations(out);
+    render_results(out);
+    out += "# HELP failoverd_endpoint_up Endpoint health after rise/fall hysteresis: 1 up, 0 down "
+           "or not yet known\n# TYPE failoverd_endpoint_up gauge\n";
+    for (const auto& e : series_) {
+      out += "failoverd_endpoint_up";
+      e.append_labels(out, {});
+      out += e.up() ? "} 1\n" : "} 0\n";
+    }
+  }
+
+ private:
+  void render_durations(std::string& out) const {
+    out += "# HELP failoverd_probe_duration_seconds Duration of finished probes, by region and "
+           "probe kind\n# TYPE failoverd_probe_duration_seconds histogram\n";
+    for (const auto& [key, d] : durations_) {
+      const std::uint64_t count = d.count();
+      auto head = [&](std::string_view suffix) {
+        out += "failoverd_probe_duration_seconds";
+        out += suffix;
+        out += '{';
+        out += d.labels;
+      };
+      head("_count");
+      out += "} ";
+      append_number(out, count);
+      out += '\n';
+      head("_sum");
+      out += "} ";
+      append_number(out, d.sum);
+      out += '\n';
+      std::uint64_t cumulative = 0;
+      for (std::size_t b = 0; b < kProbeBuckets.size(); ++b) {
+        cumulative += d.buckets[b];
+        head("_bucket");
+        out += ",le=\"";
+        append_number(out, kProbeBuckets[b]);
+        out += "\"} ";
+        append_number(out, cumulative);
+        out += '\n';
+      }
+      head("_bucket");
+      out += ",le=\"+Inf\"} ";
+      append_number(out, count);
+      out += '\n';
+    }
+  }
+
+  void render_results(std::string& out) const {
+    bool any = false;
+    for (const auto& e : series_) any = any || e.has_results();
+    if (!any) return;
+    static const std::array<std::string, kReasonCount> reason = [] {
+      std::array<std::string, kReasonCount> names;
+      for (std::size_t i = 0; i < names.size(); ++i) {
+        names[i] = "reason=\"";
+        append_escaped(names[i], core::to_string(static_cast<core::ProbeReason>(i)));
+        names[i] += "\",";
+      }
+      return names;
+    }();
+    out += "# HELP failoverd_probe_results_total Finished probes by endpoint and reason (ok or why "
+           "it failed)\n# TYPE failoverd_probe_results_total counter\n";
+    for (const auto& e : series_) {
+      for (std::size_t i = 0; i < kReasonCount; ++i) {
+        if (!e.has_result(i)) continue;
+        out += "failoverd_probe_results_total";
+        e.append_labels(out, reason[i]);
+        out += "} ";
+        append_number(out, e.result(i));
+        out += '\n';
+      }
+    }
+  }
+
+  std::map<std::string, Durations> durations_;  // by "region\0kind"; nodes never move
+  std::deque<Series> series_;  // in creation order; stable addresses (handles point here)
+  std::unordered_map<std::string, Series*> by_key_;  // "endpoint\0region\0kind"
 };
 
 }  // namespace
@@ -76,16 +255,7 @@ class Series final : public EndpointSeries {
 struct Metrics::Impl {
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
 
-  Family<Histogram>& probe_duration =
-      BuildHistogram().Name("failoverd_probe_duration_seconds")
-          .Help("Duration of finished probes, by endpoint").Register(*registry);
-  Family<Counter>& probe_results =
-      BuildCounter().Name("failoverd_probe_results_total")
-          .Help("Finished probes by endpoint and reason (ok or why it failed)").Register(*registry);
-  Family<Gauge>& endpoint_up =
-      BuildGauge().Name("failoverd_endpoint_up")
-          .Help("Endpoint health after rise/fall hysteresis: 1 up, 0 down or not yet known")
-          .Register(*registry);
+  EndpointTable endpoints;  // the per-endpoint families, kept out of the registry
   Family<Gauge>& region_verdict =
       BuildGauge().Name("failoverd_region_verdict")
           .Help("An observer's verdict on a region: 0 unknown, 1 up, 2 degraded, 3 down")
@@ -151,8 +321,6 @@ struct Metrics::Impl {
       BuildCounter().Name("failoverd_config_reloads_total")
           .Help("Configuration reloads by result").Register(*registry);
 
-  // Endpoint handles by "endpoint\0region\0kind"; stable addresses (map nodes never move).
-  std::map<std::string, Series> endpoints;
   Family<Counter>& oracle_requests =
       BuildCounter().Name("failoverd_oracle_requests_total")
           .Help("Requests to the oracle listener by the HTTP status answered (429: rate limited "
@@ -166,24 +334,17 @@ Metrics::Metrics() : impl_(std::make_unique<Impl>()) {}
 Metrics::~Metrics() = default;
 
 std::string Metrics::scrape() const {
+  std::string text;
+  impl_->endpoints.render(text);
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, impl_->registry->Collect());
-  return std::move(out).str();
+  text += std::move(out).str();
+  return text;
 }
 
 EndpointSeries& Metrics::endpoint(std::string_view endpoint, std::string_view region,
                                   std::string_view kind) {
-  std::string key = s(endpoint) + '\0' + s(region) + '\0' + s(kind);
-  auto it = impl_->endpoints.find(key);
-  if (it == impl_->endpoints.end()) {
-    std::map<std::string, std::string> labels{
-        {"endpoint", s(endpoint)}, {"region", s(region)}, {"kind", s(kind)}};
-    it = impl_->endpoints
-             .try_emplace(key, impl_->probe_duration, impl_->probe_results, impl_->endpoint_up,
-                          labels)
-             .first;
-  }
-  return it->second;
+  return impl_->endpoints.get(endpoint, region, kind);
 }
 
 void Metrics::region_verdict(std::string_view region, std::string_view observer,

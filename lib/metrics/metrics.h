@@ -2,9 +2,11 @@
 // /metrics route: one HTTP stack, no second embedded server.
 //
 // Names follow Prometheus conventions: failoverd_<thing>_<unit>, counters end in _total.
-// Hot paths (one call per probe) go through a per-endpoint handle that caches the series, so a
-// probe result costs a few atomic adds, not a label-map lookup. Thread-safe (prometheus-cpp's
-// metric objects are), though failoverd calls it from its one event-loop thread.
+// Hot paths (one call per probe) go through a per-endpoint handle: plain counters in the daemon,
+// rendered in the text format at scrape time (a few hundred bytes per endpoint, where
+// prometheus-cpp series cost several KiB), so a probe result costs a few adds, not a label-map
+// lookup. The per-endpoint handles and scrape() belong to one thread (failoverd's event loop);
+// the rest goes through prometheus-cpp and is thread-safe.
 #pragma once
 
 #include <memory>

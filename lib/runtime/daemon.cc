@@ -177,7 +177,7 @@ Daemon::~Daemon() {
 std::optional<std::string> Daemon::start() {
   admin::TokenSet tokens;
   if (auto err = load_tokens(impl_->config_->admin, tokens)) return *err;
-  auto engine = std::make_unique<Engine>(impl_->io_, *impl_->config_, impl_->metrics_);
+  auto engine = std::make_unique<Engine>(impl_->io_, impl_->config_, impl_->metrics_);
   if (auto err = engine->start()) return *err;
   impl_->engine_ = std::move(engine);
   impl_->tokens_ = tokens;
@@ -263,7 +263,9 @@ bool Daemon::apply_reload(const std::string& path, Loaded& loaded) {
                {{"config", path}, {"errors", result.errors.size()}});
     return finish(false);
   }
-  const config::Config& next = *result.config;
+  // One copy of the config, shared by the daemon, the engine and its core.
+  auto next_shared = std::make_shared<const config::Config>(std::move(*result.config));
+  const config::Config& next = *next_shared;
   if (next.observer.id != impl_->config_->observer.id) {
     // Peers and the fence know this observer by its id; changing it live would look like a new
     // observer writing with an old one's state.
@@ -331,11 +333,11 @@ bool Daemon::apply_reload(const std::string& path, Loaded& loaded) {
   // its probe rounds. The old one stops first: they may share the cluster listener's port. If
   // the new one cannot start, the old configuration is started again, keeping the same.
   impl_->engine_->stop();
-  auto engine = std::make_unique<Engine>(impl_->io_, next, impl_->metrics_);
+  auto engine = std::make_unique<Engine>(impl_->io_, next_shared, impl_->metrics_);
   if (auto err = engine->start(impl_->engine_.get())) {
     engine->stop();
     engine.reset();
-    auto previous = std::make_unique<Engine>(impl_->io_, *impl_->config_, impl_->metrics_);
+    auto previous = std::make_unique<Engine>(impl_->io_, impl_->config_, impl_->metrics_);
     if (auto again = previous->start(impl_->engine_.get())) {
       log::error("cannot restart the previous configuration either", {{"error", *again}});
     }
@@ -357,7 +359,7 @@ bool Daemon::apply_reload(const std::string& path, Loaded& loaded) {
   config::Observer logging = next.observer;
   if (impl_->log_format_override_) logging.log_format = *impl_->log_format_override_;
   log::configure(log_options(logging));
-  impl_->config_ = std::make_shared<const config::Config>(std::move(*result.config));
+  impl_->config_ = std::move(next_shared);
   if (drop_oracle) {
     impl_->oracle_->stop();
     impl_->oracle_.reset();

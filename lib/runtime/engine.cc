@@ -88,13 +88,15 @@ struct ServiceRuntime {
 };
 
 struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control, ActionHost {
-  Impl(asio::io_context& io, const config::Config& c, metrics::Metrics& m)
-      : io_(io), cfg_(c), metrics_(m), core_(c, Clock::now()), resolver_(io), dns_(io, &resolver_),
+  Impl(asio::io_context& io, std::shared_ptr<const config::Config> c, metrics::Metrics& m)
+      : io_(io), shared_cfg_(std::move(c)), cfg_(*shared_cfg_), metrics_(m),
+        core_(shared_cfg_, Clock::now()), resolver_(io), dns_(io, &resolver_),
         step_timer_(io),
         lag_timer_(io) {}
 
   asio::io_context& io_;
-  const config::Config cfg_;
+  std::shared_ptr<const config::Config> shared_cfg_;  // one copy, shared with core_ (and the daemon)
+  const config::Config& cfg_;
   metrics::Metrics& metrics_;
   core::ObserverEngine core_;
   probe::Resolver resolver_;  // shared by the DnsProber and the Scheduler's Prober
@@ -638,7 +640,11 @@ struct Engine::Impl : std::enable_shared_from_this<Engine::Impl>, admin::Control
 };
 
 Engine::Engine(asio::io_context& io, const config::Config& config, metrics::Metrics& metrics)
-    : impl_(std::make_shared<Impl>(io, config, metrics)) {}
+    : Engine(io, std::make_shared<const config::Config>(config), metrics) {}
+
+Engine::Engine(asio::io_context& io, std::shared_ptr<const config::Config> config,
+               metrics::Metrics& metrics)
+    : impl_(std::make_shared<Impl>(io, std::move(config), metrics)) {}
 
 Engine::~Engine() { stop(); }
 

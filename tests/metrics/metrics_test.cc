@@ -12,7 +12,7 @@ bool has_line(const std::string& text, const std::string& line) {
 }  // namespace
 
 TEST_SUITE("metrics") {
-  TEST_CASE("a probe result lands in its endpoint's histogram and reason counter") {
+  TEST_CASE("a probe result lands in its region's histogram and its endpoint's reason counter") {
     metrics::Metrics m;
     auto& e = m.endpoint("east-1", "east", "http");
     e.probe_finished(core::ProbeReason::Ok, 3ms);
@@ -22,9 +22,39 @@ TEST_SUITE("metrics") {
     auto text = m.scrape();
     CHECK(has_line(text, R"(failoverd_probe_results_total{endpoint="east-1",kind="http",reason="timeout",region="east"} 2)"));
     CHECK(has_line(text, R"(failoverd_probe_results_total{endpoint="east-1",kind="http",reason="ok",region="east"} 1)"));
-    CHECK(has_line(text, R"(failoverd_probe_duration_seconds_count{endpoint="east-1",kind="http",region="east"} 3)"));
-    CHECK(has_line(text, R"(failoverd_probe_duration_seconds_bucket{endpoint="east-1",kind="http",region="east",le="0.005"} 1)"));
+    CHECK(has_line(text, R"(failoverd_probe_duration_seconds_count{kind="http",region="east"} 3)"));
+    CHECK(has_line(text, R"(failoverd_probe_duration_seconds_bucket{kind="http",region="east",le="0.005"} 1)"));
+    // One histogram per region and probe kind, not per endpoint.
+    m.endpoint("east-2", "east", "http").probe_finished(core::ProbeReason::Ok, 3ms);
+    m.endpoint("east-3", "east", "tcp").probe_finished(core::ProbeReason::Ok, 3ms);
+    text = m.scrape();
+    CHECK(has_line(text, R"(failoverd_probe_duration_seconds_count{kind="http",region="east"} 4)"));
+    CHECK(has_line(text, R"(failoverd_probe_duration_seconds_count{kind="tcp",region="east"} 1)"));
+    CHECK(text.find(R"(failoverd_probe_duration_seconds_count{endpoint=)") == std::string::npos);
     CHECK(has_line(text, R"(failoverd_endpoint_up{endpoint="east-1",kind="http",region="east"} 1)"));
+  }
+
+  TEST_CASE("endpoint series are written as prometheus-cpp wrote them") {
+    metrics::Metrics m;
+    CHECK(m.scrape().find("failoverd_endpoint_up") == std::string::npos);  // no series, no family
+    auto& e = m.endpoint("a\"b\\c\nd", "west", "tcp");
+    auto text = m.scrape();
+    CHECK(has_line(text, "# TYPE failoverd_probe_duration_seconds histogram"));
+    CHECK(has_line(text, "# TYPE failoverd_endpoint_up gauge"));
+    CHECK(has_line(text, R"(failoverd_endpoint_up{endpoint="a\"b\\c\nd",kind="tcp",region="west"} 0)"));
+    CHECK(text.find("failoverd_probe_results_total") == std::string::npos);  // none finished yet
+    e.probe_finished(core::ProbeReason::Ok, 1ms);      // on a bucket's bound: in that bucket
+    e.probe_finished(core::ProbeReason::Refused, 7s);  // past the last bound: only in +Inf
+    text = m.scrape();
+    CHECK(has_line(text, "# TYPE failoverd_probe_results_total counter"));
+    CHECK(has_line(text, R"(failoverd_probe_duration_seconds_count{kind="tcp",region="west"} 2)"));
+    CHECK(has_line(text, R"(failoverd_probe_duration_seconds_sum{kind="tcp",region="west"} 7.001)"));
+    CHECK(has_line(text, R"(failoverd_probe_duration_seconds_bucket{kind="tcp",region="west",le="0.001"} 1)"));
+    CHECK(has_line(text, R"(failoverd_probe_duration_seconds_bucket{kind="tcp",region="west",le="0.0025"} 1)"));
+    CHECK(has_line(text, R"(failoverd_probe_duration_seconds_bucket{kind="tcp",region="west",le="5"} 1)"));
+    CHECK(has_line(text, R"(failoverd_probe_duration_seconds_bucket{kind="tcp",region="west",le="+Inf"} 2)"));
+    CHECK(has_line(text, R"(failoverd_probe_results_total{endpoint="a\"b\\c\nd",kind="tcp",reason="refused",region="west"} 1)"));
+    CHECK(text.find(R"(reason="timeout")") == std::string::npos);
   }
 
   TEST_CASE("asking for an endpoint twice gives the same series") {
