@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 
 #include "drive/sim.h"
@@ -320,6 +321,7 @@ Generated generate_in(std::uint64_t seed, const Combination& k) {
     return std::uniform_int_distribution<std::uint64_t>(lo, hi)(more);
   };
   s.reconcile_interval = std::chrono::seconds(draw(2, 12));
+  s.write_budget = static_cast<std::uint32_t>(draw(0, 1) == 0 ? draw(1, 2) : 10);
   for (auto& r : c.regions) {
     for (auto& e : r.endpoints) e.interval = std::chrono::seconds(draw(1, 2));
   }
@@ -389,6 +391,230 @@ std::uint64_t explained_writes(const Generated& g, std::size_t s) {
     }
   }
   return bound;
+}
+
+// What a schedule did, to compare two runs: every write (accepted or not, its time, writer,
+// generation, trigger, members), every decision (plan proposed, made, expired; freeze and
+// unfreeze; a refusal when its rule differs from the observer's last one for the service: the
+// core reports a refusal again when an unrelated input moves, which decides nothing) and the
+// final members of each service.
+std::string outcome(const SimResult& r) {
+  std::string out;
+  for (const auto& w : r.writes) {
+    out += std::to_string(w.t.count()) + " " + w.writer.str() + " " + w.service.str() + " " +
+           std::to_string(w.generation) + (w.accepted ? " ok " : " no ") +
+           (w.refused ? std::string(to_string(*w.refused)) : "") + " " +
+           std::string(to_string(w.trigger)) + " " + describe(w.members) + "\n";
+  }
+  static const std::set<std::string> decisions = {
+      std::string(to_string(EventKind::PlanProposed)), std::string(to_string(EventKind::PlanMade)),
+      std::string(to_string(EventKind::ProposalExpired)),
+      std::string(to_string(EventKind::ServiceFrozen)),
+      std::string(to_string(EventKind::ServiceUnfrozen))};
+  const std::string refused(to_string(EventKind::PlanRefused));
+  std::map<std::pair<ObserverId, ServiceId>, std::string> last_refusal;
+  for (const auto& e : r.timeline) {
+    const std::string rule = e.event.rule ? std::string(to_string(*e.event.rule)) : "";
+    if (e.kind == refused) {
+      std::string& last = last_refusal[{e.observer, e.event.service}];
+      if (last == rule) continue;
+      last = rule;
+    } else if (decisions.count(e.kind) == 0) {
+      continue;
+    }
+    out += std::to_string(e.t.count()) + " " + e.observer.str() + " " + e.kind + " " +
+           e.event.service.str() + " " + rule + " " + std::to_string(e.event.generation) + "\n";
+  }
+  for (const auto& m : r.final_members) out += describe(m) + "\n";
+  return out;
+}
+
+template <typename F>
+void each_endpoint(config::Config& c, F&& f) {
+  for (auto& r : c.regions) {
+    for (auto& e : r.endpoints) f(e);
+  }
+}
+
+template <typename F>
+void each_service(config::Config& c, F&& f) {
+  for (auto& s : c.services) f(s);
+}
+
+// A key of the configuration the simulator can vary, and one other valid value for it.
+struct Key {
+  const char* name;
+  // Whether the loader accepts the key in the combination (it refuses weights and
+  // degraded_weight_factor but under policy "weighted", regions but under "priority", a quorum
+  // that is not a majority, and a target kind's keys on another kind).
+  bool (*accepted)(const Combination&);
+  // Moves the key, wherever it is set, from its drawn value to another the loader accepts.
+  void (*other)(config::Config&);
+};
+
+bool always(const Combination&) { return true; }
+bool weighted(const Combination& k) { return k.policy == config::Policy::Weighted; }
+bool priority(const Combination& k) { return k.policy == config::Policy::Priority; }
+bool cluster(const Combination& k) { return k.observers > 1; }
+bool dns(const Combination& k) {
+  return k.kind == config::TargetKind::Rfc2136 || k.kind == config::TargetKind::PowerDns;
+}
+
+// The keys the scenario generator sets or the loader accepts with an effect on what the
+// simulator models: probing (endpoints, regions), the vote exchange, the policy and its pacing,
+// the reconcile loop. Left out: what only the daemon's shell uses (listen addresses, TLS files,
+// log settings, admin, oracle, notify, state_dir) and the targets' connection settings (server,
+// zone, name, api_url, socket, argv, secret files), which the fakes take no notice of by design.
+const Key kKeys[] = {
+    {"endpoint.rise", always, [](config::Config& c) { each_endpoint(c, [](auto& e) { e.rise = e.rise % 3 + 1; }); }},
+    {"endpoint.fall", always, [](config::Config& c) { each_endpoint(c, [](auto& e) { e.fall = e.fall % 3 + 1; }); }},
+    {"endpoint.forgive_after", always,
+     [](config::Config& c) { each_endpoint(c, [](auto& e) { e.forgive_after = (e.forgive_after + 1) % 3; }); }},
+    {"endpoint.degraded_latency", always, [](config::Config& c) {
+       each_endpoint(c, [](auto& e) { e.degraded_latency = e.degraded_latency == 0ms ? 500ms : 0ms; });
+     }},
+    {"endpoint.interval", always,
+     [](config::Config& c) { each_endpoint(c, [](auto& e) { e.interval = e.interval == 1s ? 3s : 1s; }); }},
+    {"endpoint.fast_interval", always,
+     [](config::Config& c) { each_endpoint(c, [](auto& e) { e.fast_interval = e.fast_interval == 0s ? 1s : 0s; }); }},
+    {"endpoint.down_interval", always,
+     [](config::Config& c) { each_endpoint(c, [](auto& e) { e.down_interval = e.down_interval == 0s ? 4s : 0s; }); }},
+    {"endpoint.timeout", always, [](config::Config& c) { each_endpoint(c, [](auto& e) { e.timeout = 500ms; }); }},
+    {"region.min_up", always, [](config::Config& c) {
+       for (auto& r : c.regions) r.min_up = r.min_up == 1 ? 2 : 1;
+     }},
+    {"region.min_up_fraction", always, [](config::Config& c) {
+       for (auto& r : c.regions) r.min_up_fraction = r.min_up_fraction == 0 ? 1.0 : 0.0;
+     }},
+    {"region.degraded_fraction", always, [](config::Config& c) {
+       for (auto& r : c.regions) r.degraded_fraction = r.degraded_fraction == 1.0 ? 0.4 : 1.0;
+     }},
+    {"observer.tilt_period", always, [](config::Config& c) { c.observer.tilt_period += 10s; }},
+    {"observer.max_loop_lag", always, [](config::Config& c) {
+       c.observer.max_loop_lag = c.observer.max_loop_lag == 500ms ? 10s : 500ms;
+     }},
+    {"cluster.quorum", cluster, [](config::Config& c) {
+       const std::size_t all = c.observer_count();
+       c.cluster->quorum = c.quorum() == all ? 0 : static_cast<std::uint32_t>(all);
+     }},
+    {"cluster.exchange_interval", always, [](config::Config& c) {
+       // verdict_ttl (2 to 4 s here) must stay above it
+       c.cluster->exchange_interval = c.cluster->verdict_ttl > 2s ? 2s : 500ms;
+     }},
+    {"cluster.verdict_ttl", always, [](config::Config& c) { c.cluster->verdict_ttl += 4s; }},
+    {"service.mode", always, [](config::Config& c) {
+       each_service(c, [](auto& s) {
+         s.mode = s.mode == config::Mode::Auto ? config::Mode::Propose : config::Mode::Auto;
+       });
+     }},
+    {"service.failback", always, [](config::Config& c) {
+       each_service(c, [](auto& s) {
+         s.failback = s.failback == config::Failback::Auto ? config::Failback::Manual : config::Failback::Auto;
+       });
+     }},
+    {"service.failback_delay", always, [](config::Config& c) {
+       each_service(c, [](auto& s) { s.failback_delay = s.failback_delay >= 5s ? 1s : 12s; });
+     }},
+    {"service.hold_down", always,
+     [](config::Config& c) { each_service(c, [](auto& s) { s.hold_down = s.hold_down == 0s ? 8s : 0s; }); }},
+    {"service.flip_budget", always,
+     [](config::Config& c) { each_service(c, [](auto& s) { s.flip_budget = s.flip_budget == 1 ? 4 : 1; }); }},
+    {"service.flip_window", always, [](config::Config& c) {
+       each_service(c, [](auto& s) { s.flip_window = s.flip_window >= 10s ? 2s : 30s; });
+     }},
+    {"service.write_budget", always,
+     [](config::Config& c) { each_service(c, [](auto& s) { s.write_budget = s.write_budget == 1 ? 10 : 1; }); }},
+    {"service.write_budget_window", always, [](config::Config& c) {
+       each_service(c, [](auto& s) { s.write_budget_window = s.write_budget_window == 1s ? 10min : 1s; });
+     }},
+    {"service.min_targets", always,
+     [](config::Config& c) { each_service(c, [](auto& s) { s.min_targets = s.min_targets == 1 ? 2 : 1; }); }},
+    {"service.max_decision_age", always, [](config::Config& c) {
+       each_service(c, [](auto& s) { s.max_decision_age = s.max_decision_age >= 4s ? 1s : 8s; });
+     }},
+    {"service.reconcile_interval", always, [](config::Config& c) {
+       each_service(c, [](auto& s) { s.reconcile_interval = s.reconcile_interval >= 7s ? 2s : 20s; });
+     }},
+    {"service.drift", always, [](config::Config& c) {
+       each_service(c, [](auto& s) {
+         s.drift = s.drift == config::DriftAction::Repair ? config::DriftAction::Report : config::DriftAction::Repair;
+       });
+     }},
+    {"service.regions", priority, [](config::Config& c) {
+       each_service(c, [](auto& s) { std::reverse(s.regions.begin(), s.regions.end()); });
+     }},
+    {"service.weights", weighted, [](config::Config& c) {
+       each_service(c, [](auto& s) {
+         for (auto& [region, w] : s.weights) w = w % 3 + 1;
+       });
+     }},
+    {"service.degraded_weight_factor", weighted, [](config::Config& c) {
+       each_service(c, [](auto& s) { s.degraded_weight_factor = s.degraded_weight_factor == 1.0 ? 0.5 : 1.0; });
+     }},
+    {"service.publish", always, [](config::Config& c) {
+       each_service(c, [](auto& s) { s.publish[RegionId{"west"}].push_back(s.publish[RegionId{"west"}].front() + "0"); });
+     }},
+    {"service.target.ttl", dns, [](config::Config& c) {
+       each_service(c, [](auto& s) { s.target.rfc2136.ttl = s.target.powerdns.ttl = 300; });
+     }},
+    {"service.target.timeout", always, [](config::Config& c) {
+       each_service(c, [](auto& s) {
+         s.target.rfc2136.timeout = s.target.powerdns.timeout = s.target.haproxy.timeout = s.target.exec.timeout = 7s;
+       });
+     }},
+};
+
+bool single(const Combination& k) { return k.observers == 1; }
+bool manual_failback(const Combination& k) { return k.failback == config::Failback::Manual; }
+
+// The allow-list: keys that may change no outcome where `where` holds, and why. Such a key must
+// indeed change none there (else it does not belong here).
+struct Allowed {
+  const char* key;
+  bool (*where)(const Combination&);
+  const char* why;
+};
+const Allowed kAllowed[] = {
+    {"endpoint.timeout", always,
+     "a simulated probe takes no time: its outcome (a timeout too) is scheduled, not timed"},
+    {"service.target.timeout", always,
+     "a simulated target answers at once (or never, when cut off): no socket times out"},
+    {"service.target.ttl", always,
+     "the record's TTL only goes to the server; the simulator has no resolver caches"},
+    {"service.drift", always,
+     "nothing but the observers writes a simulated target: no hand edit, no drift to repair or "
+     "report"},
+    // Known defects: the loader accepts these where they do nothing.
+    {"service.failback_delay", manual_failback,
+     "known defect: with failback = \"manual\" nothing waits for failback_delay (core/policy.cc "
+     "uses it for automatic failbacks only), yet the loader takes it"},
+    {"cluster.exchange_interval", single,
+     "known defect: a [cluster] without peers exchanges nothing, yet the loader takes the key"},
+    {"cluster.verdict_ttl", single,
+     "known defect: a [cluster] without peers holds no peer verdicts, yet the loader takes the key"},
+};
+
+const char* allowed(const Key& key, const Combination& k) {
+  for (const auto& a : kAllowed) {
+    if (std::string_view(a.key) == key.name && a.where(k)) return a.why;
+  }
+  return nullptr;
+}
+
+// The dimensions of the configuration space a combination is in: "priority", "powerdns",
+// "failback manual", "propose", "1 observer(s)", "AAAA", ...
+std::vector<std::string> classes(const Combination& k) {
+  std::vector<std::string> out;
+  std::string text = k.text(), part;
+  for (char ch : text + "/") {
+    if (ch != '/') {
+      part += ch;
+      continue;
+    }
+    out.push_back(part == "auto" || part == "propose" ? "mode " + part : part);
+    part.clear();
+  }
+  return out;
 }
 
 constexpr std::uint64_t kAll = static_cast<std::uint64_t>(-1);
@@ -547,5 +773,82 @@ TEST_SUITE("core.sim") {
                                 << "within the bound its faults explain, at most " << worst * 100
                                 << "% of it (smallest bound " << tightest << ")");
     if (!replaying && only == kAll) CHECK(silent == 0);  // every combination is exercised, not just loaded
+  }
+
+  TEST_CASE("every combination that loads: every accepted key changes an outcome (dead-key report)") {
+    // Each key of kKeys, in each combination whose loader accepts it, over the same schedules:
+    // run at the drawn value and at one other, everything else identical, and compare the
+    // outcomes (writes, decisions, final members). A key whose change changed no schedule is
+    // dead and fails the test, unless kAllowed says why it may be so. An allow-list entry holds
+    // for some combinations (a class: a policy, a target kind, failback manual, one observer,
+    // ...) and the key must then change nothing there. The table also notes the classes of at
+    // least kNoted schedules where a key changed nothing (rare effects, not judged).
+    // FAILOVERD_SIM_KEYS_PER_COMBINATION=20 runs more schedules (1 by default).
+    constexpr std::uint64_t kNoted = 500;
+    const std::uint64_t per = env_number("FAILOVERD_SIM_KEYS_PER_COMBINATION", 1);
+    const std::uint64_t first = env_number("FAILOVERD_SIM_FIRST_SEED", 1);
+    SimOptions quiet;  // the timeline is kept: decisions are part of the outcome
+    const auto combinations = every_combination();
+    struct Tally {
+      std::uint64_t schedules = 0, changed = 0, combinations = 0, combinations_changed = 0;
+      bool allowed = true;  // every combination counted here is allow-listed for the key
+    };
+    std::vector<Tally> tally(std::size(kKeys));
+    std::vector<std::map<std::string, Tally>> by_class(std::size(kKeys));
+    for (std::size_t ci = 0; ci < combinations.size(); ++ci) {
+      const Combination& k = combinations[ci];
+      std::vector<std::uint64_t> changed_here(std::size(kKeys), 0);
+      // Seeds of its own for each combination: more kinds of faults over the whole table.
+      for (std::uint64_t seed = first + ci * per; seed < first + (ci + 1) * per; ++seed) {
+        const Generated g = generate_in(seed, k);
+        const std::string drawn = outcome(simulate(g.config, g.scenario, quiet));
+        for (std::size_t i = 0; i < std::size(kKeys); ++i) {
+          if (!kKeys[i].accepted(k)) continue;
+          config::Config other = g.config;
+          kKeys[i].other(other);
+          changed_here[i] += outcome(simulate(other, g.scenario, quiet)) != drawn;
+        }
+      }
+      for (std::size_t i = 0; i < std::size(kKeys); ++i) {
+        if (!kKeys[i].accepted(k)) continue;
+        std::vector<Tally*> into{&tally[i]};
+        for (const auto& c : classes(k)) into.push_back(&by_class[i][c]);
+        for (Tally* t : into) {
+          t->schedules += per;
+          t->changed += changed_here[i];
+          ++t->combinations;
+          t->combinations_changed += changed_here[i] > 0;
+          t->allowed = t->allowed && allowed(kKeys[i], k) != nullptr;
+        }
+      }
+    }
+    std::string table = "key: schedules changed / run, combinations with a change / accepting\n";
+    for (std::size_t i = 0; i < std::size(kKeys); ++i) {
+      const Tally& t = tally[i];
+      const std::string key = kKeys[i].name;
+      table += "  " + key + ": " + std::to_string(t.changed) + " / " + std::to_string(t.schedules) +
+               ", " + std::to_string(t.combinations_changed) + " / " + std::to_string(t.combinations);
+      CAPTURE(key);
+      if (t.allowed) {
+        CHECK_MESSAGE(t.changed == 0, "an allow-listed key changed an outcome: it is not dead");
+      } else {
+        CHECK_MESSAGE(t.changed > 0, "dead key: accepted, and changed no outcome");
+      }
+      for (const auto& [name, c] : by_class[i]) {
+        const std::string where = name;
+        CAPTURE(where);
+        if (c.allowed && !t.allowed) {
+          table += "; under " + name + " none (allowed)";
+          CHECK_MESSAGE(c.changed == 0, "an allow-listed key changed an outcome: it is not dead");
+        } else if (c.changed == 0 && c.schedules >= kNoted) {
+          table += "; under " + name + " none of " + std::to_string(c.schedules);
+        }
+      }
+      for (const auto& a : kAllowed) {
+        if (key == a.key) table += "\n      allowed: " + std::string(a.why);
+      }
+      table += "\n";
+    }
+    MESSAGE(table);
   }
 }
