@@ -944,6 +944,16 @@ void Loader::parse_cluster(const toml::table& root) {
     }
   }
 
+  // Without peers a [cluster] is a quorum of one: these keys would do nothing.
+  if (c.peers.empty()) {
+    for (std::string_view key : {"quorum", "exchange_interval", "verdict_ttl"}) {
+      if (const toml::node* n = t->get(key)) {
+        error(*n, join(path, key),
+              "applies only with [[cluster.peers]]: a single observer exchanges no verdicts");
+      }
+    }
+  }
+
   // Peers exchange verdicts that can move traffic: they must authenticate each other.
   if (!c.peers.empty()) {
     for (std::string_view key : {"ca_file", "cert_file", "key_file"}) {

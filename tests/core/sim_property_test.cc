@@ -445,8 +445,8 @@ void each_service(config::Config& c, F&& f) {
 struct Key {
   const char* name;
   // Whether the loader accepts the key in the combination (it refuses weights and
-  // degraded_weight_factor but under policy "weighted", regions but under "priority", a quorum
-  // that is not a majority, and a target kind's keys on another kind).
+  // degraded_weight_factor but under policy "weighted", regions but under "priority", the
+  // [cluster] keys without peers, and a target kind's keys on another kind).
   bool (*accepted)(const Combination&);
   // Moves the key, wherever it is set, from its drawn value to another the loader accepts.
   void (*other)(config::Config&);
@@ -497,11 +497,11 @@ const Key kKeys[] = {
        const std::size_t all = c.observer_count();
        c.cluster->quorum = c.quorum() == all ? 0 : static_cast<std::uint32_t>(all);
      }},
-    {"cluster.exchange_interval", always, [](config::Config& c) {
+    {"cluster.exchange_interval", cluster, [](config::Config& c) {
        // verdict_ttl (2 to 4 s here) must stay above it
        c.cluster->exchange_interval = c.cluster->verdict_ttl > 2s ? 2s : 500ms;
      }},
-    {"cluster.verdict_ttl", always, [](config::Config& c) { c.cluster->verdict_ttl += 4s; }},
+    {"cluster.verdict_ttl", cluster, [](config::Config& c) { c.cluster->verdict_ttl += 4s; }},
     {"service.mode", always, [](config::Config& c) {
        each_service(c, [](auto& s) {
          s.mode = s.mode == config::Mode::Auto ? config::Mode::Propose : config::Mode::Auto;
@@ -564,7 +564,6 @@ const Key kKeys[] = {
      }},
 };
 
-bool single(const Combination& k) { return k.observers == 1; }
 bool manual_failback(const Combination& k) { return k.failback == config::Failback::Manual; }
 
 // The allow-list: keys that may change no outcome where `where` holds, and why. Such a key must
@@ -584,14 +583,10 @@ const Allowed kAllowed[] = {
     {"service.drift", always,
      "nothing but the observers writes a simulated target: no hand edit, no drift to repair or "
      "report"},
-    // Known defects: the loader accepts these where they do nothing.
+    // A known defect: the loader accepts it where it does nothing.
     {"service.failback_delay", manual_failback,
      "known defect: with failback = \"manual\" nothing waits for failback_delay (core/policy.cc "
      "uses it for automatic failbacks only), yet the loader takes it"},
-    {"cluster.exchange_interval", single,
-     "known defect: a [cluster] without peers exchanges nothing, yet the loader takes the key"},
-    {"cluster.verdict_ttl", single,
-     "known defect: a [cluster] without peers holds no peer verdicts, yet the loader takes the key"},
 };
 
 const char* allowed(const Key& key, const Combination& k) {
