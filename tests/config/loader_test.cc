@@ -749,6 +749,10 @@ timeout = "30s"
           "observer exchanges no verdicts",
           "t.toml:12:15: cluster.verdict_ttl: applies only with [[cluster.peers]]: a single "
           "observer exchanges no verdicts"}},
+        // 58: failback_delay with failback = "manual" (the default), where nothing waits for it
+        {with(kWithService, "[services.www]\n", "[services.www]\nfailback_delay = \"1m\"\n"),
+         {"t.toml:17:18: services.www.failback_delay: applies only to failback = \"auto\" (with "
+          "\"manual\" only an operator fails back, at once)"}},
     };
 
     for (std::size_t i = 0; i < cases.size(); ++i) {

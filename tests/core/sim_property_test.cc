@@ -446,7 +446,8 @@ struct Key {
   const char* name;
   // Whether the loader accepts the key in the combination (it refuses weights and
   // degraded_weight_factor but under policy "weighted", regions but under "priority", the
-  // [cluster] keys without peers, and a target kind's keys on another kind).
+  // [cluster] keys without peers, failback_delay with failback "manual", and a target kind's
+  // keys on another kind).
   bool (*accepted)(const Combination&);
   // Moves the key, wherever it is set, from its drawn value to another the loader accepts.
   void (*other)(config::Config&);
@@ -456,6 +457,7 @@ bool always(const Combination&) { return true; }
 bool weighted(const Combination& k) { return k.policy == config::Policy::Weighted; }
 bool priority(const Combination& k) { return k.policy == config::Policy::Priority; }
 bool cluster(const Combination& k) { return k.observers > 1; }
+bool automatic_failback(const Combination& k) { return k.failback == config::Failback::Auto; }
 bool dns(const Combination& k) {
   return k.kind == config::TargetKind::Rfc2136 || k.kind == config::TargetKind::PowerDns;
 }
@@ -512,7 +514,7 @@ const Key kKeys[] = {
          s.failback = s.failback == config::Failback::Auto ? config::Failback::Manual : config::Failback::Auto;
        });
      }},
-    {"service.failback_delay", always, [](config::Config& c) {
+    {"service.failback_delay", automatic_failback, [](config::Config& c) {
        each_service(c, [](auto& s) { s.failback_delay = s.failback_delay >= 5s ? 1s : 12s; });
      }},
     {"service.hold_down", always,
@@ -564,7 +566,6 @@ const Key kKeys[] = {
      }},
 };
 
-bool manual_failback(const Combination& k) { return k.failback == config::Failback::Manual; }
 
 // The allow-list: keys that may change no outcome where `where` holds, and why. Such a key must
 // indeed change none there (else it does not belong here).
@@ -583,10 +584,6 @@ const Allowed kAllowed[] = {
     {"service.drift", always,
      "nothing but the observers writes a simulated target: no hand edit, no drift to repair or "
      "report"},
-    // A known defect: the loader accepts it where it does nothing.
-    {"service.failback_delay", manual_failback,
-     "known defect: with failback = \"manual\" nothing waits for failback_delay (core/policy.cc "
-     "uses it for automatic failbacks only), yet the loader takes it"},
 };
 
 const char* allowed(const Key& key, const Combination& k) {
