@@ -350,11 +350,13 @@ Generated generate_in(std::uint64_t seed, const Combination& k) {
     c.services.push_back(std::move(six));
   }
   std::vector<ObserverId> ids;
-  for (std::size_t i = 0; i < k.observers; ++i) ids.push_back(ObserverId{"obs-" + std::to_string(i)});
+  for (std::size_t i = 0; i < k.observers; ++i)
+    ids.push_back(ObserverId{"obs-" + std::to_string(i)});
   c.observer.id = ids[0];
   c.cluster->peers.clear();
   for (std::size_t i = 1; i < ids.size(); ++i) c.cluster->peers.push_back({ids[i], {}});
-  if (k.observers > 1 && draw(0, 2) == 0) c.cluster->quorum = static_cast<std::uint32_t>(k.observers);
+  if (k.observers > 1 && draw(0, 2) == 0)
+    c.cluster->quorum = static_cast<std::uint32_t>(k.observers);
   g.scenario.observers = ids;  // actions naming an observer not in the run go to none or obs-0
   for (auto& a : g.scenario.timeline) {
     if (a.kind == SimAction::Kind::Admin && !c.find_service(a.admin.service)) {
@@ -392,10 +394,11 @@ std::uint64_t explained_writes(const Generated& g, std::size_t s) {
   std::uint64_t bound = 1;
   for (const auto& a : g.scenario.timeline) {
     using K = SimAction::Kind;
-    const bool reaches = a.observers.empty() ||
-                         std::any_of(a.observers.begin(), a.observers.end(), [&](const ObserverId& o) {
-                           return std::find(run.begin(), run.end(), o) != run.end();
-                         });
+    const bool reaches =
+        a.observers.empty() ||
+        std::any_of(a.observers.begin(), a.observers.end(), [&](const ObserverId& o) {
+          return std::find(run.begin(), run.end(), o) != run.end();
+        });
     if (a.kind == K::Admin) {
       bound += a.admin.service == svc.name ? 2 : 0;
     } else if (a.kind == K::PartitionPeers || a.kind == K::HealPeers) {
@@ -469,11 +472,21 @@ struct Key {
   void (*other)(config::Config&);
 };
 
-bool always(const Combination&) { return true; }
-bool weighted(const Combination& k) { return k.policy == config::Policy::Weighted; }
-bool priority(const Combination& k) { return k.policy == config::Policy::Priority; }
-bool cluster(const Combination& k) { return k.observers > 1; }
-bool automatic_failback(const Combination& k) { return k.failback == config::Failback::Auto; }
+bool always(const Combination&) {
+  return true;
+}
+bool weighted(const Combination& k) {
+  return k.policy == config::Policy::Weighted;
+}
+bool priority(const Combination& k) {
+  return k.policy == config::Policy::Priority;
+}
+bool cluster(const Combination& k) {
+  return k.observers > 1;
+}
+bool automatic_failback(const Combination& k) {
+  return k.failback == config::Failback::Auto;
+}
 bool dns(const Combination& k) {
   return k.kind == config::TargetKind::Rfc2136 || k.kind == config::TargetKind::PowerDns;
 }
@@ -484,104 +497,153 @@ bool dns(const Combination& k) {
 // log settings, admin, oracle, notify, state_dir) and the targets' connection settings (server,
 // zone, name, api_url, socket, argv, secret files), which the fakes take no notice of by design.
 const Key kKeys[] = {
-    {"endpoint.rise", always, [](config::Config& c) { each_endpoint(c, [](auto& e) { e.rise = e.rise % 3 + 1; }); }},
-    {"endpoint.fall", always, [](config::Config& c) { each_endpoint(c, [](auto& e) { e.fall = e.fall % 3 + 1; }); }},
+    {"endpoint.rise", always,
+     [](config::Config& c) { each_endpoint(c, [](auto& e) { e.rise = e.rise % 3 + 1; }); }},
+    {"endpoint.fall", always,
+     [](config::Config& c) { each_endpoint(c, [](auto& e) { e.fall = e.fall % 3 + 1; }); }},
     {"endpoint.forgive_after", always,
-     [](config::Config& c) { each_endpoint(c, [](auto& e) { e.forgive_after = (e.forgive_after + 1) % 3; }); }},
-    {"endpoint.degraded_latency", always, [](config::Config& c) {
-       each_endpoint(c, [](auto& e) { e.degraded_latency = e.degraded_latency == 0ms ? 500ms : 0ms; });
+     [](config::Config& c) {
+       each_endpoint(c, [](auto& e) { e.forgive_after = (e.forgive_after + 1) % 3; });
+     }},
+    {"endpoint.degraded_latency", always,
+     [](config::Config& c) {
+       each_endpoint(c,
+                     [](auto& e) { e.degraded_latency = e.degraded_latency == 0ms ? 500ms : 0ms; });
      }},
     {"endpoint.interval", always,
-     [](config::Config& c) { each_endpoint(c, [](auto& e) { e.interval = e.interval == 1s ? 3s : 1s; }); }},
+     [](config::Config& c) {
+       each_endpoint(c, [](auto& e) { e.interval = e.interval == 1s ? 3s : 1s; });
+     }},
     {"endpoint.fast_interval", always,
-     [](config::Config& c) { each_endpoint(c, [](auto& e) { e.fast_interval = e.fast_interval == 0s ? 1s : 0s; }); }},
+     [](config::Config& c) {
+       each_endpoint(c, [](auto& e) { e.fast_interval = e.fast_interval == 0s ? 1s : 0s; });
+     }},
     {"endpoint.down_interval", always,
-     [](config::Config& c) { each_endpoint(c, [](auto& e) { e.down_interval = e.down_interval == 0s ? 4s : 0s; }); }},
-    {"endpoint.timeout", always, [](config::Config& c) { each_endpoint(c, [](auto& e) { e.timeout = 500ms; }); }},
-    {"region.min_up", always, [](config::Config& c) {
+     [](config::Config& c) {
+       each_endpoint(c, [](auto& e) { e.down_interval = e.down_interval == 0s ? 4s : 0s; });
+     }},
+    {"endpoint.timeout", always,
+     [](config::Config& c) { each_endpoint(c, [](auto& e) { e.timeout = 500ms; }); }},
+    {"region.min_up", always,
+     [](config::Config& c) {
        for (auto& r : c.regions) r.min_up = r.min_up == 1 ? 2 : 1;
      }},
-    {"region.min_up_fraction", always, [](config::Config& c) {
+    {"region.min_up_fraction", always,
+     [](config::Config& c) {
        for (auto& r : c.regions) r.min_up_fraction = r.min_up_fraction == 0 ? 1.0 : 0.0;
      }},
-    {"region.degraded_fraction", always, [](config::Config& c) {
+    {"region.degraded_fraction", always,
+     [](config::Config& c) {
        for (auto& r : c.regions) r.degraded_fraction = r.degraded_fraction == 1.0 ? 0.4 : 1.0;
      }},
     {"observer.tilt_period", always, [](config::Config& c) { c.observer.tilt_period += 10s; }},
-    {"observer.max_loop_lag", always, [](config::Config& c) {
+    {"observer.max_loop_lag", always,
+     [](config::Config& c) {
        c.observer.max_loop_lag = c.observer.max_loop_lag == 500ms ? 10s : 500ms;
      }},
-    {"cluster.quorum", cluster, [](config::Config& c) {
+    {"cluster.quorum", cluster,
+     [](config::Config& c) {
        const std::size_t all = c.observer_count();
        c.cluster->quorum = c.quorum() == all ? 0 : static_cast<std::uint32_t>(all);
      }},
-    {"cluster.exchange_interval", cluster, [](config::Config& c) {
+    {"cluster.exchange_interval", cluster,
+     [](config::Config& c) {
        // verdict_ttl (2 to 4 s here) must stay above it
        c.cluster->exchange_interval = c.cluster->verdict_ttl > 2s ? 2s : 500ms;
      }},
     {"cluster.verdict_ttl", cluster, [](config::Config& c) { c.cluster->verdict_ttl += 4s; }},
-    {"service.mode", always, [](config::Config& c) {
+    {"service.mode", always,
+     [](config::Config& c) {
        each_service(c, [](auto& s) {
          s.mode = s.mode == config::Mode::Auto ? config::Mode::Propose : config::Mode::Auto;
        });
      }},
-    {"service.failback", always, [](config::Config& c) {
+    {"service.failback", always,
+     [](config::Config& c) {
        each_service(c, [](auto& s) {
-         s.failback = s.failback == config::Failback::Auto ? config::Failback::Manual : config::Failback::Auto;
+         s.failback = s.failback == config::Failback::Auto ? config::Failback::Manual
+                                                           : config::Failback::Auto;
        });
      }},
-    {"service.failback_delay", automatic_failback, [](config::Config& c) {
+    {"service.failback_delay", automatic_failback,
+     [](config::Config& c) {
        each_service(c, [](auto& s) { s.failback_delay = s.failback_delay >= 5s ? 1s : 12s; });
      }},
     {"service.hold_down", always,
-     [](config::Config& c) { each_service(c, [](auto& s) { s.hold_down = s.hold_down == 0s ? 8s : 0s; }); }},
+     [](config::Config& c) {
+       each_service(c, [](auto& s) { s.hold_down = s.hold_down == 0s ? 8s : 0s; });
+     }},
     {"service.flip_budget", always,
-     [](config::Config& c) { each_service(c, [](auto& s) { s.flip_budget = s.flip_budget == 1 ? 4 : 1; }); }},
-    {"service.flip_window", always, [](config::Config& c) {
+     [](config::Config& c) {
+       each_service(c, [](auto& s) { s.flip_budget = s.flip_budget == 1 ? 4 : 1; });
+     }},
+    {"service.flip_window", always,
+     [](config::Config& c) {
        each_service(c, [](auto& s) { s.flip_window = s.flip_window >= 10s ? 2s : 30s; });
      }},
     {"service.write_budget", always,
-     [](config::Config& c) { each_service(c, [](auto& s) { s.write_budget = s.write_budget == 1 ? 10 : 1; }); }},
-    {"service.write_budget_window", always, [](config::Config& c) {
-       each_service(c, [](auto& s) { s.write_budget_window = s.write_budget_window == 1s ? 10min : 1s; });
+     [](config::Config& c) {
+       each_service(c, [](auto& s) { s.write_budget = s.write_budget == 1 ? 10 : 1; });
+     }},
+    {"service.write_budget_window", always,
+     [](config::Config& c) {
+       each_service(
+           c, [](auto& s) { s.write_budget_window = s.write_budget_window == 1s ? 10min : 1s; });
      }},
     {"service.min_targets", always,
-     [](config::Config& c) { each_service(c, [](auto& s) { s.min_targets = s.min_targets == 1 ? 2 : 1; }); }},
-    {"service.max_decision_age", always, [](config::Config& c) {
+     [](config::Config& c) {
+       each_service(c, [](auto& s) { s.min_targets = s.min_targets == 1 ? 2 : 1; });
+     }},
+    {"service.max_decision_age", always,
+     [](config::Config& c) {
        each_service(c, [](auto& s) { s.max_decision_age = s.max_decision_age >= 4s ? 1s : 8s; });
      }},
-    {"service.reconcile_interval", always, [](config::Config& c) {
-       each_service(c, [](auto& s) { s.reconcile_interval = s.reconcile_interval >= 7s ? 2s : 20s; });
+    {"service.reconcile_interval", always,
+     [](config::Config& c) {
+       each_service(c,
+                    [](auto& s) { s.reconcile_interval = s.reconcile_interval >= 7s ? 2s : 20s; });
      }},
-    {"service.drift", always, [](config::Config& c) {
+    {"service.drift", always,
+     [](config::Config& c) {
        each_service(c, [](auto& s) {
-         s.drift = s.drift == config::DriftAction::Repair ? config::DriftAction::Report : config::DriftAction::Repair;
+         s.drift = s.drift == config::DriftAction::Repair ? config::DriftAction::Report
+                                                          : config::DriftAction::Repair;
        });
      }},
-    {"service.regions", priority, [](config::Config& c) {
+    {"service.regions", priority,
+     [](config::Config& c) {
        each_service(c, [](auto& s) { std::reverse(s.regions.begin(), s.regions.end()); });
      }},
-    {"service.weights", weighted, [](config::Config& c) {
+    {"service.weights", weighted,
+     [](config::Config& c) {
        each_service(c, [](auto& s) {
          for (auto& [region, w] : s.weights) w = w % 3 + 1;
        });
      }},
-    {"service.degraded_weight_factor", weighted, [](config::Config& c) {
-       each_service(c, [](auto& s) { s.degraded_weight_factor = s.degraded_weight_factor == 1.0 ? 0.5 : 1.0; });
+    {"service.degraded_weight_factor", weighted,
+     [](config::Config& c) {
+       each_service(c, [](auto& s) {
+         s.degraded_weight_factor = s.degraded_weight_factor == 1.0 ? 0.5 : 1.0;
+       });
      }},
-    {"service.publish", always, [](config::Config& c) {
-       each_service(c, [](auto& s) { s.publish[RegionId{"west"}].push_back(s.publish[RegionId{"west"}].front() + "0"); });
+    {"service.publish", always,
+     [](config::Config& c) {
+       each_service(c, [](auto& s) {
+         s.publish[RegionId{"west"}].push_back(s.publish[RegionId{"west"}].front() + "0");
+       });
      }},
-    {"service.target.ttl", dns, [](config::Config& c) {
+    {"service.target.ttl", dns,
+     [](config::Config& c) {
        each_service(c, [](auto& s) { s.target.rfc2136.ttl = s.target.powerdns.ttl = 300; });
      }},
-    {"service.target.timeout", always, [](config::Config& c) {
+    {"service.target.timeout", always,
+     [](config::Config& c) {
        each_service(c, [](auto& s) {
-         s.target.rfc2136.timeout = s.target.powerdns.timeout = s.target.haproxy.timeout = s.target.exec.timeout = 7s;
+         s.target.rfc2136.timeout = s.target.powerdns.timeout = s.target.haproxy.timeout =
+             s.target.exec.timeout = 7s;
        });
      }},
 };
-
 
 // The allow-list: keys that may change no outcome where `where` holds, and why. Such a key must
 // indeed change none there (else it does not belong here).
@@ -748,9 +810,10 @@ TEST_SUITE("core.sim") {
         if (replaying && only != kAll) MESSAGE(format_text(g.scenario, r));
         for (const auto& w : r.writes) these += w.accepted;
         lost += r.lost_updates;
-        const std::string again = "; replay with FAILOVERD_SIM_SEED=" + std::to_string(seed) +
-                                  " FAILOVERD_SIM_COMBINATION=" + std::to_string(ci) +
-                                  " build/release/tests/failoverd_tests -tc='every combination*safety*'";
+        const std::string again =
+            "; replay with FAILOVERD_SIM_SEED=" + std::to_string(seed) +
+            " FAILOVERD_SIM_COMBINATION=" + std::to_string(ci) +
+            " build/release/tests/failoverd_tests -tc='every combination*safety*'";
         if (!r.violations.empty()) {
           FAIL(k.text() << ": seed " << seed << " breaks an invariant: " << r.violations.front()
                         << again);
@@ -765,9 +828,9 @@ TEST_SUITE("core.sim") {
             }
             worst = std::max(worst, static_cast<double>(n) / static_cast<double>(bound));
             if (n > bound) {
-              FAIL(k.text() << ": seed " << seed << ": " << n << " writes by " << who.str() << " to "
-                            << g.config.services[i].name.str() << ", more than the " << bound
-                            << " its faults explain (a loop?)" << again);
+              FAIL(k.text() << ": seed " << seed << ": " << n << " writes by " << who.str()
+                            << " to " << g.config.services[i].name.str() << ", more than the "
+                            << bound << " its faults explain (a loop?)" << again);
             }
           }
         }
@@ -780,10 +843,12 @@ TEST_SUITE("core.sim") {
                                 << " combinations without a write; writes per observer and service "
                                 << "within the bound its faults explain, at most " << worst * 100
                                 << "% of it (smallest bound " << tightest << ")");
-    if (!replaying && only == kAll) CHECK(silent == 0);  // every combination is exercised, not just loaded
+    if (!replaying && only == kAll)
+      CHECK(silent == 0);  // every combination is exercised, not just loaded
   }
 
-  TEST_CASE("every combination that loads: every accepted key changes an outcome (dead-key report)") {
+  TEST_CASE(
+      "every combination that loads: every accepted key changes an outcome (dead-key report)") {
     // Each key of kKeys, in each combination whose loader accepts it, over the same schedules:
     // run at the drawn value and at one other, everything else identical, and compare the
     // outcomes (writes, decisions, final members). A key whose change changed no schedule is
@@ -835,7 +900,8 @@ TEST_SUITE("core.sim") {
       const Tally& t = tally[i];
       const std::string key = kKeys[i].name;
       table += "  " + key + ": " + std::to_string(t.changed) + " / " + std::to_string(t.schedules) +
-               ", " + std::to_string(t.combinations_changed) + " / " + std::to_string(t.combinations);
+               ", " + std::to_string(t.combinations_changed) + " / " +
+               std::to_string(t.combinations);
       CAPTURE(key);
       if (t.allowed) {
         CHECK_MESSAGE(t.changed == 0, "an allow-listed key changed an outcome: it is not dead");
