@@ -944,6 +944,16 @@ void Loader::parse_cluster(const toml::table& root) {
     }
   }
 
+  // Without peers a [cluster] is a quorum of one: these keys would do nothing.
+  if (c.peers.empty()) {
+    for (std::string_view key : {"quorum", "exchange_interval", "verdict_ttl"}) {
+      if (const toml::node* n = t->get(key)) {
+        error(*n, join(path, key),
+              "applies only with [[cluster.peers]]: a single observer exchanges no verdicts");
+      }
+    }
+  }
+
   // Peers exchange verdicts that can move traffic: they must authenticate each other.
   if (!c.peers.empty()) {
     for (std::string_view key : {"ca_file", "cert_file", "key_file"}) {
@@ -1472,6 +1482,11 @@ void Loader::parse_service(const toml::key& name, const toml::table& t, const st
   read_enum(t, "failback", path,
             Choices<Failback>{{"manual", Failback::Manual}, {"auto", Failback::Auto}}, s.failback);
   read_duration(t, "failback_delay", path, s.failback_delay, true);
+  if (t.contains("failback_delay") && s.failback != Failback::Auto) {
+    error(*t.get("failback_delay"), join(path, "failback_delay"),
+          "applies only to failback = \"auto\" (with \"manual\" only an operator fails back, at "
+          "once)");
+  }
   read_duration(t, "hold_down", path, s.hold_down, true);
   read_uint(t, "flip_budget", path, s.flip_budget, 1, kMaxCount);
   read_duration(t, "flip_window", path, s.flip_window);

@@ -690,7 +690,8 @@ timeout = "30s"
          {"t.toml:3:1: regions.east.endpoints: expected an array of tables "
           "([[regions.east.endpoints]]), got a table"}},
         // 44: verdict_ttl not longer than exchange_interval
-        {minimal_plus("[cluster]\nexchange_interval = \"2s\"\nverdict_ttl = \"2s\"\n"),
+        {minimal_plus("[cluster]\nexchange_interval = \"2s\"\nverdict_ttl = \"2s\"\n" + cluster_files +
+                      "[[cluster.peers]]\nid = \"obs-b\"\naddress = \"10.0.0.2:8650\"\n"),
          {"t.toml:11:15: cluster.verdict_ttl: 2s must be longer than exchange_interval 2s, or "
           "peers' verdicts expire between two exchanges"}},
         // 45: min_up above the number of endpoints
@@ -740,6 +741,18 @@ timeout = "30s"
          "\"e1\"\nkind = \"tcp\"\naddress = \"127.0.0.1:80\"\n",
          {"t.toml:4:10: regions.none: \"none\" is reserved (failover --to none means every region "
           "off) and cannot name a region"}},
+        // 57: the keys of a cluster without peers, which a single observer never uses
+        {minimal_plus("[cluster]\nquorum = 1\nexchange_interval = \"2s\"\nverdict_ttl = \"5s\"\n"),
+         {"t.toml:10:10: cluster.quorum: applies only with [[cluster.peers]]: a single observer "
+          "exchanges no verdicts",
+          "t.toml:11:21: cluster.exchange_interval: applies only with [[cluster.peers]]: a single "
+          "observer exchanges no verdicts",
+          "t.toml:12:15: cluster.verdict_ttl: applies only with [[cluster.peers]]: a single "
+          "observer exchanges no verdicts"}},
+        // 58: failback_delay with failback = "manual" (the default), where nothing waits for it
+        {with(kWithService, "[services.www]\n", "[services.www]\nfailback_delay = \"1m\"\n"),
+         {"t.toml:17:18: services.www.failback_delay: applies only to failback = \"auto\" (with "
+          "\"manual\" only an operator fails back, at once)"}},
     };
 
     for (std::size_t i = 0; i < cases.size(); ++i) {

@@ -10,6 +10,19 @@
 //   FAILOVERD_SIM_SEED=1234 ./failoverd_tests -tc='*random fault schedules*'   replays one seed
 //                                                                              with its timeline
 //   FAILOVERD_SIM_SCHEDULES=100000 ...                                         runs more seeds
+//
+// Over the configuration space (every_combination: the 168 combinations that load), the same
+// faults for each combination, and per schedule: no invariant broken, and no observer writing a
+// service more often than the schedule's faults explain (explained_writes: a loop fails it). And
+// the dead-key report: each key the simulator models (kKeys), at its drawn value and one other,
+// must change the outcome of some schedule, or be in the allow-list (kAllowed) with its reason.
+//
+//   ./failoverd_tests -tc='every combination*'                            20 and 1 per combination
+//   FAILOVERD_SIM_PER_COMBINATION=1000 ./failoverd_tests -tc='every combination*safety*'
+//   FAILOVERD_SIM_KEYS_PER_COMBINATION=20 ./failoverd_tests -tc='*dead-key*'
+//   FAILOVERD_SIM_SEED=17 FAILOVERD_SIM_COMBINATION=42 ./failoverd_tests -tc='every combination*safety*'
+//                                                     replays seed 17 of combination 42 (a failure
+//                                                     prints its own) with its timeline
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -17,6 +30,7 @@
 #include <cstdlib>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 
 #include "drive/sim.h"
@@ -313,6 +327,18 @@ Generated generate_in(std::uint64_t seed, const Combination& k) {
   c.services.resize(1);
   config::Service& s = c.services[0];
   force(s);
+  // Keys generate() leaves at their defaults, drawn from a stream of their own (the faults and
+  // the other settings stay those of generate(seed)), so that the dead-key report sees them move.
+  std::mt19937_64 more(seed ^ 0x2545f4914f6cdd1dULL);
+  auto draw = [&more](std::uint64_t lo, std::uint64_t hi) {
+    return std::uniform_int_distribution<std::uint64_t>(lo, hi)(more);
+  };
+  s.reconcile_interval = std::chrono::seconds(draw(2, 12));
+  // A quarter of the schedules with a small write budget: it and its window move outcomes.
+  s.write_budget = static_cast<std::uint32_t>(draw(0, 3) == 0 ? draw(1, 2) : 10);
+  for (auto& r : c.regions) {
+    for (auto& e : r.endpoints) e.interval = std::chrono::seconds(draw(1, 2));
+  }
   if (k.family == 1) {
     s.publish = v6;
     s.target.rfc2136.type = "AAAA";
@@ -324,10 +350,13 @@ Generated generate_in(std::uint64_t seed, const Combination& k) {
     c.services.push_back(std::move(six));
   }
   std::vector<ObserverId> ids;
-  for (std::size_t i = 0; i < k.observers; ++i) ids.push_back(ObserverId{"obs-" + std::to_string(i)});
+  for (std::size_t i = 0; i < k.observers; ++i)
+    ids.push_back(ObserverId{"obs-" + std::to_string(i)});
   c.observer.id = ids[0];
   c.cluster->peers.clear();
   for (std::size_t i = 1; i < ids.size(); ++i) c.cluster->peers.push_back({ids[i], {}});
+  if (k.observers > 1 && draw(0, 2) == 0)
+    c.cluster->quorum = static_cast<std::uint32_t>(k.observers);
   g.scenario.observers = ids;  // actions naming an observer not in the run go to none or obs-0
   for (auto& a : g.scenario.timeline) {
     if (a.kind == SimAction::Kind::Admin && !c.find_service(a.admin.service)) {
@@ -336,6 +365,329 @@ Generated generate_in(std::uint64_t seed, const Combination& k) {
   }
   return g;
 }
+
+// The most accepted writes by one observer to service `s` that the faults of `g`'s schedule can
+// explain. An observer writes only when its plan differs from the live state, and its plan
+// changes only when its inputs do: the confirmed state of a region, an operator's action, or a
+// timer one of those set (failback_delay, hold_down, flip window, TILT). Each such move is at
+// most one write: a failover or failback (priority), a reweigh (weighted). So:
+//   1 (the starting target may not be what the policy wants: a weight, a degraded region)
+//   + 2 per fault on one region (probe, cut_region, heal_region naming it) that reaches an
+//     observer of the run: its endpoints may follow one after another, so the region may move
+//     twice on the way to its new state (up -> degraded -> down, or back);
+//   + 1 per region of the service for a fault of the observer's own (isolate, heal, stall,
+//     clock_jump, cut_target, a probe or cut of every region; peer partitions and heals when
+//     there are peers): it changes what the observer sees of every region at once, one move
+//     each (a split into two by endpoints' different rise or fall is covered by the faults that
+//     move nothing: a heal of what was not cut, a stall shorter than a probe, ...);
+//   + 2 per operator action on the service: its own write, and the automatic one that may follow
+//     it (after an unpin, an unfreeze, a manual failover that an automatic failback undoes).
+// It holds for each observer, whether the target is its own (haproxy, exec) or shared (after a
+// conflict an observer reads, re-plans and may write on top; a PowerDNS PATCH that lost the race
+// lands anyway). A loop that writes at every reconcile read goes past it (a drift repair at each
+// read fails it at seed 20), before the write budget stops the loop.
+std::uint64_t explained_writes(const Generated& g, std::size_t s) {
+  const config::Service& svc = g.config.services[s];
+  const std::vector<ObserverId>& run = g.scenario.observers;
+  const std::uint64_t regions =
+      svc.policy == config::Policy::Priority ? svc.regions.size() : svc.weights.size();
+  std::uint64_t bound = 1;
+  for (const auto& a : g.scenario.timeline) {
+    using K = SimAction::Kind;
+    const bool reaches =
+        a.observers.empty() ||
+        std::any_of(a.observers.begin(), a.observers.end(), [&](const ObserverId& o) {
+          return std::find(run.begin(), run.end(), o) != run.end();
+        });
+    if (a.kind == K::Admin) {
+      bound += a.admin.service == svc.name ? 2 : 0;
+    } else if (a.kind == K::PartitionPeers || a.kind == K::HealPeers) {
+      bound += run.size() > 1 ? regions : 0;
+    } else if (reaches) {
+      const bool one = (a.kind == K::Probe || a.kind == K::CutRegion || a.kind == K::HealRegion) &&
+                       !a.region.empty();
+      bound += one ? 2 : regions;
+    }
+  }
+  return bound;
+}
+
+// What a schedule did, to compare two runs: every write (accepted or not, its time, writer,
+// generation, trigger, members), every decision (plan proposed, made, expired; freeze and
+// unfreeze; a refusal when its rule differs from the observer's last one for the service: the
+// core reports a refusal again when an unrelated input moves, which decides nothing) and the
+// final members of each service.
+std::string outcome(const SimResult& r) {
+  std::string out;
+  for (const auto& w : r.writes) {
+    out += std::to_string(w.t.count()) + " " + w.writer.str() + " " + w.service.str() + " " +
+           std::to_string(w.generation) + (w.accepted ? " ok " : " no ") +
+           (w.refused ? std::string(to_string(*w.refused)) : "") + " " +
+           std::string(to_string(w.trigger)) + " " + describe(w.members) + "\n";
+  }
+  static const std::set<std::string> decisions = {
+      std::string(to_string(EventKind::PlanProposed)), std::string(to_string(EventKind::PlanMade)),
+      std::string(to_string(EventKind::ProposalExpired)),
+      std::string(to_string(EventKind::ServiceFrozen)),
+      std::string(to_string(EventKind::ServiceUnfrozen))};
+  const std::string refused(to_string(EventKind::PlanRefused));
+  std::map<std::pair<ObserverId, ServiceId>, std::string> last_refusal;
+  for (const auto& e : r.timeline) {
+    const std::string rule = e.event.rule ? std::string(to_string(*e.event.rule)) : "";
+    if (e.kind == refused) {
+      std::string& last = last_refusal[{e.observer, e.event.service}];
+      if (last == rule) continue;
+      last = rule;
+    } else if (decisions.count(e.kind) == 0) {
+      continue;
+    }
+    out += std::to_string(e.t.count()) + " " + e.observer.str() + " " + e.kind + " " +
+           e.event.service.str() + " " + rule + " " + std::to_string(e.event.generation) + "\n";
+  }
+  for (const auto& m : r.final_members) out += describe(m) + "\n";
+  return out;
+}
+
+template <typename F>
+void each_endpoint(config::Config& c, F&& f) {
+  for (auto& r : c.regions) {
+    for (auto& e : r.endpoints) f(e);
+  }
+}
+
+template <typename F>
+void each_service(config::Config& c, F&& f) {
+  for (auto& s : c.services) f(s);
+}
+
+// A key of the configuration the simulator can vary, and one other valid value for it.
+struct Key {
+  const char* name;
+  // Whether the loader accepts the key in the combination (it refuses weights and
+  // degraded_weight_factor but under policy "weighted", regions but under "priority", the
+  // [cluster] keys without peers, failback_delay with failback "manual", and a target kind's
+  // keys on another kind).
+  bool (*accepted)(const Combination&);
+  // Moves the key, wherever it is set, from its drawn value to another the loader accepts.
+  void (*other)(config::Config&);
+};
+
+bool always(const Combination&) {
+  return true;
+}
+bool weighted(const Combination& k) {
+  return k.policy == config::Policy::Weighted;
+}
+bool priority(const Combination& k) {
+  return k.policy == config::Policy::Priority;
+}
+bool cluster(const Combination& k) {
+  return k.observers > 1;
+}
+bool automatic_failback(const Combination& k) {
+  return k.failback == config::Failback::Auto;
+}
+bool dns(const Combination& k) {
+  return k.kind == config::TargetKind::Rfc2136 || k.kind == config::TargetKind::PowerDns;
+}
+
+// The keys the scenario generator sets or the loader accepts with an effect on what the
+// simulator models: probing (endpoints, regions), the vote exchange, the policy and its pacing,
+// the reconcile loop. Left out: what only the daemon's shell uses (listen addresses, TLS files,
+// log settings, admin, oracle, notify, state_dir) and the targets' connection settings (server,
+// zone, name, api_url, socket, argv, secret files), which the fakes take no notice of by design.
+const Key kKeys[] = {
+    {"endpoint.rise", always,
+     [](config::Config& c) { each_endpoint(c, [](auto& e) { e.rise = e.rise % 3 + 1; }); }},
+    {"endpoint.fall", always,
+     [](config::Config& c) { each_endpoint(c, [](auto& e) { e.fall = e.fall % 3 + 1; }); }},
+    {"endpoint.forgive_after", always,
+     [](config::Config& c) {
+       each_endpoint(c, [](auto& e) { e.forgive_after = (e.forgive_after + 1) % 3; });
+     }},
+    {"endpoint.degraded_latency", always,
+     [](config::Config& c) {
+       each_endpoint(c,
+                     [](auto& e) { e.degraded_latency = e.degraded_latency == 0ms ? 500ms : 0ms; });
+     }},
+    {"endpoint.interval", always,
+     [](config::Config& c) {
+       each_endpoint(c, [](auto& e) { e.interval = e.interval == 1s ? 3s : 1s; });
+     }},
+    {"endpoint.fast_interval", always,
+     [](config::Config& c) {
+       each_endpoint(c, [](auto& e) { e.fast_interval = e.fast_interval == 0s ? 1s : 0s; });
+     }},
+    {"endpoint.down_interval", always,
+     [](config::Config& c) {
+       each_endpoint(c, [](auto& e) { e.down_interval = e.down_interval == 0s ? 4s : 0s; });
+     }},
+    {"endpoint.timeout", always,
+     [](config::Config& c) { each_endpoint(c, [](auto& e) { e.timeout = 500ms; }); }},
+    {"region.min_up", always,
+     [](config::Config& c) {
+       for (auto& r : c.regions) r.min_up = r.min_up == 1 ? 2 : 1;
+     }},
+    {"region.min_up_fraction", always,
+     [](config::Config& c) {
+       for (auto& r : c.regions) r.min_up_fraction = r.min_up_fraction == 0 ? 1.0 : 0.0;
+     }},
+    {"region.degraded_fraction", always,
+     [](config::Config& c) {
+       for (auto& r : c.regions) r.degraded_fraction = r.degraded_fraction == 1.0 ? 0.4 : 1.0;
+     }},
+    {"observer.tilt_period", always, [](config::Config& c) { c.observer.tilt_period += 10s; }},
+    {"observer.max_loop_lag", always,
+     [](config::Config& c) {
+       c.observer.max_loop_lag = c.observer.max_loop_lag == 500ms ? 10s : 500ms;
+     }},
+    {"cluster.quorum", cluster,
+     [](config::Config& c) {
+       const std::size_t all = c.observer_count();
+       c.cluster->quorum = c.quorum() == all ? 0 : static_cast<std::uint32_t>(all);
+     }},
+    {"cluster.exchange_interval", cluster,
+     [](config::Config& c) {
+       // verdict_ttl (2 to 4 s here) must stay above it
+       c.cluster->exchange_interval = c.cluster->verdict_ttl > 2s ? 2s : 500ms;
+     }},
+    {"cluster.verdict_ttl", cluster, [](config::Config& c) { c.cluster->verdict_ttl += 4s; }},
+    {"service.mode", always,
+     [](config::Config& c) {
+       each_service(c, [](auto& s) {
+         s.mode = s.mode == config::Mode::Auto ? config::Mode::Propose : config::Mode::Auto;
+       });
+     }},
+    {"service.failback", always,
+     [](config::Config& c) {
+       each_service(c, [](auto& s) {
+         s.failback = s.failback == config::Failback::Auto ? config::Failback::Manual
+                                                           : config::Failback::Auto;
+       });
+     }},
+    {"service.failback_delay", automatic_failback,
+     [](config::Config& c) {
+       each_service(c, [](auto& s) { s.failback_delay = s.failback_delay >= 5s ? 1s : 12s; });
+     }},
+    {"service.hold_down", always,
+     [](config::Config& c) {
+       each_service(c, [](auto& s) { s.hold_down = s.hold_down == 0s ? 8s : 0s; });
+     }},
+    {"service.flip_budget", always,
+     [](config::Config& c) {
+       each_service(c, [](auto& s) { s.flip_budget = s.flip_budget == 1 ? 4 : 1; });
+     }},
+    {"service.flip_window", always,
+     [](config::Config& c) {
+       each_service(c, [](auto& s) { s.flip_window = s.flip_window >= 10s ? 2s : 30s; });
+     }},
+    {"service.write_budget", always,
+     [](config::Config& c) {
+       each_service(c, [](auto& s) { s.write_budget = s.write_budget == 1 ? 10 : 1; });
+     }},
+    {"service.write_budget_window", always,
+     [](config::Config& c) {
+       each_service(
+           c, [](auto& s) { s.write_budget_window = s.write_budget_window == 1s ? 10min : 1s; });
+     }},
+    {"service.min_targets", always,
+     [](config::Config& c) {
+       each_service(c, [](auto& s) { s.min_targets = s.min_targets == 1 ? 2 : 1; });
+     }},
+    {"service.max_decision_age", always,
+     [](config::Config& c) {
+       each_service(c, [](auto& s) { s.max_decision_age = s.max_decision_age >= 4s ? 1s : 8s; });
+     }},
+    {"service.reconcile_interval", always,
+     [](config::Config& c) {
+       each_service(c,
+                    [](auto& s) { s.reconcile_interval = s.reconcile_interval >= 7s ? 2s : 20s; });
+     }},
+    {"service.drift", always,
+     [](config::Config& c) {
+       each_service(c, [](auto& s) {
+         s.drift = s.drift == config::DriftAction::Repair ? config::DriftAction::Report
+                                                          : config::DriftAction::Repair;
+       });
+     }},
+    {"service.regions", priority,
+     [](config::Config& c) {
+       each_service(c, [](auto& s) { std::reverse(s.regions.begin(), s.regions.end()); });
+     }},
+    {"service.weights", weighted,
+     [](config::Config& c) {
+       each_service(c, [](auto& s) {
+         for (auto& [region, w] : s.weights) w = w % 3 + 1;
+       });
+     }},
+    {"service.degraded_weight_factor", weighted,
+     [](config::Config& c) {
+       each_service(c, [](auto& s) {
+         s.degraded_weight_factor = s.degraded_weight_factor == 1.0 ? 0.5 : 1.0;
+       });
+     }},
+    {"service.publish", always,
+     [](config::Config& c) {
+       each_service(c, [](auto& s) {
+         s.publish[RegionId{"west"}].push_back(s.publish[RegionId{"west"}].front() + "0");
+       });
+     }},
+    {"service.target.ttl", dns,
+     [](config::Config& c) {
+       each_service(c, [](auto& s) { s.target.rfc2136.ttl = s.target.powerdns.ttl = 300; });
+     }},
+    {"service.target.timeout", always,
+     [](config::Config& c) {
+       each_service(c, [](auto& s) {
+         s.target.rfc2136.timeout = s.target.powerdns.timeout = s.target.haproxy.timeout =
+             s.target.exec.timeout = 7s;
+       });
+     }},
+};
+
+// The allow-list: keys that may change no outcome where `where` holds, and why. Such a key must
+// indeed change none there (else it does not belong here).
+struct Allowed {
+  const char* key;
+  bool (*where)(const Combination&);
+  const char* why;
+};
+const Allowed kAllowed[] = {
+    {"endpoint.timeout", always,
+     "a simulated probe takes no time: its outcome (a timeout too) is scheduled, not timed"},
+    {"service.target.timeout", always,
+     "a simulated target answers at once (or never, when cut off): no socket times out"},
+    {"service.target.ttl", always,
+     "the record's TTL only goes to the server; the simulator has no resolver caches"},
+    {"service.drift", always,
+     "nothing but the observers writes a simulated target: no hand edit, no drift to repair or "
+     "report"},
+};
+
+const char* allowed(const Key& key, const Combination& k) {
+  for (const auto& a : kAllowed) {
+    if (std::string_view(a.key) == key.name && a.where(k)) return a.why;
+  }
+  return nullptr;
+}
+
+// The dimensions of the configuration space a combination is in: "priority", "powerdns",
+// "failback manual", "propose", "1 observer(s)", "AAAA", ...
+std::vector<std::string> classes(const Combination& k) {
+  std::vector<std::string> out;
+  std::string text = k.text(), part;
+  for (char ch : text + "/") {
+    if (ch != '/') {
+      part += ch;
+      continue;
+    }
+    out.push_back(part == "auto" || part == "propose" ? "mode " + part : part);
+    part.clear();
+  }
+  return out;
+}
+
+constexpr std::uint64_t kAll = static_cast<std::uint64_t>(-1);
 
 std::uint64_t env_number(const char* name, std::uint64_t fallback) {
   const char* v = std::getenv(name);
@@ -434,22 +786,53 @@ TEST_SUITE("core.sim") {
   }
 
   TEST_CASE("every combination that loads: safety over random fault schedules for each") {
-    // FAILOVERD_SIM_PER_COMBINATION=10000 runs 10,000 schedules for each of the combinations.
-    const std::uint64_t per = env_number("FAILOVERD_SIM_PER_COMBINATION", 20);
-    const std::uint64_t first = env_number("FAILOVERD_SIM_FIRST_SEED", 1);
+    // FAILOVERD_SIM_PER_COMBINATION=10000 runs 10,000 schedules for each of the combinations;
+    // FAILOVERD_SIM_SEED=S FAILOVERD_SIM_COMBINATION=C replays seed S in combination C (its
+    // index, as a failure names it) with its timeline.
+    const char* replay = std::getenv("FAILOVERD_SIM_SEED");
+    const bool replaying = replay && *replay;
+    const std::uint64_t per = replaying ? 1 : env_number("FAILOVERD_SIM_PER_COMBINATION", 20);
+    const std::uint64_t first =
+        replaying ? std::strtoull(replay, nullptr, 10) : env_number("FAILOVERD_SIM_FIRST_SEED", 1);
+    const std::uint64_t only = env_number("FAILOVERD_SIM_COMBINATION", kAll);
     SimOptions quiet;
-    quiet.record_timeline = false;
+    quiet.record_timeline = replaying;
     const auto combinations = every_combination();
-    std::uint64_t writes = 0, lost = 0, silent = 0;
-    for (const auto& k : combinations) {
+    std::uint64_t writes = 0, lost = 0, silent = 0, tightest = 0;
+    double worst = 0;  // the highest share of its bound one observer's writes reached
+    for (std::size_t ci = 0; ci < combinations.size(); ++ci) {
+      if (only != kAll && ci != only) continue;
+      const Combination& k = combinations[ci];
       std::uint64_t these = 0;
       for (std::uint64_t seed = first; seed < first + per; ++seed) {
         Generated g = generate_in(seed, k);
         SimResult r = simulate(g.config, g.scenario, quiet);
+        if (replaying && only != kAll) MESSAGE(format_text(g.scenario, r));
         for (const auto& w : r.writes) these += w.accepted;
         lost += r.lost_updates;
+        const std::string again =
+            "; replay with FAILOVERD_SIM_SEED=" + std::to_string(seed) +
+            " FAILOVERD_SIM_COMBINATION=" + std::to_string(ci) +
+            " build/release/tests/failoverd_tests -tc='every combination*safety*'";
         if (!r.violations.empty()) {
-          FAIL(k.text() << ": seed " << seed << " breaks an invariant: " << r.violations.front());
+          FAIL(k.text() << ": seed " << seed << " breaks an invariant: " << r.violations.front()
+                        << again);
+        }
+        for (std::size_t i = 0; i < g.config.services.size(); ++i) {
+          const std::uint64_t bound = explained_writes(g, i);
+          tightest = tightest == 0 ? bound : std::min(tightest, bound);
+          for (const auto& who : g.scenario.observers) {
+            std::uint64_t n = 0;
+            for (const auto& w : r.writes) {
+              n += w.accepted && w.writer == who && w.service == g.config.services[i].name;
+            }
+            worst = std::max(worst, static_cast<double>(n) / static_cast<double>(bound));
+            if (n > bound) {
+              FAIL(k.text() << ": seed " << seed << ": " << n << " writes by " << who.str()
+                            << " to " << g.config.services[i].name.str() << ", more than the "
+                            << bound << " its faults explain (a loop?)" << again);
+            }
+          }
         }
       }
       writes += these;
@@ -457,7 +840,89 @@ TEST_SUITE("core.sim") {
     }
     MESSAGE(combinations.size() << " combinations x " << per << " schedules: " << writes
                                 << " accepted writes, " << lost << " powerdns races, " << silent
-                                << " combinations without a write");
-    CHECK(silent == 0);  // every combination is exercised, not just loaded
+                                << " combinations without a write; writes per observer and service "
+                                << "within the bound its faults explain, at most " << worst * 100
+                                << "% of it (smallest bound " << tightest << ")");
+    if (!replaying && only == kAll)
+      CHECK(silent == 0);  // every combination is exercised, not just loaded
+  }
+
+  TEST_CASE(
+      "every combination that loads: every accepted key changes an outcome (dead-key report)") {
+    // Each key of kKeys, in each combination whose loader accepts it, over the same schedules:
+    // run at the drawn value and at one other, everything else identical, and compare the
+    // outcomes (writes, decisions, final members). A key whose change changed no schedule is
+    // dead and fails the test, unless kAllowed says why it may be so. An allow-list entry holds
+    // for some combinations (a class: a policy, a target kind, failback manual, one observer,
+    // ...) and the key must then change nothing there. The table also notes the classes of at
+    // least kNoted schedules where a key changed nothing (rare effects, not judged).
+    // FAILOVERD_SIM_KEYS_PER_COMBINATION=20 runs more schedules (1 by default).
+    constexpr std::uint64_t kNoted = 500;
+    const std::uint64_t per = env_number("FAILOVERD_SIM_KEYS_PER_COMBINATION", 1);
+    const std::uint64_t first = env_number("FAILOVERD_SIM_FIRST_SEED", 1);
+    SimOptions quiet;  // the timeline is kept: decisions are part of the outcome
+    const auto combinations = every_combination();
+    struct Tally {
+      std::uint64_t schedules = 0, changed = 0, combinations = 0, combinations_changed = 0;
+      bool allowed = true;  // every combination counted here is allow-listed for the key
+    };
+    std::vector<Tally> tally(std::size(kKeys));
+    std::vector<std::map<std::string, Tally>> by_class(std::size(kKeys));
+    for (std::size_t ci = 0; ci < combinations.size(); ++ci) {
+      const Combination& k = combinations[ci];
+      std::vector<std::uint64_t> changed_here(std::size(kKeys), 0);
+      // Seeds of its own for each combination: more kinds of faults over the whole table.
+      for (std::uint64_t seed = first + ci * per; seed < first + (ci + 1) * per; ++seed) {
+        const Generated g = generate_in(seed, k);
+        const std::string drawn = outcome(simulate(g.config, g.scenario, quiet));
+        for (std::size_t i = 0; i < std::size(kKeys); ++i) {
+          if (!kKeys[i].accepted(k)) continue;
+          config::Config other = g.config;
+          kKeys[i].other(other);
+          changed_here[i] += outcome(simulate(other, g.scenario, quiet)) != drawn;
+        }
+      }
+      for (std::size_t i = 0; i < std::size(kKeys); ++i) {
+        if (!kKeys[i].accepted(k)) continue;
+        std::vector<Tally*> into{&tally[i]};
+        for (const auto& c : classes(k)) into.push_back(&by_class[i][c]);
+        for (Tally* t : into) {
+          t->schedules += per;
+          t->changed += changed_here[i];
+          ++t->combinations;
+          t->combinations_changed += changed_here[i] > 0;
+          t->allowed = t->allowed && allowed(kKeys[i], k) != nullptr;
+        }
+      }
+    }
+    std::string table = "key: schedules changed / run, combinations with a change / accepting\n";
+    for (std::size_t i = 0; i < std::size(kKeys); ++i) {
+      const Tally& t = tally[i];
+      const std::string key = kKeys[i].name;
+      table += "  " + key + ": " + std::to_string(t.changed) + " / " + std::to_string(t.schedules) +
+               ", " + std::to_string(t.combinations_changed) + " / " +
+               std::to_string(t.combinations);
+      CAPTURE(key);
+      if (t.allowed) {
+        CHECK_MESSAGE(t.changed == 0, "an allow-listed key changed an outcome: it is not dead");
+      } else {
+        CHECK_MESSAGE(t.changed > 0, "dead key: accepted, and changed no outcome");
+      }
+      for (const auto& [name, c] : by_class[i]) {
+        const std::string where = name;
+        CAPTURE(where);
+        if (c.allowed && !t.allowed) {
+          table += "; under " + name + " none (allowed)";
+          CHECK_MESSAGE(c.changed == 0, "an allow-listed key changed an outcome: it is not dead");
+        } else if (!t.allowed && c.changed == 0 && c.schedules >= kNoted) {
+          table += "; under " + name + " none of " + std::to_string(c.schedules);
+        }
+      }
+      for (const auto& a : kAllowed) {
+        if (key == a.key) table += "\n      allowed: " + std::string(a.why);
+      }
+      table += "\n";
+    }
+    MESSAGE(table);
   }
 }
