@@ -104,6 +104,13 @@ class LabTest(unittest.TestCase):
         self.lab.mark(f"UPDATEs: {self.lab.approved_updates()} sent, "
                       f"{self.lab.accepted_updates()} applied")
 
+    def operator(self, node, *args):
+        """failoverctl ARGS against `node`'s admin API, as the operator `lab`: must succeed."""
+        r = self.lab.ctl_raw(node, *args)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        shown = list(args[:args.index("--reason")] if "--reason" in args else args)
+        self.lab.mark(f"failoverctl {' '.join(shown)} ({OBSERVERS[node]})")
+
     def frozen_by(self, node, observer, reason):
         """Whether `node` reports the service frozen by token `lab` on `observer` for `reason`."""
         svc = self.lab.service(node) or {}
@@ -343,9 +350,7 @@ class LabTest(unittest.TestCase):
                       lambda: self.confirmed(node, "r1") == "up", 15)
         # failback = "manual": r1 is healthy, yet nothing moves by itself.
         self.quiet_for(QUIET, approved=1)
-        r = lab.ctl_raw("o2", "failback", "www", "--reason", "lab: r1 is back")
-        self.assertEqual(r.returncode, 0, r.stderr)
-        lab.mark("failoverctl failback www (obs-b)")
+        self.operator("o2", "failback", "www", "--reason", "lab: r1 is back")
         self.wait("the answer is r1's again", lambda: self.answer_is("r1"), 10)
         self.quiet_for(QUIET, approved=2)
         self.assertEqual(lab.fence(), (3, "obs-b"))
@@ -729,9 +734,7 @@ class LabTest(unittest.TestCase):
         """failoverctl freeze www on obs-a binds obs-b and obs-c too (carried by the peer
         exchange): r1 dies and no observer writes; unfreeze on obs-a: exactly one failover."""
         lab = self.lab
-        r = lab.ctl_raw("o1", "freeze", "www", "--reason", "lab: change window")
-        self.assertEqual(r.returncode, 0, r.stderr)
-        lab.mark("failoverctl freeze www (obs-a)")
+        self.operator("o1", "freeze", "www", "--reason", "lab: change window")
 
         def holds_freeze(node):
             return self.frozen_by(node, "obs-a", "lab: change window")
@@ -759,9 +762,7 @@ class LabTest(unittest.TestCase):
             self.assertIn("freeze adopted from obs-a, by lab: lab: change window",
                           adopted[0]["detail"])
         self.assertEqual(lab.fence(), (1, "bootstrap"))
-        r = lab.ctl_raw("o1", "unfreeze", "www", "--reason", "lab: window over")
-        self.assertEqual(r.returncode, 0, r.stderr)
-        lab.mark("failoverctl unfreeze www (obs-a)")
+        self.operator("o1", "unfreeze", "www", "--reason", "lab: window over")
         self.wait("the answer is r2's", lambda: self.answer_is("r2"), 30)
         self.wait_all_read(2, "r2", 10)
         self.quiet_for(QUIET, approved=1)
@@ -778,9 +779,7 @@ class LabTest(unittest.TestCase):
         first votes it hears and still writes nothing; unfreeze on obs-a: exactly one failover."""
         lab = self.lab
         lab.cut("o3", ["o1", "o2"], "drop")
-        r = lab.ctl_raw("o1", "freeze", "www", "--reason", "lab: change window")
-        self.assertEqual(r.returncode, 0, r.stderr)
-        lab.mark("failoverctl freeze www (obs-a)")
+        self.operator("o1", "freeze", "www", "--reason", "lab: change window")
         self.wait("obs-b reports www frozen by lab on obs-a",
                   lambda: self.frozen_by("o2", "obs-a", "lab: change window"), 10)
         self.assertFalse(self.frozen_by("o3", "obs-a", "lab: change window"))
@@ -797,9 +796,7 @@ class LabTest(unittest.TestCase):
                       lambda: self.confirmed(node, "r1") == "down", 15)
         self.quiet_for(8, approved=0)
         self.assertEqual(lab.fence(), (1, "bootstrap"))
-        r = lab.ctl_raw("o1", "unfreeze", "www", "--reason", "lab: window over")
-        self.assertEqual(r.returncode, 0, r.stderr)
-        lab.mark("failoverctl unfreeze www (obs-a)")
+        self.operator("o1", "unfreeze", "www", "--reason", "lab: window over")
         self.wait("the answer is r2's", lambda: self.answer_is("r2"), 30)
         self.wait_all_read(2, "r2", 10)
         self.settled_after_race(applied=1)
@@ -811,9 +808,7 @@ class LabTest(unittest.TestCase):
         (obs-b also after a restart, from state.json); r2 then dies and nobody moves www;
         unpin on obs-a: exactly one failover, back to r1."""
         lab = self.lab
-        r = lab.ctl_raw("o1", "pin", "www", "--to", "r2", "--reason", "lab: r1 maintenance")
-        self.assertEqual(r.returncode, 0, r.stderr)
-        lab.mark("failoverctl pin www --to r2 (obs-a)")
+        self.operator("o1", "pin", "www", "--to", "r2", "--reason", "lab: r1 maintenance")
         self.wait("the answer is r2's", lambda: self.answer_is("r2"), 10)
 
         def holds_pin(node):
@@ -837,9 +832,7 @@ class LabTest(unittest.TestCase):
         self.quiet_for(8, approved=1)
         for node in OBSERVERS:
             self.assertTrue(holds_pin(node), (node, lab.service(node)))
-        r = lab.ctl_raw("o1", "unpin", "www", "--reason", "lab: done")
-        self.assertEqual(r.returncode, 0, r.stderr)
-        lab.mark("failoverctl unpin www (obs-a)")
+        self.operator("o1", "unpin", "www", "--reason", "lab: done")
         # The pin's move was a flip: the automatic failover waits out hold_down (30 s) from it.
         self.wait("the answer is r1's, once hold_down since the pin has passed",
                   lambda: self.answer_is("r1"), 45)
@@ -1038,9 +1031,7 @@ class LabPinAutoFailback(LabTest):
         """pin www --to r2 on obs-a with r1 healthy: one UPDATE; for failback_delay + 10 s no
         observer fails back to r1; unpin on obs-a: exactly one failback to r1."""
         lab = self.lab
-        r = lab.ctl_raw("o1", "pin", "www", "--to", "r2", "--reason", "lab: drain r1")
-        self.assertEqual(r.returncode, 0, r.stderr)
-        lab.mark("failoverctl pin www --to r2 (obs-a)")
+        self.operator("o1", "pin", "www", "--to", "r2", "--reason", "lab: drain r1")
         self.wait("the answer is r2's", lambda: self.answer_is("r2"), 10)
         self.wait_all_read(2, "r2", 10)
         for node in OBSERVERS:
@@ -1049,9 +1040,7 @@ class LabPinAutoFailback(LabTest):
             self.assertEqual(self.confirmed(node, "r1"), "up", node)
         self.quiet_for(3 + 10, approved=1)
         self.assertTrue(self.answer_is("r2"))
-        r = lab.ctl_raw("o1", "unpin", "www", "--reason", "lab: drained")
-        self.assertEqual(r.returncode, 0, r.stderr)
-        lab.mark("failoverctl unpin www (obs-a)")
+        self.operator("o1", "unpin", "www", "--reason", "lab: drained")
         self.wait("the answer is r1's again (automatic failback)", lambda: self.answer_is("r1"), 20)
         self.wait_all_read(3, "r1", 10)
         self.quiet_for(QUIET, approved=2)
@@ -1063,18 +1052,14 @@ class LabPinAutoFailback(LabTest):
         made it; for failback_delay + 10 s neither obs-b nor obs-c fails back (each reads the
         trigger from the fence); failback on obs-b: exactly one UPDATE back to r1."""
         lab = self.lab
-        r = lab.ctl_raw("o1", "failover", "www", "--to", "r2", "--reason", "lab: drain r1")
-        self.assertEqual(r.returncode, 0, r.stderr)
-        lab.mark("failoverctl failover www --to r2 (obs-a)")
+        self.operator("o1", "failover", "www", "--to", "r2", "--reason", "lab: drain r1")
         self.wait("the answer is r2's", lambda: self.answer_is("r2"), 10)
         self.wait_all_read(2, "r2", 10)
         self.assertIn('"gen=2 writer=obs-a trigger=manual"', lab.dig(labmod.FENCE, "TXT"))
         for node in OBSERVERS:
             self.assertEqual(self.confirmed(node, "r1"), "up", node)
         self.quiet_for(3 + 10, approved=1)
-        r = lab.ctl_raw("o2", "failback", "www", "--reason", "lab: drained")
-        self.assertEqual(r.returncode, 0, r.stderr)
-        lab.mark("failoverctl failback www (obs-b)")
+        self.operator("o2", "failback", "www", "--reason", "lab: drained")
         self.wait("the answer is r1's again", lambda: self.answer_is("r1"), 10)
         self.wait_all_read(3, "r1", 10)
         self.quiet_for(QUIET, approved=2)
@@ -1105,9 +1090,7 @@ class LabPropose(LabTest):
         self.assertEqual(lab.approved_updates(), 0)
         # The proposal is renewed every max_decision_age: approve one that is current.
         self.wait("obs-b has a current proposal", lambda: proposes_r2("o2"), 15)
-        r = lab.ctl_raw("o2", "approve", "www")
-        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        lab.mark("failoverctl approve www (obs-b)")
+        self.operator("o2", "approve", "www")
         self.wait("the answer is r2's", lambda: self.answer_is("r2"), 15)
         self.wait_all_read(2, "r2", 10)
         self.quiet_for(QUIET, approved=1)
