@@ -185,7 +185,8 @@ class EndpointTable {
   void render_durations(std::string& out) const {
     out += "# HELP failoverd_probe_duration_seconds Duration of finished probes, by region and "
            "probe kind\n# TYPE failoverd_probe_duration_seconds histogram\n";
-    for (const auto& [key, d] : durations_) {
+    for (const auto& entry : durations_) {
+      const auto& d = entry.second;  // not a structured binding: clang 14 cannot capture one
       const std::uint64_t count = d.count();
       auto head = [&](std::string_view suffix) {
         out += "failoverd_probe_duration_seconds";
