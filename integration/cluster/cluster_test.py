@@ -515,7 +515,7 @@ tsig_secret_file = "{self.path('tsig.key')}"
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertTrue(wait_until(
             lambda: dig(self.dns_port, "www.cluster.test.", "A") == ["127.0.0.12"], 10, 0.01))
-        self.assertEqual(self.fence(), ['"gen=2 writer=obs-b"'])
+        self.assertEqual(self.fence(), ['"gen=2 writer=obs-b trigger=manual"'])
 
         # Now east is healthy but not active; kill it: a manual failover to it is refused (422)
         # once the quorum confirms it down, unless forced.
