@@ -346,7 +346,7 @@ TEST_SUITE("integration.rfc2136") {
       auto now = read(lab.io, a);
       REQUIRE(now.status == ReadStatus::Ok);
       CHECK(values(now.state) == std::vector<std::string>{"192.0.2.10"});
-      CHECK(now.state.fence == act::Fence{2, "obs-a"});
+      CHECK(now.state.fence == (act::Fence{2, "obs-a", core::Trigger::Restore}));
       std::this_thread::sleep_for(100ms);
       lab.watcher->allow_empty(false);
       std::this_thread::sleep_for(100ms);
@@ -370,7 +370,7 @@ TEST_SUITE("integration.rfc2136") {
       ev = drive(
           lab.io, r, a, [&] { return !r.frozen(); }, 10s);
       CHECK(has(ev, Kind::Restored));
-      CHECK(read(lab.io, a).state.fence == act::Fence{2, "obs-a"});
+      CHECK(read(lab.io, a).state.fence == (act::Fence{2, "obs-a", core::Trigger::Restore}));
     }
   }
 
