@@ -267,7 +267,9 @@ ExecActuator::ExecActuator(asio::any_io_executor executor, const config::Service
 }
 
 void ExecActuator::continue_from(const Actuator& previous) {
-  if (const auto* was = dynamic_cast<const ExecActuator*>(&previous)) last_applied_ = was->last_applied_;
+  if (const auto* was = dynamic_cast<const ExecActuator*>(&previous)) {
+    last_applied_ = was->last_applied_;
+  }
 }
 
 asio::awaitable<ReadResult> ExecActuator::read() {

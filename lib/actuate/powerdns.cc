@@ -239,7 +239,8 @@ std::optional<std::string> build_patch_body(const config::PowerDnsTarget& target
   }
   auto fence = rrset(fence_name_for(target), "TXT", "REPLACE");
   json::array fence_records;
-  fence_records.push_back(record(encode_fence(Fence{plan.generation, std::string(writer), plan.trigger})));
+  const Fence written{plan.generation, std::string(writer), plan.trigger};
+  fence_records.push_back(record(encode_fence(written)));
   fence["records"] = std::move(fence_records);
   rrsets.push_back(std::move(fence));
   json::object body;

@@ -372,8 +372,8 @@ std::optional<dns::Message> build_update(const config::Rfc2136Target& target,
     }
   }
   m.authority.push_back(dns::update_delete_rrset(fence_name, dns::type::kTxt));
-  auto fence_rd = dns::rdata_from_text(dns::type::kTxt,
-                                       format_fence(Fence{plan.generation, std::string(observer), plan.trigger}));
+  const Fence written{plan.generation, std::string(observer), plan.trigger};
+  auto fence_rd = dns::rdata_from_text(dns::type::kTxt, format_fence(written));
   m.authority.push_back(dns::update_add_rr(fence_name, dns::type::kTxt, target.ttl, *fence_rd));
   if (auto e = dns::validate_update(m)) return fail("invalid update: " + *e);
   if (!dns::encode(m)) return fail("update not encodable");
