@@ -267,9 +267,12 @@ def reload(test):
     reloads = test.text().count("configuration reloaded")
     with open(test.config_path) as f:
         text = f.read()
+    if 'log_level = "debug"' in text:
+        text = text.replace('log_level = "debug"', 'log_level = "info"')
+    else:
+        text = text.replace('id = "obs-x"', 'id = "obs-x"\nlog_level = "debug"', 1)
     with open(test.config_path, "w") as f:
-        f.write(text.replace('id = "obs-x"', 'id = "obs-x"\nlog_level = "debug"', 1)
-                if 'log_level = "debug"' not in text else text.replace('log_level = "debug"', 'log_level = "info"'))
+        f.write(text)
     test.proc.send_signal(signal.SIGHUP)
     test.assertTrue(wait_until(
         lambda: test.text().count("configuration reloaded") == reloads + 1, 5), test.text())

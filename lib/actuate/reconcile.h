@@ -130,8 +130,9 @@ class Reconciler {
   // An operator unfroze the service: the automated writes counted so far are forgotten.
   void reset_budget();
   // A reload replaced `previous` (the same service definition) with this one: the automated
-  // writes counted in the window, and the highest generation this observer wrote, carry over,
-  // so a reload neither refills the budget nor forgets whose fence is whose. A blocked state
+  // writes counted in the window, the highest generation this observer wrote and the last
+  // known good set (what a restore puts back) carry over, so a reload neither refills the
+  // budget nor forgets whose fence is whose or what to restore. A blocked state
   // does not: the reload may be what fixed its cause (a key, a clock), so it is tried afresh.
   void continue_from(const Reconciler& previous);
   // Automated writes sent within the window ending at `now`.
